@@ -1,0 +1,67 @@
+"""Check (and write) submission files against a competition's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit.competitions import Competition
+from kit.errors import KitError
+
+
+def expected_ids(data_dir: Path | str, competition: Competition) -> np.ndarray | None:
+    """The ids a submission must list, in order: from sample_submission.csv, else None if it is absent."""
+    sample = Path(data_dir) / competition.sample_submission_file
+    if not sample.is_file():
+        return None
+    frame = read_submission(sample, competition)
+    return frame[competition.submission_columns[0]].to_numpy()
+
+
+def read_submission(path: Path | str, competition: Competition, ids: np.ndarray | None = None) -> pd.DataFrame:
+    """Read a submission CSV and check columns, integer labels in range and (when given) the ids in order."""
+    path = Path(path)
+    id_column, label_column = competition.submission_columns
+    if not path.is_file():
+        raise KitError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise KitError(f"{path}: not a valid CSV ({type(error).__name__}); expected columns {id_column},{label_column}") from None
+    check_submission(frame, competition, ids, source=str(path))
+    return frame
+
+
+def check_submission(
+    frame: pd.DataFrame, competition: Competition, ids: np.ndarray | None = None, source: str = "submission"
+) -> None:
+    """Fail with one line unless ``frame`` is a valid submission for ``competition``."""
+    columns = list(competition.submission_columns)
+    id_column, label_column = columns
+    if [str(column) for column in frame.columns] != columns:
+        raise KitError(f"{source}: columns are {','.join(map(str, frame.columns))}; expected exactly {','.join(columns)}")
+    if frame.empty:
+        raise KitError(f"{source}: no rows; expected one row per test image")
+    for column in columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        not_integer = (numbers.isna() | (numbers != numbers.round())).to_numpy()
+        if not_integer.any():
+            row = int(np.argmax(not_integer))
+            raise KitError(f"{source}: line {row + 2}, column {column}: {frame[column].iloc[row]!r} is not an integer")
+    labels = frame[label_column].to_numpy()
+    outside = (labels < 0) | (labels >= competition.classes)
+    if outside.any():
+        row = int(np.argmax(outside))
+        raise KitError(
+            f"{source}: line {row + 2}, column {label_column}: {labels[row]} is not a class (0–{competition.classes - 1})"
+        )
+    if ids is not None:
+        found = frame[id_column].to_numpy()
+        if len(found) != len(ids):
+            raise KitError(f"{source}: {len(found)} rows; the test set has {len(ids)} images")
+        mismatch = found != ids
+        if mismatch.any():
+            row = int(np.argmax(mismatch))
+            raise KitError(f"{source}: line {row + 2}, column {id_column}: {found[row]} where the test set has {ids[row]}")
