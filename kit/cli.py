@@ -25,6 +25,11 @@ console = Console()
 errors = Console(stderr=True)
 
 
+@app.callback()
+def root() -> None:
+    """Fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions."""
+
+
 @app.command("demo-data")
 def demo_data(
     dest: Path = typer.Option(Path("data/demo"), help="Folder to write train.csv, test.csv, sample_submission.csv, solution.csv."),
