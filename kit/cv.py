@@ -50,12 +50,13 @@ def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     return accuracy, float(-np.mean(np.log(picked)))
 
 
-def _limit_threads(threads: int | None) -> None:
-    """Give a worker process ``threads`` TensorFlow threads (a no-op once TensorFlow has started)."""
-    if not threads:
-        return
+def _prepare_tensorflow(threads: int | None) -> None:
+    """Make TensorFlow ops deterministic and give a worker process ``threads`` threads (if not yet started)."""
     import tensorflow as tf
 
+    tf.config.experimental.enable_op_determinism()
+    if not threads:
+        return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
@@ -74,7 +75,7 @@ def train_fold(
     threads: int | None = None,
 ) -> FoldResult:
     """Train the recipe on one fold's training rows and score it on the held-out rows; pure, so it runs anywhere."""
-    _limit_threads(threads)
+    _prepare_tensorflow(threads)
     import keras
 
     from kit.models import build_callbacks, build_model
