@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-warnings.filterwarnings("ignore", message=".*shuffle=True.*tf.data.Dataset.*")
 
 import typer
 from rich.console import Console

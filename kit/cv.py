@@ -95,6 +95,7 @@ def train_fold(
         validation_data=evaluation_dataset(train.images[val_rows], train.labels[val_rows], classes, batch),
         epochs=recipe.train.epochs,
         callbacks=callbacks,
+        shuffle=False,
         verbose=0,
     )
     val_proba = model.predict(evaluation_dataset(train.images[val_rows], None, classes, batch), verbose=0)

@@ -1,0 +1,36 @@
+"""Shared fixtures: small real competition folders built from the embedded demo digits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from kit.competitions import get_competition
+from kit.data import write_demo_data
+
+
+@pytest.fixture(scope="session")
+def competition():
+    return get_competition("digit-recognizer")
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory, competition) -> Path:
+    """The full embedded demo data (1,500 train / 297 test real digits)."""
+    return write_demo_data(tmp_path_factory.mktemp("demo"), competition)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory, demo_dir, competition) -> Path:
+    """A competition folder with the first 200 train and 40 test rows of the demo data."""
+    folder = tmp_path_factory.mktemp("tiny")
+    pd.read_csv(demo_dir / "train.csv", nrows=200).to_csv(folder / "train.csv", index=False)
+    pd.read_csv(demo_dir / "test.csv", nrows=40).to_csv(folder / "test.csv", index=False)
+    for name in ("sample_submission.csv", "solution.csv"):
+        pd.read_csv(demo_dir / name, nrows=40).to_csv(folder / name, index=False)
+    return folder

@@ -1,0 +1,121 @@
+"""Loading and validating competition CSVs, and the embedded demo data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.competitions import COMPETITIONS, get_competition
+from kit.data import ImageSet, load_test, load_train, read_images, write_demo_data
+from kit.errors import KitError
+
+
+def test_demo_data_is_competition_format(demo_dir, competition):
+    train = load_train(demo_dir, competition)
+    test = load_test(demo_dir, competition)
+    assert train.images.shape == (1500, 28, 28, 1) and train.images.dtype == np.uint8
+    assert test.images.shape == (297, 28, 28, 1) and test.labels is None
+    assert set(np.unique(train.labels)) == set(range(10))
+    assert train.images.max() == 255 and train.images[:, :4].max() == 0  # digits sit in the centre, like MNIST
+    assert list(test.ids[:3]) == [1, 2, 3]
+    solution = pd.read_csv(demo_dir / "solution.csv")
+    assert list(solution.columns) == ["ImageId", "Label"] and len(solution) == 297
+
+
+def test_demo_data_is_reproducible(tmp_path, demo_dir, competition):
+    again = write_demo_data(tmp_path, competition)
+    assert (again / "train.csv").read_bytes() == (demo_dir / "train.csv").read_bytes()
+
+
+def test_kannada_spec_is_a_few_lines(tmp_path):
+    kannada = COMPETITIONS["Kannada-MNIST"]
+    folder = write_demo_data(tmp_path, kannada, test_size=50)
+    test = load_test(folder, kannada)
+    assert list(pd.read_csv(folder / "test.csv", nrows=1).columns[:2]) == ["id", "pixel0"]
+    assert list(test.ids[:3]) == [0, 1, 2]
+    assert list(pd.read_csv(folder / "sample_submission.csv").columns) == ["id", "label"]
+
+
+def test_unknown_competition():
+    with pytest.raises(KitError, match="unknown competition 'nope'"):
+        get_competition("nope")
+
+
+def test_fingerprint_changes_with_labels(tiny_dir, competition):
+    train = load_train(tiny_dir, competition)
+    changed = ImageSet(train.images, (train.labels + 1) % 10, train.ids)
+    assert train.fingerprint() != changed.fingerprint()
+
+
+def _write_train(path, competition, edit):
+    """A 3-row train.csv after ``edit(frame)``."""
+    frame = pd.DataFrame(np.zeros((3, 785), dtype=int), columns=competition.train_columns)
+    frame = edit(frame) if edit else frame
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _set(row, column, value):
+    def edit(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+        return frame
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.drop(columns=["pixel783"]), r"missing column pixel783; expected label, …, pixel783 \(785 columns, found 784\)"),
+        (lambda f: f.drop(columns=["label"]), "missing column label"),
+        (lambda f: f.assign(extra=1), "unexpected column 'extra'"),
+        (lambda f: f.drop(columns=[f"pixel{i}" for i in range(700, 784)]), "missing column pixel700 and 83 more"),
+        (_set(1, "pixel5", "abc"), "line 3, column pixel5: 'abc' is not a number"),
+        (_set(2, "pixel9", None), "line 4, column pixel9: empty cell"),
+        (_set(0, "pixel3", 256), "line 2, column pixel3: 256 is not a pixel value"),
+        (_set(0, "pixel3", -1), "line 2, column pixel3: -1 is not a pixel value"),
+        (_set(1, "pixel3", 2.5), "line 3, column pixel3: 2.5 is not a pixel value"),
+        (_set(2, "label", 10), r"line 4, column label: 10 is not a class \(integers 0–9\)"),
+        (lambda f: f.iloc[:0], "has a header but no rows"),
+    ],
+)
+def test_validation_errors_name_file_row_and_column(tmp_path, competition, edit, message):
+    path = _write_train(tmp_path / "train.csv", competition, edit)
+    with pytest.raises(KitError, match=message) as error:
+        read_images(path, competition, labelled=True)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_row_with_too_many_fields(tmp_path, competition):
+    path = _write_train(tmp_path / "train.csv", competition, None)
+    path.write_text(path.read_text() + ",".join(["0"] * 786) + "\n")
+    with pytest.raises(KitError, match="malformed CSV .*line 5.*every line needs 785 fields"):
+        read_images(path, competition, labelled=True)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file"), (b"\xff\xfe\x00\x81binary", "not a text CSV file")],
+)
+def test_empty_and_unreadable_files(tmp_path, competition, content, message):
+    path = tmp_path / "train.csv"
+    path.write_bytes(content)
+    with pytest.raises(KitError, match=message):
+        read_images(path, competition, labelled=True)
+
+
+def test_missing_file_and_folder_path(tmp_path, competition):
+    with pytest.raises(KitError, match="file not found .*kit demo-data"):
+        load_train(tmp_path, competition)
+    (tmp_path / "train.csv").mkdir()
+    with pytest.raises(KitError, match="file not found"):
+        load_train(tmp_path, competition)
+
+
+def test_test_file_must_not_carry_labels(tmp_path, competition):
+    frame = pd.DataFrame(np.zeros((2, 785), dtype=int), columns=competition.train_columns)
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(KitError, match="unexpected column 'label'"):
+        load_test(tmp_path, competition)
