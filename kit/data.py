@@ -40,7 +40,10 @@ def _read_frame(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise KitError(f"{path}: file not found (run `kit demo-data` or `kit fetch` to create it)")
     try:
-        frame = pd.read_csv(path, low_memory=False)
+        try:
+            frame = pd.read_csv(path, dtype=np.int32)
+        except (ValueError, OverflowError):  # not all integers: read as is and let the checks name the cell
+            frame = pd.read_csv(path, low_memory=False)
     except pd.errors.EmptyDataError:
         raise KitError(f"{path}: empty file; expected a header line and one row per image") from None
     except pd.errors.ParserError as error:
@@ -66,7 +69,9 @@ def _read_frame(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def _numeric_values(path: Path, frame: pd.DataFrame) -> np.ndarray:
-    """The frame as float64, failing on the first non-numeric or empty cell with its line and column."""
+    """The frame as numbers, failing on the first non-numeric or empty cell with its line and column."""
+    if all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
+        return frame.to_numpy()
     for column in frame.columns:
         series = frame[column]
         if not pd.api.types.is_numeric_dtype(series):
@@ -85,7 +90,9 @@ def _numeric_values(path: Path, frame: pd.DataFrame) -> np.ndarray:
 
 def _check_range(path: Path, values: np.ndarray, columns: list[str], high: int, what: str) -> None:
     """Fail on the first value that is not an integer in ``0..high``."""
-    bad = (values < 0) | (values > high) | (values != np.floor(values))
+    bad = (values < 0) | (values > high)
+    if not np.issubdtype(values.dtype, np.integer):
+        bad |= values != np.floor(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         value = values[row, col]
