@@ -41,7 +41,9 @@ def training_dataset(
             batch_images = augmenter(batch_images, training=True)
         return batch_images, tf.one_hot(batch_labels, classes)
 
-    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # One batch at a time: the augmentation layers draw from a seed variable, so parallel calls would draw in a
+    # varying order and make folds irreproducible. Prefetching still overlaps augmentation with training.
+    return dataset.map(prepare).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(images: np.ndarray, labels: np.ndarray | None, classes: int, batch_size: int) -> tf.data.Dataset:

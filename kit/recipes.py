@@ -23,45 +23,137 @@ def bounded(default: Any = MISSING, low: float | None = None, high: float | None
     return field(default=default, metadata={"low": low, "high": high, "open_low": open_low})
 
 
+BatchNorm = Literal["before_activation", "after_activation"]
+Padding = Literal["same", "valid"]
+PER_CONV = ("filters", "kernel", "strides", "padding")
+
+
+class FieldProblem(KitError):
+    """A value that breaks a rule spanning several fields; ``field`` is its key relative to the table that raised it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"key {field}: {message}")
+        self.field, self.message = field, message
+
+
 @dataclass(frozen=True)
 class ConvBlock:
-    """``convs`` convolutions of ``filters`` channels, then optional pooling and dropout."""
+    """``convs`` convolutions (each optionally batch-normalised), then optional pooling and dropout.
 
-    filters: int = bounded(low=1)
+    ``filters``, ``kernel``, ``strides`` and ``padding`` take one value for every conv or a list with one per conv.
+    ``batch_norm`` puts a BatchNormalization after each conv: ``"before_activation"`` (conv without bias → BN →
+    activation) or ``"after_activation"`` (conv with activation → BN).
+    """
+
+    filters: int | tuple[int, ...] = bounded(low=1)
     convs: int = bounded(1, low=1)
-    kernel: int = bounded(3, low=1)
+    kernel: int | tuple[int, ...] = bounded(3, low=1)
+    strides: int | tuple[int, ...] = bounded(1, low=1)
+    padding: Padding | tuple[Padding, ...] = "same"
+    batch_norm: BatchNorm | None = None
     pool: Literal["max", "avg", "none"] = "max"
     dropout: float = bounded(0.0, low=0.0, high=0.95)
+
+    def __post_init__(self) -> None:
+        for name in PER_CONV:
+            value = getattr(self, name)
+            if isinstance(value, tuple) and len(value) != self.convs:
+                raise FieldProblem(name, f"{len(value)} values for {self.convs} convs; give one value or one per conv")
+
+    def conv_layout(self) -> list[tuple[int, int, int, str]]:
+        """(filters, kernel, stride, padding) of each convolution, in order."""
+        settings = [getattr(self, name) for name in PER_CONV]
+        return [tuple(value[index] if isinstance(value, tuple) else value for value in settings) for index in range(self.convs)]
 
 
 @dataclass(frozen=True)
 class DenseLayer:
-    """A fully connected hidden layer followed by optional dropout."""
+    """A fully connected hidden layer, optionally batch-normalised (as in a conv block), then optional dropout."""
 
     units: int = bounded(low=1)
+    batch_norm: BatchNorm | None = None
     dropout: float = bounded(0.0, low=0.0, high=0.95)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The network: conv blocks, a flatten or global-pooling head, dense layers, then a softmax output."""
+    """The network: conv blocks, a flatten or global-pooling head, dense layers, then a softmax output.
+
+    ``head_dropout`` drops head features before the dense layers; ``output_batch_norm`` batch-normalises the output
+    logits (a Dense without bias, then BN, then softmax); ``batch_norm_momentum`` is Keras' (PyTorch's 0.1 is 0.9).
+    """
 
     blocks: tuple[ConvBlock, ...]
     dense: tuple[DenseLayer, ...] = ()
     activation: Literal["relu", "elu", "gelu", "swish", "leaky_relu"] = "relu"
     head: Literal["flatten", "global_avg", "global_max"] = "flatten"
+    head_dropout: float = bounded(0.0, low=0.0, high=0.95)
+    output_batch_norm: bool = False
+    batch_norm_momentum: float = bounded(0.99, low=0.0, high=1.0, open_low=True)
+
+
+# The settings each schedule kind reads, with their defaults (None: the recipe must give it).
+SCHEDULE_SETTINGS: dict[str, dict[str, float | None]] = {
+    "constant": {},
+    "exponential": {"decay": None},
+    "cosine": {"warmup": 0.0, "start_factor": 0.04, "final_factor": 0.0},
+    "one_cycle": {"warmup": 0.3, "start_factor": 0.04, "final_factor": 0.0},
+}
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """The learning-rate schedule over training.
+
+    ``constant``: ``learning_rate`` throughout (ReduceLROnPlateau may still lower it). ``exponential``: multiplied by
+    ``decay`` after every epoch. ``cosine``: cosine-annealed to ``learning_rate × final_factor`` over all steps, after
+    an optional linear warm-up over a ``warmup`` fraction of the steps starting at ``learning_rate × start_factor``.
+    ``one_cycle``: the same with a 30 % warm-up by default (Smith's 1cycle without momentum cycling).
+    """
+
+    kind: Literal["constant", "exponential", "cosine", "one_cycle"] = "constant"
+    decay: float | None = bounded(None, low=0.0, high=1.0, open_low=True)
+    warmup: float | None = bounded(None, low=0.0, high=0.9)
+    start_factor: float | None = bounded(None, low=0.0, high=1.0, open_low=True)
+    final_factor: float | None = bounded(None, low=0.0, high=1.0)
+
+    def __post_init__(self) -> None:
+        settings = SCHEDULE_SETTINGS[self.kind]
+        for name in (spec.name for spec in fields(self) if spec.name != "kind"):
+            given = getattr(self, name) is not None
+            if given and name not in settings:
+                users = " or ".join(repr(kind) for kind, names in SCHEDULE_SETTINGS.items() if name in names)
+                raise FieldProblem(name, f"only used when kind is {users}, not {self.kind!r}; remove it or set it to false")
+            if not given and name in settings and settings[name] is None:
+                raise FieldProblem(name, f"missing; kind = {self.kind!r} needs it")
+
+    def setting(self, name: str) -> float:
+        """The value of one of this kind's settings, the kind's default where the recipe gives none."""
+        value = getattr(self, name)
+        return SCHEDULE_SETTINGS[self.kind][name] if value is None else value
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Optimiser, loss and the length of training."""
+    """Optimiser, loss, schedule, numeric precision and the length of training.
+
+    ``weight_decay`` is Keras' decoupled weight decay (any optimizer; ``None`` keeps the optimizer's default, 0.004 for
+    adamw), never applied to biases or batch-norm scales; ``ema`` keeps an exponential moving average of the weights
+    with that momentum and ends training on it; ``precision`` is the Keras dtype policy of the layers (the softmax stays
+    float32); ``jit_compile`` is Keras' XLA switch.
+    """
 
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd", "nadam"] = "adam"
     learning_rate: float = bounded(0.001, low=0.0, high=10.0, open_low=True)
+    schedule: ScheduleSpec = ScheduleSpec()
+    weight_decay: float | None = bounded(None, low=0.0, high=1.0)
+    ema: float | None = bounded(None, low=0.0, high=0.99999, open_low=True)
     loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
     label_smoothing: float = bounded(0.0, low=0.0, high=0.5)
     batch_size: int = bounded(32, low=1, high=65536)
     epochs: int = bounded(30, low=1, high=10000)
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    jit_compile: bool | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -134,6 +226,38 @@ class Recipe:
     tune: dict[str, Any] = field(default_factory=dict)
     content: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.train.schedule.kind != "constant" and self.callbacks.reduce_lr_on_plateau:
+            raise FieldProblem(
+                "callbacks.reduce_lr_on_plateau",
+                f"cannot lower a learning rate that train.schedule.kind = {self.train.schedule.kind!r} sets; "
+                "set reduce_lr_on_plateau = false or kind = 'constant'",
+            )
+
+    def feature_maps(self, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
+        """(height, width, channels) after each conv block for images of ``input_shape`` (height, width, channels).
+
+        A "valid" conv whose kernel is larger than the feature map it gets fails with one line naming its key.
+        """
+        height, width = input_shape[:2]
+        maps = []
+        for index, block in enumerate(self.model.blocks):
+            for number, (filters, kernel, stride, padding) in enumerate(block.conv_layout(), start=1):
+                if padding == "same":
+                    height, width = -(-height // stride), -(-width // stride)
+                    continue
+                if kernel > min(height, width):
+                    raise KitError(
+                        f"recipe {self.name}: key model.blocks.{index}.kernel: the {kernel}×{kernel} kernel of conv "
+                        f"{number} is larger than the {height}×{width} feature map it gets; "
+                        "use a smaller kernel, fewer convs or padding = 'same'"
+                    )
+                height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+            if block.pool != "none":
+                height, width = -(-height // 2), -(-width // 2)
+            maps.append((height, width, filters))
+        return maps
+
     @property
     def content_hash(self) -> str:
         """A short hash of everything that changes training (not the name, description or tuning space)."""
@@ -179,7 +303,11 @@ def _index(node: list, part: str, key: str) -> int:
     return int(part)
 
 
-def _check_bounds(value: float, spec: dict[str, Any], key: str) -> None:
+def _check_bounds(value: float | tuple, spec: dict[str, Any], key: str) -> None:
+    if isinstance(value, tuple):
+        for index, element in enumerate(value):
+            _check_bounds(element, spec, f"{key}.{index}")
+        return
     low, high, open_low = spec.get("low"), spec.get("high"), spec.get("open_low", False)
     if low is not None and (value <= low if open_low else value < low):
         raise KitError(f"key {key}: {value} must be {'>' if open_low else '≥'} {low}")
@@ -201,10 +329,7 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
     """Convert a TOML value to ``kind``, failing with one line that names ``key``."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        options = [option for option in typing.get_args(kind) if option is not type(None)]
-        if value is False or value is None:
-            return None
-        return _convert(options[0], value, key)
+        return _convert_union(typing.get_args(kind), value, key)
     if origin is Literal:
         if value not in typing.get_args(kind):
             raise KitError(f"key {key}: {value!r} is not {_type_name(kind)}")
@@ -225,6 +350,32 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise KitError(f"key {key}: expected {_type_name(kind)}, got {value!r}")
     return value
+
+
+def _fits(kind: Any, value: Any) -> bool:
+    """Whether ``value`` has the TOML shape of ``kind``: a list for tuples, a table for tables, else a plain value."""
+    if isinstance(value, list):
+        return typing.get_origin(kind) is tuple
+    if isinstance(value, dict):
+        return is_dataclass(kind) or typing.get_origin(kind) is dict
+    return typing.get_origin(kind) is not tuple and not is_dataclass(kind) and typing.get_origin(kind) is not dict
+
+
+def _convert_union(options: tuple[Any, ...], value: Any, key: str) -> Any:
+    """Convert to the first option of a union that takes ``value``; ``false`` means ``None`` where that is an option."""
+    if type(None) in options and (value is False or value is None):
+        return None
+    kinds = [option for option in options if option is not type(None)]
+    fitting = [option for option in kinds if _fits(option, value)]
+    if isinstance(value, (list, dict)) and len(fitting) == 1:
+        return _convert(fitting[0], value, key)  # a list or table: its own errors name the item at fault
+    for option in fitting:
+        try:
+            return _convert(option, value, key)
+        except KitError:
+            continue
+    names = [_type_name(option) for option in kinds] + (["false"] if type(None) in options else [])
+    raise KitError(f"key {key}: expected {' or '.join(names)}, got {value!r}")
 
 
 def _build(cls: type, data: Any, prefix: str, **fixed: Any) -> Any:
@@ -248,7 +399,10 @@ def _build(cls: type, data: Any, prefix: str, **fixed: Any) -> Any:
         values[name] = _convert(hints[name], data[name], key)
         if spec.metadata and values[name] is not None:
             _check_bounds(values[name], spec.metadata, key)
-    return cls(**values, **fixed)
+    try:
+        return cls(**values, **fixed)
+    except FieldProblem as problem:
+        raise KitError(f"key {_join(prefix, problem.field)}: {problem.message}") from None
 
 
 def _join(prefix: str, key: str) -> str:
