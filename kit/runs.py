@@ -8,11 +8,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from kit.errors import KitError
+
+if TYPE_CHECKING:
+    from kit.data import ImageSet
 
 RUNS_DIR = Path("runs")
 FOLD_RECORD = "fold.json"
@@ -23,6 +26,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # mkstemp makes files private; results are meant to be read by others
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         os.replace(temporary, path)
@@ -122,6 +126,29 @@ class RunFolder:
     def summary(self) -> dict[str, Any]:
         return read_json(self.summary_path)
 
+    def images(self, part: Literal["train", "test"], data_dir: Path | str | None = None) -> ImageSet:
+        """The ``part`` ("train" or "test") images of the run, from ``data_dir`` or its own data folder.
+
+        Fails with one line unless the file holds exactly the rows the run was trained with (same fingerprint).
+        """
+        from kit.competitions import get_competition
+        from kit.data import load_test, load_train
+
+        summary = self.summary()
+        competition = get_competition(summary["competition"])
+        folder = Path(data_dir if data_dir is not None else summary["data_dir"])
+        path = folder / (competition.train_file if part == "train" else competition.test_file)
+        if not path.is_file():
+            raise KitError(f"{path}: not found; pass --data with the folder run {self.root} was trained on")
+        images = (load_train if part == "train" else load_test)(folder, competition)
+        expected = summary[f"{part}_fingerprint"]
+        if images.fingerprint() != expected:
+            raise KitError(
+                f"{path}: not the {part} rows of run {self.root} (fingerprint {images.fingerprint()}, the run has "
+                f"{expected}); pass --data with the run's data folder"
+            )
+        return images
+
 
 def resolve_run(reference: str | Path) -> RunFolder:
     """A run folder by path, or by name under ``runs/``; it must hold a summary.json."""
@@ -130,3 +157,101 @@ def resolve_run(reference: str | Path) -> RunFolder:
         if (candidate / "summary.json").is_file():
             return RunFolder(candidate)
     raise KitError(f"run {reference}: no summary.json there or under {RUNS_DIR}/; run `kit cv` first")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One line of the run listing: a finished run's scores, or an unfinished/unreadable run's ``status``."""
+
+    path: Path
+    recipe: str | None = None
+    recipe_hash: str | None = None
+    competition: str | None = None
+    folds: int | None = None
+    oof_accuracy: float | None = None
+    oof_loss: float | None = None
+    fold_accuracy_std: float | None = None
+    train_seconds: float | None = None
+    finished_at: str | None = None
+    status: str = "finished"
+
+
+def _finished_run(path: Path) -> RunInfo:
+    try:
+        summary = read_json(path / "summary.json")
+        return RunInfo(
+            path=path,
+            recipe=summary["recipe"],
+            recipe_hash=summary["recipe_hash"],
+            competition=summary["competition"],
+            folds=len(summary["folds"]),
+            oof_accuracy=float(summary["oof_accuracy"]),
+            oof_loss=float(summary["oof_loss"]),
+            fold_accuracy_std=float(summary["fold_accuracy_std"]),
+            train_seconds=float(summary["train_seconds"]),
+            finished_at=summary["finished_at"],
+        )
+    except (KitError, KeyError, TypeError, ValueError):
+        return RunInfo(path=path, status="summary.json unreadable")
+
+
+def _unfinished_run(path: Path) -> RunInfo:
+    records = []
+    for record_path in sorted(path.glob(f"fold-*/{FOLD_RECORD}")):
+        try:
+            records.append(read_json(record_path))
+        except KitError:
+            continue
+    total = max((record.get("folds_total") or 0 for record in records), default=0) or "?"
+    return RunInfo(path=path, folds=len(records), status=f"unfinished: {len(records)}/{total} folds")
+
+
+def list_runs(root: Path | str = RUNS_DIR) -> list[RunInfo]:
+    """Every run folder under ``root``, best OOF accuracy first, then unfinished and unreadable ones."""
+    root = Path(root)
+    if not root.is_dir():
+        raise KitError(f"{root}: no such folder; run `kit cv` first or pass the folder that holds your runs")
+    finished = {path.parent for path in root.rglob("summary.json")}
+    started = {path.parent.parent for path in root.rglob(f"fold-*/{FOLD_RECORD}")} - finished
+    runs = [_finished_run(path) for path in finished] + [_unfinished_run(path) for path in started]
+    return sorted(
+        runs,
+        key=lambda run: (
+            run.oof_accuracy is None,
+            -(run.oof_accuracy or 0.0),
+            run.oof_loss if run.oof_loss is not None else 0.0,
+            str(run.path),
+        ),
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def runs_table(runs: list[RunInfo], root: Path | str = RUNS_DIR):
+    """The run listing as a rich table: run folder, recipe, folds, OOF scores, training time (sum over folds), date."""
+    from rich import box
+    from rich.table import Table
+
+    competitions = sorted({run.competition for run in runs if run.competition})
+    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), best OOF accuracy first (times UTC)"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("run", no_wrap=True)
+    table.add_column("recipe")
+    for column in ("folds", "OOF acc", "OOF loss", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("finished")
+    for run in runs:
+        name = str(run.path.relative_to(root))
+        if run.oof_accuracy is None:
+            table.add_row(name, "", str(run.folds or ""), "", "", "", run.status, style="dim")
+            continue
+        recipe = run.recipe if len(competitions) < 2 else f"{run.recipe} ({run.competition})"
+        table.add_row(
+            name, recipe, str(run.folds), f"{run.oof_accuracy:.4f}", f"{run.oof_loss:.4f}",
+            _duration(run.train_seconds), run.finished_at.replace("T", " ")[:16],
+        )
+    return table

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kit.competitions import Competition
 from kit.errors import KitError
+from kit.runs import write_bytes_atomic, write_json
 
 
 def expected_ids(data_dir: Path | str, competition: Competition) -> np.ndarray | None:
@@ -49,7 +51,13 @@ def check_submission(
         not_integer = (numbers.isna() | (numbers != numbers.round())).to_numpy()
         if not_integer.any():
             row = int(np.argmax(not_integer))
-            raise KitError(f"{source}: line {row + 2}, column {column}: {frame[column].iloc[row]!r} is not an integer")
+            value = frame[column].iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise KitError(f"{source}: line {row + 2}, column {column}: {value!r} is not an integer")
+    duplicated = frame[id_column].duplicated().to_numpy()
+    if duplicated.any():
+        row = int(np.argmax(duplicated))
+        raise KitError(f"{source}: line {row + 2}, column {id_column}: id {frame[id_column].iloc[row]} appears twice")
     labels = frame[label_column].to_numpy()
     outside = (labels < 0) | (labels >= competition.classes)
     if outside.any():
@@ -65,3 +73,44 @@ def check_submission(
         if mismatch.any():
             row = int(np.argmax(mismatch))
             raise KitError(f"{source}: line {row + 2}, column {id_column}: {found[row]} where the test set has {ids[row]}")
+
+
+def spec_ids(competition: Competition, rows: int) -> np.ndarray | None:
+    """The ids the competition's format implies for ``rows`` test images (row numbers from ``first_id``), if it does."""
+    if competition.test_id_column is not None:
+        return None
+    return np.arange(competition.first_id, competition.first_id + rows, dtype=np.int64)
+
+
+def refuse_overwrite(path: Path | str, force: bool) -> None:
+    """Fail unless ``path`` is free or ``force`` allows replacing it."""
+    if Path(path).exists() and not force:
+        raise KitError(f"{path} exists; pass --force to overwrite it, or --name to pick another name")
+
+
+def write_submission(
+    ids: np.ndarray,
+    labels: np.ndarray,
+    path: Path | str,
+    competition: Competition,
+    sidecar: dict[str, Any] | None = None,
+    force: bool = False,
+    expected: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Check and atomically write a submission CSV (and ``sidecar`` as the ``.json`` beside it); return the frame.
+
+    The rows must match ``expected`` ids (e.g. from :func:`expected_ids`), else the ids the competition format implies.
+    An existing file is kept unless ``force``.
+    """
+    path = Path(path)
+    refuse_overwrite(path, force)
+    id_column, label_column = competition.submission_columns
+    frame = pd.DataFrame({id_column: np.asarray(ids), label_column: np.asarray(labels)})
+    if expected is None:
+        expected = spec_ids(competition, len(frame))
+    check_submission(frame, competition, expected, source=str(path))
+    frame = frame.astype(np.int64)
+    write_bytes_atomic(path, frame.to_csv(index=False).encode())
+    if sidecar is not None:
+        write_json(path.with_suffix(".json"), sidecar)
+    return frame
