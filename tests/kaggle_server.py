@@ -1,0 +1,255 @@
+"""A local stand-in for Kaggle's API, to drive the real ``kaggle`` client in tests without the internet.
+
+With ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` the client posts to ``http://localhost/api/v1/<Service>/<Method>``; with
+``HTTP_PROXY`` pointing at this server those requests arrive here as absolute-URL request lines. Data files are
+fetched through a 302 to ``/blobs/…`` and submissions are uploaded with a PUT to ``/uploads/…``, both on this server.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import threading
+import zipfile
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+SERVICE = "/api/v1/competitions.CompetitionApiService/"
+PAGE_SIZE = 2  # the most files one ListDataFiles page holds, so the client has to page
+DAILY_SUBMISSIONS = 5
+CREATED = "2024-01-02T03:04:05.000Z"
+
+
+def zipped(name: str, content: bytes) -> bytes:
+    """``content`` as a one-member zip archive, the way Kaggle wraps a large data file."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+class FakeKaggle:
+    """Serves ``files`` of one competition and scores submissions against ``solution`` (id → label).
+
+    Files named in ``wrapped`` are served as ``<name>.zip``. Set ``rules_accepted`` false to answer 403,
+    ``pending_polls`` to keep a new submission PENDING for that many ListSubmissions calls, ``corrupt`` to serve
+    broken archives, and queue failures with :meth:`fail`. ``requests`` logs every call in order.
+    """
+
+    def __init__(
+        self,
+        competition: str,
+        files: dict[str, bytes],
+        solution: dict[int, int],
+        username: str,
+        key: str,
+        wrapped: tuple[str, ...] = (),
+    ) -> None:
+        self.competition = competition
+        self.files = files
+        self.solution = solution
+        self.credentials = "Basic " + base64.b64encode(f"{username}:{key}".encode()).decode()
+        self.wrapped = set(wrapped)
+        self.rules_accepted = True
+        self.pending_polls = 0
+        self.corrupt: set[str] = set()
+        self.requests: list[str] = []
+        self.submissions: list[dict] = []
+        self.uploads: dict[str, bytes] = {}
+        self.upload_names: dict[str, str] = {}
+        self._failures: dict[str, list[tuple[int, str | None, bool]]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> FakeKaggle:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def fail(self, call: str, status: int, times: int = 1, retry_after: str | None = None, after: bool = False) -> None:
+        """Answer the next ``times`` ``call``s (a method name, ``blob`` or ``upload``) with ``status``.
+
+        ``after``: do the work first, then fail (a server that records a submission but errors on the reply).
+        """
+        self._failures.setdefault(call, []).extend([(status, retry_after, after)] * times)
+
+    def next_failure(self, call: str) -> tuple[int, str | None, bool] | None:
+        with self._lock:
+            self.requests.append(call)
+            queued = self._failures.get(call)
+            return queued.pop(0) if queued else None
+
+    def served_name(self, name: str) -> str:
+        return f"{name}.zip" if name in self.wrapped else name
+
+    def blob(self, served: str) -> bytes | None:
+        """The bytes behind a blob URL: a file, zipped when it is wrapped, broken when it is corrupt."""
+        name = {self.served_name(name): name for name in self.files}.get(served)
+        if name is None:
+            return None
+        content = zipped(name, self.files[name]) if name in self.wrapped else self.files[name]
+        if name in self.corrupt:
+            content = b"PK\x03\x04" + b"\x00garbled" * (len(content) // 8)
+        return content
+
+    def score(self, content: bytes) -> tuple[str, str | None]:
+        """(public score, None) for a readable submission, else ("", the reason it failed)."""
+        rows = list(csv.reader(io.StringIO(content.decode("utf-8", errors="replace"))))
+        if not rows or len(rows[0]) != 2:
+            return "", "Submission must have exactly two columns"
+        try:
+            answers = {int(row[0]): int(row[1]) for row in rows[1:] if row}
+        except ValueError:
+            return "", "Submission values must be integers"
+        if set(answers) != set(self.solution):
+            return "", f"Submission must have {len(self.solution)} rows, one per test id"
+        correct = sum(answers[image] == label for image, label in self.solution.items())
+        return f"{correct / len(self.solution):.5f}", None
+
+    def create_submission(self, body: dict) -> dict:
+        content = self.uploads.get(body.get("blobFileTokens", ""))
+        if content is None:
+            raise _Reply(400, "unknown blob token")
+        public, error = self.score(content)
+        ref = 1000 + len(self.submissions)
+        self.submissions.insert(
+            0,
+            {
+                "ref": ref,
+                "totalBytes": len(content),
+                "date": CREATED,
+                "description": body.get("submissionDescription", ""),
+                "fileName": self.upload_names[body["blobFileTokens"]],
+                "status": "ERROR" if error else "PENDING",
+                "errorDescription": error or "",
+                "_score": public,
+                "_polls": self.pending_polls,
+            },
+        )
+        return {"message": f"Successfully submitted to {self.competition}", "ref": ref}
+
+    def list_submissions(self) -> list[dict]:
+        """The submissions, newest first; each call brings a pending one a step closer to its score."""
+        for submission in self.submissions:
+            if submission["status"] == "PENDING":
+                if submission["_polls"] <= 0:
+                    submission.update(status="COMPLETE", publicScore=submission["_score"])
+                submission["_polls"] -= 1
+        return [{key: value for key, value in item.items() if not key.startswith("_")} for item in self.submissions]
+
+
+class _Reply(Exception):
+    """An error answer: HTTP ``status`` with Kaggle's JSON error body."""
+
+    def __init__(self, status: int, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output clean
+            pass
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            method = path.removeprefix(SERVICE) if path.startswith(SERVICE) else path
+            self._answer(method, lambda: self._api(method, json.loads(self._body() or b"{}")))
+
+        def do_GET(self) -> None:
+            self._answer("blob", lambda: self._blob(unquote(urlsplit(self.path).path.removeprefix("/blobs/"))))
+
+        def do_PUT(self) -> None:
+            self._answer("upload", lambda: self._upload(urlsplit(self.path).path.removeprefix("/uploads/")))
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _answer(self, call: str, work) -> None:
+            failure = kaggle.next_failure(call)
+            try:
+                if failure and not failure[2]:
+                    raise _Reply(failure[0], "injected failure", failure[1])
+                result = work()
+                if failure:
+                    raise _Reply(failure[0], "injected failure after the work", failure[1])
+            except _Reply as reply:
+                headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
+                self._send(reply.status, {"code": reply.status, "message": reply.message}, headers)
+                return
+            self._send(*result)
+
+        def _send(self, status: int, body: dict | bytes, headers: dict[str, str] | None = None) -> None:
+            content = json.dumps(body).encode() if isinstance(body, dict) else body
+            self.send_response(status)
+            if isinstance(body, dict):
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(content)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(content)
+
+        def _api(self, method: str, body: dict):
+            if self.headers.get("Authorization") != kaggle.credentials:
+                raise _Reply(401, "Unauthenticated")
+            if method == "StartSubmissionUpload":
+                self._require_competition(body, rules=True)
+                token = f"token-{len(kaggle.upload_names) + 1}"
+                kaggle.upload_names[token] = body.get("fileName", "")
+                return 200, {"token": token, "createUrl": f"http://localhost/uploads/{token}"}
+            if method == "CreateSubmission":
+                self._require_competition(body, rules=True)
+                return 200, kaggle.create_submission(body)
+            if method == "ListSubmissions":
+                self._require_competition(body)
+                return 200, {"submissions": kaggle.list_submissions(), "nextPageToken": ""}
+            if method == "GetSubmissionLimits":
+                self._require_competition(body)
+                today = len(kaggle.submissions)
+                left = max(0, DAILY_SUBMISSIONS - today)
+                return 200, {"numToday": today, "numTotal": today, "numAllowedNow": left, "limitedByTotal": False}
+            if method == "ListDataFiles":
+                self._require_competition(body)
+                start = int(body.get("pageToken") or 0)
+                names = sorted(kaggle.files)[start : start + PAGE_SIZE]
+                files = [{"name": n, "totalBytes": len(kaggle.files[n]), "creationDate": CREATED} for n in names]
+                more = start + PAGE_SIZE < len(kaggle.files)
+                return 200, {"files": files, "nextPageToken": str(start + PAGE_SIZE) if more else ""}
+            if method == "DownloadDataFile":
+                self._require_competition(body, rules=True)
+                name = body.get("fileName", "")
+                if name not in kaggle.files:
+                    raise _Reply(404, f"no file {name}")
+                return 302, b"", {"Location": f"http://localhost/blobs/{kaggle.served_name(name)}"}
+            raise _Reply(400, f"the fake server does not implement {method}")
+
+        def _require_competition(self, body: dict, rules: bool = False) -> None:
+            if body.get("competitionName") != kaggle.competition:
+                raise _Reply(404, "Competition not found")
+            if rules and not kaggle.rules_accepted:
+                raise _Reply(403, "You must accept this competition's rules before you can use it")
+
+        def _blob(self, served: str):
+            content = kaggle.blob(served)
+            if content is None:
+                raise _Reply(404, "no such blob")
+            kind = "application/zip" if served.endswith(".zip") else "text/csv"
+            return 200, content, {"Content-Type": kind, "Last-Modified": formatdate(usegmt=True)}
+
+        def _upload(self, token: str):
+            if token not in kaggle.upload_names:
+                raise _Reply(404, "unknown upload")
+            kaggle.uploads[token] = self._body()
+            return 200, {}
+
+    return Handler

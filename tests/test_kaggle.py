@@ -1,0 +1,380 @@
+"""kit fetch / submit / submissions: the real kaggle client against a local fake of Kaggle's API (loopback only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from kaggle_server import FakeKaggle
+from kit.cli import app
+from kit.errors import KitError
+from kit.kaggle import Poll, Retry, check_data, fetch, submissions, submit
+
+USERNAME, KEY = "kit-tester", "s3cret-key-that-must-never-show-0123"
+FILES = ("train.csv", "test.csv", "sample_submission.csv")
+FAST = Retry(attempts=3, delay=0.001, max_delay=0.002, budget=10)
+QUICK = Poll(interval=0.001, most=0.002, timeout=10)
+
+
+@pytest.fixture
+def solution(tiny_dir) -> pd.DataFrame:
+    return pd.read_csv(tiny_dir / "solution.csv")
+
+
+@pytest.fixture
+def kaggle(tmp_path, monkeypatch, tiny_dir, solution):
+    """The fake Kaggle serving the tiny digit-recognizer files (train and test zipped), with the client pointed at it.
+
+    Only the fake is reachable: HTTPS (the production host) goes to a closed local port. HOME and the config folder
+    are empty temporary folders, and the working directory is ``tmp_path``.
+    """
+    files = {name: (tiny_dir / name).read_bytes() for name in FILES}
+    answers = dict(zip(solution["ImageId"], solution["Label"]))
+    with FakeKaggle("digit-recognizer", files, answers, USERNAME, KEY, wrapped=("train.csv", "test.csv")) as server:
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+            for name in ("NO_PROXY", "ALL_PROXY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE", "XDG_CONFIG_HOME"):
+                monkeypatch.delenv(name, raising=False)
+                monkeypatch.delenv(name.lower(), raising=False)
+            for name, value in {
+                "KAGGLE_API_ENVIRONMENT": "LOCALHOST",
+                "HTTP_PROXY": f"http://127.0.0.1:{server.port}",
+                "http_proxy": f"http://127.0.0.1:{server.port}",
+                "HTTPS_PROXY": nowhere,
+                "https_proxy": nowhere,
+                "HOME": str(tmp_path / "home"),
+                "KAGGLE_CONFIG_DIR": str(tmp_path / "kaggle-config"),
+                "KAGGLE_USERNAME": USERNAME,
+                "KAGGLE_KEY": KEY,
+            }.items():
+                monkeypatch.setenv(name, value)
+            (tmp_path / "kaggle-config").mkdir()
+            monkeypatch.chdir(tmp_path)
+            yield server
+
+
+def _downloads(server: FakeKaggle) -> int:
+    return server.requests.count("DownloadDataFile")
+
+
+def _leftovers(tmp_path) -> list[str]:
+    return [path.name for path in (tmp_path / "data").rglob(".*")]
+
+
+def _submission(tmp_path: Path, solution: pd.DataFrame, wrong: int = 0, rows: int | None = None) -> Path:
+    """submissions/cnn.csv with the first ``wrong`` labels wrong, and its kit predict sidecar."""
+    frame = solution.head(rows).copy() if rows else solution.copy()
+    frame.iloc[:wrong, 1] = (frame.iloc[:wrong, 1] + 1) % 10
+    path = tmp_path / "submissions" / "cnn.csv"
+    path.parent.mkdir(exist_ok=True)
+    frame.to_csv(path, index=False)
+    path.with_suffix(".json").write_text(json.dumps({"submission": "cnn.csv", "competition": "digit-recognizer"}))
+    return path
+
+
+# --- fetch -------------------------------------------------------------------------------------------------------
+
+
+def test_fetch_downloads_unzips_and_checks_the_files(kaggle, tmp_path, tiny_dir):
+    fetched = fetch(retry=FAST)
+    folder = tmp_path / "data" / "digit-recognizer"
+    assert fetched.folder == Path("data/digit-recognizer")
+    assert [(item.name, item.rows, item.downloaded) for item in fetched.files] == [
+        ("sample_submission.csv", 40, True),
+        ("test.csv", 40, True),
+        ("train.csv", 200, True),
+    ]
+    for name in FILES:  # train and test arrived as .zip and were unwrapped
+        assert (folder / name).read_bytes() == (tiny_dir / name).read_bytes()
+        assert next(item.size for item in fetched.files if item.name == name) == (tiny_dir / name).stat().st_size
+    assert sorted(path.name for path in folder.iterdir()) == sorted(FILES)
+    assert _leftovers(tmp_path) == []
+    assert kaggle.requests.count("ListDataFiles") == 2  # the fake pages the listing
+    assert _downloads(kaggle) == 3
+    assert check_data(folder, "digit-recognizer") == {"train.csv": 200, "test.csv": 40, "sample_submission.csv": 40}
+
+
+def test_second_fetch_skips_without_contacting_kaggle(kaggle, monkeypatch):
+    fetch(retry=FAST)
+    before = list(kaggle.requests)
+    monkeypatch.delenv("KAGGLE_KEY")  # not needed when everything is there
+    again = fetch(retry=FAST)
+    assert kaggle.requests == before
+    assert [item.downloaded for item in again.files] == [False, False, False]
+    assert [item.rows for item in again.files] == [40, 40, 200]
+
+
+def test_force_downloads_again(kaggle):
+    fetch(retry=FAST)
+    refreshed = fetch(force=True, retry=FAST)
+    assert _downloads(kaggle) == 6
+    assert all(item.downloaded for item in refreshed.files)
+
+
+def test_only_missing_or_broken_files_are_downloaded(kaggle, tmp_path):
+    fetch(retry=FAST)
+    folder = tmp_path / "data" / "digit-recognizer"
+    (folder / "test.csv").unlink()
+    (folder / "sample_submission.csv").write_text("ImageId,Label\n1,x\n")
+    again = fetch(retry=FAST)
+    assert _downloads(kaggle) == 5
+    assert {item.name: item.downloaded for item in again.files} == {
+        "sample_submission.csv": True,
+        "test.csv": True,
+        "train.csv": False,
+    }
+
+
+def test_corrupt_zip_leaves_the_good_files_in_place(kaggle, tmp_path):
+    fetch(retry=FAST)
+    train = tmp_path / "data" / "digit-recognizer" / "train.csv"
+    good = train.read_bytes()
+    kaggle.corrupt.add("train.csv")
+    with pytest.raises(KitError, match=r"^train\.csv: the download from Kaggle is not a valid zip archive .*nothing"):
+        fetch(force=True, retry=FAST)
+    assert train.read_bytes() == good
+    assert _leftovers(tmp_path) == []
+
+
+def test_files_that_do_not_match_the_format_are_refused(kaggle, tmp_path):
+    kaggle.files["train.csv"] = kaggle.files["train.csv"].replace(b"label,", b"digit,", 1)
+    with pytest.raises(KitError, match=r"do not match kit's digit-recognizer format: train\.csv: missing column label"):
+        fetch(retry=FAST)
+    assert not (tmp_path / "data" / "digit-recognizer").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_transient_failures_are_retried_with_exponential_backoff(kaggle):
+    slept: list[float] = []
+    kaggle.fail("DownloadDataFile", 503, times=2)
+    kaggle.fail("blob", 500)
+    fetch(retry=Retry(attempts=4, delay=0.5, sleep=slept.append))
+    assert slept == [0.5, 1.0, 2.0]  # the first download fails three times: two replies, then its blob
+
+
+def test_retry_after_is_honoured(kaggle):
+    slept: list[float] = []
+    kaggle.fail("ListDataFiles", 429, retry_after="3")
+    fetch(retry=Retry(attempts=2, delay=0.5, sleep=slept.append))
+    assert slept == [3.0]
+
+
+def test_a_retry_after_beyond_the_time_budget_gives_up_at_once(kaggle):
+    kaggle.fail("ListDataFiles", 429, retry_after="3600")
+    with pytest.raises(KitError, match=r"429 Too Many Requests, after 1 attempt in 0 s, asked to wait 3600 s more\)"):
+        fetch(retry=Retry(budget=60, sleep=pytest.fail))
+    assert kaggle.requests == ["ListDataFiles"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("wrong key", r"^Kaggle rejected the credentials from KAGGLE_USERNAME/KAGGLE_KEY \(401 Unauthorized\): "),
+        ("rules not accepted", r"^Kaggle refused access to digit-recognizer \(403 Forbidden\): accept the competition "
+         r"rules at https://www\.kaggle\.com/competitions/digit-recognizer/rules"),
+        ("unknown competition", r"^Kaggle has no competition 'Kannada-MNIST' \(404 Not Found\)"),
+        ("server error", r"^Kaggle's server failed \(HTTP 500 Internal Server Error, after 3 attempts in \d+ s\): "),
+        ("bad request", r"^Kaggle refused the request \(HTTP 400\): injected failure$"),
+        ("offline", r"^cannot reach Kaggle \(ProxyError, after 3 attempts in \d+ s\): check the network connection"),
+    ],
+)
+def test_failures_are_one_clear_line(kaggle, monkeypatch, tmp_path, setup, expected):
+    competition = "Kannada-MNIST" if setup == "unknown competition" else "digit-recognizer"
+    if setup == "wrong key":
+        monkeypatch.setenv("KAGGLE_KEY", "not-the-key")
+    elif setup == "rules not accepted":
+        kaggle.rules_accepted = False
+    elif setup == "server error":
+        kaggle.fail("ListDataFiles", 500, times=3)
+    elif setup == "bad request":
+        kaggle.fail("ListDataFiles", 400)
+    elif setup == "offline":
+        monkeypatch.setenv("HTTP_PROXY", os.environ["HTTPS_PROXY"])
+        monkeypatch.setenv("http_proxy", os.environ["HTTPS_PROXY"])
+    with pytest.raises(KitError, match=expected) as failure:
+        fetch(competition, retry=FAST)
+    assert "\n" not in str(failure.value) and KEY not in str(failure.value)
+    assert not (tmp_path / "data" / competition).exists()
+    if setup == "server error":
+        assert kaggle.requests == ["ListDataFiles"] * 3
+
+
+def test_missing_credentials_stop_before_any_request(kaggle, monkeypatch, tmp_path):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    with pytest.raises(KitError, match=rf"^no Kaggle credentials: put kaggle\.json in {tmp_path}/kaggle-config/ "):
+        fetch(retry=FAST)
+    assert kaggle.requests == []
+
+
+def test_kaggle_json_in_the_config_dir_is_used_and_named_never_shown(kaggle, monkeypatch, tmp_path):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    config = tmp_path / "kaggle-config" / "kaggle.json"
+    config.write_text(json.dumps({"username": USERNAME, "key": KEY}))
+    config.chmod(0o600)
+    assert len(fetch(retry=FAST).files) == 3
+    config.write_text(json.dumps({"username": USERNAME, "key": "stale-key-0000"}))
+    with pytest.raises(KitError, match=rf"rejected the credentials from {config} \(401") as failure:
+        fetch(force=True, retry=FAST)
+    assert "stale-key-0000" not in str(failure.value)
+
+
+def test_an_access_token_is_used_as_the_client_does(kaggle, monkeypatch):
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_token-that-must-never-show")
+    with pytest.raises(KitError, match=r"^Kaggle rejected the credentials from KAGGLE_API_TOKEN \(401") as failure:
+        fetch(retry=FAST)
+    assert "KGAT_" not in str(failure.value)
+
+
+# --- submit ------------------------------------------------------------------------------------------------------
+
+
+def test_submit_waits_for_the_score_and_notes_it_in_the_sidecar(kaggle, tmp_path, solution):
+    fetch(retry=FAST)
+    path = _submission(tmp_path, solution, wrong=4)
+    kaggle.pending_polls = 2
+    progress: list[str] = []
+    result = submit(path, "cnn, 5 folds", retry=FAST, poll=QUICK, progress=progress.append)
+    assert result.submission.status == "complete" and result.submission.public_score == "0.90000"
+    assert result.left_today == 4
+    assert kaggle.uploads == {"token-1": path.read_bytes()}
+    assert kaggle.requests.count("CreateSubmission") == 1 and kaggle.requests.count("ListSubmissions") >= 3
+    assert any("scoring submission 1000" in line for line in progress)
+    sidecar = path.with_suffix(".json").read_text()
+    assert json.loads(sidecar)["kaggle"] == [
+        {
+            "competition": "digit-recognizer",
+            "ref": 1000,
+            "message": "cnn, 5 folds",
+            "submitted_at": "2024-01-02T03:04:05+00:00",
+            "status": "complete",
+            "public_score": "0.90000",
+        }
+    ]
+    assert KEY not in sidecar and USERNAME not in sidecar
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ("label", r"line 4, column Label: 12 is not a class"),
+        ("rows", r"39 rows; the test set has 40 images"),
+        ("columns", r"expected exactly ImageId,Label"),
+    ],
+)
+def test_an_invalid_file_is_refused_before_any_request(kaggle, tmp_path, solution, tiny_dir, edit, expected):
+    frame = solution.copy()
+    if edit == "label":
+        frame.loc[2, "Label"] = 12
+    elif edit == "rows":
+        frame = frame.head(39)
+    else:
+        frame = frame.rename(columns={"Label": "label"})
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(KitError, match=expected):
+        submit(path, "bad", data_dir=tiny_dir, retry=FAST, poll=QUICK)
+    assert kaggle.requests == []
+
+
+def test_no_wait_returns_the_pending_submission(kaggle, tmp_path, solution):
+    kaggle.pending_polls = 5
+    result = submit(_submission(tmp_path, solution), "quick", wait=False, retry=FAST)
+    assert (result.submission.ref, result.submission.status) == (1000, "pending")
+    assert kaggle.requests[-1] == "CreateSubmission"
+
+
+def test_a_failed_upload_is_retried(kaggle, tmp_path, solution):
+    kaggle.fail("upload", 500)
+    result = submit(_submission(tmp_path, solution), "retried", retry=FAST, poll=QUICK)
+    assert result.submission.public_score == "1.00000"
+    assert kaggle.requests.count("StartSubmissionUpload") == 2 and len(kaggle.submissions) == 1
+
+
+def test_a_lost_reply_does_not_submit_twice(kaggle, tmp_path, solution):
+    kaggle.fail("CreateSubmission", 502, after=True)  # Kaggle records the submission, then the reply fails
+    result = submit(_submission(tmp_path, solution), "once", retry=FAST, poll=QUICK)
+    assert len(kaggle.submissions) == 1 and kaggle.requests.count("CreateSubmission") == 1
+    assert result.submission.ref == 1000
+
+
+def test_a_submission_kaggle_cannot_score_is_an_error(kaggle, tmp_path, solution):
+    path = _submission(tmp_path, solution, rows=39)  # no sample_submission.csv here: only the format's ids are checked
+    with pytest.raises(KitError, match=r"^Kaggle could not score submission 1000: Submission must have 40 rows"):
+        submit(path, "short", retry=FAST, poll=QUICK)
+
+
+def test_waiting_gives_up_after_the_timeout(kaggle, tmp_path, solution):
+    kaggle.pending_polls = 10**6
+    path = _submission(tmp_path, solution)
+    with pytest.raises(KitError, match=r"^submission 1000 was still being scored after \d+ s; see `kit submissions"):
+        submit(path, "slow", retry=FAST, poll=Poll(interval=0.01, timeout=0.05))
+    assert json.loads(path.with_suffix(".json").read_text())["kaggle"][0]["status"] == "pending"
+
+
+def test_the_daily_limit_is_checked_before_uploading(kaggle, tmp_path, solution):
+    path = _submission(tmp_path, solution)
+    for number in range(5):
+        submit(path, f"try {number}", wait=False, retry=FAST)
+    with pytest.raises(KitError, match=r"^no submissions left for digit-recognizer today \(5 made\)"):
+        submit(path, "one too many", retry=FAST)
+    assert kaggle.requests.count("StartSubmissionUpload") == 5
+
+
+def test_submissions_lists_newest_first_with_the_allowance(kaggle, tmp_path, solution):
+    path = _submission(tmp_path, solution, wrong=8)
+    submit(path, "first", retry=FAST, poll=QUICK)
+    submit(path, "second", wait=False, retry=FAST)
+    listed = submissions(retry=FAST)
+    assert [(item.ref, item.description, item.public_score) for item in listed.items] == [
+        (1001, "second", "0.80000"),
+        (1000, "first", "0.80000"),
+    ]
+    assert listed.left_today == 3
+
+
+# --- command line ------------------------------------------------------------------------------------------------
+
+
+def test_cli_fetch_submit_and_submissions_print_tables(kaggle, tmp_path, solution):
+    runner = CliRunner()
+    fetched = runner.invoke(app, ["fetch"])
+    assert fetched.exit_code == 0, fetched.output
+    assert "train.csv" in fetched.output and "200" in fetched.output and "downloaded 3 files" in fetched.output
+    again = runner.invoke(app, ["fetch"])
+    assert "already present" in again.output and "nothing to download" in again.output
+    submitted = runner.invoke(app, ["submit", str(_submission(tmp_path, solution)), "-m", "from the cli"])
+    assert submitted.exit_code == 0, submitted.output
+    assert "public score 1.00000" in submitted.output and "4 submissions left today" in submitted.output
+    listed = runner.invoke(app, ["submissions"])
+    assert listed.exit_code == 0 and "from the cli" in listed.output and "1.00000" in listed.output
+    assert KEY not in fetched.output + submitted.output + listed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fetch"], "error: Kaggle refused access to digit-recognizer (403 Forbidden): accept the competition rules"),
+        (["submit", "submissions/cnn.csv", "-m", "x"], "error: no Kaggle credentials: put kaggle.json in"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_code_1(kaggle, tmp_path, solution, args, expected):
+    kaggle.rules_accepted = False
+    _submission(tmp_path, solution)
+    env = dict(os.environ)
+    if args[0] == "submit":
+        del env["KAGGLE_KEY"]
+    done = subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and KEY not in done.stdout + done.stderr
