@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from kit import __version__
+from kit.cluster import dask_folds, visible_gpus
 from kit.competitions import DEFAULT_COMPETITION, Competition, get_competition
 from kit.data import ImageSet, load_test, load_train, resolve_data_dir
 from kit.errors import KitError
@@ -85,7 +86,7 @@ def train_fold(
     seed = recipe.cv.seed * 1000 + fold
     keras.utils.set_random_seed(seed)
     batch = recipe.train.batch_size
-    model = build_model(recipe, train.images.shape[1:], classes)
+    model = build_model(recipe, train.images.shape[1:], classes, train_rows=len(train_rows))
     callbacks = build_callbacks(recipe)
     if report is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: report(fold, epoch + 1, dict(logs))))
@@ -190,14 +191,20 @@ def run_cv(
     jobs: int = 1,
     force: bool = False,
     progress: CVProgress | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """Train every fold not already finished, then write oof.npy, test.npy and summary.json; return the summary."""
+    """Train every fold not already finished, then write oof.npy, test.npy and summary.json; return the summary.
+
+    Folds run in ``jobs`` local processes (one per GPU when several GPUs are visible), or on the Dask scheduler at
+    ``cluster`` (``tcp://HOST:8786``); the run folder is the same either way.
+    """
     if isinstance(competition, str):
         competition = get_competition(competition)
     if jobs < 1:
         raise KitError(f"--jobs must be at least 1, got {jobs}")
     data_dir = resolve_data_dir(data_dir, competition)
     train = load_train(data_dir, competition)
+    recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
     test = load_test(data_dir, competition) if (Path(data_dir) / competition.test_file).is_file() else None
     run = RunFolder(Path(out) if out else RUNS_DIR / recipe.name)
     splits = fold_splits(train.labels, recipe.cv.folds, recipe.cv.seed)
@@ -208,10 +215,16 @@ def run_cv(
             progress.on_fold(result, resumed=True)
     pending = [fold for fold in range(1, recipe.cv.folds + 1) if fold not in results]
     parallel = jobs > 1 and len(pending) > 1
-    threads = max(1, (os.cpu_count() or 1) // jobs) if parallel else None
+    gpus = visible_gpus() if parallel and cluster is None else []
+    on_dask = bool(pending) and (cluster is not None or len(gpus) > 1)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if parallel and not on_dask else None
     from joblib import Parallel, delayed
 
-    with _epoch_relay(progress, parallel) as report:
+    if on_dask:
+        relay = dask_folds(cluster, progress, scatter=(train, test), gpus=gpus, workers=min(jobs, len(pending)))
+    else:
+        relay = _epoch_relay(progress, parallel)
+    with relay as report:
         outcomes = Parallel(n_jobs=min(jobs, max(1, len(pending))), return_as="generator_unordered")(
             delayed(train_fold)(recipe, fold, splits[fold - 1], train, test, competition.classes, report, threads)
             for fold in pending

@@ -1,0 +1,177 @@
+"""Train folds on a Dask cluster through joblib's Dask backend, or one fold per GPU on a machine with several GPUs.
+
+Workers need no shared disk: the client scatters the images to every worker once, each fold task returns its
+:class:`~kit.runs.FoldResult` (metrics, softmaxes, serialized model) and the client writes the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from joblib import parallel_config
+from joblib._dask import DaskDistributedBackend
+
+from kit.errors import KitError
+
+if TYPE_CHECKING:
+    from kit.cv import CVProgress, EpochReport
+
+CONNECT_TIMEOUT = 10.0
+WORKERS_TIMEOUT = 60.0
+
+
+class ClusterBackend(DaskDistributedBackend):
+    """joblib's Dask backend, except that a cluster of one worker thread still gets the work.
+
+    (joblib runs ``n_jobs == 1`` in the calling process, which would train a one-worker cluster's folds locally.)
+    """
+
+    def effective_n_jobs(self, n_jobs: int) -> int:
+        return max(2, super().effective_n_jobs(n_jobs))
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs TensorFlow sees here, as the ``CUDA_VISIBLE_DEVICES`` entries that pin a process to each one."""
+    import tensorflow as tf
+
+    count = len(tf.config.list_physical_devices("GPU"))
+    listed = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    return listed[:count] if listed else [str(index) for index in range(count)]
+
+
+def software_versions() -> dict[str, str]:
+    """The versions that decide what a fold trains to: kit, TensorFlow and Keras."""
+    import keras
+    import tensorflow as tf
+
+    from kit import __version__
+
+    return {"kit": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def _prepare_worker(processes_on_host: int) -> dict[str, str]:
+    """Run on a worker before its first fold: its share of the host's cores for TensorFlow; return its versions."""
+    from kit.cv import _prepare_tensorflow
+
+    _prepare_tensorflow(max(1, (os.cpu_count() or 1) // processes_on_host))
+    return software_versions()
+
+
+def _log_epoch(topic: str, fold: int, epoch: int, logs: dict[str, float]) -> None:
+    """Run inside a fold task: send one finished epoch to the client as a Dask event."""
+    from distributed import get_worker
+
+    logs = {key: float(value) for key, value in logs.items()}
+    get_worker().log_event(topic, {"fold": fold, "epoch": epoch, "logs": logs})
+
+
+@contextmanager
+def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+    """A ``distributed.Client`` of the scheduler at ``address``; a one-line error if none answers."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise KitError(
+            f"cluster {address}: no Dask scheduler answered ({error}); start one with `dask scheduler` "
+            "and pass its tcp://HOST:8786 address"
+        ) from None
+    with client:
+        yield client
+
+
+@contextmanager
+def local_gpu_cluster(gpus: Sequence[str], workers: int) -> Iterator[Any]:
+    """A local cluster of ``workers`` one-thread processes, worker ``i`` pinned to GPU ``gpus[i % len(gpus)]``."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    specs = {
+        index: {
+            "cls": Nanny,
+            "options": {
+                "nthreads": 1,
+                "env": {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)], "TF_FORCE_GPU_ALLOW_GROWTH": "true"},
+            },
+        }
+        for index in range(workers)
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
+    with SpecCluster(workers=specs, scheduler=scheduler, silence_logs=logging.ERROR) as cluster:
+        yield cluster
+
+
+def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT) -> dict[str, dict[str, str]]:
+    """Check the connected workers (one thread each, same software as here), split each host's cores among them."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise KitError(
+            f"cluster {client.scheduler.address}: no Dask worker joined within {timeout:.0f} s; "
+            "start one with `dask worker ADDRESS --nthreads 1`"
+        ) from None
+    workers = client.scheduler_info()["workers"]
+    for address, info in workers.items():
+        if info["nthreads"] != 1:
+            raise KitError(
+                f"Dask worker {address} runs {info['nthreads']} threads; start workers with --nthreads 1 "
+                "so that each fold has a process (and its seeds) to itself; TensorFlow still uses all the cores"
+            )
+    hosts = Counter(info["host"] for info in workers.values())
+    found: dict[str, dict[str, str]] = {}
+    try:
+        for host, count in hosts.items():
+            on_host = [address for address, info in workers.items() if info["host"] == host]
+            found.update(client.run(_prepare_worker, count, workers=on_host))
+    except ImportError as error:
+        raise KitError(f"a Dask worker cannot import kit ({error}); install the same kit on every worker machine") from None
+    here = software_versions()
+    for address, versions in found.items():
+        if versions != here:
+            raise KitError(f"Dask worker {address} runs {versions}, this machine {here}; install the same versions")
+    return found
+
+
+@contextmanager
+def dask_folds(
+    address: str | None,
+    progress: CVProgress | None = None,
+    scatter: Sequence[Any] = (),
+    gpus: Sequence[str] = (),
+    workers: int = 0,
+) -> Iterator[EpochReport | None]:
+    """Route joblib ``Parallel`` calls to Dask while open; yield the epoch reporter for fold tasks (None without progress).
+
+    ``address`` names a running scheduler; without one, a local cluster of ``workers`` processes is started with one
+    GPU of ``gpus`` each. The objects in ``scatter`` (the image sets) are sent to every worker once, not per fold.
+    Epochs reach ``progress.on_epoch`` as Dask events.
+    """
+    from distributed import Client
+
+    with ExitStack() as stack:
+        if address is None:
+            client = stack.enter_context(Client(stack.enter_context(local_gpu_cluster(gpus, workers)), set_as_default=False))
+        else:
+            client = stack.enter_context(connect(address))
+        prepare_workers(client)
+        report = None
+        if progress is not None:
+            topic = f"kit-epochs-{uuid.uuid4().hex}"
+
+            def relay(event: tuple[float, dict[str, Any]]) -> None:
+                message = event[1]  # Dask adds the sending worker to it
+                progress.on_epoch(message["fold"], message["epoch"], message["logs"])
+
+            client.subscribe_topic(topic, relay)
+            stack.callback(client.unsubscribe_topic, topic)
+            report = partial(_log_epoch, topic)
+        shared = [item for item in scatter if item is not None]
+        stack.enter_context(parallel_config(backend=ClusterBackend(client=client, scatter=shared)))
+        yield report
