@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_ARGS ?=
 
-.PHONY: install demo test fetch bench clean
+.PHONY: install demo demo-data test fetch ensemble tune-demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +15,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install  ## the main job on the embedded data: 5-fold CV of the demo recipe
+demo-data: install
 	$(BIN)/kit demo-data --dest data/demo
+
+demo: demo-data  ## the main job on the embedded data: 5-fold CV of the demo recipe
 	$(BIN)/kit cv demo --data data/demo
 
 test: install
 	$(BIN)/pytest
 
+fetch: install  ## the Digit Recognizer files from Kaggle into data/digit-recognizer/ (needs Kaggle credentials)
+	$(BIN)/kit fetch
+
+ensemble: demo-data  ## two demo runs soft-voted into submissions/demo-ensemble.csv, and a report of the first
+	$(BIN)/kit cv demo --data data/demo --out runs/demo
+	$(BIN)/kit cv demo-seed1 --data data/demo --out runs/demo-seed1
+	$(BIN)/kit predict runs/demo runs/demo-seed1 --name demo-ensemble --force
+	$(BIN)/kit report runs/demo
+
+tune-demo: demo-data  ## a 4-trial KerasTuner search of the demo recipe, then CV of the recipe it writes
+	$(BIN)/kit tune demo --data data/demo --max-trials 4
+	$(BIN)/kit cv demo-tuned --data data/demo
+
+bench: install  ## kit's fast recipe against the notebook's pipeline; writes bench.json
+	$(BIN)/kit bench --cv-estimate $(BENCH_ARGS)
+
 clean:
-	rm -rf runs data/demo .pytest_cache
+	rm -rf runs data/demo .pytest_cache bench.json

@@ -25,11 +25,29 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+WITHOUT_TENSORFLOW = {"fetch", "submit", "submissions", "runs"}
 
 
 @app.callback()
-def root() -> None:
+def root(context: typer.Context) -> None:
     """Fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions."""
+    if context.invoked_subcommand not in WITHOUT_TENSORFLOW:
+        import_tensorflow_quietly()
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up lines (oneDNN notice, CUDA stubs) kept off the terminal."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @app.command("demo-data")

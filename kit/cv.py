@@ -52,10 +52,12 @@ def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]
 
 
 def _prepare_tensorflow(threads: int | None) -> None:
-    """Make TensorFlow ops deterministic and give a worker process ``threads`` threads (if not yet started)."""
+    """Make TensorFlow ops deterministic, quiet its retracing warnings (every fold builds a new model) and give a
+    worker process ``threads`` threads (if not yet started)."""
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
+    tf.get_logger().setLevel("ERROR")
     if not threads:
         return
     try:
