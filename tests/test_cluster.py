@@ -12,27 +12,14 @@ import pytest
 from distributed import Client, LocalCluster, get_worker
 from joblib import Parallel, delayed
 
+from conftest import tiny_recipe_toml
 from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
 from kit.cv import run_cv
 from kit.errors import KitError
 from kit.recipes import load_recipe
 
-TINY = """
-description = "a tiny CNN for cluster tests"
-[[model.blocks]]
-filters = 4
-[model]
-dense = [{ units = 8 }]
-[train]
-epochs = 1
-batch_size = 32
-learning_rate = 0.01
-[cv]
-folds = 2
-seed = 5
-[augment]
-rotation = 10.0
-"""
+
+TINY = tiny_recipe_toml("a tiny CNN for cluster tests", seed=5)
 TIMING = {"seconds", "train_seconds", "finished_at"}
 
 

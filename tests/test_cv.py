@@ -9,30 +9,16 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import tiny_recipe_toml
 from kit.cv import fold_splits, run_cv, softmax_scores
 from kit.errors import KitError
 from kit.recipes import load_recipe
 
-TINY = """
-description = "a tiny CNN for tests"
-[[model.blocks]]
-filters = 4
-dropout = 0.1
-[model]
-dense = [{ units = 8 }]
-[train]
-epochs = 2
-batch_size = 32
-learning_rate = 0.01
-[cv]
-folds = 2
-seed = 3
-[augment]
-rotation = 10.0
-zoom = 0.1
-[callbacks.reduce_lr_on_plateau]
-patience = 1
-"""
+
+TINY = tiny_recipe_toml(
+    "a tiny CNN for tests", epochs=2, dropout=0.1, augment="rotation = 10.0\nzoom = 0.1",
+    extra="[callbacks.reduce_lr_on_plateau]\npatience = 1\n",
+)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import tiny_recipe_toml
 from kit.cv import run_cv
 from kit.ensemble import (
     build_ensemble,
@@ -213,22 +214,8 @@ def test_predict_checks_against_sample_submission(two_runs, tmp_path):
     assert not (tmp_path / "bad.csv").exists()
 
 
-TINY = """
-[[model.blocks]]
-filters = 4
-[model]
-dense = [{ units = 8 }]
-[train]
-epochs = 1
-batch_size = 64
-learning_rate = 0.01
-[cv]
-folds = 2
-seed = 1
-[augment]
-rotation = 10.0
-zoom = 0.1
-"""
+
+TINY = tiny_recipe_toml("a tiny CNN for ensemble tests", batch_size=64, seed=1, augment="rotation = 10.0\nzoom = 0.1")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import tiny_recipe_toml
 from kit.cli import app
 from kit.data import load_train
 from kit.errors import KitError
@@ -35,23 +36,10 @@ from kit.tune import (
     written_by_kit,
 )
 
-TINY = """
-description = "a tiny CNN with a tiny search space, for tests"
-[[model.blocks]]
-filters = 4
-dropout = 0.1
-[model]
-dense = [{ units = 8 }]
-[train]
-epochs = 1
-batch_size = 32
-learning_rate = 0.01
-[cv]
-folds = 2
-seed = 3
-[augment]
-rotation = 10.0
-[callbacks.reduce_lr_on_plateau]
+
+TINY = tiny_recipe_toml(
+    "a tiny CNN with a tiny search space, for tests", dropout=0.1,
+    extra="""[callbacks.reduce_lr_on_plateau]
 patience = 1
 [tune]
 "model.blocks.0.dropout" = [0.0, 0.2, 0.4]
@@ -59,7 +47,8 @@ patience = 1
 "train.learning_rate" = { min = 0.001, max = 0.01, sampling = "log" }
 tuner = "random"
 max_trials = 2
-"""
+""",
+)
 
 
 class Recorder:
