@@ -41,4 +41,4 @@ bench: install  ## kit's fast recipe against the notebook's pipeline; writes ben
 	$(BIN)/kit bench --cv-estimate $(BENCH_ARGS)
 
 clean:
-	rm -rf runs data/demo .pytest_cache bench.json
+	rm -rf runs data/demo .pytest_cache

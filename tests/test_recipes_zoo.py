@@ -13,7 +13,7 @@ from kit.errors import KitError
 from kit.models import build_layers, build_model
 from kit.recipes import load_recipe
 
-ZOO = ("deotte", "an3", "an5", "an7", "fast")
+ZOO = ("deotte", "an3", "an5", "an7", "fast", "fast-bf16")
 
 
 def conv_lines(recipe) -> list[str]:
