@@ -25,13 +25,13 @@ from kit.data import load_train
 from kit.errors import KitError
 from kit.models import build_model
 from kit.recipes import load_recipe
+from kit.space import parse_space
 from kit.tune import (
     SEARCH_RECORD,
     TRIAL_RECORD,
     RecipeHyperModel,
     distribution,
     holdout_split,
-    parse_space,
     run_tune,
     written_by_kit,
 )
