@@ -7,7 +7,7 @@ from dataclasses import asdict
 from functools import partial
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from kit.pipeline import steps
 from kit.recipes import BatchNorm, Recipe, TrainSpec
@@ -19,6 +19,30 @@ OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
     "nadam": keras.optimizers.Nadam,
 }
+
+
+class WarmUpEMA:
+    """Optimizer mixin: the moving average of the weights (``use_ema``) warms up as TensorFlow's
+    ``ExponentialMovingAverage(num_updates=…)`` and An et al.'s EMA do — update n uses momentum
+    min(ema_momentum, (1 + n) / (10 + n)) — so that a run of a few thousand steps does not keep the initial weights in
+    its average (Keras' own EMA uses ``ema_momentum`` from the second step on)."""
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        updates = ops.cast(self.iterations + 1, "float32")
+        momentum = ops.minimum(self.ema_momentum, (1.0 + updates) / (10.0 + updates))
+        momentum = ops.where(ops.equal(self.iterations, 0), 0.0, momentum)  # the average starts at zero: take the weights
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                rate = ops.cast(momentum, variable.dtype)
+                average.assign(rate * average + (1 - rate) * variable)
+
+
+def _warm_ema(optimizer: type[keras.optimizers.Optimizer]) -> type[keras.optimizers.Optimizer]:
+    """``optimizer`` with :class:`WarmUpEMA`, registered so that saved models load again."""
+    return keras.saving.register_keras_serializable("kit")(type(f"WarmEMA{optimizer.__name__}", (WarmUpEMA, optimizer), {}))
+
+
+EMA_OPTIMIZERS = {name: _warm_ema(optimizer) for name, optimizer in OPTIMIZERS.items()}
 POOLING = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
 HEADS = {"flatten": layers.Flatten, "global_avg": layers.GlobalAveragePooling2D, "global_max": layers.GlobalMaxPooling2D}
 NO_WEIGHT_DECAY = ["bias", "gamma", "beta"]  # variable names kept out of weight decay: biases and batch-norm scales
@@ -103,7 +127,8 @@ def make_optimizer(train: TrainSpec, steps_per_epoch: int | None = None) -> kera
     options = {} if train.weight_decay is None else {"weight_decay": train.weight_decay}
     if train.ema is not None:
         options.update(use_ema=True, ema_momentum=train.ema)
-    optimizer = OPTIMIZERS[train.optimizer](learning_rate=learning_rate(train, steps_per_epoch), **options)
+    optimizers = OPTIMIZERS if train.ema is None else EMA_OPTIMIZERS
+    optimizer = optimizers[train.optimizer](learning_rate=learning_rate(train, steps_per_epoch), **options)
     optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
     if train.precision == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)

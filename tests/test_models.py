@@ -180,3 +180,26 @@ def test_mixed_precision_layers_and_a_float32_softmax(recipe_from, monkeypatch):
     half = build_model(recipe_from(train="precision = 'mixed_float16'", name="half"), (28, 28, 1), 10)
     assert isinstance(half.optimizer, keras.optimizers.LossScaleOptimizer)
     assert build_model(recipe_from(train="jit_compile = true", name="xla"), (28, 28, 1), 10).jit_compile is True
+
+
+def test_the_weight_average_warms_up_like_tensorflows_moving_average(recipe_from):
+    optimizer = make_optimizer(recipe_from(train="ema = 0.999").train, steps_per_epoch=10)
+    variable = keras.Variable([0.0])
+    optimizer.build([variable])
+    for step in range(5):
+        optimizer.apply([keras.ops.convert_to_tensor([1.0])], [variable])
+        value = float(variable.numpy()[0])
+        momentum = 0.0 if step == 0 else min(0.999, (2 + step) / (11 + step))  # update n = step + 1
+        expected = value if step == 0 else momentum * expected + (1 - momentum) * value
+    assert float(optimizer._model_variables_moving_average[0].numpy()[0]) == pytest.approx(expected)
+    assert expected < 0.8 * value  # Keras' own EMA would still sit at the first step's weights
+
+
+def test_a_model_trained_with_ema_saves_and_loads(recipe_from, tmp_path):
+    model = build_model(recipe_from("after_activation", train="ema = 0.99"), (28, 28, 1), 10)
+    images = np.random.default_rng(0).integers(0, 255, (20, 28, 28, 1)).astype("float32")
+    model.fit(images, keras.utils.to_categorical(np.arange(20) % 10, 10), batch_size=10, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert type(loaded.optimizer).__name__ == "WarmEMAAdam"
+    assert np.allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
