@@ -58,9 +58,9 @@ def software_versions() -> dict[str, str]:
 
 def _prepare_worker(processes_on_host: int) -> dict[str, str]:
     """Run on a worker before its first fold: its share of the host's cores for TensorFlow; return its versions."""
-    from kit.cv import _prepare_tensorflow
+    from kit.cv import prepare_tensorflow
 
-    _prepare_tensorflow(max(1, (os.cpu_count() or 1) // processes_on_host))
+    prepare_tensorflow(max(1, (os.cpu_count() or 1) // processes_on_host))
     return software_versions()
 
 

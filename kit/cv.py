@@ -51,7 +51,7 @@ def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     return accuracy, float(-np.mean(np.log(picked)))
 
 
-def _prepare_tensorflow(threads: int | None) -> None:
+def prepare_tensorflow(threads: int | None) -> None:
     """Make TensorFlow ops deterministic, quiet its retracing warnings (every fold builds a new model) and give a
     worker process ``threads`` threads (if not yet started)."""
     import tensorflow as tf
@@ -78,7 +78,7 @@ def train_fold(
     threads: int | None = None,
 ) -> FoldResult:
     """Train the recipe on one fold's training rows and score it on the held-out rows; pure, so it runs anywhere."""
-    _prepare_tensorflow(threads)
+    prepare_tensorflow(threads)
     import keras
 
     from kit.models import build_callbacks, build_model
