@@ -108,10 +108,11 @@ def local_gpu_cluster(gpus: Sequence[str], workers: int) -> Iterator[Any]:
         yield cluster
 
 
-def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT) -> dict[str, dict[str, str]]:
-    """Check the connected workers (one thread each, same software as here), split each host's cores among them."""
+def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT, expected: int = 1) -> dict[str, dict[str, str]]:
+    """Wait for ``expected`` workers, check them (one thread each, same software as here) and split each host's cores
+    among them; workers that join later train with TensorFlow's default threads."""
     try:
-        client.wait_for_workers(1, timeout=timeout)
+        client.wait_for_workers(expected, timeout=timeout)
     except TimeoutError:
         raise KitError(
             f"cluster {client.scheduler.address}: no Dask worker joined within {timeout:.0f} s; "
@@ -160,7 +161,7 @@ def dask_folds(
             client = stack.enter_context(Client(stack.enter_context(local_gpu_cluster(gpus, workers)), set_as_default=False))
         else:
             client = stack.enter_context(connect(address))
-        prepare_workers(client)
+        prepare_workers(client, expected=workers if address is None else 1)  # a local cluster: all its workers
         report = None
         if progress is not None:
             topic = f"kit-epochs-{uuid.uuid4().hex}"
