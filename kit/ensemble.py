@@ -370,7 +370,7 @@ def predict(
     summary = ensemble.members[0].summary
     competition = get_competition(summary["competition"])
     folder = Path(data_dir if data_dir is not None else summary["data_dir"])
-    expected = expected_ids(folder, competition) if folder.is_dir() else None
+    expected = expected_ids(folder, competition)
     if expected is not None:
         checked = f"{folder / competition.sample_submission_file}"
     elif spec_ids(competition, len(ensemble.test_ids)) is not None:

@@ -581,20 +581,6 @@ def _record(path: Path, competition: str, message: str, submission: Submission) 
     write_json(path.with_suffix(".json"), content)
 
 
-def check_submission_file(path: Path | str, competition: Competition | str, data_dir: Path | str | None = None) -> int:
-    """Rows of the submission ``path`` after the checks of ``kit predict``: against ``sample_submission.csv`` in
-    ``data_dir`` (default ``data/<competition>``) when it is there, else against the format's row-numbered ids."""
-    from kit.submission import check_submission, expected_ids, read_submission, spec_ids
-
-    competition = _competition(competition)
-    folder = Path(data_dir) if data_dir is not None else DATA_DIR / competition.name
-    expected = expected_ids(folder, competition) if folder.is_dir() else None
-    frame = read_submission(path, competition, expected)
-    if expected is None:
-        check_submission(frame, competition, spec_ids(competition, len(frame)), source=str(path))
-    return len(frame)
-
-
 def submit(
     path: Path | str,
     message: str,
@@ -610,12 +596,14 @@ def submit(
     The competition defaults to the one in the file's ``kit predict`` sidecar, else digit-recognizer; an invalid file
     is refused before Kaggle is contacted. The submission is noted in the sidecar.
     """
+    from kit.submission import read_checked_submission
+
     path = Path(path)
     sidecar = _sidecar(path) or {}
     competition = _competition(competition or sidecar.get("competition") or DEFAULT_COMPETITION)
     if not message.strip():
         raise KitError("give the submission a message with -m; it labels the submission on Kaggle")
-    rows = check_submission_file(path, competition, data_dir)
+    rows = len(read_checked_submission(path, competition, data_dir or DATA_DIR / competition.name))
     if progress:
         progress(f"submitting {path.name} ({rows} rows) to {competition.name}…")
     session = _Session(competition, retry)

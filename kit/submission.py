@@ -36,6 +36,16 @@ def read_submission(path: Path | str, competition: Competition, ids: np.ndarray 
     return frame
 
 
+def read_checked_submission(path: Path | str, competition: Competition, data_dir: Path | str) -> pd.DataFrame:
+    """Read a submission file with the checks ``kit predict`` applies to what it writes: its ids must be those of
+    ``sample_submission.csv`` in ``data_dir`` when that is there, else the ids the competition's format implies."""
+    expected = expected_ids(data_dir, competition)
+    frame = read_submission(path, competition, expected)
+    if expected is None:
+        check_submission(frame, competition, spec_ids(competition, len(frame)), source=str(path))
+    return frame
+
+
 def check_submission(
     frame: pd.DataFrame, competition: Competition, ids: np.ndarray | None = None, source: str = "submission"
 ) -> None:
