@@ -117,7 +117,8 @@ def tune(
     role = distribution(chief, worker, worker_id)
     with new_progress(console) as progress:
         result = run_tune(
-            recipe, data, competition, tuner, max_trials, epochs, out, recipes_dir, force, restart, role, TrialProgress(progress)
+            recipe, data, competition, tuner=tuner, max_trials=max_trials, epochs=epochs, out=out,
+            recipes_dir=recipes_dir, force=force, restart=restart, role=role, progress=TrialProgress(progress),
         )
     if result.tuned_path is None:
         ran = ", ".join(result.ran) or "none"
@@ -154,7 +155,8 @@ def bench(
 
     with new_progress(console) as progress:
         result = run_bench(
-            recipe, data, size, competition, notebook_epochs, options, cv_estimate, out, report=PhaseProgress(progress)
+            recipe, data, size=size, competition=competition, notebook_epochs=notebook_epochs, options=options,
+            cv_estimate=cv_estimate, out=out, report=PhaseProgress(progress),
         )
     console.print(bench_table(result))
     for line in bench_notes(result):
@@ -180,7 +182,10 @@ def predict(
 
     parsed = None if weights is None else parse_weights(weights, len(runs))
     with new_progress(console) as progress:
-        prediction = run_predict(runs, name, out, parsed, auto_weights, tta, data, force, TTABar(progress))
+        prediction = run_predict(
+            runs, name=name, out_dir=out, weights=parsed, auto_weights=auto_weights, tta=tta, data_dir=data, force=force,
+            progress=TTABar(progress),
+        )
     console.print(ensemble_table(prediction))
     for line in notes(prediction):
         console.print(line, highlight=False)
