@@ -1,7 +1,7 @@
 """Train folds on a Dask cluster through joblib's Dask backend, or one fold per GPU on a machine with several GPUs.
 
 Workers need no shared disk: the client scatters the images to every worker once, each fold task returns its
-:class:`~kit.runs.FoldResult` (metrics, softmaxes, serialized model) and the client writes the run folder.
+:class:`~kit.rundir.FoldResult` (metrics, softmaxes, serialized model) and the client writes the run folder.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from joblib._dask import DaskDistributedBackend
 from kit.errors import KitError
 
 if TYPE_CHECKING:
-    from kit.cv import CVProgress, EpochReport
+    from kit.crossval import CVProgress, EpochReport
 
 CONNECT_TIMEOUT = 10.0
 WORKERS_TIMEOUT = 60.0
@@ -39,26 +39,17 @@ class ClusterBackend(DaskDistributedBackend):
 
 def visible_gpus() -> list[str]:
     """The GPUs TensorFlow sees here, as the ``CUDA_VISIBLE_DEVICES`` entries that pin a process to each one."""
-    import tensorflow as tf
+    from kit.runtime import import_tensorflow
 
+    tf = import_tensorflow()
     count = len(tf.config.list_physical_devices("GPU"))
     listed = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
     return listed[:count] if listed else [str(index) for index in range(count)]
 
 
-def software_versions() -> dict[str, str]:
-    """The versions that decide what a fold trains to: kit, TensorFlow and Keras."""
-    import keras
-    import tensorflow as tf
-
-    from kit import __version__
-
-    return {"kit": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
-
-
 def _prepare_worker(processes_on_host: int) -> dict[str, str]:
     """Run on a worker before its first fold: its share of the host's cores for TensorFlow; return its versions."""
-    from kit.cv import prepare_tensorflow
+    from kit.runtime import prepare_tensorflow, software_versions
 
     prepare_tensorflow(max(1, (os.cpu_count() or 1) // processes_on_host))
     return software_versions()
@@ -133,6 +124,8 @@ def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT, expected: int
             found.update(client.run(_prepare_worker, count, workers=on_host))
     except ImportError as error:
         raise KitError(f"a Dask worker cannot import kit ({error}); install the same kit on every worker machine") from None
+    from kit.runtime import software_versions
+
     here = software_versions()
     for address, versions in found.items():
         if versions != here:

@@ -18,10 +18,10 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from kit.competitions import get_competition
-from kit.cv import softmax_scores
+from kit.runtime import softmax_scores
 from kit.errors import KitError
 from kit.recipes import Recipe, parse_recipe
-from kit.runs import RunFolder, load_array, resolve_run
+from kit.rundir import RunFolder, load_array, resolve_run
 from kit.submission import expected_ids, refuse_overwrite, spec_ids, write_submission
 
 SUBMISSIONS_DIR = Path("submissions")

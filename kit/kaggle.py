@@ -550,7 +550,7 @@ def _submission(item: Any) -> Submission:
 
 def _sidecar(path: Path) -> dict[str, Any] | None:
     """The ``kit predict`` sidecar of a submission file (``<name>.json`` naming it), if there is one."""
-    from kit.runs import read_json
+    from kit.rundir import read_json
 
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
@@ -564,7 +564,7 @@ def _sidecar(path: Path) -> dict[str, Any] | None:
 
 def _record(path: Path, competition: str, message: str, submission: Submission) -> None:
     """Note the submission (ref, status, score; never credentials) in the file's sidecar, if it has one."""
-    from kit.runs import write_json
+    from kit.rundir import write_json
 
     content = _sidecar(path)
     if content is None:

@@ -417,7 +417,14 @@ def parse_recipe(content: dict[str, Any], name: str) -> Recipe:
 def search_path() -> list[Path]:
     """Folders searched for ``NAME.toml``: ``$KIT_RECIPES`` (``:``-separated), ``./recipes``, the shipped recipes."""
     folders = [Path(part) for part in os.environ.get("KIT_RECIPES", "").split(os.pathsep) if part]
-    return [*folders, Path("recipes"), Path(__file__).resolve().parent.parent / "recipes"]
+    return [*folders, Path("recipes"), shipped_recipes()]
+
+
+def shipped_recipes() -> Path:
+    """The recipes that ship inside the package (a wheel carries them as package data)."""
+    from importlib.resources import files
+
+    return Path(str(files("kit.shipped") / "recipes"))
 
 
 def find_recipe(reference: str, near: Path | None = None) -> Path:

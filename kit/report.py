@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from kit.runs import RunFolder, load_array, resolve_run, write_bytes_atomic
+from kit.rundir import RunFolder, load_array, resolve_run, write_bytes_atomic
 
 SAMPLES_PER_CLASS = 6
 CONFIDENT_ERRORS = 24

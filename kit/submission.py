@@ -10,7 +10,7 @@ import pandas as pd
 
 from kit.competitions import Competition
 from kit.errors import KitError
-from kit.runs import write_bytes_atomic, write_json
+from kit.rundir import write_bytes_atomic, write_json
 
 
 def expected_ids(data_dir: Path | str, competition: Competition) -> np.ndarray | None:

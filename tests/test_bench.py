@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from kit.bench import (
+from kit.benchmark import (
     FULL_TRAIN_ROWS,
     INFERENCE_ROWS,
     Contender,
@@ -94,7 +94,7 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     out = tmp_path / "bench.json"
     args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--notebook-epochs", "1", "--no-options"]
     done = subprocess.run(
-        [sys.executable, "-m", "kit.bench", *args, "--out", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "kit.benchmark", *args, "--out", str(out)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     assert "notebook pipeline" in done.stdout and "kit tiny" in done.stdout
@@ -114,7 +114,7 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
 
 
 def test_zero_notebook_epochs_are_refused_before_any_work(tmp_path):
-    from kit.bench import run_bench
+    from kit.benchmark import run_bench
 
     with pytest.raises(KitError, match="--notebook-epochs must be at least 1, got 0"):
         run_bench(notebook_epochs=0, out=tmp_path / "bench.json")

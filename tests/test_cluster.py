@@ -14,7 +14,7 @@ from joblib import Parallel, delayed
 
 from conftest import tiny_recipe_toml
 from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
-from kit.cv import run_cv
+from kit.crossval import run_cv
 from kit.errors import KitError
 from kit.recipes import load_recipe
 
@@ -147,7 +147,7 @@ def test_jobs_on_several_gpus_run_one_worker_per_gpu(monkeypatch, both_runs, tin
         started.append((list(gpus), workers))
         return local_gpu_cluster(gpus, workers)
 
-    monkeypatch.setattr("kit.cv.visible_gpus", lambda: ["0", "1"])
+    monkeypatch.setattr("kit.crossval.visible_gpus", lambda: ["0", "1"])
     monkeypatch.setattr(kit.cluster, "local_gpu_cluster", recording)
     summary = run_cv(recipe, tiny_dir, out=tmp_path / "gpus", jobs=2)
     assert started == [(["0", "1"], 2)]

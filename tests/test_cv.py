@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.cv import fold_splits, run_cv, softmax_scores
+from kit.crossval import fold_splits, run_cv, softmax_scores
 from kit.errors import KitError
 from kit.recipes import load_recipe
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.cv import run_cv
+from kit.crossval import run_cv
 from kit.ensemble import (
     build_ensemble,
     cross_fitted,
@@ -28,7 +28,7 @@ from kit.ensemble import (
 )
 from kit.errors import KitError
 from kit.recipes import load_recipe
-from kit.runs import RunFolder, save_array, write_json
+from kit.rundir import RunFolder, save_array, write_json
 
 LABELS = np.array([0, 1, 2, 1])
 # Two runs' OOF softmaxes (4 rows × 3 classes) and test softmaxes (3 rows): every row sums to 1.

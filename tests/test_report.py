@@ -13,7 +13,7 @@ import pytest
 from kit.data import load_train
 from kit.errors import KitError
 from kit.report import confident_errors, confident_errors_figure, png_bytes, write_report
-from kit.runs import FoldResult, RunFolder, list_runs, save_array, write_json
+from kit.rundir import FoldResult, RunFolder, list_runs, save_array, write_json
 
 FIGURES = {"label_counts", "samples", "curves", "confusion", "confident_errors"}
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -26,7 +26,7 @@ from kit.errors import KitError
 from kit.models import build_model
 from kit.recipes import load_recipe
 from kit.space import parse_space
-from kit.tune import (
+from kit.tuning import (
     SEARCH_RECORD,
     TRIAL_RECORD,
     RecipeHyperModel,

@@ -3,7 +3,7 @@
 It measures validation accuracy, wall time, training and inference images/s and peak memory of both, the time kit
 needs to match the notebook's final accuracy, what each speed option (reduced precision, XLA, input caching) is worth,
 and, optionally, a full-size 5-fold ``kit cv`` estimated from a one-epoch run on synthetic 42,000-row data.
-Run it as ``kit bench`` or ``python -m kit.bench --size N``.
+Run it as ``kit bench`` or ``python -m kit.benchmark --size N``.
 """
 
 from __future__ import annotations
@@ -221,10 +221,10 @@ def notebook_pipeline(
 
 
 def kit_pipeline(recipe: Recipe, data: BenchData, classes: int, name: str, report: Report | None = None) -> Contender:
-    """The recipe trained as one `kit cv` fold is (:func:`kit.cv.train_fold`) on the bench split, then reloaded."""
+    """The recipe trained as one `kit cv` fold is (:func:`kit.crossval.train_fold`) on the bench split, then reloaded."""
     import keras
 
-    from kit.cv import train_fold
+    from kit.crossval import train_fold
     from kit.pipeline import evaluation_dataset
 
     images = np.concatenate([data.fit_images, data.val_images])
@@ -383,7 +383,7 @@ def run_bench(
     report: Report | None = None,
 ) -> dict[str, Any]:
     """Race the recipe against the notebook pipeline; write the results to ``out`` (JSON) and return them."""
-    from kit.runs import write_json
+    from kit.rundir import write_json
 
     if isinstance(competition, str):
         competition = get_competition(competition)

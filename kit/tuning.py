@@ -30,7 +30,7 @@ from kit.errors import KitError
 from kit.models import build_callbacks, build_model
 from kit.pipeline import evaluation_dataset, training_dataset
 from kit.recipes import RECIPE_SUFFIX, Recipe, find_recipe, load_recipe
-from kit.runs import RUNS_DIR, read_json, write_bytes_atomic, write_json
+from kit.rundir import RUNS_DIR, read_json, write_bytes_atomic, write_json
 from kit.space import SearchSpace, parse_space, toml_value, trial_budget, tuner_kind
 
 TUNE_DIR = RUNS_DIR / "tune"

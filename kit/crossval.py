@@ -21,7 +21,7 @@ from kit.competitions import DEFAULT_COMPETITION, Competition, get_competition
 from kit.data import ImageSet, load_test, load_train, resolve_data_dir
 from kit.errors import KitError
 from kit.recipes import Recipe
-from kit.runs import RUNS_DIR, FoldResult, RunFolder, save_array, write_json
+from kit.rundir import RUNS_DIR, FoldResult, RunFolder, save_array, write_json
 
 EpochReport = Callable[[int, int, dict[str, float]], None]
 

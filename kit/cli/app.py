@@ -1,0 +1,83 @@
+"""The ``kit`` app: the root command, error handling, and the registration of each command module.
+
+Start-up stays light: this module imports typer and kit's small modules only; every command imports the library
+(and so TensorFlow) when it runs, so ``--help``, argument errors and unknown names answer at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from kit import __version__
+from kit.cli import cv, kaggle, tune
+from kit.cli.render import console, print_error
+from kit.competitions import DEFAULT_COMPETITION
+from kit.errors import KitError
+
+app = typer.Typer(
+    add_completion=True,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"kit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print kit's version and exit."),
+) -> None:
+    """Fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions."""
+
+
+@app.command("demo-data")
+def demo_data(
+    dest: Path = typer.Option(Path("data/demo"), help="Folder to write train.csv, test.csv, sample_submission.csv, solution.csv."),
+    competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
+) -> None:
+    """Write competition-format CSVs built from scikit-learn's real handwritten digits (no network needed)."""
+    from kit.competitions import get_competition
+    from kit.data import write_demo_data
+
+    folder = write_demo_data(dest, get_competition(competition))
+    console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")
+
+
+for module in (cv, tune, kaggle):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: run the app and turn any KitError into one line on stderr, Ctrl-C into exit 130."""
+    # typer turns KeyboardInterrupt into Exit(130) silently: catch the signal ourselves to say what to do next.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = app(standalone_mode=False)
+    except KitError as error:
+        print_error(str(error))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print_error("interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted")
+        sys.exit(130)
+    except typer.Abort:
+        print_error("interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted")
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as error:  # click's usage errors
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,68 @@
+"""Small shared helpers below every module that trains or scores: quiet TensorFlow start-up, thread and
+determinism set-up, the software versions a run records, and softmax scores."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def import_tensorflow():
+    """Import TensorFlow with its native start-up lines (oneDNN notice, CUDA stubs) kept off stderr.
+
+    Used by every module that needs TensorFlow, so a notebook or a terminal sees none of them.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (some notebook front ends): import as is
+        import tensorflow
+
+        return tensorflow
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+            import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    tensorflow.get_logger().setLevel("ERROR")
+    return tensorflow
+
+
+def prepare_tensorflow(threads: int | None) -> None:
+    """Make TensorFlow ops deterministic, quiet its retracing warnings (every fold builds a new model) and give a
+    worker process ``threads`` threads (if not yet started)."""
+    tf = import_tensorflow()
+    tf.config.experimental.enable_op_determinism()
+    tf.get_logger().setLevel("ERROR")
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:
+        pass
+
+
+def software_versions() -> dict[str, str]:
+    """The versions that decide what a fold trains to: kit, TensorFlow and Keras."""
+    tf = import_tensorflow()
+    import keras
+
+    from kit import __version__
+
+    return {"kit": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of predicted class probabilities."""
+    accuracy = float(np.mean(proba.argmax(axis=1) == labels))
+    picked = np.clip(proba[np.arange(len(labels)), labels], 1e-7, 1.0)
+    return accuracy, float(-np.mean(np.log(picked)))
