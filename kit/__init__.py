@@ -1,6 +1,58 @@
-"""kit: fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions."""
+"""kit: fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions.
+
+The public face a notebook uses; every call returns a typed, frozen result and never prints::
+
+    import kit
+    result = kit.cv("demo", data="data/demo", epochs=1, folds=2)      # -> kit.CVResult
+    result.oof_accuracy, result.oof.shape, result.folds[0].val_accuracy
+    run = kit.load_run("runs/demo")                                     # any finished run folder
+
+Names are imported on first use (PEP 562), so ``import kit`` is instant and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from kit.errors import KitError
 
 __version__ = "0.1.0"
-__all__ = ["KitError", "__version__"]
+
+_LAZY = {
+    "cv": ("kit.api", "cv"),
+    "load_run": ("kit.results", "load_run"),
+    "runs": ("kit.results", "list_runs"),
+    "CVResult": ("kit.results", "CVResult"),
+    "FoldScore": ("kit.results", "FoldScore"),
+    "RunInfo": ("kit.results", "RunInfo"),
+    "load_recipe": ("kit.recipes", "load_recipe"),
+    "Recipe": ("kit.recipes", "Recipe"),
+    "predict": ("kit.ensemble", "predict"),
+    "tune": ("kit.tuning", "run_tune"),
+    "bench": ("kit.benchmark", "run_bench"),
+    "fetch": ("kit.kaggle", "fetch"),
+    "submit": ("kit.kaggle", "submit"),
+    "score": ("kit.scoring", "score_submission"),
+    "init": ("kit.specinfer", "infer_competition"),
+    "demo_data": ("kit.data", "write_demo_data"),
+    "Callback": ("kit.callbacks", "Callback"),
+    "CallbackList": ("kit.callbacks", "CallbackList"),
+    "ProgressBar": ("kit.callbacks", "ProgressBar"),
+}
+
+__all__ = ["KitError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'kit' has no attribute {name!r}") from None
+    value = getattr(import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,4 +1,4 @@
-"""Train folds on a Dask cluster through joblib's Dask backend, or one fold per GPU on a machine with several GPUs.
+"""Train folds on a Dask cluster (``Client.submit``), or one fold per GPU on a machine with several GPUs.
 
 Workers need no shared disk: the client scatters the images to every worker once, each fold task returns its
 :class:`~kit.rundir.FoldResult` (metrics, softmaxes, serialized model) and the client writes the run folder.
@@ -10,31 +10,19 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from joblib import parallel_config
-from joblib._dask import DaskDistributedBackend
-
 from kit.errors import KitError
 
 if TYPE_CHECKING:
-    from kit.crossval import CVProgress, EpochReport
+    from kit.callbacks import Callback
+    from kit.crossval import EpochReport
 
 CONNECT_TIMEOUT = 10.0
 WORKERS_TIMEOUT = 60.0
-
-
-class ClusterBackend(DaskDistributedBackend):
-    """joblib's Dask backend, except that a cluster of one worker thread still gets the work.
-
-    (joblib runs ``n_jobs == 1`` in the calling process, which would train a one-worker cluster's folds locally.)
-    """
-
-    def effective_n_jobs(self, n_jobs: int) -> int:
-        return max(2, super().effective_n_jobs(n_jobs))
 
 
 def visible_gpus() -> list[str]:
@@ -133,21 +121,24 @@ def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT, expected: int
     return found
 
 
+Runner = Callable[[Callable[..., Any], Iterable[tuple[Any, ...]]], Iterator[Any]]
+
+
 @contextmanager
 def dask_folds(
     address: str | None,
-    progress: CVProgress | None = None,
+    callbacks: Callback,
     scatter: Sequence[Any] = (),
     gpus: Sequence[str] = (),
     workers: int = 0,
-) -> Iterator[EpochReport | None]:
-    """Route joblib ``Parallel`` calls to Dask while open; yield the epoch reporter for fold tasks (None without progress).
+) -> Iterator[tuple[EpochReport, Runner]]:
+    """While open, yield the epoch reporter for fold tasks and a runner that trains calls on the cluster.
 
     ``address`` names a running scheduler; without one, a local cluster of ``workers`` processes is started with one
     GPU of ``gpus`` each. The objects in ``scatter`` (the image sets) are sent to every worker once, not per fold.
-    Epochs reach ``progress.on_epoch`` as Dask events.
+    Epochs reach ``callbacks`` as Dask events (epoch 0: the fold begins). The runner yields results as they finish.
     """
-    from distributed import Client
+    from distributed import Client, as_completed
 
     with ExitStack() as stack:
         if address is None:
@@ -155,17 +146,26 @@ def dask_folds(
         else:
             client = stack.enter_context(connect(address))
         prepare_workers(client, expected=workers if address is None else 1)  # a local cluster: all its workers
-        report = None
-        if progress is not None:
-            topic = f"kit-epochs-{uuid.uuid4().hex}"
+        topic = f"kit-epochs-{uuid.uuid4().hex}"
 
-            def relay(event: tuple[float, dict[str, Any]]) -> None:
-                message = event[1]  # Dask adds the sending worker to it
-                progress.on_epoch(message["fold"], message["epoch"], message["logs"])
+        def relay(event: tuple[float, dict[str, Any]]) -> None:
+            message = event[1]  # Dask adds the sending worker to it
+            if message["epoch"] == 0:
+                callbacks.on_fold_begin(message["fold"])
+            else:
+                callbacks.on_epoch_end(message["fold"], message["epoch"], message["logs"])
 
-            client.subscribe_topic(topic, relay)
-            stack.callback(client.unsubscribe_topic, topic)
-            report = partial(_log_epoch, topic)
+        client.subscribe_topic(topic, relay)
+        stack.callback(client.unsubscribe_topic, topic)
         shared = [item for item in scatter if item is not None]
-        stack.enter_context(parallel_config(backend=ClusterBackend(client=client, scatter=shared)))
-        yield report
+        futures = dict(zip(map(id, shared), client.scatter(shared, broadcast=True))) if shared else {}
+
+        def run(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
+            submitted = [
+                client.submit(function, *[futures.get(id(argument), argument) for argument in call], pure=False)
+                for call in calls
+            ]
+            for future in as_completed(submitted):
+                yield future.result()
+
+        yield partial(_log_epoch, topic), run

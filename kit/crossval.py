@@ -1,70 +1,96 @@
-"""Stratified K-fold cross-validation: split, train one fold, run all folds (in parallel via joblib), resume."""
+"""Stratified K-fold cross-validation: split, train one fold, run all folds (in parallel via joblib or on a Dask
+cluster), resume, and write the run folder as one writer that never leaves two runs mixed."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
-from kit import __version__
-from kit.cluster import dask_folds, visible_gpus
-from kit.competitions import DEFAULT_COMPETITION, Competition, get_competition
+from kit.callbacks import Callback, CallbackList, as_callback_list
+from kit.competitions import Competition, get_competition
 from kit.data import ImageSet, load_test, load_train, resolve_data_dir
 from kit.errors import KitError
 from kit.recipes import Recipe
-from kit.rundir import RUNS_DIR, FoldResult, RunFolder, save_array, write_json
+from kit.results import CVResult, FoldScore, load_run
+from kit.rundir import (
+    IDENTITY_KEYS, RUNS_DIR, FoldResult, RunFolder, RunLock, prepare_out, remove_leftovers, save_array, write_json,
+)
+from kit.runtime import prepare_tensorflow, softmax_scores, software_versions
 
 EpochReport = Callable[[int, int, dict[str, float]], None]
-
-
-class CVProgress(Protocol):
-    """What a caller may watch: each finished epoch of a fold, and each fold as it is trained or resumed."""
-
-    def on_epoch(self, fold: int, epoch: int, logs: dict[str, float]) -> None: ...
-
-    def on_fold(self, result: FoldResult, resumed: bool) -> None: ...
+MAX_JOBS = 64
 
 
 def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffled, seeded stratified (train rows, validation rows) pairs, one per fold."""
+    from sklearn.model_selection import StratifiedKFold
+
     counts = np.bincount(labels)
-    smallest = int(counts[counts > 0].min()) if len(labels) else 0
+    present = int((counts > 0).sum())
+    if present < 2:
+        raise KitError(f"the training data hold a single class ({int(labels[0]) if len(labels) else 'none'}); "
+                       "cross-validation needs at least 2 classes")
+    smallest = int(counts[counts > 0].min())
     if smallest < folds:
         raise KitError(f"cv.folds = {folds} needs at least {folds} images of every class; the rarest has {smallest}")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels))
 
 
-def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of predicted class probabilities."""
-    accuracy = float(np.mean(proba.argmax(axis=1) == labels))
-    picked = np.clip(proba[np.arange(len(labels)), labels], 1e-7, 1.0)
-    return accuracy, float(-np.mean(np.log(picked)))
+def holdout_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows for the folds, rows kept out of every fold): a stratified, seeded split; no hold-out when share is 0."""
+    rows = np.arange(len(labels))
+    if not share:
+        return rows, rows[:0]
+    from sklearn.model_selection import train_test_split
 
-
-def prepare_tensorflow(threads: int | None) -> None:
-    """Make TensorFlow ops deterministic, quiet its retracing warnings (every fold builds a new model) and give a
-    worker process ``threads`` threads (if not yet started)."""
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
-    tf.get_logger().setLevel("ERROR")
-    if not threads:
-        return
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:
-        pass
+        kept, held = train_test_split(rows, test_size=share, random_state=seed, stratify=labels)
+    except ValueError as error:
+        raise KitError(f"holdout = {share}: cannot keep a stratified share out ({error})") from None
+    return np.sort(kept), np.sort(held)
+
+
+def _competition(competition: Competition | str | None, data_dir: Path | None) -> Competition:
+    """The competition spec: the one given (object or name), else the one beside the data, else the default."""
+    from kit import competitions
+
+    if hasattr(competitions, "as_competition"):
+        return competitions.as_competition(competition, data_dir)
+    if isinstance(competition, Competition):
+        return competition
+    return get_competition(competition or competitions.DEFAULT_COMPETITION)
+
+
+class _FiniteLoss:
+    """Stops a fold whose loss becomes NaN or infinite, naming the fold and epoch (nothing of the fold is kept)."""
+
+    def __init__(self, fold: int) -> None:
+        import keras
+
+        fold_number = fold
+
+        class Guard(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                for key in ("loss", "val_loss"):
+                    value = (logs or {}).get(key)
+                    if value is not None and not math.isfinite(float(value)):
+                        raise KitError(
+                            f"fold {fold_number}: {key} became {float(value)} at epoch {epoch + 1}; "
+                            "lower train.learning_rate or check the data (nothing of this fold was kept)"
+                        )
+
+        self.callback = Guard()
 
 
 def train_fold(
@@ -76,33 +102,54 @@ def train_fold(
     classes: int,
     report: EpochReport | None = None,
     threads: int | None = None,
+    holdout: np.ndarray | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FoldResult:
-    """Train the recipe on one fold's training rows and score it on the held-out rows; pure, so it runs anywhere."""
+    """Train the recipe on one fold's training rows (plus ``extra`` (images, labels), e.g. pseudo-labelled test rows,
+    never validated on) and score it on the held-out rows; pure, so it runs anywhere."""
     prepare_tensorflow(threads)
     import keras
 
     from kit.models import build_callbacks, build_model
-    from kit.pipeline import evaluation_dataset, training_dataset
+    from kit.pipeline import evaluation_dataset, training_dataset, validation_dataset
 
     train_rows, val_rows = rows
     seed = recipe.cv.seed * 1000 + fold
     keras.utils.set_random_seed(seed)
     batch = recipe.train.batch_size
-    model = build_model(recipe, train.images.shape[1:], classes, train_rows=len(train_rows))
-    callbacks = build_callbacks(recipe)
+    images, labels = train.images[train_rows], train.labels[train_rows]
+    if extra is not None:
+        images, labels = np.concatenate([images, extra[0]]), np.concatenate([labels, extra[1]])
+    model = build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
+    callbacks = [*build_callbacks(recipe), _FiniteLoss(fold).callback]
     if report is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: report(fold, epoch + 1, dict(logs))))
+    if report is not None:
+        report(fold, 0, {})  # the fold begins
     started = time.perf_counter()
+    epochs = recipe.train.epochs
+    dataset, per_epoch = training_dataset(images, labels, classes, batch, recipe.augment, seed, 0, epochs)
+    validation, validation_steps = validation_dataset(train.images[val_rows], train.labels[val_rows], classes, batch)
     fitted = model.fit(
-        training_dataset(train.images[train_rows], train.labels[train_rows], classes, batch, recipe.augment, seed),
-        validation_data=evaluation_dataset(train.images[val_rows], train.labels[val_rows], classes, batch),
-        epochs=recipe.train.epochs,
+        dataset,
+        steps_per_epoch=per_epoch,
+        validation_data=validation,
+        validation_steps=validation_steps,
+        epochs=epochs,
         callbacks=callbacks,
         shuffle=False,
         verbose=0,
     )
-    val_proba = model.predict(evaluation_dataset(train.images[val_rows], None, classes, batch), verbose=0)
-    test_proba = None if test is None else model.predict(evaluation_dataset(test.images, None, classes, batch), verbose=0)
+
+    def predict(part: np.ndarray) -> np.ndarray:
+        proba = model.predict(evaluation_dataset(part, None, classes, batch), verbose=0).astype(np.float32)
+        if not np.all(np.isfinite(proba)):
+            raise KitError(f"fold {fold}: the model predicts non-finite probabilities; lower train.learning_rate")
+        return proba
+
+    val_proba = predict(train.images[val_rows])
+    test_proba = None if test is None else predict(test.images)
+    holdout_proba = None if holdout is None or not len(holdout) else predict(train.images[holdout])
     seconds = time.perf_counter() - started
     accuracy, loss = softmax_scores(val_proba, train.labels[val_rows])
     with tempfile.TemporaryDirectory() as folder:
@@ -118,25 +165,33 @@ def train_fold(
         "seconds": round(seconds, 2),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return FoldResult(
-        fold=fold,
-        val_rows=val_rows,
-        val_proba=val_proba.astype(np.float32),
-        test_proba=None if test_proba is None else test_proba.astype(np.float32),
-        history=history,
-        record=record,
-        model_bytes=model_bytes,
-    )
+    return FoldResult(fold=fold, val_rows=val_rows, val_proba=val_proba, test_proba=test_proba, history=history,
+                      record=record, model_bytes=model_bytes, holdout_proba=holdout_proba)
+
+
+def fold_score(result: FoldResult) -> FoldScore:
+    record = result.record
+    return FoldScore(fold=result.fold, epochs=int(record["epochs"]), val_accuracy=float(record["val_accuracy"]),
+                     val_loss=float(record["val_loss"]), seconds=float(record["seconds"]))
 
 
 @contextmanager
-def _epoch_relay(progress: CVProgress | None, parallel: bool) -> Iterator[EpochReport | None]:
-    """An epoch reporter fit for worker processes: a manager queue drained into ``progress`` by a thread."""
-    if progress is None:
-        yield None
-        return
+def _local_folds(callbacks: Callback, parallel: bool, jobs: int) -> Iterator[tuple[EpochReport, Any]]:
+    """An epoch reporter fit for worker processes (a manager queue drained into ``callbacks`` by a thread) and a
+    runner that trains the fold calls in ``jobs`` joblib processes, yielding results as they finish."""
+    from joblib import Parallel, delayed
+
+    def runner(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
+        return Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(function)(*call) for call in calls)
+
+    def deliver(fold: int, epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 0:
+            callbacks.on_fold_begin(fold)
+        else:
+            callbacks.on_epoch_end(fold, epoch, logs)
+
     if not parallel:
-        yield progress.on_epoch
+        yield deliver, runner
         return
     from multiprocessing import Manager
 
@@ -145,129 +200,173 @@ def _epoch_relay(progress: CVProgress | None, parallel: bool) -> Iterator[EpochR
 
         def drain() -> None:
             while (item := queue.get()) is not None:
-                progress.on_epoch(*item)
+                deliver(*item)
 
         thread = threading.Thread(target=drain, daemon=True)
         thread.start()
         try:
-            yield lambda fold, epoch, logs: queue.put((fold, epoch, logs))
+            yield (lambda fold, epoch, logs: queue.put((fold, epoch, logs))), runner
         finally:
             queue.put(None)
             thread.join(timeout=5)
 
 
-def _run_identity(recipe: Recipe, train: ImageSet, test: ImageSet | None) -> dict[str, Any]:
+def run_identity(recipe: Recipe, train: ImageSet, test: ImageSet | None, overrides: Mapping[str, Any] | None,
+                 holdout: float, pseudo: Any = None) -> dict[str, Any]:
+    """What makes two runs the same run: recipe (with overrides), data, folds, seed, hold-out and pseudo-labels."""
     return {
         "recipe_hash": recipe.content_hash,
         "train_fingerprint": train.fingerprint(),
         "test_fingerprint": None if test is None else test.fingerprint(),
         "folds_total": recipe.cv.folds,
         "seed": recipe.cv.seed,
+        "overrides": dict(overrides or {}),
+        "holdout": holdout,
+        "pseudo": None if pseudo is None else pseudo.fingerprint,
     }
 
 
-def _finished_folds(run: RunFolder, identity: dict[str, Any], force: bool) -> dict[int, FoldResult]:
-    """Folds already trained with the same recipe and data; a folder holding another run is refused."""
-    if force:
-        return {}
+def _differences(found: Mapping[str, Any], identity: Mapping[str, Any]) -> list[str]:
+    """The identity keys (overrides key by key) where an existing fold differs from this run."""
+    differ = []
+    for key in IDENTITY_KEYS:
+        if key == "overrides":
+            old, new = found.get(key) or {}, identity[key]
+            differ += [f"override {name}" for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+        elif found.get(key) != identity[key]:
+            differ.append(key.replace("_", " "))
+    return differ
+
+
+def _finished_folds(run: RunFolder, identity: dict[str, Any], classes: int) -> dict[int, FoldResult]:
+    """Folds already trained with the same identity; a folder holding another run is refused with what differs."""
     finished = {}
     for fold in range(1, identity["folds_total"] + 1):
-        result = run.load_fold(fold)
+        try:
+            result = run.load_fold(fold, classes)
+        except KitError:
+            result = None  # a damaged fold is trained again
         if result is None:
             continue
-        stale = [key for key, value in identity.items() if result.record.get(key) != value]
-        if stale:
+        differ = _differences(result.record, identity)
+        if differ:
             raise KitError(
-                f"{run.fold_dir(fold)} was trained with a different {stale[0].replace('_', ' ')}; "
-                "rerun with --force to replace this run, or pick another --out folder"
+                f"{run.root} holds another run (its {run.fold_dir(fold).name} differs in {', '.join(differ)}); "
+                "retrain it with force=True or give another output folder"
             )
         finished[fold] = result
+    if run.summary_path.is_file() and not finished:
+        try:
+            differ = _differences(run.summary(), identity)
+        except KitError:
+            differ = []
+        if differ:
+            raise KitError(f"{run.root} holds another run (it differs in {', '.join(differ)}); "
+                           "retrain it with force=True or give another output folder")
     return finished
 
 
 def run_cv(
     recipe: Recipe,
     data_dir: Path | str | None = None,
-    competition: Competition | str = DEFAULT_COMPETITION,
+    competition: Competition | str | None = None,
     out: Path | str | None = None,
+    *,
     jobs: int = 1,
     force: bool = False,
-    progress: CVProgress | None = None,
+    callbacks: Iterable[Callback] | Callback | None = (),
     cluster: str | None = None,
-) -> dict[str, Any]:
-    """Train every fold not already finished, then write oof.npy, test.npy and summary.json; return the summary.
+    overrides: Mapping[str, Any] | None = None,
+    holdout: float = 0.0,
+    pseudo: Any = None,
+) -> CVResult:
+    """Train every fold not already finished, then write oof.npy, test.npy and summary.json; return the run.
 
-    Folds run in ``jobs`` local processes (one per GPU when several GPUs are visible), or on the Dask scheduler at
-    ``cluster`` (``tcp://HOST:8786``); the run folder is the same either way.
+    ``recipe`` is resolved, ``overrides`` already applied (they are recorded). Folds run in ``jobs`` local processes
+    (one per GPU when several are visible) or on the Dask scheduler at ``cluster``; the run folder is the same.
     """
-    if isinstance(competition, str):
-        competition = get_competition(competition)
-    if jobs < 1:
-        raise KitError(f"--jobs must be at least 1, got {jobs}")
-    data_dir = resolve_data_dir(data_dir, competition)
+    listeners = as_callback_list(callbacks)
+    if not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise KitError(f"jobs must be a whole number from 1 to {MAX_JOBS}, got {jobs}")
+    if not isinstance(holdout, (int, float)) or not math.isfinite(holdout) or not 0 <= holdout <= 0.5:
+        raise KitError(f"holdout must be a share from 0 to 0.5 of the training rows, got {holdout}")
+    data_dir = resolve_data_dir(data_dir, _competition(competition, None))
+    competition = _competition(competition, data_dir)
     train = load_train(data_dir, competition)
     recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
     test = load_test(data_dir, competition) if (Path(data_dir) / competition.test_file).is_file() else None
-    run = RunFolder(Path(out) if out else RUNS_DIR / recipe.name)
-    splits = fold_splits(train.labels, recipe.cv.folds, recipe.cv.seed)
-    identity = _run_identity(recipe, train, test)
-    results = _finished_folds(run, identity, force)
-    for result in results.values():
-        if progress:
-            progress.on_fold(result, resumed=True)
-    pending = [fold for fold in range(1, recipe.cv.folds + 1) if fold not in results]
+    if pseudo is not None and test is None:
+        raise KitError("pseudo-labels need the test images, but the data folder has no test file")
+    kept, held = holdout_split(train.labels, float(holdout), recipe.cv.seed)
+    splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed)]
+    identity = run_identity(recipe, train, test, overrides, float(holdout), pseudo)
+    run = RunFolder(prepare_out(Path(out) if out else RUNS_DIR / recipe.name))
+    extra = None if pseudo is None else (test.images[pseudo.rows], np.asarray(pseudo.labels, dtype=np.int64))
+    with RunLock(run.root):
+        remove_leftovers(run.root)
+        if force:
+            run.invalidate()
+        results = _finished_folds(run, identity, competition.classes)
+        if len(results) < recipe.cv.folds:
+            run.summary_path.unlink(missing_ok=True)  # the folder is no longer a finished run until all folds are
+        listeners.on_run_begin("cv", recipe.cv.folds, recipe.train.epochs)
+        for result in results.values():
+            listeners.on_fold_end(fold_score(result), resumed=True)
+        pending = [fold for fold in range(1, recipe.cv.folds + 1) if fold not in results]
+        _train_pending(recipe, pending, splits, train, test, competition.classes, held, extra, identity, run, results,
+                       listeners, jobs, cluster)
+        _write_summary(run, recipe, competition, Path(data_dir), train, test, held, results, identity)
+    result = load_run(run.root)
+    listeners.on_run_end()
+    return result
+
+
+def _train_pending(recipe: Recipe, pending: list[int], splits: list, train: ImageSet, test: ImageSet | None,
+                   classes: int, held: np.ndarray, extra: Any, identity: dict[str, Any], run: RunFolder,
+                   results: dict[int, FoldResult], listeners: CallbackList, jobs: int, cluster: str | None) -> None:
+    """Train the pending folds here, in joblib processes or on a Dask cluster, saving each as it finishes."""
+    from kit.cluster import dask_folds, visible_gpus
+
     parallel = jobs > 1 and len(pending) > 1
     gpus = visible_gpus() if parallel and cluster is None else []
     on_dask = bool(pending) and (cluster is not None or len(gpus) > 1)
     threads = max(1, (os.cpu_count() or 1) // jobs) if parallel and not on_dask else None
-    from joblib import Parallel, delayed
-
     if on_dask:
-        relay = dask_folds(cluster, progress, scatter=(train, test), gpus=gpus, workers=min(jobs, len(pending)))
+        relay = dask_folds(cluster, listeners, scatter=(train, test), gpus=gpus, workers=min(jobs, len(pending)))
     else:
-        relay = _epoch_relay(progress, parallel)
-    with relay as report:
-        outcomes = Parallel(n_jobs=min(jobs, max(1, len(pending))), return_as="generator_unordered")(
-            delayed(train_fold)(recipe, fold, splits[fold - 1], train, test, competition.classes, report, threads)
-            for fold in pending
-        )
-        for result in outcomes:
+        relay = _local_folds(listeners, parallel, min(jobs, max(1, len(pending))))
+    with relay as (report, runner):
+        calls = [(recipe, fold, splits[fold - 1], train, test, classes, report, threads, held, extra) for fold in pending]
+        for result in runner(train_fold, calls):
             result.record.update(identity)
             run.save_fold(result)
             results[result.fold] = result
-            if progress:
-                progress.on_fold(result, resumed=False)
-    return _write_summary(run, recipe, competition, Path(data_dir), train, test, results, identity)
+            listeners.on_fold_end(fold_score(result), resumed=False)
 
 
-def _write_summary(
-    run: RunFolder,
-    recipe: Recipe,
-    competition: Competition,
-    data_dir: Path,
-    train: ImageSet,
-    test: ImageSet | None,
-    results: dict[int, FoldResult],
-    identity: dict[str, Any],
-) -> dict[str, Any]:
+def _write_summary(run: RunFolder, recipe: Recipe, competition: Competition, data_dir: Path, train: ImageSet,
+                   test: ImageSet | None, held: np.ndarray, results: dict[int, FoldResult],
+                   identity: dict[str, Any]) -> None:
     """Assemble the OOF and test softmaxes from the folds and write them with summary.json (last)."""
     ordered = [results[fold] for fold in sorted(results)]
     oof = np.zeros((len(train), competition.classes), dtype=np.float32)
     for result in ordered:
         oof[result.val_rows] = result.val_proba
-    oof_accuracy, oof_loss = softmax_scores(oof, train.labels)
-    fold_scores = [
-        {key: result.record[key] for key in ("fold", "epochs", "val_accuracy", "val_loss", "seconds")} for result in ordered
-    ]
+    cv_rows = np.setdiff1d(np.arange(len(train)), held)
+    oof_accuracy, oof_loss = softmax_scores(oof[cv_rows], train.labels[cv_rows])
+    holdout_accuracy = None
+    if len(held):
+        oof[held] = np.mean([result.holdout_proba for result in ordered], axis=0)
+        holdout_accuracy = softmax_scores(oof[held], train.labels[held])[0]
+        save_array(run.root / "holdout_rows.npy", held)
+    fold_scores = [{key: result.record[key] for key in ("fold", "epochs", "val_accuracy", "val_loss", "seconds")}
+                   for result in ordered]
     accuracies = [score["val_accuracy"] for score in fold_scores]
     save_array(run.oof_path, oof)
     save_array(run.root / "labels.npy", train.labels)
     if test is not None:
         save_array(run.test_path, np.mean([result.test_proba for result in ordered], axis=0).astype(np.float32))
         save_array(run.root / "test_ids.npy", test.ids)
-    import keras
-    import tensorflow as tf
-
     summary = {
         "recipe": recipe.name,
         **identity,
@@ -284,10 +383,11 @@ def _write_summary(
         "oof_loss": oof_loss,
         "fold_accuracy_mean": float(np.mean(accuracies)),
         "fold_accuracy_std": float(np.std(accuracies)),
+        "holdout_rows": int(len(held)),
+        "holdout_accuracy": holdout_accuracy,
         "train_seconds": round(sum(score["seconds"] for score in fold_scores), 2),
         "finished_at": max(result.record["finished_at"] for result in ordered),
-        "versions": {"kit": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        "versions": software_versions(),
         "recipe_content": recipe.content,
     }
     write_json(run.summary_path, summary)
-    return summary

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.crossval import fold_splits, run_cv, softmax_scores
+from kit.callbacks import Callback
+from kit.crossval import fold_splits, run_cv
 from kit.errors import KitError
 from kit.recipes import load_recipe
+from kit.runtime import softmax_scores
 
 
 TINY = tiny_recipe_toml(
@@ -54,15 +56,28 @@ def test_softmax_scores_by_hand():
     assert loss == pytest.approx(-(np.log(0.9) + np.log(0.6) + np.log(0.3)) / 3)
 
 
-class Recorder:
+class Recorder(Callback):
     def __init__(self):
-        self.epochs, self.folds = [], []
+        self.epochs, self.folds, self.begun, self.events = [], [], [], []
 
-    def on_epoch(self, fold, epoch, logs):
+    def on_run_begin(self, kind, total=None, epochs=None):
+        self.events.append(("begin", kind, total, epochs))
+
+    def on_fold_begin(self, fold):
+        self.begun.append(fold)
+
+    def on_epoch_end(self, fold, epoch, logs):
         self.epochs.append((fold, epoch))
 
-    def on_fold(self, result, resumed):
-        self.folds.append((result.fold, resumed))
+    def on_fold_end(self, score, resumed):
+        self.folds.append((score.fold, resumed))
+
+    def on_run_end(self):
+        self.events.append(("end",))
+
+
+def summary_of(result):
+    return json.loads((result.path / "summary.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +86,20 @@ def finished_run(tmp_path_factory, tiny_dir):
     (folder / "tiny.toml").write_text(TINY)
     recipe = load_recipe(str(folder / "tiny.toml"))
     recorder = Recorder()
-    summary = run_cv(recipe, tiny_dir, out=folder / "run", progress=recorder)
-    return recipe, folder / "run", summary, recorder
+    result = run_cv(recipe, tiny_dir, out=folder / "run", callbacks=[recorder])
+    return recipe, folder / "run", result, recorder
 
 
 def test_cv_run_writes_the_run_folder(finished_run, tiny_dir):
-    recipe, run, summary, recorder = finished_run
+    recipe, run, result, recorder = finished_run
+    summary = summary_of(result)
     assert sorted(recorder.epochs) == [(1, 1), (1, 2), (2, 1), (2, 2)]
-    assert sorted(recorder.folds) == [(1, False), (2, False)]
-    assert summary == json.loads((run / "summary.json").read_text())
+    assert sorted(recorder.folds) == [(1, False), (2, False)] and sorted(recorder.begun) == [1, 2]
+    assert recorder.events == [("begin", "cv", 2, 2), ("end",)]
+    assert result.path == run and result.oof_accuracy == summary["oof_accuracy"]
+    assert [score.val_accuracy for score in result.folds] == [fold["val_accuracy"] for fold in summary["folds"]]
+    assert result.oof.shape == (200, 10) and result.test.shape == (40, 10) and result.labels.shape == (200,)
+    assert result.recipe.content_hash == recipe.content_hash and result.overrides == {}
     assert summary["recipe"] == "tiny" and summary["recipe_hash"] == recipe.content_hash
     assert summary["data"] == {"train_rows": 200, "test_rows": 40, "image_shape": [28, 28, 1], "classes": 10}
     assert [fold["fold"] for fold in summary["folds"]] == [1, 2]
@@ -99,16 +119,19 @@ def test_cv_run_writes_the_run_folder(finished_run, tiny_dir):
 
 
 def test_rerun_skips_finished_folds_and_gives_the_same_summary(finished_run, tiny_dir):
-    recipe, run, summary, _ = finished_run
+    recipe, run, result, _ = finished_run
+    summary = summary_of(result)
     model_time = (run / "fold-1" / "model.keras").stat().st_mtime_ns
     recorder = Recorder()
-    assert run_cv(recipe, tiny_dir, out=run, progress=recorder) == summary
+    again = run_cv(recipe, tiny_dir, out=run, callbacks=recorder)
+    assert {k: v for k, v in summary_of(again).items() if k != "versions"} == {
+        k: v for k, v in summary.items() if k != "versions"}
     assert recorder.epochs == [] and sorted(recorder.folds) == [(1, True), (2, True)]
     assert (run / "fold-1" / "model.keras").stat().st_mtime_ns == model_time
 
 
 def test_interrupted_run_trains_only_the_missing_fold(finished_run, tiny_dir, tmp_path):
-    recipe, run, summary, _ = finished_run
+    recipe, run, result, _ = finished_run
     import shutil
 
     copy = tmp_path / "copy"
@@ -116,31 +139,35 @@ def test_interrupted_run_trains_only_the_missing_fold(finished_run, tiny_dir, tm
     (copy / "fold-2" / "fold.json").unlink()
     (copy / "summary.json").unlink()
     recorder = Recorder()
-    resumed = run_cv(recipe, tiny_dir, out=copy, progress=recorder)
+    resumed = run_cv(recipe, tiny_dir, out=copy, callbacks=[recorder])
     assert sorted(recorder.folds) == [(1, True), (2, False)]
-    assert resumed["folds"][1]["val_accuracy"] == summary["folds"][1]["val_accuracy"]  # deterministic given the seed
-    assert resumed["oof_accuracy"] == summary["oof_accuracy"]
+    assert resumed.folds[1].val_accuracy == result.folds[1].val_accuracy  # deterministic given the seed
+    assert resumed.oof_accuracy == result.oof_accuracy
+    assert np.array_equal(resumed.oof, result.oof) and np.array_equal(resumed.test, result.test)
 
 
 def test_another_recipe_in_the_same_folder_is_refused_then_forced(finished_run, tiny_dir, tmp_path):
-    recipe, run, summary, _ = finished_run
+    recipe, run, result, _ = finished_run
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
+    summary = summary_of(result)
     changed = recipe.with_overrides({"train.epochs": 1})
-    with pytest.raises(KitError, match="fold-1 was trained with a different recipe hash; rerun with --force"):
-        run_cv(changed, tiny_dir, out=copy)
+    with pytest.raises(KitError, match="holds another run .its fold-1 differs in recipe hash, override train.epochs"):
+        run_cv(changed, tiny_dir, out=copy, overrides={"train.epochs": 1})
     assert json.loads((copy / "summary.json").read_text()) == summary  # earlier results untouched
-    forced = run_cv(changed, tiny_dir, out=copy, force=True)
-    assert [fold["epochs"] for fold in forced["folds"]] == [1, 1]
+    forced = run_cv(changed, tiny_dir, out=copy, force=True, overrides={"train.epochs": 1})
+    assert [score.epochs for score in forced.folds] == [1, 1] and forced.overrides == {"train.epochs": 1}
 
 
 def test_parallel_folds_match_sequential_ones(finished_run, tiny_dir, tmp_path):
-    recipe, _, summary, _ = finished_run
-    parallel = run_cv(recipe, tiny_dir, out=tmp_path / "parallel", jobs=2)
-    assert [f["val_accuracy"] for f in parallel["folds"]] == [f["val_accuracy"] for f in summary["folds"]]
-    assert parallel["oof_loss"] == pytest.approx(summary["oof_loss"], abs=1e-3)
+    recipe, _, result, _ = finished_run
+    recorder = Recorder()
+    parallel = run_cv(recipe, tiny_dir, out=tmp_path / "parallel", jobs=2, callbacks=[recorder])
+    assert [f.val_accuracy for f in parallel.folds] == [f.val_accuracy for f in result.folds]
+    assert parallel.oof_loss == pytest.approx(result.oof_loss, abs=1e-3)
+    assert sorted(recorder.epochs) == [(1, 1), (1, 2), (2, 1), (2, 2)]  # relayed from the worker processes
 
 
 def run_kit(*args, cwd=None):
@@ -161,7 +188,9 @@ def test_cli_prints_fold_table_and_oof(tmp_path, tiny_dir):
         (["cv", "nope"], "error: recipe 'nope' not found"),
         (["cv", "demo", "--data", "{empty}"], "train.csv: file not found"),
         (["cv", "demo", "--epochs", "0", "--data", "{empty}"], "recipe demo: key train.epochs: 0 must be ≥ 1"),
-        (["cv", "demo", "--jobs", "0", "--data", "{tiny}"], "--jobs must be at least 1"),
+        (["cv", "demo", "--jobs", "0", "--data", "{tiny}"], "jobs must be a whole number from 1 to 64, got 0"),
+        (["cv", "demo", "--holdout", "0.9", "--data", "{tiny}"], "holdout must be a share from 0 to 0.5"),
+        (["cv", "demo", "--set", "train.learning_rate=nan", "--data", "{tiny}"], "train.learning_rate"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, tiny_dir, args, message):

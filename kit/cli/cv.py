@@ -7,8 +7,11 @@ from typing import Optional
 
 import typer
 
-from kit.cli.render import console
-from kit.competitions import DEFAULT_COMPETITION
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from kit.cli.render import console, duration
 
 
 def register(app: typer.Typer) -> None:
@@ -18,43 +21,57 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
+def parse_sets(items: list[str] | None) -> dict:
+    """The ``--set KEY=VALUE`` items as dotted recipe overrides (values parsed as TOML)."""
+    if not items:
+        return {}
+    from kit.recipes import parse_set
+
+    return parse_set(items)
+
+
+SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatable; dotted keys, TOML values)."
+
+
 def cv(
     recipe: str = typer.Argument(..., help="Recipe name (recipes/NAME.toml) or path to a .toml file."),
     data: Optional[Path] = typer.Option(None, help="Competition folder; default data/<competition>, else the embedded demo data."),
-    competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format the data has."),
+    competition: Optional[str] = typer.Option(None, help="Competition whose file format the data has; default the data's own."),
     folds: Optional[int] = typer.Option(None, help="Override the recipe's number of folds."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's number of epochs."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, help="Run folder; default runs/<recipe>."),
     jobs: int = typer.Option(1, help="Folds trained in parallel (joblib processes; one per GPU when several are visible)."),
     cluster: Optional[str] = typer.Option(
         None, help="Train the folds on the Dask scheduler at this address (tcp://HOST:8786) instead of locally."
     ),
+    holdout: float = typer.Option(0.0, help="Share of the training rows kept out of every fold and scored at the end."),
     force: bool = typer.Option(False, "--force", help="Retrain every fold instead of resuming finished ones."),
 ) -> None:
     """Train RECIPE on stratified K folds, print fold scores and the out-of-fold accuracy."""
-    from kit.crossval import run_cv
+    from kit.api import cv as run
+
     from kit.cli.render import RichProgress
-    from kit.recipes import load_recipe
 
-    overrides = {key: value for key, value in {"cv.folds": folds, "train.epochs": epochs}.items() if value is not None}
-    loaded = load_recipe(recipe).with_overrides(overrides)
-    with new_progress(console) as progress:
-        watcher = FoldProgress(progress, loaded.cv.folds, loaded.train.epochs)
-        summary = run_cv(loaded, data, competition, out, jobs=jobs, force=force, progress=watcher, cluster=cluster)
-    console.print(fold_table(summary))
+    overrides = parse_sets(set_)
+    with RichProgress() as progress:
+        result = run(recipe, data, folds=folds, epochs=epochs, out=out, jobs=jobs, force=force, callbacks=[progress],
+                     competition=competition, cluster=cluster, holdout=holdout, **overrides)
+    console.print(fold_table(result))
+    held = "" if result.holdout_accuracy is None else (
+        f"  hold-out accuracy [bold]{result.holdout_accuracy:.4f}[/] ({result.holdout_rows} rows)")
     console.print(
-        f"OOF accuracy [bold green]{summary['oof_accuracy']:.4f}[/]  "
-        f"(fold mean {summary['fold_accuracy_mean']:.4f} ± {summary['fold_accuracy_std']:.4f})  "
-        f"run folder: {out or Path('runs') / loaded.name}"
+        f"OOF accuracy [bold green]{result.oof_accuracy:.4f}[/]  "
+        f"(fold mean {result.fold_accuracy_mean:.4f} ± {result.fold_accuracy_std:.4f}){held}  run folder: {result.path}",
+        highlight=False,
     )
-
 
 
 def runs_list(
     folder: Path = typer.Argument(Path("runs"), help="Folder holding run folders (searched recursively)."),
 ) -> None:
-    """List runs with recipe, folds, OOF accuracy, training time and date, best first."""
-    from kit.rundir import list_runs, runs_table
+    """List runs with recipe, overrides, epochs, recipe hash, OOF accuracy and training time, best first."""
+    from kit.results import list_runs
 
     console.print(runs_table(list_runs(folder), folder))
 
@@ -64,22 +81,50 @@ def report(
     data: Optional[Path] = typer.Option(None, help="Competition folder with the run's train.csv; default the run's own."),
 ) -> None:
     """Write PNG figures and a self-contained report.html into the run folder."""
-    from kit.report import write_report
+    from kit.results import load_run
 
-    written = write_report(run, data)
+    written = load_run(run).report(data)
     for path in written.images.values():
         console.print(f"wrote {path}", highlight=False)
     console.print(f"wrote [bold]{written.html}[/] (open it in a browser; the images are embedded)", highlight=False)
 
 
-def fold_table(summary: dict) -> Table:
-    """The per-fold scores of a run summary as a rich table."""
-    table = Table(title=f"{summary['recipe']} — {len(summary['folds'])} folds on {summary['data']['train_rows']} images")
+def fold_table(result) -> Table:
+    """The per-fold scores of a run as a rich table."""
+    table = Table(title=f"{result.recipe_name} — {len(result.folds)} folds on {result.train_rows} images", box=box.SIMPLE_HEAD)
     for column in ("fold", "epochs", "val accuracy", "val loss", "seconds"):
         table.add_column(column, justify="right")
-    for score in summary["folds"]:
+    for score in result.folds:
+        table.add_row(str(score.fold), str(score.epochs), f"{score.val_accuracy:.4f}", f"{score.val_loss:.4f}",
+                      f"{score.seconds:.1f}")
+    return table
+
+
+def overrides_text(overrides: dict) -> str:
+    """``lr=0.003 epochs=2``-style short text of a run's overrides (last key part only)."""
+    return " ".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
+
+
+def runs_table(runs: list, root: Path) -> Table:
+    """The run listing: run folder, recipe and overrides, epochs, recipe hash, OOF accuracy/loss, time, date."""
+    competitions = sorted({info.result.competition for info in runs if info.result})
+    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), best OOF accuracy first"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("run", overflow="fold")
+    table.add_column("recipe", overflow="fold")
+    for column in ("ep", "hash", "OOF acc", "loss", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for info in runs:
+        name = str(info.path.relative_to(root)) if info.path != root else info.path.name
+        if info.result is None:
+            table.add_row(name, info.status, "", "", "", "", "", style="dim")
+            continue
+        result = info.result
+        recipe = result.recipe_name + (f" ({result.competition})" if len(competitions) > 1 else "")
+        if result.overrides:
+            recipe += f" [cyan]{escape(overrides_text(result.overrides))}[/]"
         table.add_row(
-            str(score["fold"]), str(score["epochs"]), f"{score['val_accuracy']:.4f}", f"{score['val_loss']:.4f}",
-            f"{score['seconds']:.1f}",
+            escape(name), recipe, str(max(score.epochs for score in result.folds)), result.recipe_hash[:7],
+            f"{result.oof_accuracy:.4f}", f"{result.oof_loss:.3f}", duration(result.train_seconds),
         )
     return table
