@@ -3,6 +3,8 @@
 With ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` the client posts to ``http://localhost/api/v1/<Service>/<Method>``; with
 ``HTTP_PROXY`` pointing at this server those requests arrive here as absolute-URL request lines. Data files are
 fetched through a 302 to ``/blobs/…`` and submissions are uploaded with a PUT to ``/uploads/…``, both on this server.
+Besides the main competition (which takes submissions), it serves any other competitions and datasets (``owner/name``)
+added with :meth:`FakeKaggle.add_competition` and :meth:`FakeKaggle.add_dataset`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import threading
 import zipfile
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-SERVICE = "/api/v1/competitions.CompetitionApiService/"
+API = "/api/v1/"
 PAGE_SIZE = 2  # the most files one ListDataFiles page holds, so the client has to page
 DAILY_SUBMISSIONS = 5
 CREATED = "2024-01-02T03:04:05.000Z"
@@ -50,9 +52,11 @@ class FakeKaggle:
     ) -> None:
         self.competition = competition
         self.files = files
+        self.catalog: dict[tuple[str, str], tuple[dict[str, bytes], set[str]]] = {}
         self.solution = solution
         self.credentials = "Basic " + base64.b64encode(f"{username}:{key}".encode()).decode()
         self.wrapped = set(wrapped)
+        self.catalog[("competition", competition)] = (files, self.wrapped)
         self.rules_accepted = True
         self.pending_polls = 0
         self.corrupt: set[str] = set()
@@ -88,15 +92,25 @@ class FakeKaggle:
             queued = self._failures.get(call)
             return queued.pop(0) if queued else None
 
-    def served_name(self, name: str) -> str:
-        return f"{name}.zip" if name in self.wrapped else name
+    def add_competition(self, name: str, files: dict[str, bytes], wrapped: tuple[str, ...] = ()) -> None:
+        """Serve the data ``files`` of another competition (it takes no submissions)."""
+        self.catalog[("competition", name)] = (files, set(wrapped))
 
-    def blob(self, served: str) -> bytes | None:
+    def add_dataset(self, slug: str, files: dict[str, bytes], wrapped: tuple[str, ...] = ()) -> None:
+        """Serve the dataset ``owner/name`` with these ``files``."""
+        self.catalog[("dataset", slug)] = (files, set(wrapped))
+
+    def blob_url(self, kind: str, slug: str, name: str) -> str:
+        served = f"{name}.zip" if name in self.catalog[(kind, slug)][1] else name
+        return f"http://localhost/blobs/{kind}/{quote(slug, safe='')}/{served}"
+
+    def blob(self, kind: str, slug: str, served: str) -> bytes | None:
         """The bytes behind a blob URL: a file, zipped when it is wrapped, broken when it is corrupt."""
-        name = {self.served_name(name): name for name in self.files}.get(served)
+        files, wrapped = self.catalog.get((kind, slug), ({}, set()))
+        name = {f"{name}.zip" if name in wrapped else name: name for name in files}.get(served)
         if name is None:
             return None
-        content = zipped(name, self.files[name]) if name in self.wrapped else self.files[name]
+        content = zipped(name, files[name]) if name in wrapped else files[name]
         if name in self.corrupt:
             content = b"PK\x03\x04" + b"\x00garbled" * (len(content) // 8)
         return content
@@ -162,11 +176,12 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
-            method = path.removeprefix(SERVICE) if path.startswith(SERVICE) else path
+            method = path.rsplit("/", 1)[-1] if path.startswith(API) else path
             self._answer(method, lambda: self._api(method, json.loads(self._body() or b"{}")))
 
         def do_GET(self) -> None:
-            self._answer("blob", lambda: self._blob(unquote(urlsplit(self.path).path.removeprefix("/blobs/"))))
+            parts = urlsplit(self.path).path.removeprefix("/blobs/").split("/", 2)
+            self._answer("blob", lambda: self._blob(*map(unquote, parts)) if len(parts) == 3 else self._blob("", "", ""))
 
         def do_PUT(self) -> None:
             self._answer("upload", lambda: self._upload(urlsplit(self.path).path.removeprefix("/uploads/")))
@@ -218,20 +233,35 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
                 today = len(kaggle.submissions)
                 left = max(0, DAILY_SUBMISSIONS - today)
                 return 200, {"numToday": today, "numTotal": today, "numAllowedNow": left, "limitedByTotal": False}
-            if method == "ListDataFiles":
-                self._require_competition(body)
+            if method in ("ListDataFiles", "ListDatasetFiles"):
+                kind, slug, files = self._source(method, body)
                 start = int(body.get("pageToken") or 0)
-                names = sorted(kaggle.files)[start : start + PAGE_SIZE]
-                files = [{"name": n, "totalBytes": len(kaggle.files[n]), "creationDate": CREATED} for n in names]
-                more = start + PAGE_SIZE < len(kaggle.files)
-                return 200, {"files": files, "nextPageToken": str(start + PAGE_SIZE) if more else ""}
-            if method == "DownloadDataFile":
-                self._require_competition(body, rules=True)
+                names = sorted(files)[start : start + PAGE_SIZE]
+                listed = [{"name": n, "totalBytes": len(files[n]), "creationDate": CREATED} for n in names]
+                more = start + PAGE_SIZE < len(files)
+                key = "files" if kind == "competition" else "datasetFiles"
+                return 200, {key: listed, "nextPageToken": str(start + PAGE_SIZE) if more else ""}
+            if method in ("DownloadDataFile", "DownloadDataset"):
+                kind, slug, files = self._source(method, body, rules=True)
                 name = body.get("fileName", "")
-                if name not in kaggle.files:
+                if name not in files:
                     raise _Reply(404, f"no file {name}")
-                return 302, b"", {"Location": f"http://localhost/blobs/{kaggle.served_name(name)}"}
+                return 302, b"", {"Location": kaggle.blob_url(kind, slug, name)}
             raise _Reply(400, f"the fake server does not implement {method}")
+
+        def _source(self, method: str, body: dict, rules: bool = False) -> tuple[str, str, dict[str, bytes]]:
+            """The competition or dataset a files request names, and its files."""
+            if "Dataset" in method:
+                slug = f"{body.get('ownerSlug', '')}/{body.get('datasetSlug', '')}"
+                if ("dataset", slug) not in kaggle.catalog:
+                    raise _Reply(404, "Dataset not found")
+                return "dataset", slug, kaggle.catalog[("dataset", slug)][0]
+            slug = body.get("competitionName", "")
+            if ("competition", slug) not in kaggle.catalog:
+                raise _Reply(404, "Competition not found")
+            if rules and not kaggle.rules_accepted:
+                raise _Reply(403, "You must accept this competition's rules before you can use it")
+            return "competition", slug, kaggle.catalog[("competition", slug)][0]
 
         def _require_competition(self, body: dict, rules: bool = False) -> None:
             if body.get("competitionName") != kaggle.competition:
@@ -239,8 +269,8 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             if rules and not kaggle.rules_accepted:
                 raise _Reply(403, "You must accept this competition's rules before you can use it")
 
-        def _blob(self, served: str):
-            content = kaggle.blob(served)
+        def _blob(self, kind: str, slug: str, served: str):
+            content = kaggle.blob(kind, slug, served)
             if content is None:
                 raise _Reply(404, "no such blob")
             kind = "application/zip" if served.endswith(".zip") else "text/csv"

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import types
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from kaggle_server import FakeKaggle
+from kit.callbacks import Callback
 from kit.cli import app
+from kit.competitions import Competition
 from kit.errors import KitError
 from kit.kaggle import Poll, Retry, check_data, fetch, submissions, submit
 
 USERNAME, KEY = "kit-tester", "s3cret-key-that-must-never-show-0123"
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
-FAST = Retry(attempts=3, delay=0.001, max_delay=0.002, budget=10)
+FAST = Retry(attempts=3, delay=0.001, max_delay=0.002, budget=10, jitter=0)
+NEW = "fashion-mnist-lite"  # a competition kit has no spec for
+DATASET = "kit-tester/fashion-mnist-csv"
 QUICK = Poll(interval=0.001, most=0.002, timeout=10)
 
 
@@ -59,7 +67,72 @@ def kaggle(tmp_path, monkeypatch, tiny_dir, solution):
                 monkeypatch.setenv(name, value)
             (tmp_path / "kaggle-config").mkdir()
             monkeypatch.chdir(tmp_path)
+            # The client reads its config folder and environment once, when imported: point it at this test's.
+            with contextlib.redirect_stdout(io.StringIO()):
+                from kaggle.api.kaggle_api_extended import KaggleApi
+            monkeypatch.setattr(KaggleApi, "config_dir", str(tmp_path / "kaggle-config"))
+            monkeypatch.setattr(KaggleApi, "config", str(tmp_path / "kaggle-config" / "kaggle.json"))
+            monkeypatch.setattr(KaggleApi, "args", ["--local"])
+            server.add_competition(NEW, fashion_files(), wrapped=("train.csv",))
+            server.add_dataset(DATASET, dataset_files(), wrapped=("fashion-mnist_train.csv",))
             yield server
+
+
+def pixel_csv(labels: list | None, ids: list | None = None, rows: int = 0, seed: int = 0) -> bytes:
+    """A Fashion-MNIST-style CSV: ``label`` (when given), ``id`` (when given), then ``pixel1…pixel784``."""
+    count = len(labels) if labels is not None else len(ids) if ids is not None else rows
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(count, 784))
+    columns = ([] if labels is None else ["label"]) + ([] if ids is None else ["id"])
+    frame = pd.DataFrame(pixels, columns=[f"pixel{i}" for i in range(1, 785)])
+    for position, name in enumerate(columns):
+        frame.insert(position, name, labels if name == "label" else ids)
+    return frame.to_csv(index=False).encode()
+
+
+def fashion_files() -> dict[str, bytes]:
+    """A small competition kit has never seen: label + pixel1…784 train, id + pixels test, id,label sample."""
+    test_ids = list(range(10))
+    return {
+        "train.csv": pixel_csv([index % 10 for index in range(40)]),
+        "test.csv": pixel_csv(None, test_ids, seed=1),
+        "sample_submission.csv": pd.DataFrame({"id": test_ids, "label": 0}).to_csv(index=False).encode(),
+    }
+
+
+def dataset_files() -> dict[str, bytes]:
+    """A dataset laid out as Zalando's Fashion-MNIST CSVs: two labelled files."""
+    return {
+        "fashion-mnist_train.csv": pixel_csv([index % 10 for index in range(30)], seed=2),
+        "fashion-mnist_test.csv": pixel_csv([index % 10 for index in range(10)], seed=3),
+    }
+
+
+class Phases(Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, int | None]] = []
+
+    def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        self.seen.append((name, done, total))
+
+
+@pytest.fixture
+def inferred(monkeypatch) -> list[tuple[Path, str | None, bool]]:
+    """A stand-in for kit.specinfer that records its calls and writes a small competition.toml."""
+    calls: list[tuple[Path, str | None, bool]] = []
+
+    def infer_competition(data_dir: Path, name: str | None = None, write: bool = True):
+        calls.append((Path(data_dir), name, write))
+        if name == "broken":
+            raise KitError(f"{data_dir}: cannot tell the label column; set label_column in competition.toml")
+        path = Path(data_dir) / "competition.toml"
+        path.write_text(f'name = "{name}"\n')
+        spec = Competition(name, test_id_column="id", first_id=0, submission_columns=("id", "label"))
+        return types.SimpleNamespace(competition=spec, path=path, notes=["784 pixel columns -> 28x28x1"])
+
+    module = types.ModuleType("kit.specinfer")
+    module.infer_competition = infer_competition
+    monkeypatch.setitem(sys.modules, "kit.specinfer", module)
+    return calls
 
 
 def _downloads(server: FakeKaggle) -> int:
@@ -157,7 +230,7 @@ def test_transient_failures_are_retried_with_exponential_backoff(kaggle):
     slept: list[float] = []
     kaggle.fail("DownloadDataFile", 503, times=2)
     kaggle.fail("blob", 500)
-    fetch(retry=Retry(attempts=4, delay=0.5, sleep=slept.append))
+    fetch(retry=Retry(attempts=4, delay=0.5, jitter=0, sleep=slept.append))
     assert slept == [0.5, 1.0, 2.0]  # the first download fails three times: two replies, then its blob
 
 
@@ -243,13 +316,13 @@ def test_submit_waits_for_the_score_and_notes_it_in_the_sidecar(kaggle, tmp_path
     fetch(retry=FAST)
     path = _submission(tmp_path, solution, wrong=4)
     kaggle.pending_polls = 2
-    progress: list[str] = []
-    result = submit(path, "cnn, 5 folds", retry=FAST, poll=QUICK, progress=progress.append)
+    progress = Phases()
+    result = submit(path, "cnn, 5 folds", retry=FAST, poll=QUICK, callbacks=[progress])
     assert result.submission.status == "complete" and result.submission.public_score == "0.90000"
     assert result.left_today == 4
     assert kaggle.uploads == {"token-1": path.read_bytes()}
     assert kaggle.requests.count("CreateSubmission") == 1 and kaggle.requests.count("ListSubmissions") >= 3
-    assert any("scoring submission 1000" in line for line in progress)
+    assert any("scoring submission 1000" in name for name, _, _ in progress.seen)
     sidecar = path.with_suffix(".json").read_text()
     assert json.loads(sidecar)["kaggle"] == [
         {

@@ -1,14 +1,19 @@
-"""`kit fetch`, `kit submit`, `kit submissions`: the Kaggle commands."""
+"""`kit fetch`, `kit submit`, `kit submissions`: the Kaggle commands and their tables."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from kit.cli.render import console
+from kit.cli.render import RichProgress, console
 from kit.competitions import DEFAULT_COMPETITION
+
+if TYPE_CHECKING:
+    from kit.kaggle import FetchResult, SubmissionList
 
 
 def register(app: typer.Typer) -> None:
@@ -18,28 +23,78 @@ def register(app: typer.Typer) -> None:
     app.command("submissions")(submissions)
 
 
+def size(count: int) -> str:
+    """Bytes for people: 512 B, 9.4 KB, 73.2 MB."""
+    power = 0
+    while power < 3 and count >= 1000 ** (power + 1):
+        power += 1
+    return f"{count} B" if power == 0 else f"{count / 1000**power:.1f} {'KMG'[power - 1]}B"
+
+
+def fetched_table(fetched: FetchResult) -> Table:
+    """The files of a fetched folder: name, rows, size, whether just downloaded."""
+    table = Table(title=f"{fetched.slug} in {fetched.folder}")
+    for column, justify in (("file", "left"), ("rows", "right"), ("size", "right"), ("", "left")):
+        table.add_column(column, justify=justify)
+    for item in fetched.files:
+        rows = "" if item.rows is None else f"{item.rows:,}"
+        table.add_row(item.name, rows, size(item.size), "downloaded" if item.downloaded else "already present")
+    return table
+
+
+def submissions_table(listed: SubmissionList) -> Table:
+    """Recent submissions, newest first: ref, date, file, message, status and scores."""
+    left = "" if listed.left_today is None else f" — {listed.left_today} left today"
+    table = Table(title=f"submissions to {listed.competition}{left}")
+    for column in ("ref", "date (UTC)", "file", "message", "status", "public", "private"):
+        table.add_column(column, justify="right" if column in ("ref", "public", "private") else "left")
+    for item in listed.items:
+        date = item.date.strftime("%Y-%m-%d %H:%M") if item.date else ""
+        status = f"error: {item.error}" if item.status == "error" and item.error else item.status
+        scores = (item.public_score or "", item.private_score or "")
+        table.add_row(str(item.ref), date, item.file_name, item.description, status, *scores)
+    return table
+
+
+def notes(lines: tuple[str, ...]) -> None:
+    for line in lines:
+        console.print(f"note: {escape(line)}", highlight=False)
+
+
 def fetch(
-    competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose files to download."),
-    dest: Path = typer.Option(Path("data"), help="Parent folder: the files go to DEST/<competition>/."),
+    competition: str = typer.Option(
+        DEFAULT_COMPETITION, help="Competition slug (the name in its address), or a dataset as OWNER/NAME."
+    ),
+    dest: Path = typer.Option(Path("data"), help="Parent folder: the files go to DEST/<name>/."),
     force: bool = typer.Option(False, "--force", help="Download every file again, even those present and valid."),
 ) -> None:
-    """Download the competition's files from Kaggle into DEST/<competition>/ and check them."""
+    """Download a competition's (or dataset's) files from Kaggle into DEST/<name>/; check them, or infer their spec."""
     from kit.kaggle import fetch as fetch_files
-    from kit.kaggle import fetched_table
 
-    with console.status("fetching…") as status:
-        fetched = fetch_files(competition, dest, force, progress=status.update)
+    with RichProgress() as progress:
+        fetched = fetch_files(competition, dest, force=force, callbacks=[progress])
     console.print(fetched_table(fetched))
-    new = sum(item.downloaded for item in fetched.files)
+    notes(fetched.notes)
+    new = fetched.downloaded
     done = f"downloaded {new} files" if new else "nothing to download (--force downloads again)"
-    console.print(f"{done}; {fetched.folder} matches the {fetched.competition} format", highlight=False)
+    if fetched.spec_path is not None and fetched.competition is not None:
+        end = f"wrote {fetched.spec_path}: check it, then train on {fetched.folder}"
+    elif fetched.competition is not None:
+        end = f"{fetched.folder} matches the {fetched.competition.name} format"
+    else:
+        end = f"no competition spec for {fetched.folder}: write one with kit init --data {fetched.folder}"
+    console.print(escape(f"{done}; {end}"), highlight=False)
 
 
 def submit(
     file: Path = typer.Argument(..., help="Submission CSV, e.g. submissions/NAME.csv written by kit predict."),
     message: str = typer.Option(..., "-m", "--message", help="Description of the submission shown on Kaggle."),
-    competition: Optional[str] = typer.Option(None, help="Competition; default the one in FILE's sidecar, else digit-recognizer."),
-    data: Optional[Path] = typer.Option(None, help="Folder whose sample_submission.csv the ids must match; default data/<competition>."),
+    competition: Optional[str] = typer.Option(  # noqa: UP007 (typer reads the annotation)
+        None, help="Competition; default the one in FILE's sidecar, else digit-recognizer."
+    ),
+    data: Optional[Path] = typer.Option(  # noqa: UP007
+        None, help="Folder whose sample_submission.csv the ids must match; default data/<competition>."
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score."),
     timeout: float = typer.Option(1800, help="Seconds to wait for the score."),
 ) -> None:
@@ -47,14 +102,18 @@ def submit(
     from kit.kaggle import Poll
     from kit.kaggle import submit as submit_file
 
-    with console.status("submitting…") as status:
-        result = submit_file(file, message, competition, data, wait, poll=Poll(timeout=timeout), progress=status.update)
+    with RichProgress() as progress:
+        result = submit_file(file, message, competition, data, wait=wait, poll=Poll(timeout=timeout),
+                             callbacks=[progress])
+    notes(result.notes)
     scored = result.submission
     left = "" if result.left_today is None else f"; {result.left_today} submissions left today"
     if scored.status == "complete":
-        line = f"public score [bold green]{scored.public_score}[/] for {file.name} (submission {scored.ref})"
+        line = f"public score [bold green]{escape(str(scored.public_score))}[/] for {escape(file.name)} " \
+               f"(submission {scored.ref})"
     else:
-        line = f"submitted {file.name} to {result.competition} (submission {scored.ref}), not scored yet: see kit submissions"
+        line = escape(f"submitted {file.name} to {result.competition} (submission {scored.ref}), not scored yet: "
+                      f"see kit submissions --competition {result.competition}")
     console.print(line + left, highlight=False)
 
 
@@ -64,6 +123,5 @@ def submissions(
 ) -> None:
     """List your recent submissions to the competition, newest first, with status and scores."""
     from kit.kaggle import submissions as list_submissions
-    from kit.kaggle import submissions_table
 
     console.print(submissions_table(list_submissions(competition, count)))

@@ -1,0 +1,275 @@
+"""Fetch: download a competition's or a dataset's files into ``dest/<name>/``, unzip them, check them against kit's
+spec of the competition when there is one, and infer a spec (``competition.toml``) when there is none."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from kit.callbacks import Callback, as_callback_list
+from kit.competitions import DEFAULT_COMPETITION, Competition, get_competition
+from kit.errors import KitError
+from kit.kaggle.services import Files, connect
+from kit.kaggle.transport import RETRY, Retry, Target
+
+DATA_DIR = Path("data")
+SPEC_FILE = "competition.toml"
+UNCHANGED = "nothing was changed — fetch again"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a fetched folder: size in bytes, data rows of a CSV, whether this fetch downloaded it."""
+
+    name: str
+    size: int
+    rows: int | None
+    downloaded: bool
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What :func:`fetch` left in ``folder``: the files, the spec they match (``competition``: kit's known spec, or
+    the one inferred and written to ``spec_path``; None when there is none) and notes on what it found or skipped."""
+
+    slug: str
+    kind: str
+    folder: Path
+    files: tuple[DataFile, ...]
+    competition: Competition | None
+    spec_path: Path | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def downloaded(self) -> int:
+        return sum(item.downloaded for item in self.files)
+
+
+def spec(competition: Competition | str) -> Competition:
+    """The spec of ``competition`` (a spec, or the name of a known one)."""
+    return competition if isinstance(competition, Competition) else get_competition(competition)
+
+
+def known_spec(name: str) -> Competition | None:
+    """kit's spec named ``name``, or None when kit knows none (any other problem with the spec is raised)."""
+    try:
+        return get_competition(name)
+    except KitError as error:
+        if str(error).startswith("unknown competition"):
+            return None
+        raise
+
+
+def inside(name: str) -> PurePosixPath:
+    """A file name from Kaggle as a relative path that stays inside the folder."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise KitError(f"Kaggle sent an unsafe file name {name!r}; nothing was changed")
+    return path
+
+
+def unzip(archive: Path, into: Path, single: str | None, label: str) -> None:
+    """Extract ``archive`` into ``into``; a one-member archive goes to ``single`` when given."""
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            members = [member for member in bundle.infolist() if not member.is_dir()]
+            for member in members:
+                target = into / (single if single and len(members) == 1 else inside(member.filename))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(member) as source, target.open("wb") as sink:
+                    shutil.copyfileobj(source, sink, 1 << 20)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise KitError(f"{label}: the download from Kaggle is not a valid zip archive ({error}); {UNCHANGED}") from None
+    archive.unlink()
+
+
+def csv_rows(path: Path) -> int:
+    """Data rows of a CSV file: its lines less the header."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
+def spec_files(competition: Competition) -> tuple[str, str, str]:
+    return competition.train_file, competition.test_file, competition.sample_submission_file
+
+
+def check_data(
+    folder: Path | str, competition: Competition | str, replaced: dict[str, Path] | None = None
+) -> dict[str, int]:
+    """Rows of the train, test and sample-submission files of ``folder`` after checking them as cross-validation and
+    prediction do (the sample's ids must be the test ids, in order); ``replaced`` maps names to other paths."""
+    from kit.data import read_images
+    from kit.submission import read_submission
+
+    competition = spec(competition)
+    paths = {name: (replaced or {}).get(name, Path(folder) / name) for name in spec_files(competition)}
+    train = read_images(paths[competition.train_file], competition, labelled=True)
+    test = read_images(paths[competition.test_file], competition, labelled=False)
+    sample = read_submission(paths[competition.sample_submission_file], competition, test.ids)
+    return dict(zip(paths, (len(train), len(test), len(sample))))
+
+
+def check_file(path: Path, name: str, competition: Competition) -> None:
+    """Check ``path`` against the spec when ``name`` is the train, test or sample-submission file; others pass."""
+    from kit.data import read_images
+    from kit.submission import read_submission
+
+    if name in (competition.train_file, competition.test_file):
+        read_images(path, competition, labelled=name == competition.train_file)
+    elif name == competition.sample_submission_file:
+        read_submission(path, competition)
+
+
+def missing_reason(path: Path, size: int, name: str, competition: Competition | None) -> str | None:
+    """Why the listed file ``name`` must be downloaded into ``path`` ("" when absent or of another size, a note when
+    present but invalid), or None when it is there: the listed size and, for a file of the spec, valid."""
+    if not path.is_file() or (size and path.stat().st_size != size):
+        return ""
+    if competition is None:
+        return None
+    try:
+        check_file(path, name, competition)
+    except KitError as error:
+        return f"{name} was present but invalid ({error}); downloaded again"
+    return None
+
+
+def describe(folder: Path, rows: dict[str, int], downloaded: set[str]) -> tuple[DataFile, ...]:
+    """Every file of ``folder`` (hidden ones aside), with rows for CSVs."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_file() and not any(part.startswith(".") for part in PurePosixPath(name).parts):
+            count = rows[name] if name in rows else csv_rows(path) if path.suffix == ".csv" else None
+            files.append(DataFile(name, path.stat().st_size, count, name in downloaded))
+    return tuple(files)
+
+
+def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
+    """Download the data file ``name`` into ``inbox`` and unpack it into ``staged`` (Kaggle zips large files)."""
+    try:
+        files.download(name, inbox)
+    except ValueError as error:  # the client's check of the received size, or of the path
+        raise KitError(f"downloading {name} from Kaggle failed ({error}); {UNCHANGED}") from None
+    received = [path for path in inbox.rglob("*") if path.is_file() and not path.name.endswith(".kaggle-partial")]
+    if len(received) != 1:
+        raise KitError(f"downloading {name} from Kaggle gave {len(received)} files instead of one; {UNCHANGED}")
+    relative = inside(name)
+    if received[0].suffix == ".zip" and received[0].name != relative.name:  # train.csv arrives as train.csv.zip
+        wrapped = received[0].name == f"{relative.name}.zip"
+        unzip(received[0], staged / relative.parent, relative.name if wrapped else None, name)
+    else:
+        (staged / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(received[0], staged / relative)
+
+
+def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, list[str]]:
+    """The spec of a competition kit does not know: the ``competition.toml`` already beside the data is kept, else
+    one is inferred from the files and written there. A spec that cannot be inferred is a note, not a failure."""
+    existing = folder / SPEC_FILE
+    if existing.is_file():
+        return None, existing, [f"kept {existing}: kit knows no spec named {name!r}, so the files were not checked"]
+    from kit.specinfer import infer_competition
+
+    try:
+        inferred = infer_competition(folder, name, write=True)
+    except KitError as error:
+        return None, None, [f"no competition spec could be inferred: {error}"]
+    return inferred.competition, inferred.path, [str(note) for note in inferred.notes]
+
+
+def fetch(
+    competition: Competition | str = DEFAULT_COMPETITION,
+    dest: Path | str = DATA_DIR,
+    *,
+    force: bool = False,
+    retry: Retry = RETRY,
+    callbacks: Iterable[Callback] | Callback = (),
+) -> FetchResult:
+    """Download a competition's (or an ``owner/dataset``'s) files with the kaggle client into ``dest/<name>/``.
+
+    With a spec kit knows (by name, or given), the files are checked against it, and without ``force`` nothing is
+    downloaded (nor Kaggle contacted) when they are there and valid. Otherwise every listed file is downloaded unless
+    present with its size, and a spec is inferred from the files (``competition.toml`` beside them) unless one is
+    there. Downloads land in a temporary folder and are unzipped and checked there before being moved into place, so
+    a failure leaves the folder as it was. Progress goes to ``callbacks`` (``on_phase``).
+    """
+    progress = as_callback_list(callbacks)
+    target = Target(competition.name) if isinstance(competition, Competition) else Target(competition)
+    known = competition if isinstance(competition, Competition) else known_spec(target.name)
+    dest = Path(dest)
+    folder = dest / target.name
+    notes: list[str] = []
+    if known is not None and not force and folder.is_dir():
+        progress.on_phase("checking", 0, 1)
+        try:
+            rows = check_data(folder, known)
+        except KitError as error:
+            notes.append(f"{error}; asked Kaggle for the files")
+        else:
+            progress.on_phase("checking", 1, 1)
+            return FetchResult(target.slug, target.kind, folder, describe(folder, rows, set()), known)
+    files = Files(connect(target.slug, retry))
+    listed = files.list()
+    if not listed:
+        raise KitError(f"Kaggle lists no data files for {target.slug}")
+    dest.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{target.name}-download-"))
+    try:
+        staged = work / "files"
+        staged.mkdir()
+        wanted = []
+        for name, size in sorted(listed.items()):
+            reason = "" if force else missing_reason(folder / inside(name), size, name, known)
+            if reason is not None:
+                wanted.append(name)
+                notes += [reason] if reason else []
+        for index, name in enumerate(wanted):
+            progress.on_phase("downloading", index, len(wanted))
+            download(files, name, work / "inbox" / str(index), staged)
+        progress.on_phase("downloading", len(wanted), len(wanted))
+        arrived = {path.relative_to(staged).as_posix(): path for path in staged.rglob("*") if path.is_file()}
+        rows = {} if known is None else check_arrival(folder, known, listed, arrived, staged)
+        for name, path in arrived.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, folder / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    spec_path = None
+    if known is None:
+        progress.on_phase("inferring the competition spec", 0, 1)
+        known, spec_path, found = infer(folder, target.name)
+        notes += found
+        progress.on_phase("inferring the competition spec", 1, 1)
+    return FetchResult(
+        target.slug, target.kind, folder, describe(folder, rows, set(arrived)), known, spec_path, tuple(notes)
+    )
+
+
+def check_arrival(
+    folder: Path, competition: Competition, listed: dict[str, int], arrived: dict[str, Path], staged: Path
+) -> dict[str, int]:
+    """Rows of the spec's files once the new ones (``arrived``, still in ``staged``) replace those in ``folder``."""
+    missing = [name for name in spec_files(competition) if name not in arrived and not (folder / name).is_file()]
+    if missing:
+        raise KitError(
+            f"Kaggle's files for {competition.name} ({', '.join(sorted(listed))}) have no {', '.join(missing)}; "
+            "kit's spec of the competition expects them"
+        )
+    try:
+        return check_data(folder, competition, arrived)
+    except KitError as error:
+        raise KitError(
+            f"the files from Kaggle do not match kit's {competition.name} format: "
+            f"{str(error).replace(str(staged) + os.sep, '')}; nothing in {folder} was changed"
+        ) from None

@@ -1,0 +1,237 @@
+"""Submit a checked file to a competition, wait (with tenacity) for its score, note it in the sidecar; list submissions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_exponential
+
+from kit.callbacks import Callback, as_callback_list
+from kit.competitions import DEFAULT_COMPETITION, Competition
+from kit.errors import KitError
+from kit.kaggle.files import DATA_DIR, spec
+from kit.kaggle.services import Submissions, connect
+from kit.kaggle.transport import RETRY, Retry, UploadFailed
+
+
+@dataclass(frozen=True)
+class Poll:
+    """How ``submit`` waits for the score: ``interval`` seconds between looks, growing by half up to ``most``; no look
+    starts after ``timeout`` seconds."""
+
+    interval: float = 5.0
+    most: float = 30.0
+    timeout: float = 1800.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+POLL = Poll()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submission as Kaggle lists it; ``status`` is pending, complete or error."""
+
+    ref: int
+    date: datetime | None
+    file_name: str
+    description: str
+    status: str
+    public_score: str | None
+    private_score: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SubmissionList:
+    """Recent submissions, newest first, and how many more Kaggle accepts today (None when it does not say)."""
+
+    competition: str
+    items: tuple[Submission, ...]
+    left_today: int | None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What :func:`submit` did: the submission (scored when waited for), the submissions left today, and notes (e.g. a
+    sidecar that could not be updated)."""
+
+    competition: str
+    path: Path
+    submission: Submission
+    left_today: int | None
+    notes: tuple[str, ...] = ()
+
+
+def as_submission(item: Any) -> Submission:
+    """A kit :class:`Submission` from the client's ApiSubmission."""
+    date = item.date
+    return Submission(
+        ref=item.ref,
+        date=date.replace(tzinfo=UTC) if date and date.tzinfo is None else date,
+        file_name=item.file_name or "",
+        description=item.description or "",
+        status=item.status.name.lower(),
+        public_score=item.public_score or None,
+        private_score=item.private_score or None,
+        error=item.error_description or None,
+    )
+
+
+def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The prediction sidecar of a submission file (``<name>.json`` naming it), if there is one, and a note when a
+    ``<name>.json`` is there but is not a readable sidecar of this file."""
+    from kit.rundir import read_json
+
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None, None
+    try:
+        content = read_json(sidecar)
+    except KitError as error:
+        return None, f"{error}; the submission is not noted there"
+    if not isinstance(content, dict) or content.get("submission") != path.name:
+        return None, f"{sidecar} is not the sidecar of {path.name}; the submission is not noted there"
+    return content, None
+
+
+def record(path: Path, content: dict[str, Any], competition: str, message: str, submission: Submission) -> None:
+    """Note the submission (ref, status, score; never credentials) in the file's sidecar ``content``."""
+    from kit.rundir import write_json
+
+    entry = {
+        "competition": competition,
+        "ref": submission.ref,
+        "message": message,
+        "submitted_at": (submission.date or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "status": submission.status,
+        "public_score": submission.public_score,
+    }
+    content["kaggle"] = [item for item in content.get("kaggle", []) if item.get("ref") != submission.ref] + [entry]
+    write_json(path.with_suffix(".json"), content)
+
+
+def create(service: Submissions, path: Path, message: str) -> int:
+    """Upload and create the submission; return its ref. A retry first looks whether Kaggle recorded a failed attempt
+    after all, so a lost reply never spends a second submission."""
+    known = {item.ref for item in service.transport.retried(service.submissions)}
+    attempts = 0
+
+    def recorded() -> int:
+        for item in service.submissions():
+            if item.ref not in known and item.file_name == path.name and (item.description or "") == message:
+                return item.ref
+        return 0
+
+    def attempt() -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1 and (ref := recorded()):
+            return ref
+        reply = service.upload(path, message)
+        if service.upload_failed(reply):
+            raise UploadFailed
+        return reply.ref or recorded()
+
+    return service.transport.retried(attempt)
+
+
+def await_score(service: Submissions, ref: int, poll: Poll, progress: Callback) -> Submission:
+    """Look at the submission list until submission ``ref`` is scored (or failed), growing the pause between looks."""
+    phase = f"Kaggle is scoring submission {ref}"
+
+    def look() -> Submission | None:
+        found = next((as_submission(item) for item in service.submissions() if item.ref == ref), None)
+        if found is not None and found.status == "error":
+            raise KitError(f"Kaggle could not score submission {ref}: {found.error or 'no reason given'}")
+        return found
+
+    def timed_out(state: RetryCallState) -> Submission:
+        raise KitError(
+            f"submission {ref} was still being scored after {state.seconds_since_start or 0:.0f} s; see "
+            f"`kit submissions` or kit.submissions({service.slug!r}) later"
+        )
+
+    retrying = Retrying(
+        retry=retry_if_result(lambda found: found is None or found.status != "complete"),
+        wait=wait_exponential(multiplier=poll.interval, exp_base=1.5, max=poll.most),
+        stop=stop_before_delay(poll.timeout),
+        sleep=poll.sleep,
+        before_sleep=lambda state: progress.on_phase(phase, state.attempt_number, None),
+        retry_error_callback=timed_out,
+    )
+    return retrying(service.transport.retried, look)
+
+
+def submit(
+    path: Path | str,
+    message: str,
+    competition: Competition | str | None = None,
+    data_dir: Path | str | None = None,
+    *,
+    wait: bool = True,
+    retry: Retry = RETRY,
+    poll: Poll = POLL,
+    callbacks: Iterable[Callback] | Callback = (),
+) -> SubmitResult:
+    """Check ``path`` as prediction does, submit it with ``message`` and (with ``wait``) wait for its score.
+
+    The competition defaults to the one in the file's prediction sidecar, else digit-recognizer; the ids must match
+    the sample submission in ``data_dir`` (default ``data/<competition>``). An invalid file is refused before Kaggle
+    is contacted. The submission is noted in the sidecar.
+    """
+    from kit.submission import read_checked_submission
+
+    progress = as_callback_list(callbacks)
+    path = Path(path)
+    sidecar, note = read_sidecar(path)
+    notes = [note] if note else []
+    competition = spec(competition or (sidecar or {}).get("competition") or DEFAULT_COMPETITION)
+    if not message.strip():
+        raise KitError("message is empty: give the submission a message; it labels the submission on Kaggle")
+    rows = len(read_checked_submission(path, competition, data_dir or DATA_DIR / competition.name))
+    progress.on_phase(f"submitting {path.name} ({rows} rows)", 0, 1)
+    service = Submissions(connect(competition.name, retry))
+    limits = service.limits()
+    allowed = limits.num_allowed_now
+    if allowed <= 0 and limits.limited_by_total:
+        raise KitError(f"no submissions left for {competition.name}: its lifetime limit is reached")
+    if allowed <= 0 and limits.num_today:
+        raise KitError(
+            f"no submissions left for {competition.name} today ({limits.num_today} made): try again after the daily "
+            "reset at 00:00 UTC"
+        )
+    ref = create(service, path, message)
+    if not ref:
+        raise KitError(f"Kaggle accepted {path.name} but did not say which submission it is; list the submissions")
+    progress.on_phase(f"submitting {path.name} ({rows} rows)", 1, 1)
+    submission = Submission(ref, datetime.now(UTC), path.name, message, "pending", None, None, None)
+    if sidecar is not None:
+        record(path, sidecar, competition.name, message, submission)
+    if wait:
+        try:
+            submission = await_score(service, ref, poll, progress)
+        except KeyboardInterrupt:  # the submission is made: submitting again would spend another one
+            raise KitError(f"stopped waiting; submission {ref} is made — list the submissions for its score") from None
+        if sidecar is not None:
+            record(path, sidecar, competition.name, message, submission)
+    left = allowed - 1 if allowed > 0 else None
+    return SubmitResult(competition.name, path, submission, left, tuple(notes))
+
+
+def submissions(
+    competition: Competition | str = DEFAULT_COMPETITION, count: int = 20, *, retry: Retry = RETRY
+) -> SubmissionList:
+    """The ``count`` most recent submissions to the competition (any slug) and how many more Kaggle accepts today."""
+    name = competition.name if isinstance(competition, Competition) else competition
+    service = Submissions(connect(name, retry))
+    items = tuple(as_submission(item) for item in service.transport.retried(service.submissions, count))
+    limits = service.limits()
+    known = limits.num_allowed_now or limits.num_today or limits.num_total
+    return SubmissionList(name, items, limits.num_allowed_now if known else None)

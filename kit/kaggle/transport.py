@@ -1,0 +1,219 @@
+"""The one place that calls the official ``kaggle`` client: retried with tenacity, every failure worded as one line.
+
+Like kagglesdk's ``KaggleHttpClient.call``, :meth:`Transport.call` is the single door to Kaggle; the thin services in
+:mod:`kit.kaggle.services` name the operations. Calls that fail with 429, 5xx, a dropped connection or a failed upload
+are retried with exponential backoff and jitter (honouring ``Retry-After``), bounded in attempts and in time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from kit.errors import KitError
+from kit.kaggle import credentials
+
+if TYPE_CHECKING:
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+T = TypeVar("T")
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How failed calls are retried: at most ``attempts`` tries, none starting after ``budget`` seconds; waits are
+    the server's ``Retry-After`` or else ``delay`` seconds doubling up to ``max_delay``, plus up to ``jitter`` s."""
+
+    attempts: int = 5
+    delay: float = 2.0
+    max_delay: float = 60.0
+    budget: float = 300.0
+    jitter: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+RETRY = Retry()
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a call is about: a competition (``digit-recognizer``) or a dataset (``owner/name``)."""
+
+    slug: str
+
+    @property
+    def kind(self) -> str:
+        return "dataset" if "/" in self.slug else "competition"
+
+    @property
+    def name(self) -> str:
+        """The last part of the slug: the folder the files go to."""
+        return self.slug.rsplit("/", 1)[-1]
+
+    @property
+    def page(self) -> str:
+        return f"https://www.kaggle.com/{self.kind}s/{self.slug}"
+
+    def __post_init__(self) -> None:
+        parts = self.slug.split("/")
+        if len(parts) > 2 or not all(SLUG.match(part) for part in parts):
+            raise KitError(
+                f"competition {self.slug!r}: not a Kaggle competition slug (the name in its address, e.g. "
+                "digit-recognizer) nor a dataset slug (owner/name)"
+            )
+
+
+class UploadFailed(Exception):
+    """The client could not upload a submission (it reports this in its reply, not with an exception)."""
+
+
+def status(error: BaseException) -> int | None:
+    """The HTTP status of a failed request, None when no answer came."""
+    response = getattr(error, "response", None)
+    return None if response is None else response.status_code
+
+
+def transient(error: BaseException) -> bool:
+    """Whether retrying may help: 429, 5xx, a dropped connection or timeout, a failed upload."""
+    from requests.exceptions import ChunkedEncodingError, ConnectionError, RequestException, Timeout
+
+    if not isinstance(error, (RequestException, UploadFailed)):
+        return False
+    code = status(error)
+    if code is not None:
+        return code == 429 or code >= 500
+    return isinstance(error, (ConnectionError, Timeout, ChunkedEncodingError, UploadFailed))
+
+
+def retry_after(error: BaseException | None) -> float | None:
+    """The seconds the server's ``Retry-After`` header asks to wait (a number or an HTTP date), if it sends one."""
+    response = getattr(error, "response", None)
+    value = None if response is None else response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class wait_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
+    """Wait what the server's ``Retry-After`` asks for, else what ``fallback`` says."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        asked = retry_after(outcome.exception()) if outcome is not None and outcome.failed else None
+        return asked if asked is not None else self.fallback(retry_state)
+
+
+class Transport:
+    """An authenticated client for one target whose calls are retried and fail as one KitError line."""
+
+    def __init__(self, target: Target, retry: Retry = RETRY) -> None:
+        self.target = target
+        self.retry = retry
+        self.api: KaggleApi = credentials.new_client()
+        self.call("authenticate")
+
+    def invoke(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        """One call of the client's method ``operation``, quiet and not retried."""
+        with credentials.quiet():
+            try:
+                return getattr(self.api, operation)(*args, **kwargs)
+            except SystemExit:  # the client exits when it finds no credentials
+                raise KitError(credentials.missing(self.api)) from None
+
+    def call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        """The client's method ``operation`` called with these arguments, retried."""
+        return self.retried(self.invoke, operation, *args, **kwargs)
+
+    def retried(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` retried on transient failures; any failure ends as one KitError line."""
+        retry = self.retry
+        retrying = Retrying(
+            retry=retry_if_exception(transient),
+            wait=wait_retry_after(wait_exponential_jitter(multiplier=retry.delay, max=retry.max_delay,
+                                                          jitter=retry.jitter)),
+            stop=stop_after_attempt(retry.attempts) | stop_before_delay(retry.budget),
+            sleep=retry.sleep,
+            retry_error_callback=self._give_up,
+        )
+        from requests.exceptions import RequestException
+
+        try:
+            return retrying(function, *args, **kwargs)
+        except (RequestException, UploadFailed) as error:  # not worth retrying
+            raise KitError(self.failure(error)) from None
+
+    def _give_up(self, state: RetryCallState) -> Any:
+        """Called by tenacity when the attempts or the time budget are spent: say how often and how long."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        attempts = state.attempt_number
+        elapsed = state.seconds_since_start or 0.0
+        tries = f"after {attempts} attempt{'s' if attempts > 1 else ''} in {elapsed:.0f} s"
+        asked = retry_after(error)
+        if asked is not None and elapsed + asked >= self.retry.budget:
+            tries += f", asked to wait {asked:.0f} s more"
+        raise KitError(self.failure(error, tries))
+
+    def failure(self, error: BaseException | None, tries: str = "") -> str:
+        """The one line for a failed call (``tries`` says how often and how long it was tried)."""
+        code = None if error is None else status(error)
+        target, page = self.target, self.target.page
+        after = f", {tries}" if tries else ""
+        if isinstance(error, UploadFailed):
+            return f"uploading the submission to Kaggle failed ({tries}); nothing was submitted — try again later"
+        if code is None:
+            return (
+                f"cannot reach Kaggle ({type(error).__name__}{after}): check the network connection and any proxy "
+                "settings"
+            )
+        if code == 401:
+            return (
+                f"Kaggle rejected the credentials from {credentials.source(self.api)} (401 Unauthorized): check them, "
+                f"or create a new API token at {credentials.SETTINGS_URL}"
+            )
+        if code == 403 and target.kind == "competition":
+            return (
+                f"Kaggle refused access to {target.slug} (403 Forbidden): accept the competition rules at {page}/rules "
+                "(with the account of these credentials), then rerun"
+            )
+        if code == 403:
+            return (
+                f"Kaggle refused access to {target.slug} (403 Forbidden): the dataset is private or its terms are not "
+                f"accepted; open {page} with the account of these credentials"
+            )
+        if code == 404:
+            return f"Kaggle has no {target.kind} {target.slug!r} (404 Not Found): check the name in its address, {page}"
+        if code == 429:
+            return f"Kaggle is limiting the request rate (429 Too Many Requests{after}): wait a few minutes, then rerun"
+        if code >= 500:
+            reason = f"HTTP {code} {getattr(error, 'response').reason or ''}".strip()
+            return f"Kaggle's server failed ({reason}{after}): try again later"
+        detail = re.sub(r"[?]\S+", "", str(error))  # leave out the query of signed URLs
+        return f"Kaggle refused the request (HTTP {code}): {detail}"
