@@ -1,4 +1,9 @@
-"""Read and validate competition CSVs into uint8 image arrays; build the embedded demo data."""
+"""Read and validate competition CSVs into uint8 image arrays, class indices and ids.
+
+Labels become class indices ``0..K-1`` in the order of the spec's class values (which may be integers with gaps or
+strings); ids keep their type (int64, or a str array when they are not all integers). Every problem is one line
+naming the file, line and column, or the spec key to set.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.competitions import DEFAULT_COMPETITION, Competition, get_competition
+from kit.competitions import Competition
+from kit.demo import DEMO_DIR, write_demo_data
 from kit.errors import KitError
+from kit.layouts import MAX_PIXEL, expected_columns, is_integer_frame, numeric_cells, pixel_values, to_images
 
-DEMO_DIR = Path("data/demo")
-MAX_PIXEL = 255
+__all__ = [
+    "DEMO_DIR", "MAX_PIXEL", "ImageSet", "load_extra", "load_test", "load_train", "read_images", "resolve_data_dir",
+    "write_demo_data",
+]
 
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images as uint8 ``(n, height, width, channels)``, integer labels (None for test) and ids."""
+    """Images as uint8 ``(n, height, width, channels)``, class indices (None for test) and ids (int64 or str)."""
 
     images: np.ndarray
     labels: np.ndarray | None
@@ -35,91 +44,138 @@ class ImageSet:
         return digest.hexdigest()[:16]
 
 
-def _read_frame(path: Path, columns: list[str]) -> pd.DataFrame:
-    """Read ``path`` and return its ``columns`` in order, failing on unreadable or misshapen files."""
+def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
+    """Read ``path`` as a frame with string column names, failing with one line on unreadable files."""
     if not path.is_file():
         raise KitError(f"{path}: file not found (run `kit demo-data` or `kit fetch` to create it)")
+    text_columns = {competition.label_column, competition.test_id_column, *competition.ignore_columns}
+    if competition.pixel_layout.kind == "string":
+        text_columns.add(competition.pixel_layout.string)
     try:
         try:
             frame = pd.read_csv(path, dtype=np.int32)
-        except (ValueError, OverflowError):  # not all integers: read as is and let the checks name the cell
-            frame = pd.read_csv(path, low_memory=False)
+        except (ValueError, OverflowError, TypeError):  # not all integers: read again and let the checks name the cell
+            frame = pd.read_csv(
+                path, low_memory=False, keep_default_na=False,
+                dtype={column: str for column in text_columns if column is not None},
+            )
     except pd.errors.EmptyDataError:
         raise KitError(f"{path}: empty file; expected a header line and one row per image") from None
     except pd.errors.ParserError as error:
-        raise KitError(f"{path}: malformed CSV ({str(error).strip()}); every line needs {len(columns)} fields") from None
+        message = " ".join(str(error).split())
+        raise KitError(f"{path}: malformed CSV ({message}); every line needs {_header_fields(path)} fields") from None
     except UnicodeDecodeError:
         raise KitError(f"{path}: not a text CSV file (cannot decode it as UTF-8)") from None
     except OSError as error:
         raise KitError(f"{path}: cannot read it ({error.strerror or error})") from None
-    found = [str(column) for column in frame.columns]
-    missing = [column for column in columns if column not in found]
-    extra = [column for column in found if column not in columns]
-    if missing:
-        raise KitError(
-            f"{path}: missing column {missing[0]}"
-            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-            + f"; expected {columns[0]}, …, {columns[-1]} ({len(columns)} columns, found {len(found)})"
-        )
-    if extra:
-        raise KitError(f"{path}: unexpected column {extra[0]!r}; expected exactly {columns[0]}, …, {columns[-1]}")
-    if frame.empty:
-        raise KitError(f"{path}: has a header but no rows")
-    return frame[columns]
+    except (ValueError, OverflowError, TypeError) as error:
+        raise KitError(f"{path}: cannot parse it as CSV ({' '.join(str(error).split())})") from None
+    frame.columns = [str(column) for column in frame.columns]
+    return frame
 
 
-def _numeric_values(path: Path, frame: pd.DataFrame) -> np.ndarray:
-    """The frame as numbers, failing on the first non-numeric or empty cell with its line and column."""
-    if all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
-        return frame.to_numpy()
-    for column in frame.columns:
-        series = frame[column]
-        if not pd.api.types.is_numeric_dtype(series):
-            numbers = pd.to_numeric(series, errors="coerce")
-            bad = numbers.isna() & series.notna()
-            if bad.any():
-                row = int(np.argmax(bad.to_numpy()))
-                raise KitError(f"{path}: line {row + 2}, column {column}: {series.iloc[row]!r} is not a number")
-    values = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    empty = np.isnan(values)
-    if empty.any():
-        row, col = np.argwhere(empty)[0]
-        raise KitError(f"{path}: line {row + 2}, column {frame.columns[col]}: empty cell (NaN); every cell needs a value")
-    return values
+def _header_fields(path: Path) -> str:
+    """How many fields the header line has (for messages), or "as many as the header"."""
+    import csv
 
-
-def _check_range(path: Path, values: np.ndarray, columns: list[str], high: int, what: str) -> None:
-    """Fail on the first value that is not an integer in ``0..high``."""
-    bad = (values < 0) | (values > high)
-    if not np.issubdtype(values.dtype, np.integer):
-        bad |= values != np.floor(values)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        value = values[row, col]
-        shown = int(value) if value == int(value) else value
-        raise KitError(f"{path}: line {row + 2}, column {columns[col]}: {shown} is not {what} (integers 0–{high})")
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return str(len(next(csv.reader(handle))))
+    except (OSError, UnicodeDecodeError, StopIteration, csv.Error):
+        return "as many as the header's"
 
 
 def read_images(path: Path | str, competition: Competition, labelled: bool) -> ImageSet:
     """Read a train (``labelled``) or test CSV of ``competition`` into an :class:`ImageSet`."""
     path = Path(path)
-    columns = competition.train_columns if labelled else competition.test_columns
-    frame = _read_frame(path, columns)
-    pixel_columns = competition.pixel_columns
-    pixels = _numeric_values(path, frame[pixel_columns])
-    _check_range(path, pixels, pixel_columns, MAX_PIXEL, "a pixel value")
-    images = pixels.astype(np.uint8).reshape(len(frame), *competition.image_shape)
-    del pixels
-    labels = None
-    if labelled:
-        label_values = _numeric_values(path, frame[[competition.label_column]])
-        _check_range(path, label_values, [competition.label_column], competition.classes - 1, "a class")
-        labels = label_values[:, 0].astype(np.int64)
+    frame = _read_frame(path, competition)
+    _, names = expected_columns(path, list(frame.columns), competition, labelled)
+    if frame.empty:
+        raise KitError(f"{path}: has a header but no rows")
+    images = to_images(pixel_values(path, frame, names, competition), competition)
+    labels = label_indices(path, frame[competition.label_column], competition) if labelled else None
     if competition.test_id_column and not labelled:
-        ids = _numeric_values(path, frame[[competition.test_id_column]])[:, 0].astype(np.int64)
+        ids = id_values(path, frame[competition.test_id_column], competition.test_id_column)
     else:
         ids = np.arange(competition.first_id, competition.first_id + len(frame), dtype=np.int64)
     return ImageSet(images=images, labels=labels, ids=ids)
+
+
+def _not_a_class(path: Path, row: int, competition: Competition, value: object) -> KitError:
+    values = competition.class_values
+    if values == tuple(range(len(values))):
+        allowed = f"integers 0–{len(values) - 1}"
+    else:
+        allowed = f"classes {competition.describe_classes()}"
+    shown = value if isinstance(value, (int, np.integer)) else repr(value)
+    return KitError(
+        f"{path}: line {row + 2}, column {competition.label_column}: {shown} is not a class ({allowed}); "
+        f"if it is one, add it to key classes in {competition.where}"
+    )
+
+
+def label_indices(path: Path, series: pd.Series, competition: Competition) -> np.ndarray:
+    """The label column as class indices ``0..K-1`` (positions in the spec's class values)."""
+    values = competition.class_values
+    column = competition.label_column
+    if competition.string_classes:
+        raw = series.astype(object)
+        if pd.api.types.is_integer_dtype(series):
+            raw = series.map(str)
+        missing = raw.isna().to_numpy() | (raw.map(lambda v: str(v).strip()) == "").to_numpy()
+        if missing.any():
+            row = int(np.argmax(missing))
+            raise KitError(f"{path}: line {row + 2}, column {column}: empty cell; every image needs a label")
+        lookup = {value: index for index, value in enumerate(values)}
+        indices = raw.map(lambda v: lookup.get(v, lookup.get(str(v).strip(), -1))).to_numpy(dtype=np.int64)
+        unknown = indices < 0
+        if unknown.any():
+            row = int(np.argmax(unknown))
+            raise _not_a_class(path, row, competition, raw.iloc[row])
+        return indices
+    numbers = numeric_cells(path, series.to_frame())[:, 0]
+    if numbers.dtype.kind == "f":
+        odd = (numbers != np.floor(numbers)) | (np.abs(numbers) >= 2**62)
+        if odd.any():
+            row = int(np.argmax(odd))
+            raise _not_a_class(path, row, competition, float(numbers[row]))
+    numbers = numbers.astype(np.int64)
+    if values == tuple(range(len(values))):
+        indices, bad = numbers, (numbers < 0) | (numbers >= len(values))
+    else:
+        table = np.array(values, dtype=np.int64)
+        order = np.argsort(table)
+        position = np.clip(np.searchsorted(table[order], numbers), 0, len(table) - 1)
+        indices, bad = order[position], table[order][position] != numbers
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise _not_a_class(path, row, competition, int(numbers[row]))
+    return np.asarray(indices, dtype=np.int64)
+
+
+def id_values(path: Path, series: pd.Series, column: str) -> np.ndarray:
+    """An id column as int64 when every id is an integer, else as strings; each id once, none empty."""
+    raw = series.astype(object)
+    text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    empty = (text == "").to_numpy()
+    if empty.any():
+        row = int(np.argmax(empty))
+        raise KitError(f"{path}: line {row + 2}, column {column}: empty cell; every image needs an id")
+    if is_integer_frame(series.to_frame()):
+        ids = series.to_numpy().astype(np.int64)
+    else:
+        numbers = pd.to_numeric(text, errors="coerce")
+        canonical = numbers.notna().all() and (numbers.abs() < 2**53).all() and (numbers == numbers.round()).all()
+        as_ints = numbers.astype(np.int64).astype(str) if canonical else None
+        if canonical and (as_ints.to_numpy() == text.to_numpy()).all():
+            ids = numbers.to_numpy().astype(np.int64)
+        else:
+            ids = text.to_numpy(dtype=str)
+    repeated = pd.Series(ids).duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.argmax(repeated))
+        raise KitError(f"{path}: line {row + 2}, column {column}: id {ids[row]} appears twice; ids must be unique")
+    return ids
 
 
 def load_train(data_dir: Path | str, competition: Competition) -> ImageSet:
@@ -132,6 +188,16 @@ def load_test(data_dir: Path | str, competition: Competition) -> ImageSet:
     return read_images(Path(data_dir) / competition.test_file, competition, labelled=False)
 
 
+def load_extra(data_dir: Path | str, competition: Competition) -> dict[str, ImageSet]:
+    """The extra labelled files of a competition folder (e.g. Kannada-MNIST's Dig-MNIST.csv) that are present."""
+    folder = Path(data_dir)
+    return {
+        name: read_images(folder / name, competition, labelled=True)
+        for name in competition.extra_files
+        if (folder / name).is_file()
+    }
+
+
 def resolve_data_dir(data_dir: Path | str | None, competition: Competition) -> Path:
     """The folder to train on: the one given, else ``data/<competition>`` if fetched, else the demo data."""
     if data_dir is not None:
@@ -142,56 +208,3 @@ def resolve_data_dir(data_dir: Path | str | None, competition: Competition) -> P
     if not (DEMO_DIR / competition.train_file).is_file():
         write_demo_data(DEMO_DIR, competition)
     return DEMO_DIR
-
-
-def _digits_as_competition_images(competition: Competition) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 real 8×8 handwritten digits, resized and centred like MNIST (20×20 in 28×28)."""
-    from scipy.ndimage import zoom
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    height, width, channels = competition.image_shape
-    inner = (height * 5 // 7, width * 5 // 7)
-    scaled = zoom(digits.images.astype(np.float64) * (MAX_PIXEL / 16.0), (1, inner[0] / 8, inner[1] / 8), order=1)
-    top, left = (height - inner[0]) // 2, (width - inner[1]) // 2
-    images = np.zeros((len(scaled), height, width), dtype=np.uint8)
-    images[:, top : top + inner[0], left : left + inner[1]] = np.clip(np.rint(scaled), 0, MAX_PIXEL)
-    images = np.repeat(images[..., None], channels, axis=-1)
-    return images, digits.target.astype(np.int64)
-
-
-def write_demo_data(
-    dest: Path | str = DEMO_DIR,
-    competition: Competition | None = None,
-    test_size: int = 297,
-    seed: int = 0,
-) -> Path:
-    """Write a competition-format folder of real handwritten digits, with test answers in ``solution.csv``."""
-    from sklearn.model_selection import train_test_split
-
-    competition = competition or get_competition(DEFAULT_COMPETITION)
-    dest = Path(dest)
-    images, labels = _digits_as_competition_images(competition)
-    train_x, test_x, train_y, test_y = train_test_split(
-        images, labels, test_size=test_size, random_state=seed, stratify=labels
-    )
-    dest.mkdir(parents=True, exist_ok=True)
-    pixels = competition.pixel_columns
-    train = pd.DataFrame(train_x.reshape(len(train_x), -1), columns=pixels)
-    train.insert(0, competition.label_column, train_y)
-    test = pd.DataFrame(test_x.reshape(len(test_x), -1), columns=pixels)
-    ids = np.arange(competition.first_id, competition.first_id + len(test_x))
-    if competition.test_id_column:
-        test.insert(0, competition.test_id_column, ids)
-    id_column, label_column = competition.submission_columns
-    files = {
-        competition.train_file: train,
-        competition.test_file: test,
-        competition.sample_submission_file: pd.DataFrame({id_column: ids, label_column: 0}),
-        "solution.csv": pd.DataFrame({id_column: ids, label_column: test_y}),
-    }
-    for name, frame in files.items():
-        temporary = dest / f".{name}.tmp"
-        frame.to_csv(temporary, index=False)
-        temporary.replace(dest / name)
-    return dest
