@@ -15,20 +15,13 @@ import pytest
 
 from conftest import tiny_recipe_toml
 from kit.crossval import run_cv
-from kit.ensemble import (
-    build_ensemble,
-    cross_fitted,
-    fit_weights,
-    load_member,
-    notes,
-    parse_weights,
-    predict,
-    soft_vote,
-    with_tta,
-)
+from kit.cli.ensemble import notes
+from kit.ensemble import build_ensemble, cross_fitted, fit_weights, load_member, parse_weights, soft_vote
 from kit.errors import KitError
+from kit.prediction import predict
 from kit.recipes import load_recipe
 from kit.rundir import RunFolder, save_array, write_json
+from kit.tta import with_tta
 
 LABELS = np.array([0, 1, 2, 1])
 # Two runs' OOF softmaxes (4 rows × 3 classes) and test softmaxes (3 rows): every row sums to 1.
@@ -77,9 +70,9 @@ def test_soft_vote_by_hand():
 def test_parse_weights():
     assert parse_weights("2,1", 2) == pytest.approx([2 / 3, 1 / 3])
     assert parse_weights("0.5, 0.5,1", 3) == pytest.approx([0.25, 0.25, 0.5])
-    with pytest.raises(KitError, match=r"--weights '2,x': expected comma-separated numbers"):
+    with pytest.raises(KitError, match=r"weights '2,x': expected comma-separated numbers"):
         parse_weights("2,x", 2)
-    with pytest.raises(KitError, match=r"--weights: 1 weights for 2 runs; give one per run, e.g. --weights 1,1"):
+    with pytest.raises(KitError, match=r"^weights: 1 weights for 2 runs; give one per run, e.g. 1,1"):
         parse_weights("3", 2)
     for bad in ("-1,2", "0,0", "nan,1"):
         with pytest.raises(KitError, match=r"must be non-negative numbers, not all zero"):
@@ -129,14 +122,14 @@ def test_other_shapes_duplicates_and_missing_runs_fail(two_runs, tmp_path):
     short = make_run(tmp_path / "short", OOF_B[:3], TEST_B, labels=LABELS[:3])
     with pytest.raises(KitError, match=r"run .*short: softmax shapes \(3, 3\) / \(3, 3\) differ"):
         build_ensemble([two_runs[0], short])
-    with pytest.raises(KitError, match=r"run .*a: given twice; list each run once and weight it with --weights"):
+    with pytest.raises(KitError, match=r"run .*a: given twice; list each run once and weight it instead"):
         build_ensemble([two_runs[0], two_runs[1], str(two_runs[0]) + "/"])
     with pytest.raises(KitError, match=r"run .*nowhere: no summary.json there"):
         build_ensemble([two_runs[0], tmp_path / "nowhere"])
     (two_runs[1] / "test.npy").unlink()
     with pytest.raises(KitError, match=r"run .*b: no test.npy"):
         build_ensemble(two_runs)
-    with pytest.raises(KitError, match=r"--weights and --auto-weights exclude each other"):
+    with pytest.raises(KitError, match=r"weights and auto_weights exclude each other"):
         build_ensemble(two_runs[:1], weights=[1], auto_weights=True)
 
 
@@ -198,7 +191,7 @@ def test_predict_writes_a_checked_submission_and_its_sidecar(two_runs, tmp_path,
     assert json.loads((out / "a+b.json").read_text()) == sidecar
     again = predict(two_runs, out_dir=out, force=True)
     assert again.sidecar["weights"] == pytest.approx([0.5, 0.5])
-    with pytest.raises(KitError, match=r"--name '../x': give a plain file name"):
+    with pytest.raises(KitError, match=r"name '../x': give a plain file name"):
         predict(two_runs, name="../x", out_dir=out)
 
 

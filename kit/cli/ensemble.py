@@ -1,46 +1,222 @@
-"""`kit predict`: ensembles of run folders into a submission."""
+"""`kit predict` and `kit distill`: ensembles of run folders into a submission, and one model distilled from them.
+
+All rendering of ensembles lives here: the member/ensemble table, the selection counts, the notes on what each method
+gains (honestly scored), and the progress display.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 
-from kit.cli.render import console
+from kit.cli.render import RichProgress, console
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from kit.distill import Distillation
+    from kit.prediction import Prediction
+
+METRICS = ("log_loss", "accuracy")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``kit`` app."""
     app.command("predict")(predict)
+    app.command("distill")(distill)
 
 
 def predict(
-    runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) to soft-vote; all folds of each are used."),
-    weights: Optional[str] = typer.Option(None, help="One weight per run, comma-separated, e.g. 2,1 (default: equal)."),
+    runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) to combine; all folds of each used."),
+    weights: str | None = typer.Option(None, help="One weight per run, comma-separated, e.g. 2,1 (default: equal)."),
     auto_weights: bool = typer.Option(False, "--auto-weights", help="Choose the weights that maximise OOF accuracy."),
+    select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana) of runs, with replacement."),
+    stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
+    metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
     tta: int = typer.Option(0, help="Also average over N augmented copies of the images (the recipe's augmentation)."),
-    name: Optional[str] = typer.Option(None, help="Submission name; default the run names joined by +."),
-    out: Path = typer.Option(Path("submissions"), help="Folder for <name>.csv and <name>.json."),
-    data: Optional[Path] = typer.Option(None, help="Competition folder (TTA images, sample_submission.csv); default the runs' own."),
+    name: str | None = typer.Option(None, help="Submission name; default the run names joined by +."),
+    out: Path = typer.Option(Path("submissions"), help="Folder for <name>.csv, <name>.npy and <name>.json."),
+    data: Path | None = typer.Option(
+        None, help="Competition folder (TTA images, sample_submission.csv); default the runs' own."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing submission of that name."),
 ) -> None:
-    """Soft-vote fold runs into submissions/<name>.csv; print each run's OOF accuracy beside the ensemble's."""
-    from kit.ensemble import TTABar, ensemble_table, notes, parse_weights
-    from kit.ensemble import predict as run_predict
-    from kit.progress import new_progress
+    """Combine fold runs into submissions/<name>.csv; print each run's OOF score beside the ensemble's."""
+    from kit.errors import KitError
 
-    parsed = None if weights is None else parse_weights(weights, len(runs))
-    with new_progress(console) as progress:
+    if metric not in METRICS:
+        raise KitError(f"--metric {metric!r}: use one of {', '.join(METRICS)}")
+    chosen = [flag for flag, on in (("--weights", weights is not None), ("--auto-weights", auto_weights),
+                                    ("--select", select), ("--stack", stack)) if on]
+    if len(chosen) > 1:
+        raise KitError(f"{' and '.join(chosen)} exclude each other; pick one way to combine the runs")
+    from kit.ensemble import parse_weights
+
+    try:
+        parsed = None if weights is None else parse_weights(weights, len(runs))
+    except KitError as error:
+        raise KitError(f"--{error}") from None
+    from kit.prediction import predict as run_predict
+
+    with PhaseProgress() as progress:
         prediction = run_predict(
-            runs, name=name, out_dir=out, weights=parsed, auto_weights=auto_weights, tta=tta, data_dir=data, force=force,
-            progress=TTABar(progress),
+            runs, name=name, out_dir=out, weights=parsed, auto_weights=auto_weights, tta=tta, data_dir=data,
+            force=force, callbacks=[progress], select=select, stack=stack, metric=metric,
         )
     console.print(ensemble_table(prediction))
     for line in notes(prediction):
         console.print(line, highlight=False)
     console.print(
         f"wrote [bold]{prediction.path}[/] ({prediction.sidecar['rows']} rows, checked against "
-        f"{prediction.sidecar['checked_against']}) and {prediction.path.with_suffix('.json').name}",
+        f"{prediction.sidecar['checked_against']}), {prediction.path.with_suffix('.npy').name} and "
+        f"{prediction.path.with_suffix('.json').name}",
         highlight=False,
     )
+
+
+def distill(
+    runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) whose equal soft vote teaches."),
+    recipe: str = typer.Option(..., help="Recipe of the one model to train (name or path to a .toml file)."),
+    alpha: float = typer.Option(0.5, help="Weight of the true label in the targets; the rest is the ensemble's softmax."),
+    holdout: float = typer.Option(0.1, help="Stratified fraction of the training rows kept out, to score the model."),
+    pseudo_threshold: float | None = typer.Option(
+        None, help="Also train on test rows the ensemble gives at least this probability (its softmax as targets)."
+    ),
+    epochs: int | None = typer.Option(None, help="Override the recipe's number of epochs."),
+    out: Path | None = typer.Option(
+        None, help="Folder for model.keras, distill.json, test.npy; default runs/<recipe>-distill."
+    ),
+    name: str | None = typer.Option(None, help="Submission name; default the --out folder's name."),
+    data: Path | None = typer.Option(
+        None, help="Competition folder with the runs' train and test rows; default the runs' own."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing distilled model and submission."),
+) -> None:
+    """Train one model of RECIPE on the runs' soft targets; save model.keras and a submission."""
+    from kit.distill import distill as run_distill
+    from kit.errors import KitError
+    from kit.recipes import load_recipe
+
+    loaded = load_recipe(recipe)
+    try:
+        with PhaseProgress() as progress:
+            distilled = run_distill(
+                runs, loaded, alpha=alpha, holdout=holdout, pseudo_threshold=pseudo_threshold, epochs=epochs, out=out,
+                data_dir=data, name=name, force=force, callbacks=[progress],
+            )
+    except KitError as error:
+        text = str(error)
+        for word in ("alpha", "holdout", "epochs"):
+            if text.startswith(f"{word}:"):
+                text = f"--{word.replace('_', '-')}{text[len(word):]}"
+        text = text.replace("force=True replaces it, or choose another out folder", "pass --force, or another --out")
+        text = text.replace("threshold:", "--pseudo-threshold:", 1) if text.startswith("threshold:") else text
+        raise KitError(text) from None
+    console.print(distill_table(distilled))
+    console.print(
+        f"wrote [bold]{distilled.model_path}[/], {distilled.path / 'distill.json'} and [bold]{distilled.submission}[/]",
+        highlight=False,
+    )
+
+
+class PhaseProgress(RichProgress):
+    """The rich display without an overall bar for ``predict``, whose only long step is a phase (TTA)."""
+
+    def on_run_begin(self, kind: str, total: int | None = None, epochs: int | None = None) -> None:
+        if kind == "predict":
+            self.kind = kind
+            return
+        super().on_run_begin(kind, total, epochs)
+
+
+def ensemble_table(prediction: Prediction) -> Table:
+    """Each run's OOF score beside the ensemble's, one row per combination scored."""
+    from rich import box
+    from rich.table import Table
+
+    ensemble = prediction.ensemble
+    tta, selected = ensemble.tta > 0, ensemble.selection is not None
+    title = f"{len(ensemble.labels)} OOF rows" + (f", TTA ×{ensemble.tta}" if tta else "")
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    columns = (["run", "recipe", "folds", "weight"] + (["chosen"] if selected else []) + ["OOF acc", "OOF loss"]
+               + (["no TTA"] if tta else []) + ["test agree"])
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("run", "recipe") else "right")
+    for row in ensemble.member_scores():
+        plain = row["oof_accuracy_without_tta"]
+        table.add_row(
+            Path(row["run"]).name,
+            row["recipe"],
+            str(row["folds"]),
+            "—" if row["weight"] is None else f"{row['weight']:.3f}",
+            *([str(row["chosen"])] if selected else []),
+            f"{row['oof_accuracy']:.4f}",
+            f"{row['oof_loss']:.4f}",
+            *([("—" if plain is None else f"{plain:.4f}")] if tta else []),
+            f"{row['test_agreement']:.1%}",
+        )
+    table.add_section()
+    for weighting, (accuracy, loss) in ensemble.scores.items():
+        table.add_row(
+            "ensemble", weighting, "", "", *([""] if selected else []), f"{accuracy:.4f}", f"{loss:.4f}",
+            *([""] if tta else []), "", style="bold green" if weighting == ensemble.weighting else "",
+        )
+    return table
+
+
+def notes(prediction: Prediction) -> list[str]:
+    """What the ensemble gains over its best member (honest about choices made on the OOF rows), and runs TTA skipped."""
+    from kit.ensemble import CROSS_FITTED, EQUAL, SELECTED_HONEST, STACKED
+
+    ensemble = prediction.ensemble
+    best = max(row["oof_accuracy"] for row in ensemble.member_scores())
+    gain = f"ensemble OOF accuracy {ensemble.oof_accuracy:.4f} ({ensemble.oof_accuracy - best:+.4f} vs the best run)"
+    equal = ensemble.scores[EQUAL][0]
+    if CROSS_FITTED in ensemble.scores:
+        honest = ensemble.scores[CROSS_FITTED][0]
+        gain += f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not fit on"
+        if honest <= equal:
+            gain += ", so equal weights are the safer choice"
+    lines = [gain]
+    if ensemble.selection is not None:
+        selection, names = ensemble.selection, [member.name for member in ensemble.members]
+        picked = ", ".join(f"{names[index]} ×{selection.counts[index]}" for index in selection.chosen)
+        honest = ensemble.scores[SELECTED_HONEST][0]
+        lines.append(
+            f"selection ({selection.metric}, {sum(selection.counts)} picks): {picked}; chosen on one half of the rows "
+            f"and scored on the other it reaches {honest:.4f} ({honest - equal:+.4f} vs equal weights)"
+        )
+    if ensemble.stack is not None:
+        stacked = ensemble.scores[STACKED][0]
+        lines.append(
+            f"stack: logistic regression cross-fitted on {ensemble.stack.folds} folds, OOF accuracy {stacked:.4f} "
+            f"({stacked - equal:+.4f} vs the equal soft vote)"
+        )
+    lines += [
+        f"run {member.run.root}: its recipe has no augmentation, so TTA used its plain softmaxes"
+        for member in ensemble.members
+        if ensemble.tta and not member.tta
+    ]
+    return lines
+
+
+def distill_table(distilled: Distillation) -> Table:
+    """The student beside its teacher on the same held-out rows."""
+    from rich import box
+    from rich.table import Table
+
+    record = distilled.record
+    pseudo = record["pseudo"]
+    extra = f" + {pseudo['rows']} pseudo-labelled test rows" if pseudo else ""
+    table = Table(title=f"held-out {record['holdout_rows']} rows (trained on {record['train_rows']}{extra})",
+                  box=box.SIMPLE_HEAD)
+    for column in ("model", "what", "held-out acc", "held-out loss"):
+        table.add_column(column, justify="left" if column in ("model", "what") else "right")
+    teacher, student = record["teacher"], record["student"]
+    table.add_row("ensemble", f"{len(record['runs'])} runs, equal soft vote", f"{teacher['holdout_accuracy']:.4f}",
+                  f"{teacher['holdout_loss']:.4f}")
+    table.add_row("distilled", f"{record['recipe']}, {record['epochs']} epochs, alpha {record['alpha']:g}",
+                  f"{student['holdout_accuracy']:.4f}", f"{student['holdout_loss']:.4f}", style="bold green")
+    return table

@@ -1,0 +1,105 @@
+"""Stacking: a multinomial logistic regression (the meta-model) on the runs' OOF log-softmaxes, cross-fitted on the
+runs' own folds, then refit on every OOF row and applied to the runs' test softmaxes.
+
+No leakage: a row's features are OOF softmaxes (from fold models that never saw it), and its stacked OOF prediction
+comes from a meta-model fit only on the rows of the other folds (the folds of the first run, read from its
+``fold-K/val_rows.npy``), so the stack's OOF score is as honest as a run's.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kit.errors import KitError
+from kit.rundir import RunFolder, load_array
+
+EPSILON = 1e-7
+C = 1.0
+MAX_ITER = 1000
+
+
+def fold_rows(run: RunFolder, rows: int) -> list[np.ndarray]:
+    """The validation rows of each of the run's folds (``fold-K/val_rows.npy``); they must cover every row once."""
+    folds = [score["fold"] for score in run.summary()["folds"]]
+    parts = [load_array(run.fold_dir(fold) / "val_rows.npy").astype(np.int64) for fold in folds]
+    covered = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if len(covered) != rows or not np.array_equal(np.sort(covered), np.arange(rows)):
+        raise KitError(
+            f"run {run.root}: its fold-K/val_rows.npy do not hold each of its {rows} OOF rows exactly once; "
+            "train the run again to stack it"
+        )
+    return parts
+
+
+def shared_fold_rows(runs: Sequence[RunFolder], rows: int) -> list[np.ndarray]:
+    """The folds the meta-model is cross-fitted on: the first run's (runs trained with other seeds split otherwise;
+    their OOF softmaxes are still out of fold for every row, so any one run's folds keep the stack honest)."""
+    return fold_rows(runs[0], rows)
+
+
+def features(probas: Sequence[np.ndarray]) -> np.ndarray:
+    """The meta-features: each run's log-softmax (clipped away from 0), side by side."""
+    return np.concatenate([np.log(np.clip(np.asarray(p, dtype=np.float64), EPSILON, 1.0)) for p in probas], axis=1)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(C=c, max_iter=MAX_ITER).fit(x, y)
+
+
+def _predict(model, x: np.ndarray, classes: int) -> np.ndarray:
+    """Class probabilities over all ``classes`` (a class the meta-model never saw gets 0)."""
+    proba = np.zeros((len(x), classes))
+    proba[:, model.classes_] = model.predict_proba(x)
+    return proba
+
+
+def cross_fit(x: np.ndarray, labels: np.ndarray, folds: Sequence[np.ndarray], classes: int, c: float = C) -> np.ndarray:
+    """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only."""
+    oof = np.zeros((len(labels), classes))
+    everything = np.arange(len(labels))
+    for rows in folds:
+        train = np.setdiff1d(everything, rows, assume_unique=True)
+        if len(np.unique(labels[train])) < 2:
+            raise KitError("stack: a fold's other rows hold a single class; stacking needs at least two")
+        oof[rows] = _predict(_fit(x[train], labels[train], c), x[rows], classes)
+    return oof
+
+
+@dataclass(frozen=True, eq=False)
+class Stack:
+    """A stacked ensemble: the meta-model's out-of-fold softmax, its test softmax (meta-model refit on every OOF row),
+    the number of folds it was cross-fitted on, and its inverse regularisation strength ``c``."""
+
+    oof: np.ndarray = field(repr=False)
+    test: np.ndarray = field(repr=False)
+    folds: int
+    c: float
+    coefficients: np.ndarray = field(repr=False)
+
+
+def fit_stack(
+    oofs: Sequence[np.ndarray],
+    tests: Sequence[np.ndarray],
+    labels: np.ndarray,
+    folds: Sequence[np.ndarray],
+    c: float = C,
+) -> Stack:
+    """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows."""
+    if not c > 0:
+        raise KitError(f"c: the meta-model's inverse regularisation must be positive, got {c}")
+    classes = oofs[0].shape[1]
+    x, x_test = features(oofs), features(tests)
+    oof = cross_fit(x, labels, folds, classes, c)
+    model = _fit(x, labels, c)
+    return Stack(
+        oof=oof, test=_predict(model, x_test, classes), folds=len(folds), c=c, coefficients=np.asarray(model.coef_)
+    )
