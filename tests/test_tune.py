@@ -19,22 +19,21 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import kit.recipes
 from conftest import tiny_recipe_toml
+from kit.callbacks import Callback
 from kit.cli import app
+from kit.cli.tune import distribution
 from kit.data import load_train
 from kit.errors import KitError
+from kit.hypermodel import RecipeHyperModel
 from kit.models import build_model
 from kit.recipes import load_recipe
 from kit.space import parse_space
-from kit.tuning import (
-    SEARCH_RECORD,
-    TRIAL_RECORD,
-    RecipeHyperModel,
-    distribution,
-    holdout_split,
-    run_tune,
-    written_by_kit,
-)
+from kit.tunedfile import tuned_recipe_text, write_tuned_recipe, written_by_kit
+from kit.tuners import TRIAL_RECORD
+from kit.tunerole import TuneRole, kerastuner_environment
+from kit.tuning import SEARCH_RECORD, TrialScore, TuneResult, holdout_split, run_tune
 
 
 TINY = tiny_recipe_toml(
@@ -51,26 +50,47 @@ max_trials = 2
 )
 
 
-class Recorder:
-    """A TuneProgress that remembers what it saw, optionally stopping (like Ctrl-C) in the first epoch of a trial."""
+class Recorder(Callback):
+    """A callback that remembers what it saw, optionally stopping (like Ctrl-C) in the first epoch of a trial."""
 
     def __init__(self, interrupt: bool = False):
         self.interrupt = interrupt
-        self.started, self.began, self.epochs, self.ended = [], [], [], []
+        self.runs, self.began, self.epochs, self.ended, self.finished = [], [], [], [], 0
 
-    def on_start(self, total, finished, role):
-        self.started.append((total, [record.trial_id for record in finished], role))
+    def on_run_begin(self, kind, total=None, epochs=None):
+        self.runs.append((kind, total, epochs))
 
-    def on_trial_begin(self, trial_id, values, epochs):
-        self.began.append((trial_id, values))
+    def on_trial_begin(self, trial):
+        assert isinstance(trial, TrialScore) and trial.status == "RUNNING" and trial.score is None
+        self.began.append((trial.trial_id, trial.values))
 
-    def on_epoch(self, trial_id, epoch, logs):
-        self.epochs.append((trial_id, epoch))
+    def on_epoch_end(self, fold, epoch, logs):
+        self.epochs.append((fold, epoch))
         if self.interrupt:
             raise KeyboardInterrupt
 
-    def on_trial_end(self, record):
-        self.ended.append(record.trial_id)
+    def on_trial_end(self, trial):
+        assert isinstance(trial, TrialScore)
+        self.ended.append(trial.trial_id)
+
+    def on_run_end(self):
+        self.finished += 1
+
+
+def set_stand_in(items):
+    """``KEY=VALUE`` items with TOML values: a stand-in for kit.recipes.parse_set until the recipes module has it."""
+    parsed = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        parsed[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+    return parsed
+
+
+@pytest.fixture
+def parse_set(monkeypatch):
+    if not hasattr(kit.recipes, "parse_set"):
+        monkeypatch.setattr(kit.recipes, "parse_set", set_stand_in, raising=False)
+    return kit.recipes.parse_set
 
 
 def with_tune(table: dict, name: str = "demo"):
@@ -180,7 +200,7 @@ def search(tmp_path_factory, tiny_dir):
     source = root / "source" / "tiny.toml"
     source.write_text(TINY)
     recorder = Recorder()
-    result = run_tune(source, tiny_dir, out=root / "search", recipes_dir=root / "recipes", progress=recorder)
+    result = run_tune(source, tiny_dir, out=root / "search", recipes_dir=root / "recipes", callbacks=[recorder])
     return root, source, result, recorder
 
 
@@ -188,7 +208,9 @@ def test_search_runs_the_trials_and_reports_them(search):
     root, _, result, recorder = search
     assert (result.role, result.tuner, result.resumed, result.ran) == ("local", "random", 0, ("0", "1"))
     assert [trial_id for trial_id, _ in recorder.began] == recorder.ended == ["0", "1"]
-    assert recorder.epochs == [("0", 1), ("1", 1)] and recorder.started == [(2, [], None)]
+    assert recorder.epochs == [("0", 1), ("1", 1)] and recorder.runs == [("tune", 2, 1)] and recorder.finished == 1
+    assert isinstance(result, TuneResult) and result.best_values == result.trials[0].values
+    assert len(result.notes) == 1 and "recipe tiny is not found by name from" in result.notes[0]  # so: by path
     assert len(result.trials) == 2 and result.trials[0].score >= result.trials[1].score
     for record in result.trials:
         assert record.status == "COMPLETED" and 0 <= record.score <= 1 and record.val_loss > 0
@@ -224,12 +246,13 @@ def test_rerun_continues_without_repeating_finished_trials(search, tiny_dir, tmp
     shutil.copytree(root / "search", tmp_path / "search")
     finished = (tmp_path / "search" / "trial_0" / "trial.json").stat().st_mtime_ns
     same = Recorder()
-    again = run_tune(source, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path, progress=same)
-    assert same.began == [] and again.ran == () and again.resumed == 2 and same.started[0][1] == ["0", "1"]
+    again = run_tune(source, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=[same])
+    assert same.began == [] and again.ran == () and again.resumed == 2 and same.ended == ["0", "1"]
     assert again.trials == result.trials
     more = Recorder()
-    extended = run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, progress=more)
+    extended = run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=more)
     assert [trial_id for trial_id, _ in more.began] == ["2"] and extended.ran == ("2",) and extended.resumed == 2
+    assert more.ended == ["0", "1", "2"] and more.runs == [("tune", 3, 1)]
     assert len({json.dumps(record.values, sort_keys=True) for record in extended.trials}) == 3
     assert (tmp_path / "search" / "trial_0" / "trial.json").stat().st_mtime_ns == finished
 
@@ -239,9 +262,9 @@ def test_an_interrupted_trial_is_run_again_and_only_it(search, tiny_dir, tmp_pat
     shutil.copytree(root / "search", tmp_path / "search")
     stopped = Recorder(interrupt=True)
     with pytest.raises(KeyboardInterrupt):
-        run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, progress=stopped)
+        run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=[stopped])
     resumed = Recorder()
-    result = run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, progress=resumed)
+    result = run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=[resumed])
     assert resumed.began == stopped.began and [trial_id for trial_id, _ in resumed.began] == ["2"]
     assert sorted(record.trial_id for record in result.trials) == ["0", "1", "2"]
     assert all(record.status == "COMPLETED" for record in result.trials)
@@ -253,7 +276,7 @@ def test_another_search_in_the_folder_is_refused_then_restarted(search, tiny_dir
     (tmp_path / "other").mkdir()
     other = tmp_path / "other" / "tiny.toml"
     other.write_text(TINY.replace('"model.dense.0.units" = [8, 16]', '"model.dense.0.units" = [8, 32]'))
-    with pytest.raises(KitError, match="search holds a search with a different space; rerun with --restart"):
+    with pytest.raises(KitError, match="search holds a search with a different space; pass restart=True"):
         run_tune(other, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path)
     with pytest.raises(KitError, match="different recipe hash"):
         run_tune(source, tiny_dir, epochs=2, out=tmp_path / "search", recipes_dir=tmp_path)
@@ -270,7 +293,7 @@ def test_a_hand_edited_tuned_recipe_is_kept_unless_forced(search, tiny_dir, tmp_
     path = tmp_path / "tiny-tuned.toml"
     edited = path.read_text().replace("[train]", "[train]\nepochs = 40")
     path.write_text(edited)
-    with pytest.raises(KitError, match=r"tiny-tuned.toml was edited by hand .*; rerun with --force to overwrite it"):
+    with pytest.raises(KitError, match=r"tiny-tuned.toml was edited by hand .*; pass force=True to overwrite it"):
         run_tune(source, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path)
     assert path.read_text() == edited
     run_tune(source, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path, force=True)
@@ -296,6 +319,39 @@ def test_hyperband_trains_the_best_of_a_bracket_on_for_more_epochs(search, tiny_
     assert 2 <= continued.best_epoch <= 3
 
 
+def test_a_recipe_object_with_overrides_gets_a_standalone_tuned_recipe(search, tiny_dir, tmp_path):
+    _, source, _, _ = search
+    recipe = load_recipe(str(source))
+    result = run_tune(recipe, tiny_dir, max_trials=1, overrides={"train.batch_size": 16}, out=tmp_path / "search",
+                      recipes_dir=tmp_path)
+    assert result.overrides == {"train.batch_size": 16} and result.notes == ()
+    content = tomllib.loads(result.tuned_path.read_text())
+    assert "extends" not in content and content["train"]["batch_size"] == 16
+    tuned = load_recipe(str(result.tuned_path))
+    assert tuned.train.batch_size == 16 and tuned.model.dense[0].units == result.best_values["model.dense.0.units"]
+    assert "Searched with the overrides train.batch_size = 16" in result.tuned_path.read_text()
+
+
+# ------------------------------------------------------------------------------------------------ the tuned file
+
+
+def test_the_tuned_file_is_toml_with_a_hash_line_and_tidy_floats(tmp_path):
+    content = {"description": "x", "extends": "demo", "train": {"learning_rate": 0.30000000000000004, "epochs": 2}}
+    text = tuned_recipe_text(content, ["a comment", "another"])
+    first, second, third = text.splitlines()[:3]
+    assert first.startswith("# kit-tune-hash: ") and (second, third) == ("# a comment", "# another")
+    assert tomllib.loads(text) == {**content, "train": {"learning_rate": 0.3, "epochs": 2}}
+    path = tmp_path / "demo-tuned.toml"
+    write_tuned_recipe(path, text, force=False)
+    assert written_by_kit(path)
+    path.write_text(text.replace("epochs = 2", "epochs = 3"))
+    assert not written_by_kit(path)
+    with pytest.raises(KitError, match=r"demo-tuned.toml was edited by hand .*; pass force=True to overwrite it"):
+        write_tuned_recipe(path, text, force=False)
+    write_tuned_recipe(path, text, force=True)
+    assert path.read_text() == text
+
+
 # ------------------------------------------------------------------------------------------------ distribution
 
 
@@ -314,6 +370,33 @@ def test_hyperband_trains_the_best_of_a_bracket_on_for_more_epochs(search, tiny_
 def test_bad_distribution_arguments_are_one_line_errors(arguments, message):
     with pytest.raises(KitError, match=message):
         distribution(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("host", 0), r"role: port must be an integer from 1 to 65535, got 0"),
+        (("", 8000), r"role: host must not be empty"),
+        (("host", 8000, "mischief"), r"role: worker id 'mischief'.*not containing 'chief'"),
+    ],
+)
+def test_a_bad_role_is_refused_speaking_of_arguments(arguments, message):
+    with pytest.raises(KitError, match=message) as error:
+        TuneRole(*arguments)
+    assert "--" not in str(error.value)
+
+
+def test_the_role_comes_from_kerastuners_variables_and_the_environment_is_restored(monkeypatch):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert TuneRole.from_environment() is None
+    with kerastuner_environment(TuneRole("10.0.0.5", 8000, "gpu1")):
+        assert TuneRole.from_environment() == TuneRole("10.0.0.5", 8000, "gpu1")
+    assert "KERASTUNER_ORACLE_IP" not in os.environ
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "h")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "80x")
+    with pytest.raises(KitError, match="KERASTUNER_ORACLE_PORT='80x': expected a port number"):
+        TuneRole.from_environment()
 
 
 def test_roles_map_to_kerastuners_environment():
@@ -396,16 +479,21 @@ def test_a_chief_and_two_workers_share_one_search_on_loopback(tmp_path, tiny_dir
 # ------------------------------------------------------------------------------------------------ the command
 
 
-def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch):
+def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch, parse_set):
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "tiny.toml").write_text(TINY)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    tuned = runner.invoke(app, ["tune", "tiny", "--data", str(tiny_dir), "--tuner", "random"])
+    args = ["tune", "tiny", "--data", str(tiny_dir), "--tuner", "random", "--set", "augment.rotation=5.0"]
+    tuned = runner.invoke(app, args, env={"COLUMNS": "80"})
     assert tuned.exit_code == 0, tuned.output
     assert "tiny: best 2 of 2 random trials" in tuned.output and "best values (trial" in tuned.output
     assert "wrote recipes/tiny-tuned.toml — run it with: kit cv tiny-tuned" in tuned.output
-    assert tomllib.loads((tmp_path / "recipes" / "tiny-tuned.toml").read_text())["extends"] == "tiny"
+    assert max(len(line) for line in tuned.output.splitlines()) <= 80
+    content = tomllib.loads((tmp_path / "recipes" / "tiny-tuned.toml").read_text())
+    assert content["extends"] == "tiny" and content["augment"] == {"rotation": 5.0}
+    again = runner.invoke(app, args[:-2])
+    assert again.exit_code == 1 and "different recipe hash" in str(again.exception)
     cv = runner.invoke(app, ["cv", "tiny-tuned", "--data", str(tiny_dir), "--folds", "2"])
     assert cv.exit_code == 0, cv.output
     assert "OOF accuracy" in cv.output and (tmp_path / "runs" / "tiny-tuned" / "summary.json").is_file()
@@ -424,3 +512,30 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_library_errors_become_flags_on_the_command_line():
+    from kit.cli.tune import BENCH_ARGUMENTS, TUNE_ARGUMENTS, as_flags
+
+    reworded = as_flags(KitError("x.toml was edited by hand; pass force=True to overwrite it"), TUNE_ARGUMENTS)
+    assert str(reworded) == "x.toml was edited by hand; rerun with --force to overwrite it"
+    reworded = as_flags(KitError("f holds a search; pass restart=True to discard it, or pick another out folder"),
+                        TUNE_ARGUMENTS)
+    assert str(reworded) == "f holds a search; rerun with --restart to discard it, or pick another --out folder"
+    assert str(as_flags(KitError("max_trials: expected ≥ 1"), TUNE_ARGUMENTS)) == "--max-trials: expected ≥ 1"
+    assert str(as_flags(KitError("size=50: too few"), BENCH_ARGUMENTS)) == "--size 50: too few"
+    assert str(as_flags(KitError("recipe x: key train.epochs: 0"), TUNE_ARGUMENTS)) == "recipe x: key train.epochs: 0"
+
+
+@pytest.mark.parametrize("command", ["tune", "bench"])
+def test_help_imports_no_tensorflow(command):
+    probe = (
+        "import sys\n"
+        "from kit.cli import app\n"
+        f"try:\n    app(['{command}', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "heavy = ('tensorflow', 'keras', 'keras_tuner', 'sklearn')\n"
+        "print('HEAVY', sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "--set" in done.stdout and "HEAVY []" in done.stdout, done.stdout[-400:]

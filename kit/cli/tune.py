@@ -1,14 +1,34 @@
-"""`kit tune` and `kit bench`."""
+"""`kit tune` and `kit bench`: their options (chief/worker roles, ``--set KEY=VALUE``), live progress, tables and notes.
+
+The library modules (:mod:`kit.tuning`, :mod:`kit.benchmark`) are imported inside the commands, so ``--help`` and
+argument errors answer without TensorFlow.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
+from rich import box
+from rich.table import Table
 
-from kit.cli.render import console
-from kit.competitions import DEFAULT_COMPETITION
+from kit.cli.render import RichProgress, console
+from kit.errors import KitError
+
+if TYPE_CHECKING:
+    from kit.benchmark import BenchResult
+    from kit.tunerole import TuneRole
+    from kit.tuning import TrialScore, TuneResult
+
+SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatable; dotted keys, TOML values)."
+DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
+COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
+TUNE_ARGUMENTS = ("force", "restart", "out", "tuner", "max_trials", "epochs")
+BENCH_ARGUMENTS = ("size", "notebook_epochs")
 
 
 def register(app: typer.Typer) -> None:
@@ -17,69 +37,346 @@ def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
 
 
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """The ``--set KEY=VALUE`` items as dotted recipe overrides (values parsed as TOML by the recipe module)."""
+    if not items:
+        return {}
+    from kit.recipes import parse_set
+
+    return parse_set(items)
+
+
+def as_flags(error: KitError, arguments: tuple[str, ...]) -> KitError:
+    """A library error that names arguments (``force=True``, ``size=50``, ``tuner: …``) reworded with this command's
+    flags (``--force``, ``--size 50``, ``--tuner: …``)."""
+    message = str(error)
+    for name in arguments:
+        flag = "--" + name.replace("_", "-")
+        message = message.replace(f"pass {name}=True", f"rerun with {flag}")
+        message = re.sub(rf"(?<![\w.-]){name}=True\b", flag, message)
+        message = re.sub(rf"(?<![\w.-]){name}=(?=\S)", f"{flag} ", message)
+        message = re.sub(rf"^{name}:", f"{flag}:", message)
+        message = message.replace(f"another {name} folder", f"another {flag} folder")
+    return KitError(message)
+
+
+# ---------------------------------------------------------------------------------------------------- roles
+
+
+def _address(address: str, where: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise KitError(f"{where} {address!r}: expected HOST:PORT, e.g. 10.0.0.5:8000")
+    return host, int(port)
+
+
+def distribution(chief: str | None = None, worker: str | None = None, worker_id: str | None = None) -> TuneRole | None:
+    """The role given by ``--chief HOST:PORT`` or ``--worker HOST:PORT --worker-id ID`` (None: a local search)."""
+    from kit.tunerole import CHIEF, WORKER_ID_PATTERN, TuneRole
+
+    if chief and worker:
+        raise KitError("--chief and --worker exclude each other: run one chief and any number of workers")
+    if worker_id is not None and not worker:
+        raise KitError("--worker-id needs --worker HOST:PORT (the chief's address)")
+    if not chief and not worker:
+        return None
+    host, port = _address(chief or worker, "--chief" if chief else "--worker")
+    if chief:
+        return TuneRole(host, port)
+    if not worker_id or not re.fullmatch(WORKER_ID_PATTERN, worker_id) or CHIEF in worker_id:
+        raise KitError(
+            f"--worker-id {worker_id!r}: give each worker a distinct id of letters, digits, '.', '_' or '-' "
+            f"(not containing {CHIEF!r}), e.g. --worker-id gpu1"
+        )
+    return TuneRole(host, port, worker_id)
+
+
+# ---------------------------------------------------------------------------------------------------- tune
+
+
+class TrialDisplay(RichProgress):
+    """The live display of a search: the bar over trials shows the best score so far, each running trial gets a bar
+    over its own epochs, and each ended trial (a resumed one too) leaves one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best: float | None = None
+
+    def _status(self) -> str:
+        return "" if self.best is None else f"best val_acc {self.best:.4f}"
+
+    def on_trial_begin(self, trial: TrialScore) -> None:
+        self.units[trial.trial_id] = self.progress.add_task(f"trial {trial.trial_id}", total=trial.epochs, status="")
+
+    def on_trial_end(self, trial: TrialScore) -> None:
+        task = self.units.pop(trial.trial_id, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if trial.score is not None:
+            self.best = trial.score if self.best is None else max(self.best, trial.score)
+        if self.overall is not None:
+            self.progress.update(self.overall, advance=1, status=self._status())
+        self.progress.console.print(trial.line(), highlight=False)
+
+
+def _brief(value: Any) -> str:
+    from kit.trials import brief
+
+    return brief(value)
+
+
+def trials_table(result: TuneResult, top: int = 10) -> Table:
+    """The ``top`` best trials: hold-out accuracy and loss, best epoch / epochs trained, seconds, the tuner that ran
+    it (distributed searches), then each searched value (headed by its last key part when that stays unique)."""
+    from kit.tuners import DEFAULT_TUNER_ID
+
+    shown = result.trials[:top]
+    by = any(trial.tuner_id not in (None, DEFAULT_TUNER_ID) for trial in result.trials)
+    keys = result.space.keys
+    for cut in (1, 2, 3):
+        headers = [".".join(key.split(".")[-cut:]) for key in keys]
+        if len(set(headers)) == len(headers):
+            break
+    else:
+        headers = keys
+    table = Table(title=f"{result.recipe}: best {len(shown)} of {len(result.trials)} {result.tuner} trials",
+                  box=box.SIMPLE_HEAD)
+    for column in ("trial", "val acc", "loss", "epoch", "s", *(["by"] if by else []), *headers):
+        table.add_column(column, justify="right", overflow="fold")
+    for trial in shown:
+        table.add_row(
+            trial.trial_id,
+            f"{trial.score:.4f}" if trial.score is not None else trial.status.lower(),
+            f"{trial.val_loss:.3f}" if trial.val_loss is not None else "—",
+            f"{trial.best_epoch}/{trial.epochs}" if trial.best_epoch and trial.epochs else "—",
+            f"{trial.seconds:.0f}" if trial.seconds is not None else "—",
+            *([trial.tuner_id or "—"] if by else []),
+            *(_brief(trial.values[key]) if key in trial.values else "—" for key in keys),
+        )
+    return table
+
+
+def best_values_table(result: TuneResult) -> Table:
+    """Each searched key with what was searched and the best trial's value."""
+    table = Table(title=f"best values (trial {result.best.trial_id})", box=box.SIMPLE_HEAD)
+    table.add_column("key", overflow="fold")
+    table.add_column("searched", overflow="fold")
+    table.add_column("best", justify="right", style="bold green")
+    for tunable in result.space.tunables:
+        table.add_row(tunable.key, tunable.describe(), _brief(result.best.values[tunable.key]))
+    return table
+
+
 def tune(
     recipe: str = typer.Argument(..., help="Recipe with a tune table: name (recipes/NAME.toml) or path to a .toml file."),
-    tuner: Optional[str] = typer.Option(None, help="bayesian, hyperband or random; default the recipe's tune.tuner, else bayesian."),
-    max_trials: Optional[int] = typer.Option(None, help="Trials in all, finished ones included; default the recipe's tune.max_trials, else 10."),
-    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs per trial (hyperband: the most epochs of a trial)."),
-    data: Optional[Path] = typer.Option(None, help="Competition folder; default data/<competition>, else the embedded demo data."),
-    competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format the data has."),
+    tuner: Optional[str] = typer.Option(
+        None, help="bayesian, hyperband or random; default the recipe's tune.tuner, else bayesian."
+    ),
+    max_trials: Optional[int] = typer.Option(
+        None, help="Trials in all, finished ones included; default the recipe's tune.max_trials, else 10."
+    ),
+    epochs: Optional[int] = typer.Option(
+        None, help="Override the recipe's epochs per trial (hyperband: the most epochs of a trial)."
+    ),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    competition: Optional[str] = typer.Option(None, help=COMPETITION_HELP),
     out: Optional[Path] = typer.Option(None, help="KerasTuner project folder; default runs/tune/<recipe>."),
     recipes_dir: Path = typer.Option(Path("recipes"), help="Where to write <recipe>-tuned.toml."),
     force: bool = typer.Option(False, "--force", help="Overwrite a hand-edited <recipe>-tuned.toml."),
-    restart: bool = typer.Option(False, "--restart", help="Discard the search in the project folder instead of resuming it."),
+    restart: bool = typer.Option(
+        False, "--restart", help="Discard the search in the project folder instead of resuming it."
+    ),
     chief: Optional[str] = typer.Option(None, help="Serve trials to workers at HOST:PORT (KerasTuner's chief oracle)."),
     worker: Optional[str] = typer.Option(None, help="Run trials for the chief at HOST:PORT (needs --worker-id)."),
     worker_id: Optional[str] = typer.Option(None, help="This worker's distinct name, e.g. gpu1."),
 ) -> None:
     """Search the tune space of RECIPE with KerasTuner on a stratified hold-out; write recipes/RECIPE-tuned.toml."""
-    from kit.progress import new_progress
-    from kit.tuning import TrialProgress, best_values_table, distribution, recipe_reference, run_tune, trials_table
+    from kit.tunerole import TuneRole
 
-    role = distribution(chief, worker, worker_id)
-    with new_progress(console) as progress:
-        result = run_tune(
-            recipe, data, competition, tuner=tuner, max_trials=max_trials, epochs=epochs, out=out,
-            recipes_dir=recipes_dir, force=force, restart=restart, role=role, progress=TrialProgress(progress),
-        )
+    role = distribution(chief, worker, worker_id) or TuneRole.from_environment()
+    overrides = parse_sets(set_)
+    if role is not None:
+        hint = f" (workers: --worker HOST:{role.port} --worker-id ID)" if role.is_chief else ""
+        console.print(role.describe() + hint, highlight=False)
+    from kit.tuning import run_tune
+
+    try:
+        with TrialDisplay() as progress:
+            result = run_tune(
+                recipe, data, competition=competition, tuner=tuner, max_trials=max_trials, epochs=epochs,
+                overrides=overrides, out=out, recipes_dir=recipes_dir, force=force, restart=restart, role=role,
+                callbacks=[progress],
+            )
+    except KitError as error:
+        raise as_flags(error, TUNE_ARGUMENTS) from None
+    print_tune_result(result)
+
+
+def print_tune_result(result: TuneResult) -> None:
+    """The tables and closing lines of a search (a worker: what it ran)."""
+    from kit.tunedfile import recipe_reference
+
     if result.tuned_path is None:
         ran = ", ".join(result.ran) or "none"
-        console.print(f"worker {result.role} ran {len(result.ran)} trials ({ran}); the chief prints the results and writes the recipe")
+        console.print(
+            f"worker {result.role} ran {len(result.ran)} trials ({ran}); the chief prints the results and writes the "
+            "recipe",
+            highlight=False,
+        )
         return
     console.print(trials_table(result))
     console.print(best_values_table(result))
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
     failed = f", {len(result.failed)} failed (see their trial.json)" if result.failed else ""
+    name, _ = recipe_reference(result.tuned_path)
     console.print(
         f"{len(result.ran)} trials run now, {result.resumed} resumed{failed}; project folder {result.folder}\n"
-        f"wrote [bold]{result.tuned_path}[/] — run it with: kit cv {recipe_reference(result.tuned_path)}",
+        f"wrote [bold]{result.tuned_path}[/] — run it with: kit cv {name}",
         highlight=False,
     )
 
 
+# ---------------------------------------------------------------------------------------------------- bench
+
+
+class PhaseDisplay(RichProgress):
+    """The live display of a bench: a bar per phase, and the bar over phases advancing as each one completes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: set[str] = set()
+
+    def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        super().on_phase(name, done, total)
+        if total is not None and done >= total and name not in self.finished:
+            self.finished.add(name)
+            if self.overall is not None:
+                self.progress.advance(self.overall)
+
+
+def _seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f}"
+
+
+def startup_line(result: BenchResult) -> str | None:
+    startup = result.cli_startup
+    if startup is None:
+        return None
+    runs = ", ".join(f"{seconds:.2f}" for seconds in startup.seconds)
+    verdict = "met" if startup.met else "missed"
+    return (f"`kit cv --help` starts in {startup.median:.2f} s (median of {runs}; "
+            f"target ≤ {startup.target:.0f} s: {verdict})")
+
+
+def bench_table(result: BenchResult) -> Table:
+    """The contenders side by side; the caption names the machine and the CLI's start-up time."""
+    rows = result.data
+    title = f"time to accuracy on {rows.train_rows:,} + {rows.validation_rows:,} images" + (
+        " (rows repeated: speed only)" if rows.replicated else ""
+    )
+    caption = "\n".join(line for line in (result.machine, startup_line(result)) if line)
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD)
+    headers = ("pipeline", "val acc", "wall s", "train img/s", "to nb acc s", "infer img/s", "RSS MiB")
+    for column in headers:
+        table.add_column(column, justify="left" if column == "pipeline" else "right",
+                         overflow="fold" if column == "pipeline" else "ellipsis")
+    for contender in result.contenders:
+        matched = "—" if contender is result.notebook else _seconds(contender.matched_at)
+        table.add_row(
+            contender.name,
+            f"{contender.val_accuracy:.4f}",
+            f"{contender.wall_seconds:.1f}",
+            f"{contender.train_images_per_s:,.0f}",
+            matched,
+            f"{contender.inference_images_per_s:,.0f}",
+            f"{contender.peak_rss_mib:,.0f}",
+        )
+    return table
+
+
+def bench_notes(result: BenchResult) -> list[str]:
+    """The headline ratio, the start-up time, the options' worth and the full-size CV estimate, one line each."""
+    ratio, target = result.time_to_notebook_accuracy_ratio, result.ratio_target
+    lines = [
+        "kit never reached the notebook's accuracy"
+        if ratio is None
+        else f"kit matched the notebook's accuracy in {ratio:.2f} of its wall time (target ≤ {target:.2f}: "
+        + ("met)" if ratio <= target else "missed)")
+    ]
+    if result.overrides:
+        lines.append("recipe overrides: " + ", ".join(f"{key}={value!r}" for key, value in result.overrides.items()))
+    startup = startup_line(result)
+    if startup:
+        lines.append(startup)
+    busiest, cores = max(result.load_average), os.cpu_count() or 1
+    if busiest > cores:
+        lines.append(f"the machine was busy (load average {busiest:.1f} on {cores} cores): all times are pessimistic")
+    lines += option_notes(result.option_images_per_s)
+    lines += [f"{label}: {verdict}" for label, verdict in result.verdicts.items()]
+    estimate = result.cv_estimate
+    if estimate:
+        minutes, limit = estimate.estimated_seconds / 60, estimate.target_seconds / 60
+        run = f"{estimate.folds}-fold `kit cv {result.recipe}` on {estimate.train_rows:,} rows"
+        lines.append(
+            f"ESTIMATE, {run} × {estimate.epochs} epochs: {minutes:.0f} min (target ≤ {limit:.0f}; "
+            f"measured 1-epoch run {estimate.one_epoch_wall_seconds / 60:.1f} min), peak RSS "
+            f"{estimate.peak_rss_mib / 1024:.2f} GiB measured (target ≤ {estimate.target_rss_mib / 1024:.0f})"
+        )
+    return lines
+
+
+def option_notes(rates: Mapping[str, float]) -> list[str]:
+    if not rates:
+        return []
+    shown = ", ".join(f"{label} {rate:,.0f}" for label, rate in rates.items())
+    share = rates["float32"] / rates["input pipeline alone"]
+    return [
+        f"training img/s by option: {shown}",
+        (
+            f"input pipeline alone is {share:.0%} of float32 training's cost: caching it could save at most that "
+            "(augmentation is random per epoch, so only the decoded uint8 images could be cached; they already are)"
+        ),
+        "XLA (train.jit_compile): Keras never compiles with XLA in `kit cv`, which trains with op determinism",
+    ]
+
+
 def bench(
     recipe: str = typer.Option("fast", help="kit recipe to race against the notebook's pipeline."),
-    data: Optional[Path] = typer.Option(None, help="Competition folder; default data/<competition>, else the embedded demo data."),
-    competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format the data has."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    competition: Optional[str] = typer.Option(None, help=COMPETITION_HELP),
     size: Optional[int] = typer.Option(
-        None, help="Rows to use (default all): fewer are a stratified sample, more repeat rows (speed only, not accuracy)."
+        None, help="Rows to use (default all): fewer are a stratified sample, more repeat rows (speed only)."
     ),
     notebook_epochs: int = typer.Option(30, help="Epochs of the notebook pipeline (the notebook trains 30)."),
-    options: bool = typer.Option(True, "--options/--no-options", help="Also measure precision, XLA and input-pipeline options."),
+    options: bool = typer.Option(
+        True, "--options/--no-options", help="Also measure precision, XLA and input-pipeline options."
+    ),
+    startup: bool = typer.Option(
+        True, "--startup/--no-startup", help="Also time `kit cv --help` in fresh processes (median of 3)."
+    ),
     cv_estimate: bool = typer.Option(
         False, "--cv-estimate", help="Time a 1-epoch 5-fold kit cv on 42,000 synthetic rows and estimate the full run."
     ),
     out: Path = typer.Option(Path("bench.json"), help="Where to write the results."),
 ) -> None:
-    """Time kit's fast recipe against the notebook's ImageDataGenerator pipeline on the same 80/20 split."""
-    from kit.benchmark import PhaseProgress, bench_notes, bench_table, run_bench
-    from kit.progress import new_progress
+    """Time a kit recipe (default fast) against the notebook's ImageDataGenerator pipeline on the same 80/20 split."""
+    overrides = parse_sets(set_)
+    from kit.benchmark import run_bench
 
-    with new_progress(console) as progress:
-        result = run_bench(
-            recipe, data, size=size, competition=competition, notebook_epochs=notebook_epochs, options=options,
-            cv_estimate=cv_estimate, out=out, report=PhaseProgress(progress),
-        )
+    try:
+        with PhaseDisplay() as progress:
+            result = run_bench(
+                recipe, data, size=size, competition=competition, overrides=overrides,
+                notebook_epochs=notebook_epochs, options=options, startup=startup, cv_estimate=cv_estimate, out=out,
+                callbacks=[progress],
+            )
+    except KitError as error:
+        raise as_flags(error, BENCH_ARGUMENTS) from None
     console.print(bench_table(result))
     for line in bench_notes(result):
         console.print(line, highlight=False)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", highlight=False)
+
