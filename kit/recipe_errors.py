@@ -1,0 +1,168 @@
+"""Turn a pydantic validation error of a recipe table into kit's one line: ``key a.b: <what is wrong>``.
+
+The error's location is walked through the models of :mod:`kit.recipe_schema` to name the key (union tags dropped),
+the table it belongs to (for missing and unknown keys) and its type (for "expected …, got …").
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Tag, ValidationError
+from pydantic_core import ErrorDetails
+
+from kit.errors import KitError
+from kit.recipe_types import Spec
+
+BOUNDS = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
+BOUND_NAMES = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
+SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", typing.Any: "a value"}
+
+
+def unwrap(kind: Any) -> tuple[Any, bool]:
+    """``kind`` without ``Annotated`` and ``None``: the plain type (or a union of several) and whether None is allowed."""
+    while typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        members = [member for member in typing.get_args(kind) if member is not type(None)]
+        optional = len(members) < len(typing.get_args(kind))
+        if len(members) == 1:
+            inner, _ = unwrap(members[0])
+            return inner, optional
+        return Union[tuple(members)], optional  # noqa: UP007 (built at run time)
+    return kind, False
+
+
+def members(kind: Any) -> dict[str, Any]:
+    """The members of a tagged union by tag (empty for any other type)."""
+    if typing.get_origin(kind) is not Union:
+        return {}
+    tagged = {}
+    for member in typing.get_args(kind):
+        tags = [note.tag for note in getattr(member, "__metadata__", ()) if isinstance(note, Tag)]
+        if tags:
+            tagged[tags[0]] = member
+    return tagged
+
+
+def type_name(kind: Any) -> str:
+    """How a recipe type reads in an error: ``an integer``, ``one of 'a', 'b'``, ``a list``, ``a table or false``."""
+    plain, optional = unwrap(kind)
+    tagged = members(plain)
+    names = [type_name(member) for member in tagged.values()] if tagged else [_plain_name(plain)]
+    return " or ".join(dict.fromkeys(names + (["false"] if optional else [])))
+
+
+def _plain_name(kind: Any) -> str:
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(kind))
+    if origin in (tuple, list):
+        return "a list"
+    if origin is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        return "a table"
+    return SCALARS.get(kind, str(kind))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an error points: the dotted key, the table holding it, the key's type and whether the error is about the
+    key's value as a whole (not an item inside it)."""
+
+    key: str
+    table: type[BaseModel] | None
+    field: str
+    kind: Any
+    whole: bool
+
+
+def locate(root: type[BaseModel], loc: tuple[Any, ...]) -> Place:
+    """Walk ``loc`` (pydantic's error location) from ``root``: keys are kept, union tags dropped."""
+    parts: list[str] = []
+    kind: Any = root
+    table, field, field_kind, whole = None, "", root, True
+    for part in loc:
+        plain, _ = unwrap(kind)
+        tagged = members(plain)
+        if isinstance(part, str) and part in tagged:
+            kind = tagged[part]
+            continue
+        parts.append(str(part))
+        if isinstance(plain, type) and issubclass(plain, BaseModel):
+            hints = typing.get_type_hints(plain, include_extras=True)
+            table, field = plain, str(part)
+            kind = field_kind = hints.get(field) if field in plain.model_fields else None
+            whole = True
+            continue
+        whole = False
+        origin = typing.get_origin(plain)
+        kind = typing.get_args(plain)[0] if origin in (tuple, list) else typing.Any
+    return Place(".".join(parts), table, field, field_kind if whole else kind, whole)
+
+
+def _number(value: Any, bound: Any) -> Any:
+    """A value as the recipe holds it: an integer given for a float setting is that float (``0`` → ``0.0``)."""
+    if isinstance(bound, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
+    """One pydantic error as ``key a.b: message``."""
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    context = error.get("ctx") or {}
+    if kind == "kit_field":
+        loc = (*loc, *[part for part in context["field"].split(".") if part])
+    place = locate(root, loc)
+    key = place.key or "top level"
+    if kind == "kit_field":
+        return f"key {key}: {context['message']}"
+    if kind == "missing":
+        hint = place.table.missing_hint(place.field) if _is_spec(place.table) else "required"
+        return f"key {key}: missing; {hint}"
+    if kind == "extra_forbidden":
+        hint = place.table.unknown_hint(place.field) if _is_spec(place.table) else "unknown key"
+        return f"key {key}: {hint}"
+    if kind in BOUNDS:
+        bound = context[BOUND_NAMES[kind]]
+        return f"key {key}: {_number(value, bound)} must be {BOUNDS[kind]} {bound}"
+    if kind == "finite_number":
+        return f"key {key}: {value} is not a finite number; give a number such as 0.1"
+    if kind in ("string_too_short", "string_too_long"):
+        return f"key {key}: {value!r} is too {'short' if kind.endswith('short') else 'long'} ({error['msg'].lower()})"
+    if kind in ("too_long", "too_short"):
+        limit = "most" if kind == "too_long" else "least"
+        count = context.get("max_length", context.get("min_length"))
+        return f"key {key}: at {limit} {count} items, got {len(value)}"
+    kinds = _tags(place)
+    if kind in ("union_tag_invalid", "union_tag_not_found") and isinstance(value, dict) and kinds:
+        return f"key {key}.kind: {value.get('kind')!r} is not one of {', '.join(map(repr, kinds))}"
+    plain, optional = unwrap(place.kind)
+    if place.whole and (optional or members(plain)):
+        return f"key {key}: expected {type_name(place.kind)}, got {value!r}"
+    if kind == "literal_error":
+        return f"key {key}: {value!r} is not {type_name(place.kind)}"
+    if kind.endswith("_type") or kind.startswith(("union_tag", "model_", "dict_", "int_", "string_", "bool_")):
+        return f"key {key}: expected {type_name(place.kind)}, got {value!r}"
+    return f"key {key}: {value!r} is not valid ({error['msg']})"
+
+
+def _is_spec(table: Any) -> bool:
+    return isinstance(table, type) and issubclass(table, Spec)
+
+
+def _tags(place: Place) -> list[str]:
+    """The kinds of a schedule-like union (tags that name a ``kind``), else nothing."""
+    plain, _ = unwrap(place.kind)
+    tagged = members(plain)
+    has_kind = tagged and all("kind" in getattr(unwrap(m)[0], "model_fields", {}) for m in tagged.values())
+    return list(tagged) if has_kind else []
+
+
+def first_problem(error: ValidationError, root: type[BaseModel]) -> KitError:
+    """The error to report, as a KitError: an unknown key first (a typo there often explains a missing key)."""
+    problems = sorted(error.errors(include_url=False), key=lambda problem: problem["type"] != "extra_forbidden")
+    return KitError(describe(problems[0], root))

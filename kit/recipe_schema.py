@@ -1,0 +1,308 @@
+"""The recipe format as pydantic models: every table, key, type and bound a recipe may hold, in one place.
+
+Each table is a frozen model that forbids unknown keys; numbers are strict (``"3"`` is not 3, ``true`` is not 1) and
+floats finite; ``false`` clears an optional setting, as TOML has no null (see :mod:`kit.recipe_types`). Errors become
+kit's one-line form in :mod:`kit.recipe_errors`; :mod:`kit.recipe_jsonschema` writes the same rules as JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from kit.recipe_types import Bool, Float, Int, Spec, Str, either, field_problem, one_or_per_conv
+
+Fraction = Annotated[Float, Field(ge=0.0, le=0.95)]  # dropout rates
+Epochs = Annotated[Int, Field(ge=0, le=10_000)]
+
+BatchNorm = Literal["before_activation", "after_activation"]
+Padding = Literal["same", "valid"]
+PER_CONV = ("filters", "kernel", "strides", "padding")
+MAX_PARAMETERS = 200_000_000  # far above any CNN for these images; a typo such as units = 1000000000 stops at once
+
+
+class ConvBlock(Spec):
+    """``convs`` convolutions (each optionally batch-normalised), then optional pooling and dropout.
+
+    ``filters``, ``kernel``, ``strides`` and ``padding`` take one value for every conv or a list with one per conv.
+    ``batch_norm`` puts a BatchNormalization after each conv: ``"before_activation"`` (conv without bias → BN →
+    activation) or ``"after_activation"`` (conv with activation → BN).
+    """
+
+    filters: one_or_per_conv(Annotated[Int, Field(ge=1, le=4096)], "number")
+    convs: Int = Field(1, ge=1, le=64)
+    kernel: one_or_per_conv(Annotated[Int, Field(ge=1, le=64)], "number") = 3
+    strides: one_or_per_conv(Annotated[Int, Field(ge=1, le=64)], "number") = 1
+    padding: one_or_per_conv(Padding, "string") = "same"
+    batch_norm: BatchNorm | None = None
+    pool: Literal["max", "avg", "none"] = "max"
+    dropout: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _one_value_per_conv(self) -> ConvBlock:
+        for name in PER_CONV:
+            value = getattr(self, name)
+            if isinstance(value, tuple) and len(value) != self.convs:
+                message = f"{len(value)} values for {self.convs} convs; give one value or one per conv"
+                raise field_problem(name, message)
+        return self
+
+    def conv_layout(self) -> list[tuple[int, int, int, str]]:
+        """(filters, kernel, stride, padding) of each convolution, in order."""
+        settings = [getattr(self, name) for name in PER_CONV]
+        return [
+            tuple(value[index] if isinstance(value, tuple) else value for value in settings)
+            for index in range(self.convs)
+        ]
+
+
+class DenseLayer(Spec):
+    """A fully connected hidden layer, optionally batch-normalised (as in a conv block), then optional dropout."""
+
+    units: Int = Field(ge=1, le=65_536)
+    batch_norm: BatchNorm | None = None
+    dropout: Fraction = 0.0
+
+
+def layer_parameters(inputs: int, outputs: int, batch_norm: str | None, bias: bool = True) -> int:
+    """Keras' parameter count of a layer with ``inputs`` weights per output, its bias and its batch norm's 4 vectors."""
+    with_bias = bias and batch_norm != "before_activation"
+    return inputs * outputs + (outputs if with_bias else 0) + (4 * outputs if batch_norm else 0)
+
+
+class ModelSpec(Spec):
+    """The network: conv blocks, a flatten or global-pooling head, dense layers, then a softmax output.
+
+    ``head_dropout`` drops head features before the dense layers; ``output_batch_norm`` batch-normalises the output
+    logits (a Dense without bias, then BN, then softmax); ``batch_norm_momentum`` is Keras' (PyTorch's 0.1 is 0.9).
+    """
+
+    blocks: tuple[ConvBlock, ...] = Field(max_length=64)
+    dense: tuple[DenseLayer, ...] = Field((), max_length=64)
+    activation: Literal["relu", "elu", "gelu", "swish", "leaky_relu"] = "relu"
+    head: Literal["flatten", "global_avg", "global_max"] = "flatten"
+    head_dropout: Fraction = 0.0
+    output_batch_norm: Bool = False
+    batch_norm_momentum: Float = Field(0.99, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _not_too_large(self) -> ModelSpec:
+        smallest = self.parameter_count(channels=1, head_area=1, classes=2)  # on the smallest possible images
+        if smallest > MAX_PARAMETERS:
+            message = (
+                f"{smallest:,} parameters even on the smallest images, more than the {MAX_PARAMETERS:,} kit allows; "
+                "use fewer filters, units or layers"
+            )
+            raise field_problem("", message)
+        return self
+
+    def parameter_count(self, channels: int, head_area: int, classes: int) -> int:
+        """Keras' ``count_params()`` of the network for images with ``channels`` channels whose last feature map has
+        ``head_area`` = height × width pixels, with ``classes`` outputs (batch norms count their moving statistics)."""
+        total = 0
+        for block in self.blocks:
+            for filters, kernel, _, _ in block.conv_layout():
+                total += layer_parameters(kernel * kernel * channels, filters, block.batch_norm)
+                channels = filters
+        features = channels * (head_area if self.head == "flatten" else 1)
+        for dense in self.dense:
+            total += layer_parameters(features, dense.units, dense.batch_norm)
+            features = dense.units
+        output_norm = "before_activation" if self.output_batch_norm else None
+        return total + layer_parameters(features, classes, output_norm)
+
+
+SCHEDULE_KINDS = ("constant", "exponential", "cosine", "one_cycle")
+# The settings each schedule kind reads, with their defaults (None: the recipe must give it).
+SCHEDULE_SETTINGS: dict[str, dict[str, float | None]] = {
+    "constant": {},
+    "exponential": {"decay": None},
+    "cosine": {"warmup": 0.0, "start_factor": 0.04, "final_factor": 0.0},
+    "one_cycle": {"warmup": 0.3, "start_factor": 0.04, "final_factor": 0.0},
+}
+SETTING_NAMES = ("decay", "warmup", "start_factor", "final_factor")
+
+
+class ScheduleSpec(Spec):
+    """The learning-rate schedule over training; ``kind`` picks one of the classes below (default ``constant``).
+
+    A setting another kind reads is ``None`` here; ``false`` for one is dropped, so a child recipe can switch kind and
+    clear its parent's settings.
+    """
+
+    kind: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _false_clears(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if value is not False or key == "kind"}
+        return data
+
+    @classmethod
+    def missing_hint(cls, name: str) -> str:
+        kind = cls.model_fields["kind"].annotation.__args__[0]
+        return f"kind = {kind!r} needs it"
+
+    @classmethod
+    def unknown_hint(cls, name: str) -> str:
+        users = " or ".join(repr(kind) for kind, names in SCHEDULE_SETTINGS.items() if name in names)
+        if not users:
+            return super().unknown_hint(name)
+        kind = cls.model_fields["kind"].annotation.__args__[0]
+        return f"only used when kind is {users}, not {kind!r}; remove it or set it to false"
+
+    def setting(self, name: str) -> float:
+        """The value of one of this kind's settings, the kind's default where the recipe gives none."""
+        value = getattr(self, name)
+        return SCHEDULE_SETTINGS[self.kind][name] if value is None else value
+
+
+class ConstantSchedule(ScheduleSpec):
+    """``learning_rate`` throughout (ReduceLROnPlateau may still lower it)."""
+
+    kind: Literal["constant"] = "constant"
+    decay: ClassVar[None] = None
+    warmup: ClassVar[None] = None
+    start_factor: ClassVar[None] = None
+    final_factor: ClassVar[None] = None
+
+
+class ExponentialSchedule(ScheduleSpec):
+    """``learning_rate`` multiplied by ``decay`` after every epoch."""
+
+    kind: Literal["exponential"]
+    decay: Float = Field(gt=0.0, le=1.0)
+    warmup: ClassVar[None] = None
+    start_factor: ClassVar[None] = None
+    final_factor: ClassVar[None] = None
+
+
+class CosineSchedule(ScheduleSpec):
+    """Cosine-annealed to ``learning_rate × final_factor`` over all steps, after an optional linear warm-up over a
+    ``warmup`` fraction of the steps starting at ``learning_rate × start_factor``."""
+
+    kind: Literal["cosine"]
+    decay: ClassVar[None] = None
+    warmup: Float | None = Field(None, ge=0.0, le=0.9)
+    start_factor: Float | None = Field(None, gt=0.0, le=1.0)
+    final_factor: Float | None = Field(None, ge=0.0, le=1.0)
+
+
+class OneCycleSchedule(ScheduleSpec):
+    """The cosine schedule with a 30 % warm-up by default (Smith's 1cycle without momentum cycling)."""
+
+    kind: Literal["one_cycle"]
+    decay: ClassVar[None] = None
+    warmup: Float | None = Field(None, ge=0.0, le=0.9)
+    start_factor: Float | None = Field(None, gt=0.0, le=1.0)
+    final_factor: Float | None = Field(None, ge=0.0, le=1.0)
+
+
+def schedule_kind(value: Any) -> str | None:
+    """The ``kind`` of a schedule table (``constant`` when it names none), or None when it cannot name one."""
+    if isinstance(value, dict):
+        kind = value.get("kind", "constant")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+SCHEDULES = (ConstantSchedule, ExponentialSchedule, CosineSchedule, OneCycleSchedule)
+TAGGED_SCHEDULES = tuple(Annotated[cls, Tag(kind)] for kind, cls in zip(SCHEDULE_KINDS, SCHEDULES))
+Schedule = Annotated[Union[TAGGED_SCHEDULES], Discriminator(schedule_kind)]  # noqa: UP007 (built at run time)
+
+
+class TrainSpec(Spec):
+    """Optimiser, loss, schedule, numeric precision and the length of training.
+
+    ``weight_decay`` is Keras' decoupled weight decay (any optimizer; ``None`` keeps the optimizer's default, 0.004 for
+    adamw), never applied to biases or batch-norm scales; ``ema`` keeps an exponential moving average of the weights
+    with that momentum and ends training on it; ``precision`` is the Keras dtype policy of the layers (the softmax stays
+    float32); ``jit_compile`` is Keras' XLA switch.
+    """
+
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd", "nadam"] = "adam"
+    learning_rate: Float = Field(0.001, gt=0.0, le=10.0)
+    schedule: Schedule = ConstantSchedule()
+    weight_decay: Float | None = Field(None, ge=0.0, le=1.0)
+    ema: Float | None = Field(None, gt=0.0, le=0.99999)
+    loss: Literal["categorical_crossentropy"] = "categorical_crossentropy"
+    label_smoothing: Float = Field(0.0, ge=0.0, le=0.5)
+    batch_size: Int = Field(32, ge=1, le=65_536)
+    epochs: Int = Field(30, ge=1, le=10_000)
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    jit_compile: either(bool=Bool, string=Literal["auto"]) = "auto"
+
+
+class CVSpec(Spec):
+    """Stratified K-fold settings (fold seeds are ``seed × 1000 + fold``, so the seed stays below a million)."""
+
+    folds: Int = Field(5, ge=2, le=100)
+    seed: Int = Field(0, ge=0, le=1_000_000)
+
+
+class AugmentSpec(Spec):
+    """Random on-the-fly augmentation: rotation in degrees, zoom and shifts as fractions of the image."""
+
+    rotation: Float = Field(0.0, ge=0.0, le=180.0)
+    zoom: Float = Field(0.0, ge=0.0, le=0.9)
+    width_shift: Float = Field(0.0, ge=0.0, le=0.9)
+    height_shift: Float = Field(0.0, ge=0.0, le=0.9)
+    fill_mode: Literal["constant", "nearest", "reflect", "wrap"] = "constant"
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.rotation, self.zoom, self.width_shift, self.height_shift))
+
+
+class EarlyStoppingSpec(Spec):
+    """Arguments of ``keras.callbacks.EarlyStopping``."""
+
+    monitor: Str = Field("val_loss", min_length=1, max_length=100)
+    min_delta: Float = Field(0.0, ge=0.0, le=1e6)
+    patience: Epochs = 0
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: Bool = False
+    start_from_epoch: Epochs = 0
+
+
+class ReduceLROnPlateauSpec(Spec):
+    """Arguments of ``keras.callbacks.ReduceLROnPlateau``."""
+
+    monitor: Str = Field("val_loss", min_length=1, max_length=100)
+    factor: Float = Field(0.1, gt=0.0, lt=1.0)
+    patience: Epochs = 10
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: Float = Field(0.0001, ge=0.0, le=1e6)
+    cooldown: Epochs = 0
+    min_lr: Float = Field(0.0, ge=0.0, le=10.0)
+
+
+class CallbacksSpec(Spec):
+    """Optional Keras callbacks; ``false`` in a recipe switches off one that a parent recipe set."""
+
+    early_stopping: EarlyStoppingSpec | None = None
+    reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = None
+
+
+class RecipeTable(Spec):
+    """A CNN variant: architecture, training, CV, augmentation and callbacks, plus an optional tuning space."""
+
+    model: ModelSpec
+    description: Str = ""
+    train: TrainSpec = TrainSpec()
+    cv: CVSpec = CVSpec()
+    augment: AugmentSpec = AugmentSpec()
+    callbacks: CallbacksSpec = CallbacksSpec()
+    tune: dict[Str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _schedule_owns_the_rate(self) -> RecipeTable:
+        if self.train.schedule.kind != "constant" and self.callbacks.reduce_lr_on_plateau:
+            raise field_problem(
+                "callbacks.reduce_lr_on_plateau",
+                f"cannot lower a learning rate that train.schedule.kind = {self.train.schedule.kind!r} sets; "
+                "set reduce_lr_on_plateau = false or kind = 'constant'",
+            )
+        return self
