@@ -91,6 +91,7 @@ class Competition:
     sample_submission_file: str = "sample_submission.csv"
     solution_file: str = "solution.csv"
     extra_files: tuple[str, ...] = ()
+    test_labels: bool = False
     ignore_columns: tuple[str, ...] = ()
     metric: Metric = "accuracy"
     description: str = ""

@@ -84,10 +84,12 @@ def write_demo_data(
         train[column] = "Training"
         test[column] = "PublicTest"
     ids = np.arange(competition.first_id, competition.first_id + len(test_x)) if test_ids is None else list(test_ids)
+    answers = class_values_of(competition, test_y)
+    if competition.test_labels:
+        test.insert(0, label_column, answers)
     if competition.test_id_column:
         test.insert(0, competition.test_id_column, ids)
     id_column, submission_label = competition.submission_columns
-    answers = class_values_of(competition, test_y)
     files = {
         competition.train_file: train,
         competition.test_file: test,

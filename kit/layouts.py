@@ -30,10 +30,12 @@ def expected_columns(path: Path, header: list[str], competition: Competition, la
     label, id_column = competition.label_column, competition.test_id_column
     leading = [label] if labelled else ([id_column] if id_column else [])
     optional = set(competition.ignore_columns) | ({id_column} if labelled and id_column else set())
+    if not labelled and competition.test_labels:
+        optional.add(label)
     names = competition.pixel_columns
     if names is None:  # every other column holds a pixel
         names = [name for name in header if name not in (label, id_column) and name not in optional]
-        if labelled is False and label in header:
+        if not labelled and label in header and not competition.test_labels:
             raise KitError(f"{path}: unexpected column {label!r}; a test file carries no labels")
         if len(names) != competition.pixels:
             raise KitError(

@@ -5,7 +5,8 @@ The schema (every table and key optional; defaults are digit-recognizer's)::
     name = "Kannada-MNIST"          # default: the file name, or the data folder's for competition.toml
     metric = "accuracy"             # accuracy | log_loss | macro_f1
     classes = 10                    # a count (values 0…K-1) or the values as they appear: [0, 1, 2, 3] or ["cat", "dog"]
-    [files]   train, test, sample_submission, solution = "solution.csv", extra = ["Dig-MNIST.csv"]
+    [files]   train, test, sample_submission, solution = "solution.csv", extra = ["Dig-MNIST.csv"],
+              test_labels = true (the test file carries labels: answers for scoring, not input)
     [columns] label = "label", id = "id" (else ids are row numbers from first_id), first_id = 1,
               submission = ["id", "label"], ignore = ["Usage"]
     [image]   height = 28, width = 28, channels = 1, order = "hwc" (or "chw": all of one channel, then the next)
@@ -42,6 +43,7 @@ def _models() -> Any:
         sample_submission: Name = "sample_submission.csv"
         solution: Name = "solution.csv"
         extra: list[Name] = Field(default_factory=list)
+        test_labels: StrictBool = False
 
     class Columns(Strict):
         label: Name = "label"
@@ -135,6 +137,7 @@ def parse_spec(content: dict[str, Any], source: str, default_name: str) -> Compe
         sample_submission_file=files.sample_submission,
         solution_file=files.solution,
         extra_files=tuple(files.extra),
+        test_labels=files.test_labels,
         ignore_columns=tuple(columns.ignore),
         metric=spec.metric,
         description=spec.description,
@@ -223,6 +226,8 @@ def spec_content(competition: Competition) -> dict[str, Any]:
         files["solution"] = competition.solution_file
     if competition.extra_files:
         files["extra"] = list(competition.extra_files)
+    if competition.test_labels:
+        files["test_labels"] = True
     height, width, channels = competition.image_shape
     image: dict[str, Any] = {"height": height, "width": width, "channels": channels}
     if competition.channel_order != "hwc":

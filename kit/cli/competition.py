@@ -1,0 +1,81 @@
+"""`kit init` (infer a competition spec from a data folder) and `kit score` (the local leaderboard)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from kit.cli.render import console
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``kit`` app."""
+    app.command("init")(init)
+    app.command("score")(score)
+
+
+def parse_settings(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as dotted spec keys; values are TOML (``6``, ``["a", "b"]``), else plain text."""
+    import tomllib
+
+    from kit.errors import KitError
+
+    settings: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise KitError(f"--set {item!r}: expected KEY=VALUE, e.g. --set image.height=6")
+        try:
+            value = tomllib.loads(f"value = {text.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        settings[key.strip()] = value
+    return settings
+
+
+def init(
+    data: Path = typer.Option(Path("."), help="Folder with the competition's CSV files; the spec is written there."),
+    name: Optional[str] = typer.Option(None, help="Competition name; default the folder's name."),
+    set_: Optional[list[str]] = typer.Option(
+        None, "--set", help="Give a spec key kit cannot infer, e.g. --set image.height=6 (repeatable, TOML values)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing competition.toml that says otherwise."),
+) -> None:
+    """Infer the competition spec from the files in DATA, say what was found and why, and write DATA/competition.toml."""
+    from kit.specinfer import infer_competition
+
+    inferred = infer_competition(data, name=name, force=force, settings=parse_settings(set_))
+    for note in inferred.notes:
+        console.print(f"• {note}", highlight=False)
+    console.print(f"wrote [bold]{inferred.path}[/] (competition {inferred.competition.name})", highlight=False)
+
+
+def score(
+    submission: Path = typer.Argument(..., help="Submission CSV (e.g. submissions/NAME.csv)."),
+    solution: Optional[Path] = typer.Option(None, help="Answers (id,label CSV); default solution.csv beside the data."),
+    data: Optional[Path] = typer.Option(None, help="Competition folder; default the one the submission's runs used."),
+    competition: Optional[str] = typer.Option(None, help="Competition; default the submission's, else the data's own."),
+    metric: Optional[str] = typer.Option(None, help="accuracy, log_loss or macro_f1; default the competition's."),
+) -> None:
+    """Score SUBMISSION against held-out answers, print the per-class accuracy, note the score in its sidecar."""
+    from rich.table import Table
+
+    from kit.scoring import score_submission
+
+    result = score_submission(submission, solution=solution, data_dir=data, competition=competition, metric=metric)
+    table = Table(title=f"{submission.name}: per-class accuracy ({result.rows:,} rows)")
+    for column in ("class", "rows", "accuracy", ""):
+        table.add_column(column, justify="left" if column in ("class", "") else "right")
+    for row in result.per_class:
+        bar = "█" * round(row.accuracy * 20)
+        table.add_row(str(row.value), f"{row.count:,}", f"{row.accuracy:.4f}", bar)
+    console.print(table)
+    for note in result.notes:
+        console.print(note, highlight=False)
+    console.print(
+        f"{result.metric} [bold green]{result.score:.4f}[/] on {result.rows:,} rows of {result.solution} "
+        f"(noted in {submission.with_suffix('.json').name})",
+        highlight=False,
+    )
