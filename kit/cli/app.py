@@ -18,6 +18,7 @@ from kit.cli.render import console, print_error
 from kit.competitions import DEFAULT_COMPETITION
 from kit.errors import KitError
 
+INTERRUPTED = 130
 app = typer.Typer(
     add_completion=True,
     no_args_is_help=True,
@@ -58,26 +59,24 @@ for module in (cv, ensemble, tune, kaggle):
 
 def main() -> None:
     """Console-script entry point: run the app and turn any KitError into one line on stderr, Ctrl-C into exit 130."""
-    # typer turns KeyboardInterrupt into Exit(130) silently: catch the signal ourselves to say what to do next.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = app(standalone_mode=False)
+        if code == INTERRUPTED:  # typer turns KeyboardInterrupt into a silent Exit(130): say what to do next
+            raise KeyboardInterrupt
     except KitError as error:
         print_error(str(error))
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print_error("interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted")
-        sys.exit(130)
-    except typer.Abort:
-        print_error("interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except Exception as error:  # usage errors of typer's click: one line, exit 2
+        if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+            raise
+        context = getattr(error, "ctx", None)
+        where = f" (see {context.command_path} --help)" if context is not None else ""
+        print_error(f"{error.format_message()}{where}")
+        sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
