@@ -181,7 +181,9 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path).path.removeprefix("/blobs/").split("/", 2)
-            self._answer("blob", lambda: self._blob(*map(unquote, parts)) if len(parts) == 3 else self._blob("", "", ""))
+            self._answer(
+                "blob", lambda: self._blob(*map(unquote, parts)) if len(parts) == 3 else self._blob("", "", "")
+            )
 
         def do_PUT(self) -> None:
             self._answer("upload", lambda: self._upload(urlsplit(self.path).path.removeprefix("/uploads/")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -15,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from kaggle_server import FakeKaggle
 from typer.testing import CliRunner
 
-from kaggle_server import FakeKaggle
 from kit.callbacks import Callback
 from kit.cli import app
 from kit.competitions import Competition
@@ -45,7 +46,7 @@ def kaggle(tmp_path, monkeypatch, tiny_dir, solution):
     are empty temporary folders, and the working directory is ``tmp_path``.
     """
     files = {name: (tiny_dir / name).read_bytes() for name in FILES}
-    answers = dict(zip(solution["ImageId"], solution["Label"]))
+    answers = dict(zip(solution["ImageId"], solution["Label"], strict=True))
     with FakeKaggle("digit-recognizer", files, answers, USERNAME, KEY, wrapped=("train.csv", "test.csv")) as server:
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))
@@ -73,8 +74,8 @@ def kaggle(tmp_path, monkeypatch, tiny_dir, solution):
             monkeypatch.setattr(KaggleApi, "config_dir", str(tmp_path / "kaggle-config"))
             monkeypatch.setattr(KaggleApi, "config", str(tmp_path / "kaggle-config" / "kaggle.json"))
             monkeypatch.setattr(KaggleApi, "args", ["--local"])
-            server.add_competition(NEW, fashion_files(), wrapped=("train.csv",))
-            server.add_dataset(DATASET, dataset_files(), wrapped=("fashion-mnist_train.csv",))
+            server.add_competition(NEW, dict(fashion_files()), wrapped=("train.csv",))
+            server.add_dataset(DATASET, dict(dataset_files()), wrapped=("fashion-mnist_train.csv",))
             yield server
 
 
@@ -89,6 +90,7 @@ def pixel_csv(labels: list | None, ids: list | None = None, rows: int = 0, seed:
     return frame.to_csv(index=False).encode()
 
 
+@functools.cache
 def fashion_files() -> dict[str, bytes]:
     """A small competition kit has never seen: label + pixel1…784 train, id + pixels test, id,label sample."""
     test_ids = list(range(10))
@@ -99,6 +101,7 @@ def fashion_files() -> dict[str, bytes]:
     }
 
 
+@functools.cache
 def dataset_files() -> dict[str, bytes]:
     """A dataset laid out as Zalando's Fashion-MNIST CSVs: two labelled files."""
     return {
@@ -124,8 +127,7 @@ def inferred(monkeypatch) -> list[tuple[Path, str | None, bool]]:
         calls.append((Path(data_dir), name, write))
         if name == "broken":
             raise KitError(f"{data_dir}: cannot tell the label column; set label_column in competition.toml")
-        path = Path(data_dir) / "competition.toml"
-        path.write_text(f'name = "{name}"\n')
+        path = Path(data_dir) / "competition.toml"  # not written: the real one checks and writes it
         spec = Competition(name, test_id_column="id", first_id=0, submission_columns=("id", "label"))
         return types.SimpleNamespace(competition=spec, path=path, notes=["784 pixel columns -> 28x28x1"])
 
@@ -252,8 +254,11 @@ def test_a_retry_after_beyond_the_time_budget_gives_up_at_once(kaggle):
     ("setup", "expected"),
     [
         ("wrong key", r"^Kaggle rejected the credentials from KAGGLE_USERNAME/KAGGLE_KEY \(401 Unauthorized\): "),
-        ("rules not accepted", r"^Kaggle refused access to digit-recognizer \(403 Forbidden\): accept the competition "
-         r"rules at https://www\.kaggle\.com/competitions/digit-recognizer/rules"),
+        (
+            "rules not accepted",
+            r"^Kaggle refused access to digit-recognizer \(403 Forbidden\): accept the competition "
+            r"rules at https://www\.kaggle\.com/competitions/digit-recognizer/rules",
+        ),
         ("unknown competition", r"^Kaggle has no competition 'Kannada-MNIST' \(404 Not Found\)"),
         ("server error", r"^Kaggle's server failed \(HTTP 500 Internal Server Error, after 3 attempts in \d+ s\): "),
         ("bad request", r"^Kaggle refused the request \(HTTP 400\): injected failure$"),
@@ -307,6 +312,112 @@ def test_an_access_token_is_used_as_the_client_does(kaggle, monkeypatch):
     with pytest.raises(KitError, match=r"^Kaggle rejected the credentials from KAGGLE_API_TOKEN \(401") as failure:
         fetch(retry=FAST)
     assert "KGAT_" not in str(failure.value)
+
+
+def test_fetch_reports_its_phases_through_callbacks(kaggle):
+    phases = Phases()
+    fetch(retry=FAST, callbacks=[phases])
+    assert [step for step in phases.seen if step[0] == "downloading"] == [("downloading", n, 3) for n in range(4)]
+    again = Phases()
+    fetch(retry=FAST, callbacks=again)
+    assert again.seen == [("checking", 0, 1), ("checking", 1, 1)]
+
+
+def test_a_broken_local_file_is_noted_when_fetched_again(kaggle, tmp_path):
+    fetch(retry=FAST)
+    sample = tmp_path / "data" / "digit-recognizer" / "sample_submission.csv"
+    sample.write_bytes(sample.read_bytes().replace(b"Label", b"Lbael", 1))  # the listed size, but broken
+    again = fetch(retry=FAST)
+    assert {item.name for item in again.files if item.downloaded} == {"sample_submission.csv"}
+    assert any("sample_submission.csv" in note and "asked Kaggle" in note for note in again.notes)
+    assert any(note.startswith("sample_submission.csv was present but invalid") for note in again.notes)
+
+
+def test_an_unknown_competition_is_fetched_and_its_spec_inferred(kaggle, tmp_path):
+    pytest.importorskip("kit.specinfer", reason="kit.specinfer (infer_competition, another helper's) is not there yet")
+    phases = Phases()
+    fetched = fetch(NEW, retry=FAST, callbacks=[phases])
+    folder = Path("data") / NEW
+    assert (fetched.slug, fetched.kind, fetched.folder) == (NEW, "competition", folder)
+    for name, content in fashion_files().items():  # train.csv arrived zipped and was unwrapped
+        assert (folder / name).read_bytes() == content
+    assert fetched.spec_path == folder / "competition.toml" and fetched.spec_path.is_file()
+    assert fetched.competition.name == NEW and fetched.competition.image_shape == (28, 28, 1)
+    assert fetched.notes and all(isinstance(note, str) for note in fetched.notes)
+    assert [(item.name, item.rows, item.downloaded) for item in fetched.files] == [
+        ("competition.toml", None, False),
+        ("sample_submission.csv", 10, True),
+        ("test.csv", 10, True),
+        ("train.csv", 40, True),
+    ]
+    assert ("inferring the competition spec", 1, 1) in phases.seen
+    assert _leftovers(tmp_path) == []
+    before = list(kaggle.requests)
+    again = fetch(NEW, retry=FAST)  # the written spec is now the competition's: checked here, Kaggle not asked
+    assert kaggle.requests == before and again.downloaded == 0 and again.notes == ()
+    assert again.competition.name == NEW and again.spec_path is None
+
+
+def test_fetch_hands_a_new_competition_to_the_spec_inference(kaggle, inferred):
+    fetched = fetch(NEW, retry=FAST)
+    folder = Path("data") / NEW
+    assert inferred == [(folder, NEW, True)]
+    assert fetched.competition.name == NEW and fetched.spec_path == folder / "competition.toml"
+    assert fetched.notes == ("784 pixel columns -> 28x28x1",)
+    assert fetched.downloaded == 3
+
+
+def test_a_dataset_slug_is_fetched_into_its_name(kaggle, inferred):
+    fetched = fetch(DATASET, dest="datasets", retry=FAST)
+    folder = Path("datasets/fashion-mnist-csv")
+    assert (fetched.kind, fetched.folder) == ("dataset", folder)
+    assert {item.name: item.rows for item in fetched.files if item.downloaded} == {
+        "fashion-mnist_test.csv": 10,
+        "fashion-mnist_train.csv": 30,
+    }
+    assert (folder / "fashion-mnist_train.csv").read_bytes() == dataset_files()["fashion-mnist_train.csv"]
+    assert kaggle.requests.count("DownloadDataset") == 2 and inferred == [(folder, "fashion-mnist-csv", True)]
+
+
+def test_a_spec_that_cannot_be_inferred_is_a_note_and_the_files_stay(kaggle, inferred):
+    kaggle.add_competition("broken", {"train.csv": b"a,b\n1,2\n"})
+    fetched = fetch("broken", retry=FAST)
+    assert (Path("data/broken/train.csv")).read_bytes() == b"a,b\n1,2\n"
+    assert fetched.competition is None and fetched.spec_path is None
+    assert fetched.notes == (
+        "no competition spec could be inferred: data/broken: cannot tell the label column; "
+        "set label_column in competition.toml",
+    )
+
+
+@pytest.mark.parametrize(
+    ("slug", "expected"),
+    [
+        (
+            "kit-tester/nope",
+            r"^Kaggle has no dataset 'kit-tester/nope' \(404 Not Found\): check the name in its "
+            r"address, https://www\.kaggle\.com/datasets/kit-tester/nope$",
+        ),
+        ("no such", r"^competition 'no such': not a Kaggle competition slug"),
+        ("a/b/c", r"^competition 'a/b/c': not a Kaggle competition slug .* nor a dataset slug \(owner/name\)$"),
+    ],
+)
+def test_unknown_or_malformed_slugs_are_one_line(kaggle, tmp_path, slug, expected):
+    with pytest.raises(KitError, match=expected):
+        fetch(slug, retry=FAST)
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
+
+
+def test_cli_fetches_a_competition_kit_has_never_seen(kaggle, tmp_path):
+    pytest.importorskip("kit.specinfer", reason="kit.specinfer (infer_competition, another helper's) is not there yet")
+    done = CliRunner().invoke(app, ["fetch", "--competition", NEW])
+    assert done.exit_code == 0, done.output
+    folder = tmp_path / "data" / NEW
+    assert sorted(path.name for path in folder.iterdir()) == ["competition.toml", *sorted(fashion_files())]
+    assert "downloaded 3 files" in done.output and "competition.toml" in done.output
+    dataset = CliRunner().invoke(app, ["fetch", "--competition", DATASET])
+    assert dataset.exit_code == 0, dataset.output
+    assert (tmp_path / "data" / "fashion-mnist-csv" / "fashion-mnist_test.csv").is_file()
 
 
 # --- submit ------------------------------------------------------------------------------------------------------
@@ -416,6 +527,23 @@ def test_submissions_lists_newest_first_with_the_allowance(kaggle, tmp_path, sol
     assert listed.left_today == 3
 
 
+def test_a_sidecar_that_is_not_readable_is_a_note(kaggle, tmp_path, solution):
+    path = _submission(tmp_path, solution)
+    path.with_suffix(".json").write_text("{not json")
+    result = submit(path, "noted", wait=False, retry=FAST)
+    assert result.notes == (
+        f"{path.with_suffix('.json')}: damaged (not valid JSON); delete it and rerun the command "
+        "that wrote it; the submission is not noted there",
+    )
+    assert path.with_suffix(".json").read_text() == "{not json"
+
+
+def test_an_empty_message_is_refused_before_any_request(kaggle, tmp_path, solution):
+    with pytest.raises(KitError, match=r"^message is empty: give the submission a message"):
+        submit(_submission(tmp_path, solution), "  ", retry=FAST)
+    assert kaggle.requests == []
+
+
 # --- command line ------------------------------------------------------------------------------------------------
 
 
@@ -451,3 +579,8 @@ def test_cli_errors_are_one_line_with_exit_code_1(kaggle, tmp_path, solution, ar
     assert done.returncode == 1
     assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr and KEY not in done.stdout + done.stderr
+
+
+def test_the_library_never_imports_rich():
+    code = "import sys, kit.kaggle; sys.exit('rich' in sys.modules or 'kaggle' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -89,13 +89,15 @@ def fetch(
 def submit(
     file: Path = typer.Argument(..., help="Submission CSV, e.g. submissions/NAME.csv written by kit predict."),
     message: str = typer.Option(..., "-m", "--message", help="Description of the submission shown on Kaggle."),
-    competition: Optional[str] = typer.Option(  # noqa: UP007 (typer reads the annotation)
+    competition: Optional[str] = typer.Option(
         None, help="Competition; default the one in FILE's sidecar, else digit-recognizer."
     ),
-    data: Optional[Path] = typer.Option(  # noqa: UP007
+    data: Optional[Path] = typer.Option(
         None, help="Folder whose sample_submission.csv the ids must match; default data/<competition>."
     ),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score."),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score."
+    ),
     timeout: float = typer.Option(1800, help="Seconds to wait for the score."),
 ) -> None:
     """Check FILE as kit predict does, submit it to Kaggle and (by default) wait for its public score."""
@@ -103,17 +105,22 @@ def submit(
     from kit.kaggle import submit as submit_file
 
     with RichProgress() as progress:
-        result = submit_file(file, message, competition, data, wait=wait, poll=Poll(timeout=timeout),
-                             callbacks=[progress])
+        result = submit_file(
+            file, message, competition, data, wait=wait, poll=Poll(timeout=timeout), callbacks=[progress]
+        )
     notes(result.notes)
     scored = result.submission
     left = "" if result.left_today is None else f"; {result.left_today} submissions left today"
     if scored.status == "complete":
-        line = f"public score [bold green]{escape(str(scored.public_score))}[/] for {escape(file.name)} " \
-               f"(submission {scored.ref})"
+        line = (
+            f"public score [bold green]{escape(str(scored.public_score))}[/] for {escape(file.name)} "
+            f"(submission {scored.ref})"
+        )
     else:
-        line = escape(f"submitted {file.name} to {result.competition} (submission {scored.ref}), not scored yet: "
-                      f"see kit submissions --competition {result.competition}")
+        line = escape(
+            f"submitted {file.name} to {result.competition} (submission {scored.ref}), not scored yet: "
+            f"see kit submissions --competition {result.competition}"
+        )
     console.print(line + left, highlight=False)
 
 

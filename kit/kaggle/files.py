@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kit.callbacks import Callback, as_callback_list
-from kit.competitions import DEFAULT_COMPETITION, Competition, get_competition
+from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition, find_competition_for
 from kit.errors import KitError
 from kit.kaggle.services import Files, connect
 from kit.kaggle.transport import RETRY, Retry, Target
 
 DATA_DIR = Path("data")
-SPEC_FILE = "competition.toml"
 UNCHANGED = "nothing was changed — fetch again"
 
 
@@ -49,21 +48,6 @@ class FetchResult:
     @property
     def downloaded(self) -> int:
         return sum(item.downloaded for item in self.files)
-
-
-def spec(competition: Competition | str) -> Competition:
-    """The spec of ``competition`` (a spec, or the name of a known one)."""
-    return competition if isinstance(competition, Competition) else get_competition(competition)
-
-
-def known_spec(name: str) -> Competition | None:
-    """kit's spec named ``name``, or None when kit knows none (any other problem with the spec is raised)."""
-    try:
-        return get_competition(name)
-    except KitError as error:
-        if str(error).startswith("unknown competition"):
-            return None
-        raise
 
 
 def inside(name: str) -> PurePosixPath:
@@ -111,12 +95,12 @@ def check_data(
     from kit.data import read_images
     from kit.submission import read_submission
 
-    competition = spec(competition)
+    competition = as_competition(competition, folder)
     paths = {name: (replaced or {}).get(name, Path(folder) / name) for name in spec_files(competition)}
     train = read_images(paths[competition.train_file], competition, labelled=True)
     test = read_images(paths[competition.test_file], competition, labelled=False)
-    sample = read_submission(paths[competition.sample_submission_file], competition, test.ids)
-    return dict(zip(paths, (len(train), len(test), len(sample))))
+    sample = read_submission(paths[competition.sample_submission_file], competition, test.ids, check_labels=False)
+    return dict(zip(paths, (len(train), len(test), len(sample)), strict=True))
 
 
 def check_file(path: Path, name: str, competition: Competition) -> None:
@@ -127,7 +111,7 @@ def check_file(path: Path, name: str, competition: Competition) -> None:
     if name in (competition.train_file, competition.test_file):
         read_images(path, competition, labelled=name == competition.train_file)
     elif name == competition.sample_submission_file:
-        read_submission(path, competition)
+        read_submission(path, competition, check_labels=False)  # a sample's labels are placeholders
 
 
 def missing_reason(path: Path, size: int, name: str, competition: Competition | None) -> str | None:
@@ -174,11 +158,8 @@ def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
 
 
 def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, list[str]]:
-    """The spec of a competition kit does not know: the ``competition.toml`` already beside the data is kept, else
-    one is inferred from the files and written there. A spec that cannot be inferred is a note, not a failure."""
-    existing = folder / SPEC_FILE
-    if existing.is_file():
-        return None, existing, [f"kept {existing}: kit knows no spec named {name!r}, so the files were not checked"]
+    """The spec of a competition kit does not know, inferred from the files and written beside them as
+    ``competition.toml``. A spec that cannot be inferred is a note, not a failure: the files stay."""
     from kit.specinfer import infer_competition
 
     try:
@@ -198,17 +179,18 @@ def fetch(
 ) -> FetchResult:
     """Download a competition's (or an ``owner/dataset``'s) files with the kaggle client into ``dest/<name>/``.
 
-    With a spec kit knows (by name, or given), the files are checked against it, and without ``force`` nothing is
-    downloaded (nor Kaggle contacted) when they are there and valid. Otherwise every listed file is downloaded unless
-    present with its size, and a spec is inferred from the files (``competition.toml`` beside them) unless one is
-    there. Downloads land in a temporary folder and are unzipped and checked there before being moved into place, so
-    a failure leaves the folder as it was. Progress goes to ``callbacks`` (``on_phase``).
+    With a spec (given; ``competition.toml`` in the folder; or kit's spec of that name), the files are checked against
+    it, and without ``force`` nothing is downloaded (nor Kaggle contacted) when they are there and valid. Without one,
+    every listed file is downloaded unless present with its size, and a spec is inferred from the files and written
+    beside them as ``competition.toml``. Downloads land in a temporary folder and are unzipped and checked there
+    before being moved into place, so a failure leaves the folder as it was. Progress goes to ``callbacks``
+    (``on_phase``).
     """
     progress = as_callback_list(callbacks)
     target = Target(competition.name) if isinstance(competition, Competition) else Target(competition)
-    known = competition if isinstance(competition, Competition) else known_spec(target.name)
     dest = Path(dest)
     folder = dest / target.name
+    known = competition if isinstance(competition, Competition) else find_competition_for(folder)
     notes: list[str] = []
     if known is not None and not force and folder.is_dir():
         progress.on_phase("checking", 0, 1)

@@ -1,5 +1,5 @@
-"""Submit a checked file to a competition, wait (with tenacity) for its score, note it in the sidecar; list submissions.
-"""
+"""Submit a checked file to a competition, wait (with tenacity) for its score and note it in the sidecar; list
+the submissions."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_exponential
 
 from kit.callbacks import Callback, as_callback_list
-from kit.competitions import DEFAULT_COMPETITION, Competition
+from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition
 from kit.errors import KitError
-from kit.kaggle.files import DATA_DIR, spec
+from kit.kaggle.files import DATA_DIR
 from kit.kaggle.services import Submissions, connect
-from kit.kaggle.transport import RETRY, Retry, UploadFailed
+from kit.kaggle.transport import RETRY, Retry, UploadError
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def create(service: Submissions, path: Path, message: str) -> int:
             return ref
         reply = service.upload(path, message)
         if service.upload_failed(reply):
-            raise UploadFailed
+            raise UploadError
         return reply.ref or recorded()
 
     return service.transport.retried(attempt)
@@ -192,10 +192,15 @@ def submit(
     path = Path(path)
     sidecar, note = read_sidecar(path)
     notes = [note] if note else []
-    competition = spec(competition or (sidecar or {}).get("competition") or DEFAULT_COMPETITION)
+    chosen = competition or (sidecar or {}).get("competition")
+    named = chosen.name if isinstance(chosen, Competition) else chosen
+    folder = Path(data_dir) if data_dir is not None else DATA_DIR / (named or DEFAULT_COMPETITION)
+    competition = as_competition(chosen, folder)
+    if data_dir is None:
+        folder = DATA_DIR / competition.name
     if not message.strip():
         raise KitError("message is empty: give the submission a message; it labels the submission on Kaggle")
-    rows = len(read_checked_submission(path, competition, data_dir or DATA_DIR / competition.name))
+    rows = len(read_checked_submission(path, competition, folder))
     progress.on_phase(f"submitting {path.name} ({rows} rows)", 0, 1)
     service = Submissions(connect(competition.name, retry))
     limits = service.limits()

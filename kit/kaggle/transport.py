@@ -79,7 +79,7 @@ class Target:
             )
 
 
-class UploadFailed(Exception):
+class UploadError(Exception):
     """The client could not upload a submission (it reports this in its reply, not with an exception)."""
 
 
@@ -93,12 +93,12 @@ def transient(error: BaseException) -> bool:
     """Whether retrying may help: 429, 5xx, a dropped connection or timeout, a failed upload."""
     from requests.exceptions import ChunkedEncodingError, ConnectionError, RequestException, Timeout
 
-    if not isinstance(error, (RequestException, UploadFailed)):
+    if not isinstance(error, (RequestException, UploadError)):
         return False
     code = status(error)
     if code is not None:
         return code == 429 or code >= 500
-    return isinstance(error, (ConnectionError, Timeout, ChunkedEncodingError, UploadFailed))
+    return isinstance(error, (ConnectionError, Timeout, ChunkedEncodingError, UploadError))
 
 
 def retry_after(error: BaseException | None) -> float | None:
@@ -157,8 +157,9 @@ class Transport:
         retry = self.retry
         retrying = Retrying(
             retry=retry_if_exception(transient),
-            wait=wait_retry_after(wait_exponential_jitter(multiplier=retry.delay, max=retry.max_delay,
-                                                          jitter=retry.jitter)),
+            wait=wait_retry_after(
+                wait_exponential_jitter(multiplier=retry.delay, max=retry.max_delay, jitter=retry.jitter)
+            ),
             stop=stop_after_attempt(retry.attempts) | stop_before_delay(retry.budget),
             sleep=retry.sleep,
             retry_error_callback=self._give_up,
@@ -167,7 +168,7 @@ class Transport:
 
         try:
             return retrying(function, *args, **kwargs)
-        except (RequestException, UploadFailed) as error:  # not worth retrying
+        except (RequestException, UploadError) as error:  # not worth retrying
             raise KitError(self.failure(error)) from None
 
     def _give_up(self, state: RetryCallState) -> Any:
@@ -186,7 +187,7 @@ class Transport:
         code = None if error is None else status(error)
         target, page = self.target, self.target.page
         after = f", {tries}" if tries else ""
-        if isinstance(error, UploadFailed):
+        if isinstance(error, UploadError):
             return f"uploading the submission to Kaggle failed ({tries}); nothing was submitted — try again later"
         if code is None:
             return (
@@ -213,7 +214,7 @@ class Transport:
         if code == 429:
             return f"Kaggle is limiting the request rate (429 Too Many Requests{after}): wait a few minutes, then rerun"
         if code >= 500:
-            reason = f"HTTP {code} {getattr(error, 'response').reason or ''}".strip()
+            reason = f"HTTP {code} {error.response.reason or ''}".strip()
             return f"Kaggle's server failed ({reason}{after}): try again later"
         detail = re.sub(r"[?]\S+", "", str(error))  # leave out the query of signed URLs
         return f"Kaggle refused the request (HTTP {code}): {detail}"
