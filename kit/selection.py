@@ -19,6 +19,7 @@ from kit.runtime import softmax_scores
 
 METRICS = ("log_loss", "accuracy")
 ROUNDS = 25
+TOLERANCE = 1e-12
 
 
 def objective(metric: str, labels: np.ndarray) -> Callable[[np.ndarray], float]:
@@ -55,7 +56,7 @@ def greedy_counts(
         counts[pick] += 1
         total += stacked[pick]
         path.append(float(candidates[pick]))
-        if candidates[pick] < best:
+        if candidates[pick] < best - TOLERANCE:  # a real gain, not rounding (B+B scores as B)
             best, best_counts = candidates[pick], counts.copy()
     return best_counts, path
 

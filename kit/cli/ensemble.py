@@ -14,6 +14,7 @@ import typer
 from kit.cli.render import RichProgress, console
 
 if TYPE_CHECKING:
+    from rich.console import Group
     from rich.table import Table
 
     from kit.distill import Distillation
@@ -131,22 +132,28 @@ class PhaseProgress(RichProgress):
         super().on_run_begin(kind, total, epochs)
 
 
-def ensemble_table(prediction: Prediction) -> Table:
-    """Each run's OOF score beside the ensemble's, one row per combination scored."""
+def ensemble_table(prediction: Prediction) -> Group:
+    """Each run's OOF score (and weight, picks, test agreement), then each combination's OOF score beside the equal
+    soft vote's; the method used is highlighted. Fits 80 columns."""
     from rich import box
+    from rich.console import Group
     from rich.table import Table
+
+    from kit.ensemble import EQUAL
 
     ensemble = prediction.ensemble
     tta, selected = ensemble.tta > 0, ensemble.selection is not None
-    title = f"{len(ensemble.labels)} OOF rows" + (f", TTA ×{ensemble.tta}" if tta else "")
-    table = Table(title=title, box=box.SIMPLE_HEAD)
-    columns = (["run", "recipe", "folds", "weight"] + (["chosen"] if selected else []) + ["OOF acc", "OOF loss"]
-               + (["no TTA"] if tta else []) + ["test agree"])
+    title = f"runs, scored on {len(ensemble.labels)} OOF rows" + (f", TTA ×{ensemble.tta}" if tta else "")
+    runs = Table(title=title, caption="agree: test rows where the run votes as the ensemble", box=box.SIMPLE_HEAD,
+                 pad_edge=False, collapse_padding=True)
+    columns = (["run", "recipe", "folds", "weight"] + (["picks"] if selected else []) + ["OOF acc", "OOF loss"]
+               + (["no TTA"] if tta else []) + ["agree"])
     for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "recipe") else "right")
+        runs.add_column(column, justify="left" if column in ("run", "recipe") else "right",
+                        overflow="fold" if column in ("run", "recipe") else "ellipsis")
     for row in ensemble.member_scores():
         plain = row["oof_accuracy_without_tta"]
-        table.add_row(
+        runs.add_row(
             Path(row["run"]).name,
             row["recipe"],
             str(row["folds"]),
@@ -157,13 +164,16 @@ def ensemble_table(prediction: Prediction) -> Table:
             *([("—" if plain is None else f"{plain:.4f}")] if tta else []),
             f"{row['test_agreement']:.1%}",
         )
-    table.add_section()
+    methods = Table(title="ensemble", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in ("method", "OOF acc", "OOF loss", "vs equal"):
+        methods.add_column(column, justify="left" if column == "method" else "right")
+    equal = ensemble.scores[EQUAL][0]
     for weighting, (accuracy, loss) in ensemble.scores.items():
-        table.add_row(
-            "ensemble", weighting, "", "", *([""] if selected else []), f"{accuracy:.4f}", f"{loss:.4f}",
-            *([""] if tta else []), "", style="bold green" if weighting == ensemble.weighting else "",
+        methods.add_row(
+            weighting, f"{accuracy:.4f}", f"{loss:.4f}", "" if weighting == EQUAL else f"{accuracy - equal:+.4f}",
+            style="bold green" if weighting == ensemble.weighting else "",
         )
-    return table
+    return Group(runs, methods)
 
 
 def notes(prediction: Prediction) -> list[str]:
