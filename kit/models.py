@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 
 import keras
@@ -155,7 +156,7 @@ def build_callbacks(recipe: Recipe) -> list[keras.callbacks.Callback]:
     """The recipe's EarlyStopping / ReduceLROnPlateau callbacks."""
     callbacks: list[keras.callbacks.Callback] = []
     if recipe.callbacks.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(**recipe.callbacks.early_stopping.model_dump()))
+        callbacks.append(keras.callbacks.EarlyStopping(**asdict(recipe.callbacks.early_stopping)))
     if recipe.callbacks.reduce_lr_on_plateau:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(**recipe.callbacks.reduce_lr_on_plateau.model_dump()))
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(**asdict(recipe.callbacks.reduce_lr_on_plateau)))
     return callbacks

@@ -6,19 +6,21 @@ the table it belongs to (for missing and unknown keys) and its type (for "expect
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Tag, ValidationError
+from pydantic import Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 from kit.errors import KitError
-from kit.recipe_types import Spec
+from kit.recipe_types import Spec, field_names
 
 BOUNDS = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
 BOUND_NAMES = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
+UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
 SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", typing.Any: "a value"}
 
 
@@ -62,7 +64,7 @@ def _plain_name(kind: Any) -> str:
         return "one of " + ", ".join(repr(choice) for choice in typing.get_args(kind))
     if origin in (tuple, list):
         return "a list"
-    if origin is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+    if origin is dict or _is_table_class(kind):
         return "a table"
     return SCALARS.get(kind, str(kind))
 
@@ -73,13 +75,13 @@ class Place:
     key's value as a whole (not an item inside it)."""
 
     key: str
-    table: type[BaseModel] | None
+    table: type | None
     field: str
     kind: Any
     whole: bool
 
 
-def locate(root: type[BaseModel], loc: tuple[Any, ...]) -> Place:
+def locate(root: type, loc: tuple[Any, ...]) -> Place:
     """Walk ``loc`` (pydantic's error location) from ``root``: keys are kept, union tags dropped."""
     parts: list[str] = []
     kind: Any = root
@@ -91,10 +93,10 @@ def locate(root: type[BaseModel], loc: tuple[Any, ...]) -> Place:
             kind = tagged[part]
             continue
         parts.append(str(part))
-        if isinstance(plain, type) and issubclass(plain, BaseModel):
+        if _is_table_class(plain):
             hints = typing.get_type_hints(plain, include_extras=True)
             table, field = plain, str(part)
-            kind = field_kind = hints.get(field) if field in plain.model_fields else None
+            kind = field_kind = hints.get(field) if field in field_names(plain) else None
             whole = True
             continue
         whole = False
@@ -110,7 +112,7 @@ def _number(value: Any, bound: Any) -> Any:
     return value
 
 
-def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
+def describe(error: ErrorDetails, root: type) -> str:
     """One pydantic error as ``key a.b: message``."""
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     context = error.get("ctx") or {}
@@ -123,7 +125,7 @@ def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
     if kind == "missing":
         hint = place.table.missing_hint(place.field) if _is_spec(place.table) else "required"
         return f"key {key}: missing; {hint}"
-    if kind == "extra_forbidden":
+    if kind in UNKNOWN:
         hint = place.table.unknown_hint(place.field) if _is_spec(place.table) else "unknown key"
         return f"key {key}: {hint}"
     if kind in BOUNDS:
@@ -145,9 +147,13 @@ def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
         return f"key {key}: expected {type_name(place.kind)}, got {value!r}"
     if kind == "literal_error":
         return f"key {key}: {value!r} is not {type_name(place.kind)}"
-    if kind.endswith("_type") or kind.startswith(("union_tag", "model_", "dict_", "int_", "string_", "bool_")):
+    if kind.endswith("_type") or kind.startswith(("union_tag", "dataclass_", "dict_", "int_", "string_", "bool_")):
         return f"key {key}: expected {type_name(place.kind)}, got {value!r}"
     return f"key {key}: {value!r} is not valid ({error['msg']})"
+
+
+def _is_table_class(kind: Any) -> bool:
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind)
 
 
 def _is_spec(table: Any) -> bool:
@@ -158,11 +164,13 @@ def _tags(place: Place) -> list[str]:
     """The kinds of a schedule-like union (tags that name a ``kind``), else nothing."""
     plain, _ = unwrap(place.kind)
     tagged = members(plain)
-    has_kind = tagged and all("kind" in getattr(unwrap(m)[0], "model_fields", {}) for m in tagged.values())
+    has_kind = tagged and all(
+        _is_table_class(unwrap(m)[0]) and "kind" in field_names(unwrap(m)[0]) for m in tagged.values()
+    )
     return list(tagged) if has_kind else []
 
 
-def first_problem(error: ValidationError, root: type[BaseModel]) -> KitError:
+def first_problem(error: ValidationError, root: type) -> KitError:
     """The error to report, as a KitError: an unknown key first (a typo there often explains a missing key)."""
-    problems = sorted(error.errors(include_url=False), key=lambda problem: problem["type"] != "extra_forbidden")
+    problems = sorted(error.errors(include_url=False), key=lambda problem: problem["type"] not in UNKNOWN)
     return KitError(describe(problems[0], root))

@@ -7,11 +7,12 @@ kit's one-line form in :mod:`kit.recipe_errors`; :mod:`kit.recipe_jsonschema` wr
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from kit.recipe_types import Bool, Float, Int, Spec, Str, either, field_problem, one_or_per_conv
+from kit.recipe_types import Bool, Float, Int, Spec, Str, either, field_problem, one_or_per_conv, spec
 
 Fraction = Annotated[Float, Field(ge=0.0, le=0.95)]  # dropout rates
 Epochs = Annotated[Int, Field(ge=0, le=10_000)]
@@ -22,6 +23,7 @@ PER_CONV = ("filters", "kernel", "strides", "padding")
 MAX_PARAMETERS = 200_000_000  # far above any CNN for these images; a typo such as units = 1000000000 stops at once
 
 
+@spec
 class ConvBlock(Spec):
     """``convs`` convolutions (each optionally batch-normalised), then optional pooling and dropout.
 
@@ -29,6 +31,8 @@ class ConvBlock(Spec):
     ``batch_norm`` puts a BatchNormalization after each conv: ``"before_activation"`` (conv without bias → BN →
     activation) or ``"after_activation"`` (conv with activation → BN).
     """
+
+    MISSING: ClassVar[dict[str, str]] = {"filters": "each conv block needs its filters, e.g. filters = 32"}
 
     filters: one_or_per_conv(Annotated[Int, Field(ge=1, le=4096)], "number")
     convs: Int = Field(1, ge=1, le=64)
@@ -57,8 +61,11 @@ class ConvBlock(Spec):
         ]
 
 
+@spec
 class DenseLayer(Spec):
     """A fully connected hidden layer, optionally batch-normalised (as in a conv block), then optional dropout."""
+
+    MISSING: ClassVar[dict[str, str]] = {"units": "each dense layer needs its units, e.g. units = 128"}
 
     units: Int = Field(ge=1, le=65_536)
     batch_norm: BatchNorm | None = None
@@ -71,12 +78,17 @@ def layer_parameters(inputs: int, outputs: int, batch_norm: str | None, bias: bo
     return inputs * outputs + (outputs if with_bias else 0) + (4 * outputs if batch_norm else 0)
 
 
+@spec
 class ModelSpec(Spec):
     """The network: conv blocks, a flatten or global-pooling head, dense layers, then a softmax output.
 
     ``head_dropout`` drops head features before the dense layers; ``output_batch_norm`` batch-normalises the output
     logits (a Dense without bias, then BN, then softmax); ``batch_norm_momentum`` is Keras' (PyTorch's 0.1 is 0.9).
     """
+
+    MISSING: ClassVar[dict[str, str]] = {
+        "blocks": "give the conv blocks as [[model.blocks]] tables (blocks = [] for none)"
+    }
 
     blocks: tuple[ConvBlock, ...] = Field(max_length=64)
     dense: tuple[DenseLayer, ...] = Field((), max_length=64)
@@ -124,6 +136,7 @@ SCHEDULE_SETTINGS: dict[str, dict[str, float | None]] = {
 SETTING_NAMES = ("decay", "warmup", "start_factor", "final_factor")
 
 
+@spec
 class ScheduleSpec(Spec):
     """The learning-rate schedule over training; ``kind`` picks one of the classes below (default ``constant``).
 
@@ -142,16 +155,18 @@ class ScheduleSpec(Spec):
 
     @classmethod
     def missing_hint(cls, name: str) -> str:
-        kind = cls.model_fields["kind"].annotation.__args__[0]
-        return f"kind = {kind!r} needs it"
+        return f"kind = {cls.kind_name()!r} needs it"
 
     @classmethod
     def unknown_hint(cls, name: str) -> str:
         users = " or ".join(repr(kind) for kind, names in SCHEDULE_SETTINGS.items() if name in names)
         if not users:
             return super().unknown_hint(name)
-        kind = cls.model_fields["kind"].annotation.__args__[0]
-        return f"only used when kind is {users}, not {kind!r}; remove it or set it to false"
+        return f"only used when kind is {users}, not {cls.kind_name()!r}; remove it or set it to false"
+
+    @classmethod
+    def kind_name(cls) -> str:
+        return typing.get_args(typing.get_type_hints(cls)["kind"])[0]
 
     def setting(self, name: str) -> float:
         """The value of one of this kind's settings, the kind's default where the recipe gives none."""
@@ -159,6 +174,7 @@ class ScheduleSpec(Spec):
         return SCHEDULE_SETTINGS[self.kind][name] if value is None else value
 
 
+@spec
 class ConstantSchedule(ScheduleSpec):
     """``learning_rate`` throughout (ReduceLROnPlateau may still lower it)."""
 
@@ -169,6 +185,7 @@ class ConstantSchedule(ScheduleSpec):
     final_factor: ClassVar[None] = None
 
 
+@spec
 class ExponentialSchedule(ScheduleSpec):
     """``learning_rate`` multiplied by ``decay`` after every epoch."""
 
@@ -179,6 +196,7 @@ class ExponentialSchedule(ScheduleSpec):
     final_factor: ClassVar[None] = None
 
 
+@spec
 class CosineSchedule(ScheduleSpec):
     """Cosine-annealed to ``learning_rate × final_factor`` over all steps, after an optional linear warm-up over a
     ``warmup`` fraction of the steps starting at ``learning_rate × start_factor``."""
@@ -190,6 +208,7 @@ class CosineSchedule(ScheduleSpec):
     final_factor: Float | None = Field(None, ge=0.0, le=1.0)
 
 
+@spec
 class OneCycleSchedule(ScheduleSpec):
     """The cosine schedule with a 30 % warm-up by default (Smith's 1cycle without momentum cycling)."""
 
@@ -213,6 +232,7 @@ TAGGED_SCHEDULES = tuple(Annotated[cls, Tag(kind)] for kind, cls in zip(SCHEDULE
 Schedule = Annotated[Union[TAGGED_SCHEDULES], Discriminator(schedule_kind)]  # noqa: UP007 (built at run time)
 
 
+@spec
 class TrainSpec(Spec):
     """Optimiser, loss, schedule, numeric precision and the length of training.
 
@@ -235,6 +255,7 @@ class TrainSpec(Spec):
     jit_compile: either(bool=Bool, string=Literal["auto"]) = "auto"
 
 
+@spec
 class CVSpec(Spec):
     """Stratified K-fold settings (fold seeds are ``seed × 1000 + fold``, so the seed stays below a million)."""
 
@@ -242,6 +263,7 @@ class CVSpec(Spec):
     seed: Int = Field(0, ge=0, le=1_000_000)
 
 
+@spec
 class AugmentSpec(Spec):
     """Random on-the-fly augmentation: rotation in degrees, zoom and shifts as fractions of the image."""
 
@@ -256,6 +278,7 @@ class AugmentSpec(Spec):
         return any((self.rotation, self.zoom, self.width_shift, self.height_shift))
 
 
+@spec
 class EarlyStoppingSpec(Spec):
     """Arguments of ``keras.callbacks.EarlyStopping``."""
 
@@ -267,6 +290,7 @@ class EarlyStoppingSpec(Spec):
     start_from_epoch: Epochs = 0
 
 
+@spec
 class ReduceLROnPlateauSpec(Spec):
     """Arguments of ``keras.callbacks.ReduceLROnPlateau``."""
 
@@ -279,6 +303,7 @@ class ReduceLROnPlateauSpec(Spec):
     min_lr: Float = Field(0.0, ge=0.0, le=10.0)
 
 
+@spec
 class CallbacksSpec(Spec):
     """Optional Keras callbacks; ``false`` in a recipe switches off one that a parent recipe set."""
 
@@ -286,8 +311,13 @@ class CallbacksSpec(Spec):
     reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = None
 
 
+@spec
 class RecipeTable(Spec):
     """A CNN variant: architecture, training, CV, augmentation and callbacks, plus an optional tuning space."""
+
+    MISSING: ClassVar[dict[str, str]] = {
+        "model": 'a recipe needs its network, e.g. [[model.blocks]] filters = 32, or extends = "base" to start from one'
+    }
 
     model: ModelSpec
     description: Str = ""
@@ -299,10 +329,15 @@ class RecipeTable(Spec):
 
     @model_validator(mode="after")
     def _schedule_owns_the_rate(self) -> RecipeTable:
-        if self.train.schedule.kind != "constant" and self.callbacks.reduce_lr_on_plateau:
-            raise field_problem(
-                "callbacks.reduce_lr_on_plateau",
-                f"cannot lower a learning rate that train.schedule.kind = {self.train.schedule.kind!r} sets; "
-                "set reduce_lr_on_plateau = false or kind = 'constant'",
-            )
+        check_schedule_owns_the_rate(self.train, self.callbacks)
         return self
+
+
+def check_schedule_owns_the_rate(train: TrainSpec, callbacks: CallbacksSpec) -> None:
+    """A schedule other than ``constant`` sets the learning rate every step: ReduceLROnPlateau cannot lower it."""
+    if train.schedule.kind != "constant" and callbacks.reduce_lr_on_plateau:
+        raise field_problem(
+            "callbacks.reduce_lr_on_plateau",
+            f"cannot lower a learning rate that train.schedule.kind = {train.schedule.kind!r} sets; "
+            "set reduce_lr_on_plateau = false or kind = 'constant'",
+        )

@@ -1,13 +1,16 @@
 """The building blocks of the recipe format: strict TOML scalars, unions picked by the TOML kind of a value, the
-frozen base table (no unknown keys, finite numbers, ``false`` clears an optional setting) and cross-key errors."""
+frozen base table (a pydantic dataclass: no unknown keys, finite numbers, ``false`` clears an optional setting) and
+cross-key errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from functools import cache
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Strict, Tag, model_validator
+import pydantic.dataclasses
+from pydantic import ConfigDict, Discriminator, Strict, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 Int = Annotated[int, Strict()]
@@ -26,7 +29,12 @@ def toml_shape(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    return "table" if isinstance(value, (dict, BaseModel)) else "other"
+    return "table" if isinstance(value, dict) or is_table(value) else "other"
+
+
+def is_table(value: Any) -> bool:
+    """Whether ``value`` is a recipe table (an instance of a :func:`spec` dataclass)."""
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def either(**members: Any) -> Any:
@@ -46,10 +54,13 @@ def field_problem(field: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("kit_field", "{message}", {"field": field, "message": message})
 
 
-class Spec(BaseModel):
-    """A recipe table: frozen, no unknown keys, finite numbers; ``false`` clears a setting that may be left out."""
+CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+spec = pydantic.dataclasses.dataclass(frozen=True, config=CONFIG)  # every recipe table: a frozen, validated dataclass
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, validate_default=False)
+
+@spec
+class Spec:
+    """A recipe table: frozen, no unknown keys, finite numbers; ``false`` clears a setting that may be left out."""
 
     @model_validator(mode="before")
     @classmethod
@@ -61,16 +72,21 @@ class Spec(BaseModel):
 
     @classmethod
     def missing_hint(cls, name: str) -> str:
-        """What a missing key means here (the table's first docstring line)."""
-        return (cls.__doc__ or "").strip().splitlines()[0].replace("``", "")
+        """What a missing key means here: the table's ``MISSING`` hint for it, else its first docstring line."""
+        hints = getattr(cls, "MISSING", {})
+        return hints.get(name) or (cls.__doc__ or "").strip().splitlines()[0].replace("``", "`")
 
     @classmethod
     def unknown_hint(cls, name: str) -> str:
-        return f"unknown key (known keys here: {', '.join(cls.model_fields)})"
+        return f"unknown key (known keys here: {', '.join(field_names(cls))})"
+
+
+def field_names(cls: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(cls)]
 
 
 @cache
-def optional_fields(cls: type[BaseModel]) -> frozenset[str]:
+def optional_fields(cls: type) -> frozenset[str]:
     """The fields of ``cls`` that may be ``None``."""
     hints = typing.get_type_hints(cls)
-    return frozenset(name for name in cls.model_fields if type(None) in typing.get_args(hints[name]))
+    return frozenset(name for name in field_names(cls) if type(None) in typing.get_args(hints[name]))

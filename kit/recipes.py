@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import TypeAdapter, ValidationError, model_validator
 
 from kit.errors import KitError
 from kit.recipe_errors import first_problem
@@ -36,7 +37,9 @@ from kit.recipe_schema import (
     ReduceLROnPlateauSpec,
     ScheduleSpec,
     TrainSpec,
+    check_schedule_owns_the_rate,
 )
+from kit.recipe_types import Str, spec
 
 __all__ = [
     "MAX_PARAMETERS", "PER_CONV", "RECIPE_SUFFIX", "SCHEDULE_SETTINGS", "AugmentSpec", "BatchNorm", "CVSpec",
@@ -48,14 +51,31 @@ __all__ = [
 
 RECIPE_SUFFIX = ".toml"
 HASHED = ("model", "train", "cv", "augment", "callbacks")  # what changes training: not the name, description or tune
+RECIPE_TABLE = TypeAdapter(RecipeTable)
 
 
-class Recipe(RecipeTable):
-    """A validated recipe: the tables of :class:`kit.recipe_schema.RecipeTable`, its ``name`` (the file's stem) and
-    ``content``, the resolved TOML table it was read from (``extends`` applied)."""
+@spec
+class Recipe:
+    """A CNN variant: architecture, training, CV, augmentation and callbacks, plus an optional tuning space.
 
-    name: str
-    content: dict[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
+    The tables of :class:`kit.recipe_schema.RecipeTable` with the recipe's ``name`` (its file's stem) and ``content``,
+    the resolved TOML table it was read from (``extends`` applied).
+    """
+
+    name: Str
+    model: ModelSpec
+    description: Str = ""
+    train: TrainSpec = TrainSpec()
+    cv: CVSpec = CVSpec()
+    augment: AugmentSpec = AugmentSpec()
+    callbacks: CallbacksSpec = CallbacksSpec()
+    tune: dict[str, Any] = dataclasses.field(default_factory=dict)
+    content: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @model_validator(mode="after")
+    def _schedule_owns_the_rate(self) -> Recipe:
+        check_schedule_owns_the_rate(self.train, self.callbacks)
+        return self
 
     def feature_maps(self, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
         """(height, width, channels) after each conv block for images of ``input_shape`` (height, width, channels).
@@ -98,7 +118,7 @@ class Recipe(RecipeTable):
     @property
     def content_hash(self) -> str:
         """A short hash of everything that changes training (not the name, description or tuning space)."""
-        training = self.model_dump(include=set(HASHED))
+        training = {name: value for name, value in dataclasses.asdict(self).items() if name in HASHED}
         schedule = self.train.schedule
         training["train"]["schedule"] = {
             "kind": schedule.kind,
@@ -110,7 +130,7 @@ class Recipe(RecipeTable):
         """The recipe as a TOML table: its ``content``, or for a recipe built in Python its fields (defaults left out)."""
         if self.content:
             return copy.deepcopy(self.content)
-        fields = self.model_dump(exclude={"name", "content"}, exclude_none=True, exclude_defaults=True)
+        fields = {name: value for name, value in dataclasses.asdict(self).items() if name not in {"name", "content"}}
         return json.loads(json.dumps(fields))
 
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
@@ -156,10 +176,11 @@ def _override_note(message: str, overrides: dict[str, Any]) -> str:
 def parse_recipe(content: dict[str, Any], name: str) -> Recipe:
     """Validate a resolved recipe table (no ``extends`` left) into a :class:`Recipe`; errors read ``key a.b: …``."""
     try:
-        table = RecipeTable.model_validate(content)
+        table = RECIPE_TABLE.validate_python(content)
     except ValidationError as error:
         raise first_problem(error, RecipeTable) from None
-    return Recipe.model_construct(**dict(table), name=name, content=content)
+    tables = {field.name: getattr(table, field.name) for field in dataclasses.fields(table)}
+    return Recipe(name=name, content=content, **tables)
 
 
 def recipe_json_schema() -> dict[str, Any]:

@@ -4,20 +4,25 @@ against the recipe so that every value a trial may draw is one the recipe accept
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras_tuner as kt
 import numpy as np
 
 from kit.errors import KitError
-from kit.recipes import Recipe
+from kit.recipe_overrides import apply_overrides
+from kit.recipes import Recipe, parse_recipe
+
+if TYPE_CHECKING:
+    import keras_tuner as kt
 
 TUNERS = ("bayesian", "hyperband", "random")
 SAMPLINGS = ("linear", "log", "reverse_log")
 RANGE_KEYS = ("min", "max", "step", "sampling")
 DEFAULT_SETTINGS = {"holdout": 0.2, "tuner": "bayesian", "max_trials": 10}
 NOT_TUNABLE = {"name", "description", "tune", "content"}
+MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -126,13 +131,14 @@ def tuner_kind(name: Any, where: str = "--tuner") -> str:
 
 
 def trial_budget(trials: Any, where: str = "--max-trials") -> int:
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise KitError(f"{where}: expected a number of trials ≥ 1, got {trials!r}")
+    if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS:
+        raise KitError(f"{where}: expected a number of trials ≥ 1 (at most {MAX_TRIALS:,}), got {trials!r}")
     return trials
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _recipe_value(recipe: Recipe, key: str, where: str) -> Any:
@@ -170,10 +176,11 @@ def _tunable(recipe: Recipe, key: str, spec: Any, where: str) -> Tunable:
         raise KitError(f"{where}: expected a list of choices or a range {{ min = …, max = … }}, got {spec!r}")
     for value in candidates:
         try:
-            recipe.with_overrides({key: value})
+            content = recipe.table()
+            apply_overrides(content, {key: value})
+            parse_recipe(content, recipe.name)
         except KitError as error:
-            reason = str(error).removeprefix(f"recipe {recipe.name}: ")
-            raise KitError(f"{where}: {value!r} does not fit the recipe ({reason})") from None
+            raise KitError(f"{where}: {value!r} does not fit the recipe ({error})") from None
     return tunable
 
 
@@ -201,7 +208,7 @@ def _range(spec: dict[str, Any], integer: bool, key: str, where: str) -> Tunable
     low, high, step, sampling = spec["min"], spec["max"], spec.get("step"), spec.get("sampling", "linear")
     for name, value in (("min", low), ("max", high), ("step", step)):
         if value is not None and not _is_number(value):
-            raise KitError(f"{where}: range {name} must be a number, got {value!r}")
+            raise KitError(f"{where}: range {name} must be a finite number, got {value!r}")
         if integer and value is not None and not isinstance(value, int):
             raise KitError(f"{where}: {key} takes integers, so the range {name} must be one, got {value!r}")
     if low >= high:
