@@ -36,9 +36,11 @@ def fetched_table(fetched: FetchResult) -> Table:
     table = Table(title=f"{fetched.slug} in {fetched.folder}")
     for column, justify in (("file", "left"), ("rows", "right"), ("size", "right"), ("", "left")):
         table.add_column(column, justify=justify)
+    inferred = fetched.spec_path.name if fetched.spec_path is not None and fetched.competition is not None else None
     for item in fetched.files:
         rows = "" if item.rows is None else f"{item.rows:,}"
-        table.add_row(item.name, rows, size(item.size), "downloaded" if item.downloaded else "already present")
+        state = "downloaded" if item.downloaded else "inferred spec" if item.name == inferred else "already present"
+        table.add_row(item.name, rows, size(item.size), state)
     return table
 
 

@@ -119,7 +119,7 @@ def retry_after(error: BaseException | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-class wait_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
+class wait_retry_after(wait_base):
     """Wait what the server's ``Retry-After`` asks for, else what ``fallback`` says."""
 
     def __init__(self, fallback: wait_base) -> None:
