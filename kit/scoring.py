@@ -143,7 +143,7 @@ def _predictions(path: Path, frame: pd.DataFrame, competition: Competition) -> t
         sums = probabilities.sum(axis=1, keepdims=True)
         if (sums <= 0).any():
             raise KitError(f"{path}: line {int(np.argmax(sums[:, 0] <= 0)) + 2}: the probabilities are all zero")
-        probabilities /= sums
+        probabilities = probabilities / sums
         return probabilities.argmax(axis=1), probabilities
     raise KitError(
         f"{path}: columns are {','.join(frame.columns)}; expected {id_column},{label_column} "

@@ -212,7 +212,7 @@ def spec_content(competition: Competition) -> dict[str, Any]:
     columns: dict[str, Any] = {"label": competition.label_column}
     if competition.test_id_column:
         columns["id"] = competition.test_id_column
-    else:
+    if not competition.test_id_column or competition.first_id != 1:
         columns["first_id"] = competition.first_id
     columns["submission"] = list(competition.submission_columns)
     if competition.ignore_columns:
