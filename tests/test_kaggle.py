@@ -390,6 +390,23 @@ def test_a_dataset_slug_is_fetched_into_its_name(kaggle, inferred):
     assert kaggle.requests.count("DownloadDataset") == 2 and inferred == [(folder, "fashion-mnist-csv", True)]
 
 
+def test_a_dataset_named_like_a_shipped_spec_is_checked_against_it(kaggle, inferred):
+    kaggle.add_dataset("zalando/fashion-mnist", dict(dataset_files()))  # no sample submission, as the real one
+    fetched = fetch("zalando/fashion-mnist", retry=FAST)
+    assert fetched.competition.name == "fashion-mnist" and fetched.spec_path is None and inferred == []
+    assert {item.name: item.rows for item in fetched.files} == {
+        "fashion-mnist_test.csv": 10,
+        "fashion-mnist_train.csv": 30,
+    }
+    again = fetch("zalando/fashion-mnist", retry=FAST)  # the sample the spec names is asked for, nothing downloaded
+    assert again.downloaded == 0
+    assert again.notes == ("data/fashion-mnist/sample_submission.csv is missing; asked Kaggle for it",)
+    kaggle.catalog[("dataset", "zalando/fashion-mnist")][0]["fashion-mnist_test.csv"] = b"label,pixel1\n1,2\n"
+    with pytest.raises(KitError, match=r"do not match kit's fashion-mnist format: fashion-mnist_test\.csv: "):
+        fetch("zalando/fashion-mnist", force=True, retry=FAST)
+    assert Path("data/fashion-mnist/fashion-mnist_test.csv").read_bytes() == dataset_files()["fashion-mnist_test.csv"]
+
+
 def test_a_spec_that_cannot_be_inferred_is_a_note_and_the_files_stay(kaggle, inferred):
     kaggle.add_competition("broken", {"train.csv": b"a,b\n1,2\n"})
     fetched = fetch("broken", retry=FAST)

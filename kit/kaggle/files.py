@@ -83,33 +83,46 @@ def csv_rows(path: Path) -> int:
     return max(0, lines + (last != b"\n") - 1)
 
 
-def spec_files(competition: Competition) -> tuple[str, str, str]:
-    return competition.train_file, competition.test_file, competition.sample_submission_file
+def required_files(competition: Competition) -> tuple[str, str]:
+    """The files a competition folder must hold (the sample submission and extra labelled files are optional)."""
+    return competition.train_file, competition.test_file
 
 
 def check_data(
     folder: Path | str, competition: Competition | str, replaced: dict[str, Path] | None = None
 ) -> dict[str, int]:
-    """Rows of the train, test and sample-submission files of ``folder`` after checking them as cross-validation and
-    prediction do (the sample's ids must be the test ids, in order); ``replaced`` maps names to other paths."""
+    """Rows of the train, test, sample-submission (when there) and extra labelled files of ``folder`` after checking
+    them as cross-validation and prediction do (the sample's ids must be the test ids, in order); ``replaced`` maps
+    names to other paths."""
     from kit.data import read_images
     from kit.submission import read_submission
 
     competition = as_competition(competition, folder)
-    paths = {name: (replaced or {}).get(name, Path(folder) / name) for name in spec_files(competition)}
-    train = read_images(paths[competition.train_file], competition, labelled=True)
-    test = read_images(paths[competition.test_file], competition, labelled=False)
-    sample = read_submission(paths[competition.sample_submission_file], competition, test.ids, check_labels=False)
-    return dict(zip(paths, (len(train), len(test), len(sample)), strict=True))
+
+    def path(name: str) -> Path:
+        return (replaced or {}).get(name, Path(folder) / name)
+
+    train = read_images(path(competition.train_file), competition, labelled=True)
+    test = read_images(path(competition.test_file), competition, labelled=False)
+    rows = {competition.train_file: len(train), competition.test_file: len(test)}
+    sample = path(competition.sample_submission_file)
+    if sample.is_file():
+        rows[competition.sample_submission_file] = len(
+            read_submission(sample, competition, test.ids, check_labels=False)
+        )
+    for name in competition.extra_files:
+        if path(name).is_file():
+            rows[name] = len(read_images(path(name), competition, labelled=True))
+    return rows
 
 
 def check_file(path: Path, name: str, competition: Competition) -> None:
-    """Check ``path`` against the spec when ``name`` is the train, test or sample-submission file; others pass."""
+    """Check ``path`` against the spec when ``name`` is one of its files (train, test, sample, extra); others pass."""
     from kit.data import read_images
     from kit.submission import read_submission
 
-    if name in (competition.train_file, competition.test_file):
-        read_images(path, competition, labelled=name == competition.train_file)
+    if name in (competition.train_file, competition.test_file, *competition.extra_files):
+        read_images(path, competition, labelled=name != competition.test_file)
     elif name == competition.sample_submission_file:
         read_submission(path, competition, check_labels=False)  # a sample's labels are placeholders
 
@@ -200,7 +213,9 @@ def fetch(
             notes.append(f"{error}; asked Kaggle for the files")
         else:
             progress.on_phase("checking", 1, 1)
-            return FetchResult(target.slug, target.kind, folder, describe(folder, rows, set()), known)
+            if known.sample_submission_file in rows:
+                return FetchResult(target.slug, target.kind, folder, describe(folder, rows, set()), known)
+            notes.append(f"{folder / known.sample_submission_file} is missing; asked Kaggle for it")
     files = Files(connect(target.slug, retry))
     listed = files.list()
     if not listed:
@@ -242,7 +257,7 @@ def check_arrival(
     folder: Path, competition: Competition, listed: dict[str, int], arrived: dict[str, Path], staged: Path
 ) -> dict[str, int]:
     """Rows of the spec's files once the new ones (``arrived``, still in ``staged``) replace those in ``folder``."""
-    missing = [name for name in spec_files(competition) if name not in arrived and not (folder / name).is_file()]
+    missing = [name for name in required_files(competition) if name not in arrived and not (folder / name).is_file()]
     if missing:
         raise KitError(
             f"Kaggle's files for {competition.name} ({', '.join(sorted(listed))}) have no {', '.join(missing)}; "
