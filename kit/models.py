@@ -30,7 +30,8 @@ class WarmUpEMA:
     def _update_model_variables_moving_average(self, trainable_variables):
         updates = ops.cast(self.iterations + 1, "float32")
         momentum = ops.minimum(self.ema_momentum, (1.0 + updates) / (10.0 + updates))
-        momentum = ops.where(ops.equal(self.iterations, 0), 0.0, momentum)  # the average starts at zero: take the weights
+        # The average starts at zero: the first update takes the weights.
+        momentum = ops.where(ops.equal(self.iterations, 0), 0.0, momentum)
         for variable, average in zip(trainable_variables, self._model_variables_moving_average):
             if average is not None:
                 rate = ops.cast(momentum, variable.dtype)
@@ -39,12 +40,17 @@ class WarmUpEMA:
 
 def _warm_ema(optimizer: type[keras.optimizers.Optimizer]) -> type[keras.optimizers.Optimizer]:
     """``optimizer`` with :class:`WarmUpEMA`, registered so that saved models load again."""
-    return keras.saving.register_keras_serializable("kit")(type(f"WarmEMA{optimizer.__name__}", (WarmUpEMA, optimizer), {}))
+    warm = type(f"WarmEMA{optimizer.__name__}", (WarmUpEMA, optimizer), {})
+    return keras.saving.register_keras_serializable("kit")(warm)
 
 
 EMA_OPTIMIZERS = {name: _warm_ema(optimizer) for name, optimizer in OPTIMIZERS.items()}
 POOLING = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
-HEADS = {"flatten": layers.Flatten, "global_avg": layers.GlobalAveragePooling2D, "global_max": layers.GlobalMaxPooling2D}
+HEADS = {
+    "flatten": layers.Flatten,
+    "global_avg": layers.GlobalAveragePooling2D,
+    "global_max": layers.GlobalMaxPooling2D,
+}
 NO_WEIGHT_DECAY = ["bias", "gamma", "beta"]  # variable names kept out of weight decay: biases and batch-norm scales
 DEFAULT_TRAIN_ROWS = 33_600  # one training fold of Digit Recognizer's 42,000 rows in 5-fold CV
 

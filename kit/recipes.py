@@ -45,8 +45,8 @@ __all__ = [
     "MAX_PARAMETERS", "PER_CONV", "RECIPE_SUFFIX", "SCHEDULE_SETTINGS", "AugmentSpec", "BatchNorm", "CVSpec",
     "CallbacksSpec", "ConvBlock", "DenseLayer", "EarlyStoppingSpec", "ModelSpec", "Padding", "Recipe", "RecipeEntry",
     "ReduceLROnPlateauSpec", "ScheduleSpec", "TrainSpec", "find_recipe", "list_recipes", "load_recipe", "merge",
-    "parse_recipe", "parse_set", "read_recipe_content", "recipe_json_schema", "search_path", "set_dotted",
-    "shipped_recipes",
+    "parse_recipe", "parse_set", "read_recipe_content", "recipe_json_schema", "recipe_toml", "search_path",
+    "set_dotted", "shipped_recipes",
 ]  # fmt: skip
 
 RECIPE_SUFFIX = ".toml"
@@ -86,7 +86,7 @@ class Recipe:
         height, width = input_shape[:2]
         maps = []
         for index, block in enumerate(self.model.blocks):
-            for number, (filters, kernel, stride, padding) in enumerate(block.conv_layout(), start=1):
+            for number, (_, kernel, stride, padding) in enumerate(block.conv_layout(), start=1):
                 if padding == "same":
                     height, width = -(-height // stride), -(-width // stride)
                     continue
@@ -99,7 +99,7 @@ class Recipe:
                 height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
             if block.pool != "none":
                 height, width = -(-height // 2), -(-width // 2)
-            maps.append((height, width, filters))
+            maps.append((height, width, block.conv_layout()[-1][0]))
         count = self.model.parameter_count(_channels(input_shape), height * width, classes=2)
         if count > MAX_PARAMETERS:
             shape = "×".join(str(size) for size in input_shape)
@@ -127,7 +127,7 @@ class Recipe:
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:12]
 
     def table(self) -> dict[str, Any]:
-        """The recipe as a TOML table: its ``content``, or for a recipe built in Python its fields (defaults left out)."""
+        """The recipe as a TOML table: a copy of its ``content``, or for a recipe built in Python its fields."""
         if self.content:
             return copy.deepcopy(self.content)
         fields = {name: value for name, value in dataclasses.asdict(self).items() if name not in {"name", "content"}}
@@ -181,6 +181,27 @@ def parse_recipe(content: dict[str, Any], name: str) -> Recipe:
         raise first_problem(error, RecipeTable) from None
     tables = {field.name: getattr(table, field.name) for field in dataclasses.fields(table)}
     return Recipe(name=name, content=content, **tables)
+
+
+def recipe_toml(recipe: Recipe) -> str:
+    """The recipe's resolved table as TOML text (``extends`` applied, overrides included), headed by a comment with
+    its name and content hash; loading the text gives the same recipe."""
+    import tomli_w
+
+    try:
+        text = tomli_w.dumps(_without_none(recipe.table()))
+    except (TypeError, ValueError) as error:
+        raise KitError(f"recipe {recipe.name}: cannot be written as TOML ({error})") from None
+    return f"# recipe {recipe.name}, content hash {recipe.content_hash}\n{text}"
+
+
+def _without_none(node: Any) -> Any:
+    """A table without the ``None`` values TOML cannot hold (a ``None`` setting is the same as an absent one)."""
+    if isinstance(node, dict):
+        return {key: _without_none(value) for key, value in node.items() if value is not None}
+    if isinstance(node, list):
+        return [_without_none(item) for item in node]
+    return node
 
 
 def recipe_json_schema() -> dict[str, Any]:
@@ -282,7 +303,7 @@ def read_recipe_content(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, An
 
 
 def load_recipe(reference: str) -> Recipe:
-    """Load a recipe by name (``recipes/NAME.toml``, ``$KIT_RECIPES``, the shipped ones) or path, resolving ``extends``."""
+    """Load a recipe by name (in ``$KIT_RECIPES``, ``./recipes``, the shipped ones) or path, resolving ``extends``."""
     path = find_recipe(reference)
     content = read_recipe_content(path)
     try:

@@ -29,10 +29,18 @@ def test_notebook_recipes_carry_the_notebook_numbers():
     assert not base.augment.enabled and base.callbacks.reduce_lr_on_plateau is None
     assert [(b.convs, b.dropout) for b in deep.model.blocks] == [(2, 0.3)] * 3
     assert deep.train.optimizer == "rmsprop" and deep.train.batch_size == 128
-    assert (deep.augment.rotation, deep.augment.zoom, deep.augment.width_shift, deep.augment.height_shift) == (10, 0.1, 0.1, 0.1)
+    assert (deep.augment.rotation, deep.augment.zoom, deep.augment.width_shift, deep.augment.height_shift) == (
+        10,
+        0.1,
+        0.1,
+        0.1,
+    )
     assert [b.dropout for b in tuned.model.blocks] + [tuned.model.dense[0].dropout] == [0.5, 0.4, 0.2, 0.1]
     assert tuned.model.dense[0].units == 512 and tuned.train.optimizer == "adam"
-    assert tuned.callbacks.reduce_lr_on_plateau.patience == 3 and tuned.callbacks.reduce_lr_on_plateau.monitor == "val_accuracy"
+    assert (
+        tuned.callbacks.reduce_lr_on_plateau.patience == 3
+        and tuned.callbacks.reduce_lr_on_plateau.monitor == "val_accuracy"
+    )
     assert tuned.train.batch_size == 128 and tuned.augment == deep.augment
 
 
@@ -84,14 +92,17 @@ def test_overrides_are_validated():
         ("[[model.blocks]]\nfilters = 8\ndropout = 1.5\n", r"key model.blocks.0.dropout: 1.5 must be ≤ 0.95"),
         ("[[model.blocks]]\nconvs = 2\n", r"key model.blocks.0.filters: missing"),
         ("[train]\nepochs = 3\n", r"key model: missing"),
-        (MINIMAL + "[callbacks.early_stopping]\npatience = -1\n", r"key callbacks.early_stopping.patience: -1 must be ≥ 0"),
+        (
+            MINIMAL + "[callbacks.early_stopping]\npatience = -1\n",
+            r"key callbacks.early_stopping.patience: -1 must be ≥ 0",
+        ),
         (MINIMAL + "[callbacks.early_stop]\npatience = 1\n", r"key callbacks.early_stop: unknown key"),
         (MINIMAL + "[augment]\nrotation = 'lots'\n", r"key augment.rotation: expected a number"),
         ("model = 3\n", r"key model: expected a table"),
         (MINIMAL + "[train\n", r"invalid TOML"),
         ('extends = "nowhere"\n' + MINIMAL, r"recipe 'nowhere' not found; known recipes: .*tuned"),
         ('extends = "self"\n', r"extends itself"),
-        ('extends = 3\n', r"key extends must be a recipe name"),
+        ("extends = 3\n", r"key extends must be a recipe name"),
     ],
 )
 def test_bad_recipes_fail_with_one_line_naming_the_key(tmp_path, text, message):
@@ -102,7 +113,116 @@ def test_bad_recipes_fail_with_one_line_naming_the_key(tmp_path, text, message):
 
 
 def test_missing_recipe_file():
-    with pytest.raises(KitError, match="recipe nowhere/x.toml: file not found"):
+    with pytest.raises(KitError, match=r"recipe nowhere/x.toml: file not found"):
         load_recipe("nowhere/x.toml")
-    with pytest.raises(KitError, match="recipe 'nope' not found; known recipes: .*base"):
+    with pytest.raises(KitError, match=r"recipe 'nope' not found; known recipes: .*base"):
         load_recipe("nope")
+
+
+# ------------------------------------------------------------------ finite numbers, bounds and sizes (issue 11)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (MINIMAL + "[train]\nlearning_rate = nan\n", r"key train.learning_rate: nan is not a finite number"),
+        (MINIMAL + "[augment]\nrotation = nan\n", r"key augment.rotation: nan is not a finite number"),
+        (MINIMAL + "[augment]\nzoom = inf\n", r"key augment.zoom: inf is not a finite number"),
+        (
+            MINIMAL + "[train.schedule]\nkind = 'exponential'\ndecay = -inf\n",
+            r"key train.schedule.decay: -inf is not a",
+        ),
+        (MINIMAL + "[cv]\nseed = 5000000\n", r"key cv.seed: 5000000 must be ≤ 1000000"),
+        (MINIMAL + "[cv]\nfolds = 101\n", r"key cv.folds: 101 must be ≤ 100"),
+        (MINIMAL + "[train]\nepochs = 10001\n", r"key train.epochs: 10001 must be ≤ 10000"),
+        (MINIMAL + "[train]\nbatch_size = 65537\n", r"key train.batch_size: 65537 must be ≤ 65536"),
+        (
+            "[model]\ndense = [{ units = 1000000000000 }]\n" + MINIMAL,
+            r"key model.dense.0.units: 1000000000000 must be ≤ 65536",
+        ),
+        ("[[model.blocks]]\nfilters = 5000\n", r"key model.blocks.0.filters: 5000 must be ≤ 4096"),
+        ("[[model.blocks]]\nfilters = 8\nkernel = 65\n", r"key model.blocks.0.kernel: 65 must be ≤ 64"),
+        (
+            "[model]\ndense = [{ units = 65536 }, { units = 65536 }]\n" + MINIMAL,
+            r"key model: 4,295,\d{3},\d{3} parameters even on the smallest images, "
+            r"more than the 200,000,000 kit allows",
+        ),
+        (MINIMAL + "[train]\nepochs = '3'\n", r"key train.epochs: expected an integer, got '3'"),
+        (MINIMAL + "[train]\nlearning_rate = '0.1'\n", r"key train.learning_rate: expected a number, got '0.1'"),
+        (
+            MINIMAL + "[callbacks.reduce_lr_on_plateau]\nfactor = 1.0\n",
+            r"key callbacks.reduce_lr_on_plateau.factor: 1.0 must be < 1.0",
+        ),
+        (
+            MINIMAL + "[train.schedule]\nkind = ['cosine']\n",
+            r"key train.schedule.kind: \['cosine'\] is not one of 'constant'",
+        ),
+        (MINIMAL + "[train]\nschedule = 'cosine'\n", r"key train.schedule: expected a table, got 'cosine'"),
+        (
+            "[[model.blocks]]\nfilters = 8\nconvs = 2\nkernel = 3.5\n",
+            r"key model.blocks.0.kernel: expected an integer or a list, got 3.5",
+        ),
+        ("[[model.blocks]]\n", r"key model.blocks.0.filters: missing; each conv block needs its filters"),
+    ],
+)
+def test_non_finite_out_of_range_and_oversized_values_fail_with_one_line(tmp_path, text, message):
+    path = write(tmp_path, "bad", text)
+    with pytest.raises(KitError, match=message) as error:
+        load_recipe(str(path))
+    assert "\n" not in str(error.value) and str(error.value).startswith(f"recipe {path}: key ")
+
+
+def test_the_largest_allowed_seed_keeps_fold_seeds_within_int32(tmp_path):
+    recipe = load_recipe(str(write(tmp_path, "seed", MINIMAL + "[cv]\nseed = 1000000\nfolds = 100\n")))
+    assert recipe.cv.seed * 1000 + recipe.cv.folds < 2**31
+
+
+def test_parameter_count_matches_keras_and_large_images_are_checked_when_the_shape_is_known(tmp_path):
+    assert load_recipe("deotte").parameter_count((28, 28, 1), 10) == 327_242  # Keras' count_params(), see the zoo
+    assert load_recipe("an7").parameter_count((28, 28, 1), 10) == 2_292_952
+    wide = load_recipe(
+        str(write(tmp_path, "wide", "[model]\ndense = [{ units = 1024 }]\n[[model.blocks]]\nfilters = 512\n"))
+    )
+    assert wide.feature_maps((28, 28, 1)) == [(14, 14, 512)]
+    with pytest.raises(
+        KitError, match=r"^recipe wide: key model: 34,\d{3},\d{3},\d{3} parameters on 512×512×3 images, more than"
+    ):
+        wide.feature_maps((512, 512, 3))
+
+
+# ------------------------------------------------------------------------------------------------ extends
+
+
+def test_extends_with_a_relative_path_resolves_against_the_recipes_folder(tmp_path, monkeypatch):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "mine").mkdir()
+    write(tmp_path / "shared", "parent", MINIMAL + "[train]\nepochs = 4\n")
+    child = write(tmp_path / "mine", "child", 'extends = "../shared/parent.toml"\n[train]\nbatch_size = 8\n')
+    monkeypatch.chdir(tmp_path / "mine")  # from elsewhere too: the path is relative to the child, not the cwd
+    assert (load_recipe(str(child)).train.epochs, load_recipe("child.toml").train.batch_size) == (4, 8)
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe(str(child)).train.epochs == 4
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a": 'extends = "b"\n', "b": 'extends = "a"\n'}, r"extends itself through a → b → a"),
+        (
+            {"a": 'extends = "../nowhere.toml"\n'},
+            r"^recipe .*a.toml: key extends: recipe ../nowhere.toml: file not found",
+        ),
+        ({"a": 'extends = "b"\n', "b": "[train\n"}, r"^recipe .*b.toml: invalid TOML"),
+        ({"a": 'extends = ""\n'}, r"key extends must be a recipe name or a path"),
+        (
+            {"a": 'extends = "b"\n[model.blocks.x]\nfilters = 3\n', "b": MINIMAL},
+            r"key model.blocks.x: 'x' is not an index",
+        ),
+    ],
+)
+def test_broken_extends_chains_fail_with_one_line(tmp_path, files, message):
+    for name, text in files.items():
+        write(tmp_path, name, text)
+    with pytest.raises(KitError, match=message) as error:
+        load_recipe(str(tmp_path / "a.toml"))
+    assert "\n" not in str(error.value)

@@ -23,7 +23,9 @@ def conv_lines(recipe) -> list[str]:
         config, kind = layer.get_config(), type(layer).__name__
         if kind == "Conv2D":
             bias = "" if config["use_bias"] else " nobias"
-            lines.append(f"{config['filters']}C{config['kernel_size'][0]}s{config['strides'][0]} {config['padding']}{bias}")
+            lines.append(
+                f"{config['filters']}C{config['kernel_size'][0]}s{config['strides'][0]} {config['padding']}{bias}"
+            )
         elif kind == "Dense":
             lines.append(f"Dense {config['units']}{'' if config['use_bias'] else ' nobias'}")
         elif kind in {"BatchNormalization", "Flatten"}:
@@ -67,14 +69,25 @@ def test_deotte_is_the_kaggle_kernel_network():
 def test_an_et_al_models_match_the_authors_code(name, kernel, channels, flat, total, trainable):
     recipe = load_recipe(name)
     convs = [[f"{filters}C{kernel}s1 valid nobias", "BN", "relu"] for filters in channels]
-    assert conv_lines(recipe) == [line for conv in convs for line in conv] + ["Flatten", "Dense 10 nobias", "BN", "softmax"]
+    assert conv_lines(recipe) == [line for conv in convs for line in conv] + [
+        "Flatten",
+        "Dense 10 nobias",
+        "BN",
+        "softmax",
+    ]
     assert recipe.feature_maps((28, 28, 1))[-1][0] ** 2 * channels[-1] == flat
     assert counts(recipe) == (total, trainable)  # trainable = the PyTorch parameter count of ModelM3/M5/M7
     # The PyTorch count by hand: bias-free convs, BN scale and offset, a bias-free Dense 10 with its BN.
     inputs = [1, *channels[:-1]]
     assert trainable == sum(kernel * kernel * a * b + 2 * b for a, b in zip(inputs, channels)) + flat * 10 + 20
     train = recipe.train
-    assert (train.optimizer, train.learning_rate, train.batch_size, train.epochs, train.ema) == ("adam", 0.001, 120, 150, 0.999)
+    assert (train.optimizer, train.learning_rate, train.batch_size, train.epochs, train.ema) == (
+        "adam",
+        0.001,
+        120,
+        150,
+        0.999,
+    )
     assert (train.schedule.kind, train.schedule.decay, recipe.model.batch_norm_momentum) == ("exponential", 0.98, 0.9)
     augment = recipe.augment
     assert (augment.rotation, augment.zoom, augment.width_shift, augment.height_shift) == (20, 0, 0.2, 0.2)
@@ -112,7 +125,15 @@ BLOCK = "[[model.blocks]]\nfilters = 8\n"
 
 
 def test_per_conv_lists_and_single_values(tmp_path):
-    recipe = load_recipe(str(write(tmp_path, "lists", BLOCK + "convs = 3\nkernel = [3, 5, 3]\nstrides = 2\npadding = ['same', 'valid', 'same']\n")))
+    recipe = load_recipe(
+        str(
+            write(
+                tmp_path,
+                "lists",
+                BLOCK + "convs = 3\nkernel = [3, 5, 3]\nstrides = 2\npadding = ['same', 'valid', 'same']\n",
+            )
+        )
+    )
     assert recipe.model.blocks[0].conv_layout() == [(8, 3, 2, "same"), (8, 5, 2, "valid"), (8, 3, 2, "same")]
     assert load_recipe("base").model.blocks[0].conv_layout() == [(32, 3, 1, "same")]
 
@@ -120,7 +141,12 @@ def test_per_conv_lists_and_single_values(tmp_path):
 def test_a_child_switches_schedule_by_clearing_the_parents_settings(tmp_path):
     write(tmp_path, "child", 'extends = "deotte"\n[train.schedule]\nkind = "cosine"\ndecay = false\n')
     schedule = load_recipe(str(tmp_path / "child.toml")).train.schedule
-    assert (schedule.kind, schedule.decay, schedule.setting("warmup"), schedule.setting("final_factor")) == ("cosine", None, 0.0, 0.0)
+    assert (schedule.kind, schedule.decay, schedule.setting("warmup"), schedule.setting("final_factor")) == (
+        "cosine",
+        None,
+        0.0,
+        0.0,
+    )
     assert load_recipe("fast").with_overrides({"train.schedule.warmup": 0.1}).train.schedule.setting("warmup") == 0.1
 
 
@@ -129,20 +155,42 @@ def test_a_child_switches_schedule_by_clearing_the_parents_settings(tmp_path):
     [
         ("[train.schedule]\nkind = 'exponential'\ndecay = -0.5\n", r"key train.schedule.decay: -0.5 must be > 0"),
         ("[train.schedule]\nkind = 'exponential'\ndecay = 1.5\n", r"key train.schedule.decay: 1.5 must be ≤ 1"),
-        ("[train.schedule]\nkind = 'step'\n", r"key train.schedule.kind: 'step' is not one of 'constant', 'exponential'"),
-        ("[train.schedule]\nkind = 'exponential'\n", r"key train.schedule.decay: missing; kind = 'exponential' needs it"),
-        ("[train.schedule]\nkind = 'cosine'\ndecay = 0.9\n", r"key train.schedule.decay: only used when kind is 'exponential', not 'cosine'"),
-        ("[train.schedule]\nwarmup = 0.1\n", r"key train.schedule.warmup: only used when kind is 'cosine' or 'one_cycle'"),
+        (
+            "[train.schedule]\nkind = 'step'\n",
+            r"key train.schedule.kind: 'step' is not one of 'constant', 'exponential'",
+        ),
+        (
+            "[train.schedule]\nkind = 'exponential'\n",
+            r"key train.schedule.decay: missing; kind = 'exponential' needs it",
+        ),
+        (
+            "[train.schedule]\nkind = 'cosine'\ndecay = 0.9\n",
+            r"key train.schedule.decay: only used when kind is 'exponential', not 'cosine'",
+        ),
+        (
+            "[train.schedule]\nwarmup = 0.1\n",
+            r"key train.schedule.warmup: only used when kind is 'cosine' or 'one_cycle'",
+        ),
         ("[train.schedule]\nkind = 'one_cycle'\nwarmup = 0.95\n", r"key train.schedule.warmup: 0.95 must be ≤ 0.9"),
-        ("[train.schedule]\nkind = 'one_cycle'\nstart_factor = 0\n", r"key train.schedule.start_factor: 0.0 must be > 0"),
+        (
+            "[train.schedule]\nkind = 'one_cycle'\nstart_factor = 0\n",
+            r"key train.schedule.start_factor: 0.0 must be > 0",
+        ),
         (
             "[train.schedule]\nkind = 'cosine'\n[callbacks.reduce_lr_on_plateau]\npatience = 2\n",
-            r"key callbacks.reduce_lr_on_plateau: cannot lower a learning rate that train.schedule.kind = 'cosine' sets",
+            r"key callbacks.reduce_lr_on_plateau: cannot lower a learning rate "
+            r"that train.schedule.kind = 'cosine' sets",
         ),
         ("[train]\nweight_decay = -0.1\n", r"key train.weight_decay: -0.1 must be ≥ 0"),
         ("[train]\nema = 1.0\n", r"key train.ema: 1.0 must be ≤ 0.99999"),
-        ("[train]\nprecision = 'float16'\n", r"key train.precision: 'float16' is not one of 'float32', 'mixed_bfloat16'"),
-        ("[train]\njit_compile = 'yes'\n", r"key train.jit_compile: expected true or false or one of 'auto', got 'yes'"),
+        (
+            "[train]\nprecision = 'float16'\n",
+            r"key train.precision: 'float16' is not one of 'float32', 'mixed_bfloat16'",
+        ),
+        (
+            "[train]\njit_compile = 'yes'\n",
+            r"key train.jit_compile: expected true or false or one of 'auto', got 'yes'",
+        ),
         ("[model]\nhead_dropout = 1.0\n", r"key model.head_dropout: 1.0 must be ≤ 0.95"),
         ("[model]\nbatch_norm_momentum = 0\n", r"key model.batch_norm_momentum: 0.0 must be > 0"),
     ],
@@ -157,15 +205,25 @@ def test_bad_training_keys_fail_with_one_line_naming_the_key(tmp_path, text, mes
 @pytest.mark.parametrize(
     ("block", "message"),
     [
-        ("convs = 2\nkernel = [3, 5, 7]\n", r"key model.blocks.0.kernel: 3 values for 2 convs; give one value or one per conv"),
+        (
+            "convs = 2\nkernel = [3, 5, 7]\n",
+            r"key model.blocks.0.kernel: 3 values for 2 convs; give one value or one per conv",
+        ),
         ("filters = [8]\nconvs = 2\n", r"key model.blocks.0.filters: 1 values for 2 convs"),
         ("kernel = [3, 0]\nconvs = 2\n", r"key model.blocks.0.kernel.1: 0 must be ≥ 1"),
         ("kernel = [3, 'x']\nconvs = 2\n", r"key model.blocks.0.kernel.1: expected an integer, got 'x'"),
         ("kernel = 'big'\n", r"key model.blocks.0.kernel: expected an integer or a list, got 'big'"),
         ("strides = 0\n", r"key model.blocks.0.strides: 0 must be ≥ 1"),
         ("padding = 'full'\n", r"key model.blocks.0.padding: expected one of 'same', 'valid' or a list, got 'full'"),
-        ("padding = ['same', 'causal']\nconvs = 2\n", r"key model.blocks.0.padding.1: 'causal' is not one of 'same', 'valid'"),
-        ("batch_norm = true\n", r"key model.blocks.0.batch_norm: expected one of 'before_activation', 'after_activation' or false, got True"),
+        (
+            "padding = ['same', 'causal']\nconvs = 2\n",
+            r"key model.blocks.0.padding.1: 'causal' is not one of 'same', 'valid'",
+        ),
+        (
+            "batch_norm = true\n",
+            r"key model.blocks.0.batch_norm: "
+            r"expected one of 'before_activation', 'after_activation' or false, got True",
+        ),
     ],
 )
 def test_bad_block_keys_fail_with_one_line_naming_the_key(tmp_path, block, message):
