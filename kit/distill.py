@@ -224,6 +224,7 @@ def _train(recipe: Recipe, images: np.ndarray, targets: np.ndarray, held_images:
         validation_data=evaluation_dataset(held_images, held_labels, classes, batch),
         epochs=recipe.train.epochs,
         callbacks=[*build_callbacks(recipe), report],
+        shuffle=False,
         verbose=0,
     )
     history = {key: [float(value) for value in values] for key, values in fitted.history.items()}
