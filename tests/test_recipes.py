@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import tomllib
 
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from kit.cli.recipe import recipe_app
 from kit.errors import KitError
-from kit.recipes import load_recipe
+from kit.recipes import list_recipes, load_recipe, parse_set, recipe_json_schema, shipped_recipes
 
 
 def write(folder, name, text):
@@ -226,3 +232,136 @@ def test_broken_extends_chains_fail_with_one_line(tmp_path, files, message):
     with pytest.raises(KitError, match=message) as error:
         load_recipe(str(tmp_path / "a.toml"))
     assert "\n" not in str(error.value)
+
+
+# ------------------------------------------------------------------------------------- overrides and --set
+
+
+def test_overrides_take_dotted_keys_and_nested_tables_and_keep_the_name():
+    tuned = load_recipe("tuned")
+    dotted = tuned.with_overrides({"train.learning_rate": 3e-3, "model.dense.0.units": 256})
+    nested = tuned.with_overrides({"train": {"learning_rate": 3e-3}, "model": {"dense": {"0": {"units": 256}}}})
+    assert dotted == nested and dotted.name == nested.name == "tuned"
+    assert (nested.train.learning_rate, nested.train.batch_size, nested.model.dense[0].units) == (3e-3, 128, 256)
+    assert nested.model.dense[0].dropout == 0.1  # the other keys of a table given as a table stay
+    assert nested.content_hash != tuned.content_hash and tuned.train.learning_rate == 0.001  # the original is untouched
+    switched = load_recipe("deotte").with_overrides({"train": {"schedule": {"kind": "cosine", "decay": False}}})
+    assert switched.train.schedule.kind == "cosine" and switched.train.schedule.decay is None
+    enabled = load_recipe("base").with_overrides({"callbacks.reduce_lr_on_plateau": {"patience": 2}})
+    assert enabled.callbacks.reduce_lr_on_plateau.patience == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train": {"epochs": 0}}, r"^recipe tuned: key train.epochs: 0 must be ≥ 1 \(override train.epochs=0\)$"),
+        ({"train.learning_rate": float("nan")}, r"key train.learning_rate: nan is not a finite number.*override"),
+        ({"train.epoch": 3}, r"^recipe tuned: key train.epoch: unknown key \(known keys here: optimizer"),
+        ({"train.epochs.x": 3}, r"key train.epochs.x: train.epochs is not a table"),
+        ({"model..x": 3}, r"key 'model..x': not a dotted recipe key"),
+        ({"train.schedule.kind": "exponential"}, r"key train.schedule.decay: missing; kind = 'exponential' needs it"),
+    ],
+)
+def test_bad_overrides_fail_with_one_line_naming_the_key(overrides, message):
+    with pytest.raises(KitError, match=message) as error:
+        load_recipe("tuned").with_overrides(overrides)
+    assert "\n" not in str(error.value)
+
+
+def test_parse_set_reads_toml_values_and_bare_words():
+    assert parse_set(
+        [
+            "train.learning_rate=3e-3",
+            "model.dense.0.units = 256",
+            "augment.fill_mode=nearest",
+            'description="a b"',
+            "model.blocks.0.kernel=[3, 5]",
+            "callbacks.early_stopping={ patience = 2 }",
+            "train.jit_compile=false",
+            "train.epochs=2",
+            "train.epochs=3",
+        ]
+    ) == {
+        "train.learning_rate": 3e-3,
+        "model.dense.0.units": 256,
+        "augment.fill_mode": "nearest",
+        "description": "a b",
+        "model.blocks.0.kernel": [3, 5],
+        "callbacks.early_stopping": {"patience": 2},
+        "train.jit_compile": False,
+        "train.epochs": 3,
+    }
+    assert load_recipe("demo").with_overrides(parse_set(["augment.fill_mode=nearest"])).augment.fill_mode == "nearest"
+    with pytest.raises(KitError, match=r"key train.learning_rate: nan is not a finite number"):
+        load_recipe("demo").with_overrides(parse_set(["train.learning_rate=nan"]))
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("train.epochs", r"^override 'train.epochs': expected KEY=VALUE"),
+        ("=3", r"^override '=3': expected KEY=VALUE"),
+        ("train epochs=3", r"expected KEY=VALUE with a dotted recipe key"),
+        ("train.epochs=", r"^override 'train.epochs=': no value after '='"),
+        ("model.blocks.0.kernel=[3, 5", r"'\[3, 5' is not a TOML value"),
+        ("train.learning_rate=3e-3x", r"'3e-3x' is not a TOML value"),
+        ('description="open', r"is not a TOML value"),
+    ],
+)
+def test_malformed_set_items_fail_naming_the_item(item, message):
+    with pytest.raises(KitError, match=message) as error:
+        parse_set([item])
+    assert "\n" not in str(error.value)
+
+
+# ------------------------------------------------------------------------------- kit recipe list/show/schema
+
+
+def test_the_json_schema_accepts_every_shipped_recipe_and_rejects_bad_ones():
+    validator = jsonschema.Draft7Validator(recipe_json_schema())
+    validator.check_schema(validator.schema)
+    for path in sorted(shipped_recipes().glob("*.toml")):
+        raw = tomllib.loads(path.read_text())
+        assert not list(validator.iter_errors(raw)), path.name  # the file as written (extends: a partial table)
+        assert not list(validator.iter_errors(load_recipe(path.stem).content)), path.name  # resolved
+    bad = [
+        {"model": {"blocks": [{"filters": 0}]}},
+        {"model": {"blocks": [{"filters": 8}]}, "train": {"epochs": "ten"}},
+        {"model": {"blocks": [{"filters": 8}]}, "train": {"schedule": {"kind": "cosine", "decay": 0.9}}},
+        {"train": {"epochs": 3}},  # no model and no extends
+        {"extends": "base", "train": {"epoch": 3}},
+        {"extends": "base", "model": {"blocks": {"0": {"dropout": 2.0}}}},
+    ]
+    for table in bad:
+        assert list(validator.iter_errors(table)), table
+    cleared = {"model": {"blocks": []}, "train": {"schedule": {"kind": "cosine", "decay": False}}}
+    assert not list(validator.iter_errors(cleared))
+
+
+def test_kit_recipe_show_prints_the_resolved_recipe_that_loads_back(tmp_path):
+    result = CliRunner().invoke(recipe_app, ["show", "tuned", "--set", "train.epochs=3", "--set", "augment.zoom=0.2"])
+    assert result.exit_code == 0, result.output
+    expected = load_recipe("tuned").with_overrides({"train.epochs": 3, "augment.zoom": 0.2})
+    assert result.output.startswith(f"# recipe tuned, content hash {expected.content_hash}\n")
+    again = load_recipe(str(write(tmp_path, "again", result.output)))
+    assert again.content_hash == expected.content_hash and again.train.epochs == 3
+
+
+def test_kit_recipe_list_and_schema(tmp_path, monkeypatch):
+    write(tmp_path, "demo", MINIMAL + 'description = "my own demo"\n')
+    write(tmp_path, "broken", "[train\n")
+    monkeypatch.setenv("KIT_RECIPES", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "80")
+    entries = {entry.name: entry for entry in list_recipes()}
+    assert entries["demo"].origin == str(tmp_path) and entries["demo"].shadows == (shipped_recipes() / "demo.toml",)
+    assert entries["deotte"].origin == "shipped" and entries["broken"].description.startswith(
+        "(unreadable: invalid TOML"
+    )
+    listed = CliRunner().invoke(recipe_app, ["list"])
+    assert listed.exit_code == 0 and "deotte" in listed.output and "shadows" in listed.output
+    assert max(len(line) for line in listed.output.splitlines()) <= 80
+    out = tmp_path / "recipe.schema.json"
+    written = CliRunner().invoke(recipe_app, ["schema", "--out", str(out)])
+    assert written.exit_code == 0 and json.loads(out.read_text()) == recipe_json_schema()
+    printed = CliRunner().invoke(recipe_app, ["schema"])
+    assert json.loads(printed.output) == recipe_json_schema()
