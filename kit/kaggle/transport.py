@@ -145,8 +145,10 @@ class Transport:
         with credentials.quiet():
             try:
                 return getattr(self.api, operation)(*args, **kwargs)
-            except SystemExit:  # the client exits when it finds no credentials
-                raise KitError(credentials.missing(self.api)) from None
+            except SystemExit as stop:  # the client exits where it cannot go on (authenticate: no credentials found)
+                if operation == "authenticate":
+                    raise KitError(credentials.missing(self.api)) from None
+                raise KitError(f"the kaggle client stopped in {operation} (exit code {stop.code})") from None
 
     def call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         """The client's method ``operation`` called with these arguments, retried."""
