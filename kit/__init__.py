@@ -33,6 +33,7 @@ _LAZY = {
     "bench": ("kit.benchmark", "run_bench"),
     "fetch": ("kit.kaggle", "fetch"),
     "submit": ("kit.kaggle", "submit"),
+    "submissions": ("kit.kaggle", "submissions"),
     "score": ("kit.scoring", "score_submission"),
     "init": ("kit.specinfer", "infer_competition"),
     "demo_data": ("kit.data", "write_demo_data"),

@@ -5,30 +5,28 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
+import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kit.callbacks import Callback, CallbackList, as_callback_list
-from kit.competitions import Competition, get_competition
+from kit.competitions import Competition, as_competition
 from kit.data import ImageSet, load_test, load_train, resolve_data_dir
 from kit.errors import KitError
 from kit.recipes import Recipe
-from kit.results import CVResult, FoldScore, load_run
+from kit.results import CVResult, load_run
 from kit.rundir import (
     IDENTITY_KEYS, RUNS_DIR, FoldResult, RunFolder, RunLock, prepare_out, remove_leftovers, save_array, write_json,
 )
-from kit.runtime import prepare_tensorflow, softmax_scores, software_versions
-
-EpochReport = Callable[[int, int, dict[str, float]], None]
+from kit.runtime import softmax_scores, software_versions
+from kit.training import EpochReport, fold_score, train_fold
 MAX_JOBS = 64
+CHECKPOINT = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold, per epoch
 
 
 def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -59,120 +57,6 @@ def holdout_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarr
     except ValueError as error:
         raise KitError(f"holdout = {share}: cannot keep a stratified share out ({error})") from None
     return np.sort(kept), np.sort(held)
-
-
-def _competition(competition: Competition | str | None, data_dir: Path | None) -> Competition:
-    """The competition spec: the one given (object or name), else the one beside the data, else the default."""
-    from kit import competitions
-
-    if hasattr(competitions, "as_competition"):
-        return competitions.as_competition(competition, data_dir)
-    if isinstance(competition, Competition):
-        return competition
-    return get_competition(competition or competitions.DEFAULT_COMPETITION)
-
-
-class _FiniteLoss:
-    """Stops a fold whose loss becomes NaN or infinite, naming the fold and epoch (nothing of the fold is kept)."""
-
-    def __init__(self, fold: int) -> None:
-        import keras
-
-        fold_number = fold
-
-        class Guard(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                for key in ("loss", "val_loss"):
-                    value = (logs or {}).get(key)
-                    if value is not None and not math.isfinite(float(value)):
-                        raise KitError(
-                            f"fold {fold_number}: {key} became {float(value)} at epoch {epoch + 1}; "
-                            "lower train.learning_rate or check the data (nothing of this fold was kept)"
-                        )
-
-        self.callback = Guard()
-
-
-def train_fold(
-    recipe: Recipe,
-    fold: int,
-    rows: tuple[np.ndarray, np.ndarray],
-    train: ImageSet,
-    test: ImageSet | None,
-    classes: int,
-    report: EpochReport | None = None,
-    threads: int | None = None,
-    holdout: np.ndarray | None = None,
-    extra: tuple[np.ndarray, np.ndarray] | None = None,
-) -> FoldResult:
-    """Train the recipe on one fold's training rows (plus ``extra`` (images, labels), e.g. pseudo-labelled test rows,
-    never validated on) and score it on the held-out rows; pure, so it runs anywhere."""
-    prepare_tensorflow(threads)
-    import keras
-
-    from kit.models import build_callbacks, build_model
-    from kit.pipeline import evaluation_dataset, training_dataset, validation_dataset
-
-    train_rows, val_rows = rows
-    seed = recipe.cv.seed * 1000 + fold
-    keras.utils.set_random_seed(seed)
-    batch = recipe.train.batch_size
-    images, labels = train.images[train_rows], train.labels[train_rows]
-    if extra is not None:
-        images, labels = np.concatenate([images, extra[0]]), np.concatenate([labels, extra[1]])
-    model = build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
-    callbacks = [*build_callbacks(recipe), _FiniteLoss(fold).callback]
-    if report is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: report(fold, epoch + 1, dict(logs))))
-    if report is not None:
-        report(fold, 0, {})  # the fold begins
-    started = time.perf_counter()
-    epochs = recipe.train.epochs
-    dataset, per_epoch = training_dataset(images, labels, classes, batch, recipe.augment, seed, 0, epochs)
-    validation, validation_steps = validation_dataset(train.images[val_rows], train.labels[val_rows], classes, batch)
-    fitted = model.fit(
-        dataset,
-        steps_per_epoch=per_epoch,
-        validation_data=validation,
-        validation_steps=validation_steps,
-        epochs=epochs,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=0,
-    )
-
-    def predict(part: np.ndarray) -> np.ndarray:
-        proba = model.predict(evaluation_dataset(part, None, classes, batch), verbose=0).astype(np.float32)
-        if not np.all(np.isfinite(proba)):
-            raise KitError(f"fold {fold}: the model predicts non-finite probabilities; lower train.learning_rate")
-        return proba
-
-    val_proba = predict(train.images[val_rows])
-    test_proba = None if test is None else predict(test.images)
-    holdout_proba = None if holdout is None or not len(holdout) else predict(train.images[holdout])
-    seconds = time.perf_counter() - started
-    accuracy, loss = softmax_scores(val_proba, train.labels[val_rows])
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        model.save(path)
-        model_bytes = path.read_bytes()
-    history = {key: [float(value) for value in values] for key, values in fitted.history.items()}
-    record = {
-        "fold": fold,
-        "epochs": len(history.get("loss", [])),
-        "val_accuracy": accuracy,
-        "val_loss": loss,
-        "seconds": round(seconds, 2),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    return FoldResult(fold=fold, val_rows=val_rows, val_proba=val_proba, test_proba=test_proba, history=history,
-                      record=record, model_bytes=model_bytes, holdout_proba=holdout_proba)
-
-
-def fold_score(result: FoldResult) -> FoldScore:
-    record = result.record
-    return FoldScore(fold=result.fold, epochs=int(record["epochs"]), val_accuracy=float(record["val_accuracy"]),
-                     val_loss=float(record["val_loss"]), seconds=float(record["seconds"]))
 
 
 @contextmanager
@@ -290,8 +174,8 @@ def run_cv(
         raise KitError(f"jobs must be a whole number from 1 to {MAX_JOBS}, got {jobs}")
     if not isinstance(holdout, (int, float)) or not math.isfinite(holdout) or not 0 <= holdout <= 0.5:
         raise KitError(f"holdout must be a share from 0 to 0.5 of the training rows, got {holdout}")
-    data_dir = resolve_data_dir(data_dir, _competition(competition, None))
-    competition = _competition(competition, data_dir)
+    data_dir = resolve_data_dir(data_dir, as_competition(competition, None))
+    competition = as_competition(competition, data_dir)
     train = load_train(data_dir, competition)
     recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
     test = load_test(data_dir, competition) if (Path(data_dir) / competition.test_file).is_file() else None
@@ -336,10 +220,15 @@ def _train_pending(recipe: Recipe, pending: list[int], splits: list, train: Imag
     else:
         relay = _local_folds(listeners, parallel, min(jobs, max(1, len(pending))))
     with relay as (report, runner):
-        calls = [(recipe, fold, splits[fold - 1], train, test, classes, report, threads, held, extra) for fold in pending]
+        calls = [
+            (recipe, fold, splits[fold - 1], train, test, classes, report, threads, held, extra,
+             None if on_dask else (run.fold_dir(fold) / CHECKPOINT, {**identity, "fold": fold}))
+            for fold in pending
+        ]
         for result in runner(train_fold, calls):
             result.record.update(identity)
             run.save_fold(result)
+            shutil.rmtree(run.fold_dir(result.fold) / CHECKPOINT, ignore_errors=True)  # the fold is done
             results[result.fold] = result
             listeners.on_fold_end(fold_score(result), resumed=False)
 
