@@ -152,6 +152,8 @@ def kit_pipeline(
     started = time.perf_counter()
 
     def stamp(fold: int, epoch: int, logs: Mapping[str, float]) -> None:
+        if epoch == 0:  # the fold begins
+            return
         curve.append((time.perf_counter() - started, float(logs["val_accuracy"])))
         listeners.on_phase(name, epoch, recipe.train.epochs)
 
@@ -209,7 +211,7 @@ def option_throughputs(
     batch = recipe.train.batch_size
 
     def batches_of_data():
-        dataset = training_dataset(data.fit_images, data.fit_labels, classes, batch, recipe.augment, recipe.cv.seed)
+        dataset, _ = training_dataset(data.fit_images, data.fit_labels, classes, batch, recipe.augment, recipe.cv.seed)
         return dataset.repeat().take(batches)
 
     def images_per_s(run: Callable[[], Any]) -> float:

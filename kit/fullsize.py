@@ -61,11 +61,11 @@ def write_full_size_data(source: Path, competition: Competition, dest: Path) -> 
 
 def write_recipe_file(recipe: Recipe, folder: Path) -> Path:
     """The recipe as trained (overrides included, ``extends`` resolved) as ``<folder>/<name>.toml``, for a child."""
-    import tomli_w
+    from kit.tunedfile import toml_text
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{recipe.name}.toml"
-    path.write_text(tomli_w.dumps(recipe.content), encoding="utf-8")
+    path.write_text(toml_text(recipe.table()), encoding="utf-8")
     return path
 
 

@@ -34,11 +34,11 @@ def nested(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tidy(value: Any) -> Any:
-    """Floats to :data:`SIGNIFICANT_DIGITS` digits, all the way down (tomli-w writes a float's full repr)."""
+    """Floats to :data:`SIGNIFICANT_DIGITS` digits and no None (TOML has no null: an unset key), all the way down."""
     if isinstance(value, float):
         return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
     if isinstance(value, dict):
-        return {key: _tidy(item) for key, item in value.items()}
+        return {key: _tidy(item) for key, item in value.items() if item is not None}
     if isinstance(value, (list, tuple)):
         return [_tidy(item) for item in value]
     return value
@@ -48,9 +48,14 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def toml_text(table: Mapping[str, Any]) -> str:
+    """A recipe table as TOML (tomli-w), floats to 10 significant digits, unset (None) keys left out."""
+    return tomli_w.dumps(_tidy(dict(table)))
+
+
 def tuned_recipe_text(content: Mapping[str, Any], comments: Sequence[str]) -> str:
     """The file: the hash line, ``comments`` as ``#`` lines, then ``content`` as TOML (tomli-w)."""
-    body = "".join(f"# {line}\n" for line in comments) + "\n" + tomli_w.dumps(_tidy(dict(content)))
+    body = "".join(f"# {line}\n" for line in comments) + "\n" + toml_text(content)
     return f"{HASH_LINE}{_digest(body)}\n{body}"
 
 

@@ -201,7 +201,7 @@ def _write_tuned(
         reference, note = recipe_reference(source, near=recipes_dir)
         content = {"description": description, "extends": reference, **nested(values)}
     else:
-        content = {**recipe.with_overrides(best.values).content, "description": description}
+        content = {**recipe.with_overrides(best.values).table(), "description": description}
         content.pop("extends", None)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     epochs = f"{result.epochs} epoch{'s' if result.epochs > 1 else ''} per trial"

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tomllib
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from kit.benchmark import (
-    FULL_TRAIN_ROWS,
-    INFERENCE_ROWS,
-    Contender,
-    _verdict,
-    bench_data,
-    steady_throughput,
-    write_full_size_data,
-)
+import kit.recipes
+from kit.benchmark import verdict
+from kit.cli import app
 from kit.data import load_test, load_train
 from kit.errors import KitError
+from kit.fullsize import FULL_TRAIN_ROWS, write_full_size_data
+from kit.measure import INFERENCE_ROWS, Contender, bench_data, steady_throughput
 
 TINY = """
 description = "a tiny CNN for the bench smoke test"
@@ -60,7 +59,7 @@ def test_larger_size_repeats_rows_without_leaking_validation_into_training(demo_
 
 
 def test_too_small_a_size_is_refused(demo_dir, competition):
-    with pytest.raises(KitError, match="--size 50: the bench needs at least 100 rows"):
+    with pytest.raises(KitError, match="size=50: the bench needs at least 100 rows"):
         bench_data(demo_dir, competition, size=50)
 
 
@@ -78,9 +77,9 @@ def test_an_option_is_kept_only_when_faster_without_costing_accuracy():
     slow = contender([(10.0, 0.95), (20.0, 0.99)])
     fast = contender([(6.0, 0.95), (12.0, 0.99)])
     sloppy = contender([(6.0, 0.95), (12.0, 0.97)])
-    assert _verdict(fast, slow, 0.99, 0.001) == "keep: faster, same accuracy"
-    assert _verdict(slow, fast, 0.99, 0.001) == "drop: not faster"
-    assert _verdict(sloppy, slow, 0.99, 0.001) == "drop: costs accuracy"
+    assert verdict(fast, slow, 0.99, 0.001) == "keep: faster, same accuracy"
+    assert verdict(slow, fast, 0.99, 0.001) == "drop: not faster"
+    assert verdict(sloppy, slow, 0.99, 0.001) == "drop: costs accuracy"
 
 
 def test_full_size_data_has_the_competitions_row_counts(demo_dir, competition, tmp_path):
@@ -94,11 +93,17 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     out = tmp_path / "bench.json"
     args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--notebook-epochs", "1", "--no-options"]
     done = subprocess.run(
-        [sys.executable, "-m", "kit.benchmark", *args, "--out", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "kit", "bench", *args, "--out", str(out)], capture_output=True, text=True,
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stderr
     assert "notebook pipeline" in done.stdout and "kit tiny" in done.stdout
+    assert "`kit cv --help` starts in" in done.stdout
     result = json.loads(out.read_text())
+    startup = result["cli_startup"]
+    assert len(startup["seconds"]) == 3 and startup["median"] == sorted(startup["seconds"])[1] > 0
+    assert startup["target"] == 1.0 and startup["command"].endswith("cv --help")
+    assert result["cv_estimate"] is None and result["option_images_per_s"] == {} and result["overrides"] == {}
     assert [c["name"] for c in result["contenders"]] == ["notebook pipeline", "kit tiny"]
     assert result["data"] == {
         "source": str(tiny_dir),
@@ -116,6 +121,28 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
 def test_zero_notebook_epochs_are_refused_before_any_work(tmp_path):
     from kit.benchmark import run_bench
 
-    with pytest.raises(KitError, match="--notebook-epochs must be at least 1, got 0"):
+    with pytest.raises(KitError, match="notebook_epochs=0: the notebook pipeline needs at least 1 epoch"):
         run_bench(notebook_epochs=0, out=tmp_path / "bench.json")
     assert not (tmp_path / "bench.json").exists()
+
+
+def set_stand_in(items):
+    """``KEY=VALUE`` items with TOML values: a stand-in for kit.recipes.parse_set until the recipes module has it."""
+    parsed = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        parsed[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+    return parsed
+
+
+def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir, monkeypatch):
+    if not hasattr(kit.recipes, "parse_set"):
+        monkeypatch.setattr(kit.recipes, "parse_set", set_stand_in, raising=False)
+    (tmp_path / "tiny.toml").write_text(TINY)
+    runner = CliRunner()
+    base = ["bench", "--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--out", str(tmp_path / "b.json")]
+    done = runner.invoke(app, [*base, "--set", "train.epochs=0"])
+    assert done.exit_code == 1 and "train.epochs" in str(done.exception)
+    done = runner.invoke(app, [*base, "--size", "50"])
+    assert done.exit_code == 1 and str(done.exception).startswith("--size 50: the bench needs at least 100 rows")
+    assert not (tmp_path / "b.json").exists()

@@ -257,7 +257,7 @@ class PhaseDisplay(RichProgress):
 
 
 def _seconds(value: float | None) -> str:
-    return "not reached" if value is None else f"{value:.1f}"
+    return "never" if value is None else f"{value:.1f}"
 
 
 def startup_line(result: BenchResult) -> str | None:
@@ -271,17 +271,17 @@ def startup_line(result: BenchResult) -> str | None:
 
 
 def bench_table(result: BenchResult) -> Table:
-    """The contenders side by side; the caption names the machine and the CLI's start-up time."""
+    """The contenders side by side (train/s and infer/s: images per second; to nb s: seconds to the notebook
+    pipeline's final accuracy); the caption names the machine and the CLI's start-up time."""
     rows = result.data
     title = f"time to accuracy on {rows.train_rows:,} + {rows.validation_rows:,} images" + (
         " (rows repeated: speed only)" if rows.replicated else ""
     )
-    caption = "\n".join(line for line in (result.machine, startup_line(result)) if line)
+    caption = "\n".join(line for line in (startup_line(result), result.machine) if line)
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD)
-    headers = ("pipeline", "val acc", "wall s", "train img/s", "to nb acc s", "infer img/s", "RSS MiB")
-    for column in headers:
-        table.add_column(column, justify="left" if column == "pipeline" else "right",
-                         overflow="fold" if column == "pipeline" else "ellipsis")
+    table.add_column("pipeline", overflow="fold", min_width=16)
+    for column in ("val acc", "wall s", "train/s", "to nb s", "infer/s", "MiB"):
+        table.add_column(column, justify="right")
     for contender in result.contenders:
         matched = "—" if contender is result.notebook else _seconds(contender.matched_at)
         table.add_row(
@@ -297,7 +297,7 @@ def bench_table(result: BenchResult) -> Table:
 
 
 def bench_notes(result: BenchResult) -> list[str]:
-    """The headline ratio, the start-up time, the options' worth and the full-size CV estimate, one line each."""
+    """The headline ratio, the overrides, the options' worth and the full-size CV estimate, one line each."""
     ratio, target = result.time_to_notebook_accuracy_ratio, result.ratio_target
     lines = [
         "kit never reached the notebook's accuracy"
@@ -307,9 +307,6 @@ def bench_notes(result: BenchResult) -> list[str]:
     ]
     if result.overrides:
         lines.append("recipe overrides: " + ", ".join(f"{key}={value!r}" for key, value in result.overrides.items()))
-    startup = startup_line(result)
-    if startup:
-        lines.append(startup)
     busiest, cores = max(result.load_average), os.cpu_count() or 1
     if busiest > cores:
         lines.append(f"the machine was busy (load average {busiest:.1f} on {cores} cores): all times are pessimistic")
