@@ -26,6 +26,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,8 @@ def _checkpoint_class():
             self.tracked = list(callbacks)
             self.identity = identity
             self.resume = resume
-            self.history: dict[str, list[float]] = {} if resume is None else {k: list(v) for k, v in resume.history.items()}
+            earlier = {} if resume is None else resume.history
+            self.history: dict[str, list[float]] = {key: list(values) for key, values in earlier.items()}
             self.seconds_before = 0.0 if resume is None else resume.seconds
             self._started = time.perf_counter()
             self._saved_best: dict[int, tuple[int, str]] = {}  # callback index -> (id of the weights list, file)
@@ -168,7 +170,8 @@ def _checkpoint_class():
             best_files: dict[str, str] = {}
             for index, callback in enumerate(self.tracked):
                 kind = type(callback).__name__
-                states.append({"kind": kind, **{name: _number(getattr(callback, name, None)) for name in CALLBACK_STATE.get(kind, ())}})
+                names = CALLBACK_STATE.get(kind, ())
+                states.append({"kind": kind, **{name: _number(getattr(callback, name, None)) for name in names}})
                 weights = getattr(callback, "best_weights", None)
                 if weights is None:
                     continue
@@ -238,9 +241,17 @@ def _read_state(folder: Path, identity: Any) -> dict[str, Any] | None:
     return state
 
 
-def resume_state(folder: Path | str, identity: Any = None, custom_objects: dict[str, Any] | None = None) -> ResumeState | None:
+def resume_state(
+    folder: Path | str, identity: Any = None, model_builder: Callable[[], Any] | None = None
+) -> ResumeState | None:
     """The training state checkpointed in ``folder`` under ``identity``, or None to start afresh (no checkpoint, one
-    of another identity, or a damaged one). Leftover temporary files there are removed either way."""
+    of another identity, or a damaged one). Leftover temporary files there are removed either way.
+
+    ``model_builder`` (no arguments, returns the compiled model as training would build it) is the exact way: the
+    checkpoint's weights and optimizer variables are loaded into the model it builds, so optimizer settings that a
+    saved model does not carry (kit's weight-decay exclusions of biases and batch-norm scales) hold after a resume.
+    Without it the model comes from ``keras.saving.load_model`` (kit's custom optimizers registered), which loses them.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return None
@@ -250,10 +261,15 @@ def resume_state(folder: Path | str, identity: Any = None, custom_objects: dict[
         return None
     import keras
 
-    import kit.models  # noqa: F401  (registers kit's serializable optimizers before the model loads)
+    import kit.models  # noqa: F401  (registers kit's serializable optimizers before a model loads)
 
     try:
-        model = keras.saving.load_model(folder / state["model"], custom_objects=custom_objects)
+        if model_builder is None:
+            model = keras.saving.load_model(folder / state["model"])
+        else:
+            model = model_builder()
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(folder / state["model"])
         best = {}
         for index, name in state["best_weights"].items():
             with np.load(folder / name, allow_pickle=False) as arrays:
@@ -264,7 +280,7 @@ def resume_state(folder: Path | str, identity: Any = None, custom_objects: dict[
             return None
         for variable, value in zip(variables, state["random_states"]):
             variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
-    except Exception:  # noqa: BLE001 — a checkpoint that does not load is no checkpoint: train from the start
+    except Exception:  # a checkpoint that does not load is no checkpoint: train from the start
         return None
     done = int(state["epochs_done"])
     return ResumeState(
