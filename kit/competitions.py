@@ -182,18 +182,17 @@ def known_competitions() -> list[str]:
 
 
 def get_competition(name: str) -> Competition:
-    """The spec named ``name``: ``competitions/NAME.toml``, a shipped one, else ``data/NAME/competition.toml``."""
+    """The spec named ``name``: ``competitions/NAME.toml``, else ``data/NAME/competition.toml`` (the spec beside that
+    competition's default data folder), else a shipped one; a name ending in ``.toml`` or holding a folder is a path."""
     from kit.specfile import load_spec
 
     if name.endswith(SPEC_SUFFIX) or os.sep in name:
         return load_spec(Path(name))
-    for folder in search_path():
-        candidate = folder / f"{name}{SPEC_SUFFIX}"
+    folders = search_path()
+    for candidate in (*(folder / f"{name}{SPEC_SUFFIX}" for folder in folders[:-1]), Path("data") / name / BESIDE_DATA,
+                      folders[-1] / f"{name}{SPEC_SUFFIX}"):
         if candidate.is_file():
             return load_spec(candidate)
-    fetched = Path("data") / name / BESIDE_DATA
-    if fetched.is_file():
-        return load_spec(fetched)
     raise KitError(
         f"unknown competition {name!r}: use one of {', '.join(known_competitions())}, "
         f"or a spec file (competitions/{name}.toml, or competition.toml beside the data)"
