@@ -52,6 +52,7 @@ def cv(
     cluster: str | None = None,
     holdout: float = 0.0,
     pseudo: Any = None,
+    threshold: float = 0.99,
     **overrides: Any,
 ) -> CVResult:
     """Cross-validate ``recipe`` on the competition folder ``data`` and return the finished run.
@@ -59,9 +60,17 @@ def cv(
     ``recipe`` is a name (``"demo"``), a path to a ``.toml`` file or a :class:`kit.Recipe`; ``folds``/``epochs`` and
     ``**overrides`` (dotted keys, ``**{"train.learning_rate": 3e-3}``, or tables, ``train={"learning_rate": 3e-3}``)
     change it and are recorded in the run. Finished folds in ``out`` (default ``runs/<recipe>``) are resumed;
-    ``force=True`` retrains. ``callbacks`` receive progress (see :class:`kit.Callback`).
+    ``force=True`` retrains. ``callbacks`` receive progress (see :class:`kit.Callback`). ``holdout`` keeps that share
+    of the training rows out of every fold and scores the fold models on it. ``pseudo`` (a submission written by
+    ``kit.predict``, run folders, or :class:`kit.pseudo.PseudoLabels`) adds the test rows predicted with at least
+    ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
     """
     from kit.crossval import run_cv
+
+    if pseudo is not None and not hasattr(pseudo, "fingerprint"):
+        from kit.pseudo import pseudo_rows
+
+        pseudo = pseudo_rows(pseudo, threshold, data)
 
     for name, value in (("folds", folds), ("epochs", epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

@@ -95,6 +95,15 @@ def _local_folds(callbacks: Callback, parallel: bool, jobs: int) -> Iterator[tup
             thread.join(timeout=5)
 
 
+def _check_pseudo(pseudo: Any, test: ImageSet | None) -> None:
+    """Pseudo-labels must come from predictions of exactly these test rows."""
+    if test is None:
+        raise KitError("pseudo-labels need the test images, but the data folder has no test file")
+    if pseudo.test_fingerprint not in (None, test.fingerprint()) or pseudo.test_rows != len(test):
+        raise KitError(f"pseudo-labels from {pseudo.source} were predicted for other test rows than this data's "
+                       f"({pseudo.test_rows} rows, fingerprint {pseudo.test_fingerprint}); use the same test data")
+
+
 def run_identity(recipe: Recipe, train: ImageSet, test: ImageSet | None, overrides: Mapping[str, Any] | None,
                  holdout: float, pseudo: Any = None) -> dict[str, Any]:
     """What makes two runs the same run: recipe (with overrides), data, folds, seed, hold-out and pseudo-labels."""
@@ -179,8 +188,8 @@ def run_cv(
     train = load_train(data_dir, competition)
     recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
     test = load_test(data_dir, competition) if (Path(data_dir) / competition.test_file).is_file() else None
-    if pseudo is not None and test is None:
-        raise KitError("pseudo-labels need the test images, but the data folder has no test file")
+    if pseudo is not None:
+        _check_pseudo(pseudo, test)
     kept, held = holdout_split(train.labels, float(holdout), recipe.cv.seed)
     splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed)]
     identity = run_identity(recipe, train, test, overrides, float(holdout), pseudo)
@@ -199,6 +208,9 @@ def run_cv(
         pending = [fold for fold in range(1, recipe.cv.folds + 1) if fold not in results]
         _train_pending(recipe, pending, splits, train, test, competition.classes, held, extra, identity, run, results,
                        listeners, jobs, cluster)
+        if pseudo is not None:  # which test rows were added to every fold's training part, with which labels
+            save_array(run.root / "pseudo_rows.npy", np.asarray(pseudo.rows, dtype=np.int64))
+            save_array(run.root / "pseudo_labels.npy", np.asarray(pseudo.labels, dtype=np.int64))
         _write_summary(run, recipe, competition, Path(data_dir), train, test, held, results, identity)
     result = load_run(run.root)
     listeners.on_run_end()
@@ -274,6 +286,7 @@ def _write_summary(run: RunFolder, recipe: Recipe, competition: Competition, dat
         "fold_accuracy_std": float(np.std(accuracies)),
         "holdout_rows": int(len(held)),
         "holdout_accuracy": holdout_accuracy,
+        "pseudo_rows": 0 if not identity["pseudo"] else int(len(np.load(run.root / "pseudo_rows.npy"))),
         "train_seconds": round(sum(score["seconds"] for score in fold_scores), 2),
         "finished_at": max(result.record["finished_at"] for result in ordered),
         "versions": software_versions(),

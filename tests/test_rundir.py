@@ -214,3 +214,17 @@ def test_api_argument_errors_are_one_line(recipe_path, tiny_dir):
         kit.cv(42, tiny_dir)
     with pytest.raises(KitError, match="callbacks: .* is not a kit.Callback"):
         kit.cv(str(recipe_path), tiny_dir, callbacks=[print])
+
+
+def test_pseudo_labels_join_training_parts_only_and_keep_runs_apart(finished, tmp_path, recipe_path, tiny_dir):
+    out = tmp_path / "pseudo"
+    result = kit.cv(str(recipe_path), tiny_dir, out=out, pseudo=[str(finished.path)], threshold=0.01)
+    rows, labels = load_array(out / "pseudo_rows.npy"), load_array(out / "pseudo_labels.npy")
+    assert result.summary["pseudo_rows"] == 40 and np.array_equal(rows, np.arange(40))
+    assert np.array_equal(labels, finished.test.argmax(1))
+    assert result.summary["pseudo"] and result.summary["pseudo"] != finished.summary["pseudo"]
+    for score in result.folds:  # validation parts hold training rows only, as without pseudo-labels
+        val_rows = load_array(out / f"fold-{score.fold}" / "val_rows.npy")
+        assert np.array_equal(val_rows, load_array(finished.path / f"fold-{score.fold}" / "val_rows.npy"))
+    with pytest.raises(KitError, match="differs in pseudo"):
+        kit.cv(str(recipe_path), tiny_dir, out=out)

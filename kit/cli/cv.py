@@ -46,6 +46,10 @@ def cv(
         None, help="Train the folds on the Dask scheduler at this address (tcp://HOST:8786) instead of locally."
     ),
     holdout: float = typer.Option(0.0, help="Share of the training rows kept out of every fold and scored at the end."),
+    pseudo: Optional[list[str]] = typer.Option(
+        None, help="Pseudo-label confident test rows of this submission (.json/.csv) or these run folders (repeatable)."
+    ),
+    threshold: float = typer.Option(0.99, help="With --pseudo: the ensemble probability a test row needs."),
     force: bool = typer.Option(False, "--force", help="Retrain every fold instead of resuming finished ones."),
 ) -> None:
     """Train RECIPE on stratified K folds, print fold scores and the out-of-fold accuracy."""
@@ -56,8 +60,11 @@ def cv(
     overrides = parse_sets(set_)
     with RichProgress() as progress:
         result = run(recipe, data, folds=folds, epochs=epochs, out=out, jobs=jobs, force=force, callbacks=[progress],
-                     competition=competition, cluster=cluster, holdout=holdout, **overrides)
+                     competition=competition, cluster=cluster, holdout=holdout, pseudo=pseudo or None,
+                     threshold=threshold, **overrides)
     console.print(fold_table(result))
+    if result.summary.get("pseudo_rows"):
+        console.print(f"{result.summary['pseudo_rows']} pseudo-labelled test rows added to every fold's training part")
     held = "" if result.holdout_accuracy is None else (
         f"  hold-out accuracy [bold]{result.holdout_accuracy:.4f}[/] ({result.holdout_rows} rows)")
     console.print(
