@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_ARGS ?=
 
-.PHONY: install demo demo-data test fetch ensemble tune-demo bench clean
+.PHONY: install demo demo-data test test-fast lint format fetch ensemble tune-demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,24 @@ install: $(STAMP)
 demo-data: install
 	$(BIN)/kit demo-data --dest data/demo
 
-demo: demo-data  ## the main job on the embedded data: 5-fold CV of the demo recipe
+demo: demo-data  ## the main job on the embedded data: 5-fold CV of the demo recipe, its submission, scored locally
 	$(BIN)/kit cv demo --data data/demo
+	$(BIN)/kit predict runs/demo --name demo --force
+	$(BIN)/kit score submissions/demo.csv --data data/demo
 
 test: install
 	$(BIN)/pytest
+
+test-fast: install  ## the tests that train no model and start no subprocess (under a minute)
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check kit tests
+	$(BIN)/ruff format --check kit tests
+
+format: install
+	$(BIN)/ruff check --fix kit tests
+	$(BIN)/ruff format kit tests
 
 fetch: install  ## the Digit Recognizer files from Kaggle into data/digit-recognizer/ (needs Kaggle credentials)
 	$(BIN)/kit fetch
