@@ -96,6 +96,7 @@ class BenchResult:
     verdicts: Mapping[str, str] = field(default_factory=dict)
     cli_startup: StartupTime | None = None
     cv_estimate: CVEstimate | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def notebook(self) -> Contender:
@@ -133,7 +134,7 @@ def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = N
 def kit_pipeline(
     recipe: Recipe, data: BenchData, classes: int, name: str, callbacks: CallbackList | None = None
 ) -> Contender:
-    """The recipe trained as one `kit cv` fold is (:func:`kit.crossval.train_fold`) on the bench split, then reloaded."""
+    """The recipe trained as a `kit cv` fold is (:func:`kit.crossval.train_fold`) on the bench split, then reloaded."""
     from kit.runtime import import_tensorflow
 
     import_tensorflow()
@@ -265,6 +266,7 @@ def run_bench(
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
     from kit.rundir import write_json
+    from kit.runtime import software_versions
 
     competition = as_competition(competition, data)
     if notebook_epochs < 1:
@@ -309,14 +311,20 @@ def run_bench(
         recipe=loaded.name,
         recipe_hash=loaded.content_hash,
         overrides=overrides,
-        data=BenchRows(str(split.source), len(split.fit_images), len(split.val_images), len(split.inference_images),
-                       split.replicated),
+        data=BenchRows(
+            str(split.source),
+            len(split.fit_images),
+            len(split.val_images),
+            len(split.inference_images),
+            split.replicated,
+        ),
         contenders=tuple(contenders),
         time_to_notebook_accuracy_ratio=None if kit.matched_at is None else kit.matched_at / notebook.wall_seconds,
         option_images_per_s=throughputs,
         verdicts=verdicts,
         cli_startup=started_up,
         cv_estimate=estimate,
+        versions=software_versions(),
     )
     if out:
         write_json(Path(out), result.to_json())

@@ -1,5 +1,6 @@
 """A recipe as a KerasTuner HyperModel: a trial's values become recipe overrides, and the model, input pipeline and
-callbacks are built by the same code as a ``kit cv`` fold (``build_model``, ``training_dataset``, ``build_callbacks``)."""
+callbacks are built by the same code as a ``kit cv`` fold (``build_model``, ``training_dataset``,
+``build_callbacks``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from kit.space import SearchSpace
 
 
 class RecipeHyperModel(kt.HyperModel):
-    """The recipe as a KerasTuner HyperModel: a trial's values become recipe overrides, then ``build_model`` as in cv."""
+    """The recipe as a KerasTuner HyperModel: a trial's values become recipe overrides, then ``build_model``."""
 
     def __init__(self, recipe: Recipe, space: SearchSpace, input_shape: tuple[int, ...], classes: int, train_rows: int):
         super().__init__(name=recipe.name)

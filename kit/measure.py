@@ -37,7 +37,7 @@ class BenchData:
 @dataclass(frozen=True)
 class Contender:
     """One training pipeline's measurements; ``curve`` holds (seconds since start, val accuracy) at each epoch end,
-    ``matched_at`` the seconds it took to reach the notebook pipeline's final accuracy (None: never, or not compared)."""
+    ``matched_at`` the seconds it took to reach the notebook pipeline's final accuracy (None: never or not compared)."""
 
     name: str
     val_accuracy: float

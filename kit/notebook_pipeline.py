@@ -28,7 +28,9 @@ def notebook_pipeline(
         from tf_keras import layers
         from tf_keras.preprocessing.image import ImageDataGenerator
     except ImportError:
-        raise KitError("the bench needs tf-keras for the notebook's ImageDataGenerator: pip install -e '.[bench]'") from None
+        raise KitError(
+            "the bench needs tf-keras for the notebook's ImageDataGenerator: pip install -e '.[bench]'"
+        ) from None
 
     listeners = callbacks or CallbackList()
     tf_keras.utils.set_random_seed(0)

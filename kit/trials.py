@@ -52,5 +52,7 @@ def ranked(trials: Iterable[TrialScore]) -> tuple[TrialScore, ...]:
     """Scored trials best first, then the others in trial order."""
     trials = list(trials)
     done = sorted((trial for trial in trials if trial.score is not None), key=lambda trial: -trial.score)
-    rest = sorted((trial for trial in trials if trial.score is None), key=lambda trial: (len(trial.trial_id), trial.trial_id))
+    rest = sorted(
+        (trial for trial in trials if trial.score is None), key=lambda trial: (len(trial.trial_id), trial.trial_id)
+    )
     return (*done, *rest)

@@ -3,6 +3,7 @@ search, signed by a hash line so that a file edited by hand is never overwritten
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,15 +22,19 @@ SIGNIFICANT_DIGITS = 10  # a stepped 0.30000000000000004 is written 0.3
 def nested(values: Mapping[str, Any]) -> dict[str, Any]:
     """Dotted keys as nested tables: ``{"model.blocks.0.dropout": 0.2}`` → ``{"model": {"blocks": {"0": {…}}}}``.
 
-    A recipe that ``extends`` another reads a table with numeric keys as overrides of list items by index.
+    A recipe that ``extends`` another reads a table with numeric keys as overrides of list items by index. A later key
+    inside an earlier key's table or list (``"train": {…}`` then ``"train.epochs"``) is set inside a copy of it.
     """
     tables: dict[str, Any] = {}
     for key, value in values.items():
         *parents, last = key.split(".")
-        node = tables
+        node: Any = tables
         for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if isinstance(node, list):
+            node[int(last)] = copy.deepcopy(value)
+        else:
+            node[last] = copy.deepcopy(value)
     return tables
 
 

@@ -32,7 +32,8 @@ class TuneRole:
             raise KitError(f"role: port must be an integer from 1 to 65535, got {self.port!r}")
         if self.tuner_id != CHIEF and (not re.fullmatch(WORKER_ID_PATTERN, self.tuner_id) or CHIEF in self.tuner_id):
             raise KitError(
-                f"role: worker id {self.tuner_id!r}: give each worker a distinct id of letters, digits, '.', '_' or '-' "
+                f"role: worker id {self.tuner_id!r}: give each worker a distinct id of letters, digits, "
+                "'.', '_' or '-' "
                 f"(not containing {CHIEF!r}), e.g. 'gpu1'"
             )
 

@@ -40,7 +40,9 @@ def trial_score(trial: kt.engine.trial.Trial, keys: list[str], folder: Path) -> 
         epochs=None if epochs is None else int(epochs),
         status=trial.status,
         val_loss=metric("val_loss") if completed else None,
-        best_epoch=values.get("tuner/initial_epoch", 0) + trial.best_step + 1 if completed else None,  # hyperband resumes
+        best_epoch=values.get("tuner/initial_epoch", 0) + trial.best_step + 1
+        if completed
+        else None,  # hyperband resumes
         seconds=metric("seconds"),
         tuner_id=read_json(record_path).get("tuner_id") if record_path.is_file() else None,
     )
@@ -77,7 +79,9 @@ class _ReportingTuner:
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         super().on_trial_end(trial)  # reports the trial to the (maybe remote) oracle
         folder = Path(self.project_dir)
-        write_json(folder / f"trial_{trial.trial_id}" / TRIAL_RECORD, {"tuner_id": self.tuner_id, "status": trial.status})
+        write_json(
+            folder / f"trial_{trial.trial_id}" / TRIAL_RECORD, {"tuner_id": self.tuner_id, "status": trial.status}
+        )
         score = trial_score(self.oracle.get_trial(trial.trial_id), self.keys, folder)
         self.scores.append(score)
         self.kit_callbacks.on_trial_end(score)
@@ -101,7 +105,7 @@ TUNER_CLASSES = {"bayesian": BayesianTuner, "hyperband": HyperbandTuner, "random
 def make_tuner(
     kind: str, hypermodel: RecipeHyperModel, max_trials: int, folder: Path, overwrite: bool, callbacks: CallbackList
 ) -> _ReportingTuner:
-    """The KerasTuner tuner of ``kind`` on ``folder`` (reloaded when it holds a search), maximising hold-out accuracy."""
+    """The KerasTuner tuner of ``kind`` on ``folder`` (reloaded when it holds a search), maximising the score."""
     budget = {"max_epochs": hypermodel.recipe.train.epochs} if kind == "hyperband" else {"max_trials": max_trials}
     with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "Reloading Tuner from …"; the result says it
         search = TUNER_CLASSES[kind](

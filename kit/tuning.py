@@ -166,8 +166,13 @@ def run_tune(
         except RuntimeError as error:  # KerasTuner's "too many failed trials in a row", a port in use, …
             raise KitError(f"the search stopped: {_summary(error)}") from None
     common = {
-        "recipe": trained.name, "tuner": kind, "space": space, "train_rows": len(train),
-        "epochs": trained.train.epochs, "folder": folder, "overrides": overrides,
+        "recipe": trained.name,
+        "tuner": kind,
+        "space": space,
+        "train_rows": len(train),
+        "epochs": trained.train.epochs,
+        "folder": folder,
+        "overrides": overrides,
     }
     if not writes:
         ran = tuple(score.trial_id for score in search.scores)

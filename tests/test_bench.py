@@ -93,7 +93,9 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     out = tmp_path / "bench.json"
     args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--notebook-epochs", "1", "--no-options"]
     done = subprocess.run(
-        [sys.executable, "-m", "kit", "bench", *args, "--out", str(out)], capture_output=True, text=True,
+        [sys.executable, "-m", "kit", "bench", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
         env={**os.environ, "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stderr
@@ -115,7 +117,9 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     notebook, kit = result["contenders"]
     assert len(notebook["curve"]) == 1 and len(kit["curve"]) == 2
     for measured in (notebook, kit):
-        assert measured["wall_seconds"] > 0 and measured["inference_images_per_s"] > 0 and measured["peak_rss_mib"] > 100
+        assert (
+            measured["wall_seconds"] > 0 and measured["inference_images_per_s"] > 0 and measured["peak_rss_mib"] > 100
+        )
 
 
 def test_zero_notebook_epochs_are_refused_before_any_work(tmp_path):
@@ -140,7 +144,15 @@ def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir
         monkeypatch.setattr(kit.recipes, "parse_set", set_stand_in, raising=False)
     (tmp_path / "tiny.toml").write_text(TINY)
     runner = CliRunner()
-    base = ["bench", "--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--out", str(tmp_path / "b.json")]
+    base = [
+        "bench",
+        "--recipe",
+        str(tmp_path / "tiny.toml"),
+        "--data",
+        str(tiny_dir),
+        "--out",
+        str(tmp_path / "b.json"),
+    ]
     done = runner.invoke(app, [*base, "--set", "train.epochs=0"])
     assert done.exit_code == 1 and "train.epochs" in str(done.exception)
     done = runner.invoke(app, [*base, "--size", "50"])

@@ -31,13 +31,13 @@ from kit.models import build_model
 from kit.recipes import load_recipe
 from kit.space import parse_space
 from kit.tunedfile import tuned_recipe_text, write_tuned_recipe, written_by_kit
-from kit.tuners import TRIAL_RECORD
 from kit.tunerole import TuneRole, kerastuner_environment
+from kit.tuners import TRIAL_RECORD
 from kit.tuning import SEARCH_RECORD, TrialScore, TuneResult, holdout_split, run_tune
 
-
 TINY = tiny_recipe_toml(
-    "a tiny CNN with a tiny search space, for tests", dropout=0.1,
+    "a tiny CNN with a tiny search space, for tests",
+    dropout=0.1,
     extra="""[callbacks.reduce_lr_on_plateau]
 patience = 1
 [tune]
@@ -129,7 +129,11 @@ def test_ranges_become_int_and_float_hyperparameters_and_unquoted_keys_work():
     hp = kt.HyperParameters()
     assert space.declare(hp) == {"train.batch_size": 16, "train.learning_rate": 1e-4, "augment.rotation": 0.0}
     batch, rate, rotation = hp.space
-    assert isinstance(batch, kt.engine.hyperparameters.Int) and (batch.min_value, batch.max_value, batch.step) == (16, 128, 16)
+    assert isinstance(batch, kt.engine.hyperparameters.Int) and (batch.min_value, batch.max_value, batch.step) == (
+        16,
+        128,
+        16,
+    )
     assert isinstance(rate, kt.engine.hyperparameters.Float) and rate.sampling == "log"
     assert isinstance(rotation, kt.engine.hyperparameters.Float)  # a float setting: integer bounds give a float range
     assert space.holdout == 0.25 and space.tuner == "bayesian"
@@ -146,17 +150,26 @@ def test_ranges_become_int_and_float_hyperparameters_and_unquoted_keys_work():
         ({"model.blocks.7.dropout": [0.1]}, r"key 'model.blocks.7.dropout': no such setting"),
         ({"model.blocks.0": [0.1]}, r"key 'model.blocks.0': is a table, not a value"),
         ({"dropout": [0.1]}, r"unknown key 'dropout'; it takes holdout, tuner, max_trials and dotted recipe keys"),
-        ({"model.blocks.0.dropout": [0.1, 2.0]}, r"2.0 does not fit the recipe \(key model.blocks.0.dropout: 2.0 must be ≤ 0.95\)"),
+        (
+            {"model.blocks.0.dropout": [0.1, 2.0]},
+            r"2.0 does not fit the recipe \(key model.blocks.0.dropout: 2.0 must be ≤ 0.95\)",
+        ),
         ({"train.optimizer": ["adam", "adamx"]}, r"'adamx' does not fit the recipe .*'rmsprop'"),
         ({"train.optimizer": ["adam", 3]}, r"choices mix types"),
         ({"model.dense.0.units": [64, 64]}, r"choices repeat a value"),
         ({"train.learning_rate": {"min": 1e-4}}, r"range without max"),
         ({"train.learning_rate": {"min": 1e-4, "max": 1e-2, "scale": "log"}}, r"unknown range key 'scale'"),
         ({"train.learning_rate": {"min": 0, "max": 1e-2, "sampling": "log"}}, r"log sampling needs min > 0"),
-        ({"train.batch_size": {"min": 16.5, "max": 128}}, r"train.batch_size takes integers, so the range min must be one"),
+        (
+            {"train.batch_size": {"min": 16.5, "max": 128}},
+            r"train.batch_size takes integers, so the range min must be one",
+        ),
         ({"train.optimizer": "adam"}, r"expected a list of choices or a range"),
         ({"train.epochs": [1, 2], "holdout": 1.5}, r"key holdout: expected a fraction between 0 and 1"),
-        ({"train.epochs": [1, 2], "tuner": "grid"}, r"key tuner: unknown tuner 'grid'; use bayesian, hyperband, random"),
+        (
+            {"train.epochs": [1, 2], "tuner": "grid"},
+            r"key tuner: unknown tuner 'grid'; use bayesian, hyperband, random",
+        ),
         ({"train.epochs": [1, 2], "max_trials": 0}, r"key max_trials: expected a number of trials ≥ 1"),
     ],
 )
@@ -264,7 +277,9 @@ def test_an_interrupted_trial_is_run_again_and_only_it(search, tiny_dir, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=[stopped])
     resumed = Recorder()
-    result = run_tune(source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=[resumed])
+    result = run_tune(
+        source, tiny_dir, max_trials=3, out=tmp_path / "search", recipes_dir=tmp_path, callbacks=[resumed]
+    )
     assert resumed.began == stopped.began and [trial_id for trial_id, _ in resumed.began] == ["2"]
     assert sorted(record.trial_id for record in result.trials) == ["0", "1", "2"]
     assert all(record.status == "COMPLETED" for record in result.trials)
@@ -310,7 +325,9 @@ def test_bayesian_search_writes_a_tuned_recipe(search, tiny_dir, tmp_path):
 def test_hyperband_trains_the_best_of_a_bracket_on_for_more_epochs(search, tiny_dir, tmp_path):
     _, source, _, _ = search
     # max_epochs 3, factor 3: a bracket of three 1-epoch trials, then the best one continued to epoch 3
-    result = run_tune(source, tiny_dir, tuner="hyperband", epochs=3, max_trials=4, out=tmp_path / "search", recipes_dir=tmp_path)
+    result = run_tune(
+        source, tiny_dir, tuner="hyperband", epochs=3, max_trials=4, out=tmp_path / "search", recipes_dir=tmp_path
+    )
     assert sorted(record.epochs for record in result.trials) == [1, 1, 1, 3]
     first_round = [record for record in result.trials if record.epochs == 1]
     continued = next(record for record in result.trials if record.epochs == 3)
@@ -322,8 +339,14 @@ def test_hyperband_trains_the_best_of_a_bracket_on_for_more_epochs(search, tiny_
 def test_a_recipe_object_with_overrides_gets_a_standalone_tuned_recipe(search, tiny_dir, tmp_path):
     _, source, _, _ = search
     recipe = load_recipe(str(source))
-    result = run_tune(recipe, tiny_dir, max_trials=1, overrides={"train.batch_size": 16}, out=tmp_path / "search",
-                      recipes_dir=tmp_path)
+    result = run_tune(
+        recipe,
+        tiny_dir,
+        max_trials=1,
+        overrides={"train.batch_size": 16},
+        out=tmp_path / "search",
+        recipes_dir=tmp_path,
+    )
     assert result.overrides == {"train.batch_size": 16} and result.notes == ()
     content = tomllib.loads(result.tuned_path.read_text())
     assert "extends" not in content and content["train"]["batch_size"] == 16
@@ -402,7 +425,9 @@ def test_the_role_comes_from_kerastuners_variables_and_the_environment_is_restor
 def test_roles_map_to_kerastuners_environment():
     assert distribution() is None
     assert distribution(chief="0.0.0.0:8000").environment() == {
-        "KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "0.0.0.0", "KERASTUNER_ORACLE_PORT": "8000"
+        "KERASTUNER_TUNER_ID": "chief",
+        "KERASTUNER_ORACLE_IP": "0.0.0.0",
+        "KERASTUNER_ORACLE_PORT": "8000",
     }
     worker = distribution(worker="10.0.0.5:8000", worker_id="gpu1")
     assert not worker.is_chief and worker.environment()["KERASTUNER_TUNER_ID"] == "gpu1"
@@ -448,8 +473,12 @@ def test_a_chief_and_two_workers_share_one_search_on_loopback(tmp_path, tiny_dir
 
     def start(*role):
         process = subprocess.Popen(
-            [*command, *role], cwd=tmp_path, env={**environment, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [*command, *role],
+            cwd=tmp_path,
+            env={**environment, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         return Output(process)
 
@@ -493,7 +522,9 @@ def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch
     content = tomllib.loads((tmp_path / "recipes" / "tiny-tuned.toml").read_text())
     assert content["extends"] == "tiny" and content["augment"] == {"rotation": 5.0}
     again = runner.invoke(app, args[:-2])
-    assert again.exit_code == 1 and "different recipe hash" in str(again.exception)
+    assert (
+        again.exit_code == 1 and "different recipe hash" in str(again.exception) and "--restart" in str(again.exception)
+    )
     cv = runner.invoke(app, ["cv", "tiny-tuned", "--data", str(tiny_dir), "--folds", "2"])
     assert cv.exit_code == 0, cv.output
     assert "OOF accuracy" in cv.output and (tmp_path / "runs" / "tiny-tuned" / "summary.json").is_file()
@@ -519,8 +550,9 @@ def test_library_errors_become_flags_on_the_command_line():
 
     reworded = as_flags(KitError("x.toml was edited by hand; pass force=True to overwrite it"), TUNE_ARGUMENTS)
     assert str(reworded) == "x.toml was edited by hand; rerun with --force to overwrite it"
-    reworded = as_flags(KitError("f holds a search; pass restart=True to discard it, or pick another out folder"),
-                        TUNE_ARGUMENTS)
+    reworded = as_flags(
+        KitError("f holds a search; pass restart=True to discard it, or pick another out folder"), TUNE_ARGUMENTS
+    )
     assert str(reworded) == "f holds a search; rerun with --restart to discard it, or pick another --out folder"
     assert str(as_flags(KitError("max_trials: expected ≥ 1"), TUNE_ARGUMENTS)) == "--max-trials: expected ≥ 1"
     assert str(as_flags(KitError("size=50: too few"), BENCH_ARGUMENTS)) == "--size 50: too few"

@@ -1,0 +1,116 @@
+"""What `kit bench` shows: a live bar per bench phase, the contenders' table (with the start-up time of
+`kit cv --help` in its caption) and the notes under it. The command itself is in :mod:`kit.cli.tune`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.table import Table
+
+from kit.cli.render import RichProgress
+
+if TYPE_CHECKING:
+    from kit.benchmark import BenchResult
+
+
+class PhaseDisplay(RichProgress):
+    """The live display of a bench: a bar per phase, and the bar over phases advancing as each one completes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: set[str] = set()
+
+    def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        super().on_phase(name, done, total)
+        if total is not None and done >= total and name not in self.finished:
+            self.finished.add(name)
+            if self.overall is not None:
+                self.progress.advance(self.overall)
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f}"
+
+
+def startup_line(result: BenchResult) -> str | None:
+    startup = result.cli_startup
+    if startup is None:
+        return None
+    runs = ", ".join(f"{seconds:.2f}" for seconds in startup.seconds)
+    verdict = "met" if startup.met else "missed"
+    return (
+        f"`kit cv --help` starts in {startup.median:.2f} s (median of {runs}; "
+        f"target ≤ {startup.target:.0f} s: {verdict})"
+    )
+
+
+def bench_table(result: BenchResult) -> Table:
+    """The contenders side by side (train/s and infer/s: images per second; to nb s: seconds to the notebook
+    pipeline's final accuracy); the caption names the machine and the CLI's start-up time."""
+    rows = result.data
+    title = f"time to accuracy on {rows.train_rows:,} + {rows.validation_rows:,} images" + (
+        " (rows repeated: speed only)" if rows.replicated else ""
+    )
+    caption = "\n".join(line for line in (startup_line(result), result.machine) if line)
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD)
+    table.add_column("pipeline", overflow="fold", min_width=16)
+    for column in ("val acc", "wall s", "train/s", "to nb s", "infer/s", "MiB"):
+        table.add_column(column, justify="right")
+    for contender in result.contenders:
+        matched = "—" if contender is result.notebook else _seconds(contender.matched_at)
+        table.add_row(
+            contender.name,
+            f"{contender.val_accuracy:.4f}",
+            f"{contender.wall_seconds:.1f}",
+            f"{contender.train_images_per_s:,.0f}",
+            matched,
+            f"{contender.inference_images_per_s:,.0f}",
+            f"{contender.peak_rss_mib:,.0f}",
+        )
+    return table
+
+
+def bench_notes(result: BenchResult) -> list[str]:
+    """The headline ratio, the overrides, the options' worth and the full-size CV estimate, one line each."""
+    ratio, target = result.time_to_notebook_accuracy_ratio, result.ratio_target
+    lines = [
+        "kit never reached the notebook's accuracy"
+        if ratio is None
+        else f"kit matched the notebook's accuracy in {ratio:.2f} of its wall time (target ≤ {target:.2f}: "
+        + ("met)" if ratio <= target else "missed)")
+    ]
+    if result.overrides:
+        lines.append("recipe overrides: " + ", ".join(f"{key}={value!r}" for key, value in result.overrides.items()))
+    busiest, cores = max(result.load_average), os.cpu_count() or 1
+    if busiest > cores:
+        lines.append(f"the machine was busy (load average {busiest:.1f} on {cores} cores): all times are pessimistic")
+    lines += option_notes(result.option_images_per_s)
+    lines += [f"{label}: {verdict}" for label, verdict in result.verdicts.items()]
+    estimate = result.cv_estimate
+    if estimate:
+        minutes, limit = estimate.estimated_seconds / 60, estimate.target_seconds / 60
+        run = f"{estimate.folds}-fold `kit cv {result.recipe}` on {estimate.train_rows:,} rows"
+        lines.append(
+            f"ESTIMATE, {run} × {estimate.epochs} epochs: {minutes:.0f} min (target ≤ {limit:.0f}; "
+            f"measured 1-epoch run {estimate.one_epoch_wall_seconds / 60:.1f} min), peak RSS "
+            f"{estimate.peak_rss_mib / 1024:.2f} GiB measured (target ≤ {estimate.target_rss_mib / 1024:.0f})"
+        )
+    return lines
+
+
+def option_notes(rates: Mapping[str, float]) -> list[str]:
+    if not rates:
+        return []
+    shown = ", ".join(f"{label} {rate:,.0f}" for label, rate in rates.items())
+    share = rates["float32"] / rates["input pipeline alone"]
+    return [
+        f"training img/s by option: {shown}",
+        (
+            f"input pipeline alone is {share:.0%} of float32 training's cost: caching it could save at most that "
+            "(augmentation is random per epoch, so only the decoded uint8 images could be cached; they already are)"
+        ),
+        "XLA (train.jit_compile): Keras never compiles with XLA in `kit cv`, which trains with op determinism",
+    ]
