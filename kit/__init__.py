@@ -28,7 +28,7 @@ _LAZY = {
     "RunInfo": ("kit.results", "RunInfo"),
     "load_recipe": ("kit.recipes", "load_recipe"),
     "Recipe": ("kit.recipes", "Recipe"),
-    "predict": ("kit.ensemble", "predict"),
+    "predict": ("kit.prediction", "predict"),
     "tune": ("kit.tuning", "run_tune"),
     "bench": ("kit.benchmark", "run_bench"),
     "fetch": ("kit.kaggle", "fetch"),
