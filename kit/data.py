@@ -8,6 +8,7 @@ naming the file, line and column, or the spec key to set.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
         text_columns.add(competition.pixel_layout.string)
     try:
         try:
-            frame = pd.read_csv(path, dtype=np.int32)
+            with warnings.catch_warnings():  # a float cell cast to int32 warns before it fails
+                warnings.simplefilter("ignore", RuntimeWarning)
+                frame = pd.read_csv(path, dtype=np.int32)
         except (ValueError, OverflowError, TypeError):  # not all integers: read again and let the checks name the cell
             frame = pd.read_csv(
                 path, low_memory=False, keep_default_na=False,
