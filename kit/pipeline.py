@@ -55,7 +55,7 @@ def epoch_order(rows: int, seed: int, epoch: int | tf.Tensor) -> tf.Tensor:
 
 def draw_parameters(spec: AugmentSpec, count: int | tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
     """Per-image augmentation parameters from one stateless seed: rotation (degrees, counter-clockwise), zoom (the
-    sampling scale, >1 shows the digit smaller, as in Keras' RandomZoom), and shifts as fractions of the width/height."""
+    sampling scale, >1 shows the digit smaller, as in Keras' RandomZoom) and shifts (fractions of the width/height)."""
     uniform = tf.random.stateless_uniform(tf.stack([count, 4]), seed=seed, minval=-1.0, maxval=1.0, alg=RNG)
     return {
         "rotation": uniform[:, 0] * spec.rotation,
@@ -139,7 +139,9 @@ def evaluation_dataset(images: np.ndarray, labels: np.ndarray | None, classes: i
     return _evaluation(images, labels, classes, batch_size, repeat=False)
 
 
-def validation_dataset(images: np.ndarray, labels: np.ndarray, classes: int, batch_size: int) -> tuple[tf.data.Dataset, int]:
+def validation_dataset(
+    images: np.ndarray, labels: np.ndarray, classes: int, batch_size: int
+) -> tuple[tf.data.Dataset, int]:
     """(dataset, steps): the evaluation batches repeated without end, so that Keras keeps one validation iterator for
     the whole fit; pass ``validation_steps=steps``. Each pass sees exactly the batches of :func:`evaluation_dataset`."""
     return _evaluation(images, labels, classes, batch_size, repeat=True), steps(len(images), batch_size)
