@@ -7,6 +7,8 @@ the table it belongs to (for missing and unknown keys) and its type (for "expect
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -20,12 +22,19 @@ from kit.recipe_types import Spec, field_names
 
 BOUNDS = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
 BOUND_NAMES = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
 SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", typing.Any: "a value"}
 
 
+def key_part(part: Any) -> str:
+    """One part of a dotted key as written: bare when it may be, else quoted as TOML quotes it (never a line break)."""
+    text = str(part)
+    return text if BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+
+
 def unwrap(kind: Any) -> tuple[Any, bool]:
-    """``kind`` without ``Annotated`` and ``None``: the plain type (or a union of several) and whether None is allowed."""
+    """``kind`` without ``Annotated`` and ``None``: the plain type (or a union of several), and whether None fits."""
     while typing.get_origin(kind) is Annotated:
         kind = typing.get_args(kind)[0]
     if typing.get_origin(kind) in (Union, types.UnionType):
@@ -34,7 +43,7 @@ def unwrap(kind: Any) -> tuple[Any, bool]:
         if len(members) == 1:
             inner, _ = unwrap(members[0])
             return inner, optional
-        return Union[tuple(members)], optional  # noqa: UP007 (built at run time)
+        return Union[tuple(members)], optional
     return kind, False
 
 
@@ -92,7 +101,7 @@ def locate(root: type, loc: tuple[Any, ...]) -> Place:
         if isinstance(part, str) and part in tagged:
             kind = tagged[part]
             continue
-        parts.append(str(part))
+        parts.append(key_part(part))
         if _is_table_class(plain):
             hints = typing.get_type_hints(plain, include_extras=True)
             table, field = plain, str(part)

@@ -169,7 +169,7 @@ def _override_note(message: str, overrides: dict[str, Any]) -> str:
     failing = found.group(1)
     for key, value in overrides.items():
         if failing == key or failing.startswith(f"{key}.") or key.startswith(f"{failing}."):
-            return f" (override {key}={value!r})"
+            return f" (override {key if key.isprintable() else repr(key)}={value!r})"
     return ""
 
 
@@ -239,7 +239,8 @@ def find_recipe(reference: str, near: Path | None = None) -> Path:
         if near is not None and not path.is_absolute():
             path = near / path
         if not _is_file(path):
-            raise KitError(f"recipe {reference}: file not found" + (f" (looked in {near})" if near else ""))
+            shown = reference if reference.isprintable() else repr(reference)
+            raise KitError(f"recipe {shown}: file not found" + (f" (looked in {near})" if near else ""))
         return path
     folders = ([near] if near else []) + search_path()
     for folder in folders:
