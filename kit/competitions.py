@@ -54,8 +54,7 @@ class PixelLayout:
             cells.sort(key=lambda cell: (cell[2], cell[0], cell[1]))
         s = self.start
         return [
-            pattern.format(i=flat + s, row=r + s, col=c + s, channel=ch + s)
-            for flat, (r, c, ch) in enumerate(cells)
+            pattern.format(i=flat + s, row=r + s, col=c + s, channel=ch + s) for flat, (r, c, ch) in enumerate(cells)
         ]
 
     def describe(self) -> str:
@@ -189,8 +188,11 @@ def get_competition(name: str) -> Competition:
     if name.endswith(SPEC_SUFFIX) or os.sep in name:
         return load_spec(Path(name))
     folders = search_path()
-    for candidate in (*(folder / f"{name}{SPEC_SUFFIX}" for folder in folders[:-1]), Path("data") / name / BESIDE_DATA,
-                      folders[-1] / f"{name}{SPEC_SUFFIX}"):
+    for candidate in (
+        *(folder / f"{name}{SPEC_SUFFIX}" for folder in folders[:-1]),
+        Path("data") / name / BESIDE_DATA,
+        folders[-1] / f"{name}{SPEC_SUFFIX}",
+    ):
         if candidate.is_file():
             return load_spec(candidate)
     raise KitError(

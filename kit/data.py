@@ -21,7 +21,14 @@ from kit.errors import KitError
 from kit.layouts import MAX_PIXEL, expected_columns, is_integer_frame, numeric_cells, pixel_values, to_images
 
 __all__ = [
-    "DEMO_DIR", "MAX_PIXEL", "ImageSet", "load_extra", "load_test", "load_train", "read_images", "resolve_data_dir",
+    "DEMO_DIR",
+    "MAX_PIXEL",
+    "ImageSet",
+    "load_extra",
+    "load_test",
+    "load_train",
+    "read_images",
+    "resolve_data_dir",
     "write_demo_data",
 ]
 
@@ -59,7 +66,9 @@ def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
                 frame = pd.read_csv(path, dtype=np.int32)
         except (ValueError, OverflowError, TypeError):  # not all integers: read again and let the checks name the cell
             frame = pd.read_csv(
-                path, low_memory=False, keep_default_na=False,
+                path,
+                low_memory=False,
+                keep_default_na=False,
                 dtype={column: str for column in text_columns if column is not None},
             )
     except pd.errors.EmptyDataError:

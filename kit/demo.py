@@ -93,7 +93,9 @@ def write_demo_data(
     files = {
         competition.train_file: train,
         competition.test_file: test,
-        competition.sample_submission_file: pd.DataFrame({id_column: ids, submission_label: class_values_of(competition, np.zeros(len(ids), dtype=np.int64))}),
+        competition.sample_submission_file: pd.DataFrame(
+            {id_column: ids, submission_label: class_values_of(competition, np.zeros(len(ids), dtype=np.int64))}
+        ),
         competition.solution_file: pd.DataFrame({id_column: ids, submission_label: answers}),
     }
     for extra in competition.extra_files:  # the test digits again, labelled, as an extra file

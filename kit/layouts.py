@@ -22,7 +22,9 @@ def shape_text(competition: Competition) -> str:
     return f"{height}×{width}×{channels}"
 
 
-def expected_columns(path: Path, header: list[str], competition: Competition, labelled: bool) -> tuple[list[str], list[str]]:
+def expected_columns(
+    path: Path, header: list[str], competition: Competition, labelled: bool
+) -> tuple[list[str], list[str]]:
     """The columns a file must have (label or id first, then the pixels) and its pixel columns in storage order.
 
     Ignored columns may be present or not; a train file may carry the id column too.
@@ -64,7 +66,7 @@ def _shape_hint(header: list[str], competition: Competition, leading: list[str])
     if layout.kind not in ("prefix", "pattern"):
         return ""
     if layout.kind == "prefix":
-        found = sum(1 for name in header if name.startswith(layout.prefix) and name[len(layout.prefix):].isdigit())
+        found = sum(1 for name in header if name.startswith(layout.prefix) and name[len(layout.prefix) :].isdigit())
     else:
         found = len([name for name in header if name not in leading and name not in competition.ignore_columns])
     if found in (0, competition.pixels):
@@ -80,7 +82,7 @@ def is_integer_frame(frame: pd.DataFrame) -> bool:
 
 
 def numeric_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
-    """The frame as finite numbers, failing on the first empty, non-numeric or infinite cell with its line and column."""
+    """The frame as finite numbers; fails on the first empty, non-numeric or infinite cell, naming line and column."""
     if is_integer_frame(frame):
         return frame.to_numpy()
     values = np.empty(frame.shape, dtype=np.float64)
@@ -105,7 +107,9 @@ def numeric_cells(path: Path, frame: pd.DataFrame) -> np.ndarray:
         row, col = np.argwhere(not_finite)[0]
         raw = frame.iloc[row, col]
         if pd.isna(raw) or (isinstance(raw, str) and raw.strip().lower() in ("nan", "-nan", "+nan")):
-            raise KitError(f"{path}: line {row + 2}, column {frame.columns[col]}: empty cell (NaN); every cell needs a value")
+            raise KitError(
+                f"{path}: line {row + 2}, column {frame.columns[col]}: empty cell (NaN); every cell needs a value"
+            )
         raise KitError(f"{path}: line {row + 2}, column {frame.columns[col]}: {_shown(raw)} is not a finite number")
     return values
 
@@ -137,7 +141,8 @@ def check_range(path: Path, values: np.ndarray, columns: list[str], high: int, w
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise KitError(
-            f"{path}: line {row + 2}, column {columns[col]}: {_shown(values[row, col])} is not {what} (integers 0–{high})"
+            f"{path}: line {row + 2}, column {columns[col]}: {_shown(values[row, col])} is not {what} "
+            f"(integers 0–{high})"
         )
 
 
@@ -197,7 +202,9 @@ def to_images(pixels: np.ndarray, competition: Competition) -> np.ndarray:
     height, width, channels = competition.image_shape
     rows = len(pixels)
     if competition.channel_order == "chw":
-        return np.ascontiguousarray(pixels.astype(np.uint8).reshape(rows, channels, height, width).transpose(0, 2, 3, 1))
+        return np.ascontiguousarray(
+            pixels.astype(np.uint8).reshape(rows, channels, height, width).transpose(0, 2, 3, 1)
+        )
     return pixels.astype(np.uint8).reshape(rows, height, width, channels)
 
 

@@ -99,7 +99,9 @@ def _whole(value: str) -> Any:
     return int(number) if np.isfinite(number) and number == int(number) else value
 
 
-def answers(competition: Competition, solution: Path | str | None, data_dir: Path | None) -> tuple[list[str], np.ndarray, str]:
+def answers(
+    competition: Competition, solution: Path | str | None, data_dir: Path | None
+) -> tuple[list[str], np.ndarray, str]:
     """The answer ids (as keys), class indices and where they came from."""
     id_column, label_column = competition.submission_columns
     if solution is None and data_dir is not None and (data_dir / competition.solution_file).is_file():
@@ -110,7 +112,11 @@ def answers(competition: Competition, solution: Path | str | None, data_dir: Pat
         missing = [column for column in (id_column, label_column) if column not in frame.columns]
         if missing:
             raise KitError(f"{path}: no column {missing[0]}; a solution file needs columns {id_column},{label_column}")
-        return list(frame[id_column].map(id_key)), _indices(path, frame[label_column], competition, label_column), str(path)
+        return (
+            list(frame[id_column].map(id_key)),
+            _indices(path, frame[label_column], competition, label_column),
+            str(path),
+        )
     if data_dir is not None and competition.test_labels and (data_dir / competition.test_file).is_file():
         from kit.data import id_values, label_indices
 
@@ -215,7 +221,9 @@ def score_submission(
         chosen_probabilities = np.clip(probabilities[order], EPSILON, 1.0)
         score = float(-np.mean(np.log(chosen_probabilities[np.arange(len(truth)), truth])))
     per_class = tuple(
-        ClassScore(value, int(np.sum(truth == k)), float(np.mean(predicted[truth == k] == k)) if np.any(truth == k) else 0.0)
+        ClassScore(
+            value, int(np.sum(truth == k)), float(np.mean(predicted[truth == k] == k)) if np.any(truth == k) else 0.0
+        )
         for k, value in enumerate(spec.class_values)
         if np.any(truth == k)
     )

@@ -4,7 +4,7 @@ The schema (every table and key optional; defaults are digit-recognizer's)::
 
     name = "Kannada-MNIST"          # default: the file name, or the data folder's for competition.toml
     metric = "accuracy"             # accuracy | log_loss | macro_f1
-    classes = 10                    # a count (values 0…K-1) or the values as they appear: [0, 1, 2, 3] or ["cat", "dog"]
+    classes = 10                    # a count (values 0…K-1), or the values as they appear: [0, 2, 3] or ["cat", "dog"]
     [files]   train, test, sample_submission, solution = "solution.csv", extra = ["Dig-MNIST.csv"],
               test_labels = true (the test file carries labels: answers for scoring, not input)
     [columns] label = "label", id = "id" (else ids are row numbers from first_id), first_id = 1,
@@ -150,7 +150,9 @@ def _layout(pixels: Any, shape: tuple[int, int, int], source: str) -> PixelLayou
     chosen = [key for key in ("prefix", "pattern", "columns", "string") if getattr(pixels, key) is not None]
     chosen += ["rest"] if pixels.rest else []
     if len(chosen) > 1:
-        raise KitError(f"{source}: key pixels: choose one of prefix, pattern, columns, string, rest (got {', '.join(chosen)})")
+        raise KitError(
+            f"{source}: key pixels: choose one of prefix, pattern, columns, string, rest (got {', '.join(chosen)})"
+        )
     kind = chosen[0] if chosen else "prefix"
     count = shape[0] * shape[1] * shape[2]
     if kind == "columns" and len(pixels.columns) != count:
@@ -167,7 +169,9 @@ def _layout(pixels: Any, shape: tuple[int, int, int], source: str) -> PixelLayou
         try:
             pixels.pattern.format(i=0, row=0, col=0, channel=0)
         except (KeyError, IndexError, ValueError) as error:
-            raise KitError(f"{source}: key pixels.pattern: {pixels.pattern!r} is not a name pattern ({error})") from None
+            raise KitError(
+                f"{source}: key pixels.pattern: {pixels.pattern!r} is not a name pattern ({error})"
+            ) from None
     return PixelLayout(
         kind=kind,
         prefix=pixels.prefix if pixels.prefix is not None else "pixel",

@@ -118,7 +118,9 @@ def _classes(values: list[Any]) -> tuple[Any, str]:
         without = f" without {', '.join(map(str, gaps[:5]))}{'…' if len(gaps) > 5 else ''}" if gaps else ""
         return unique, f"labels {low}–{high}{without} → {len(unique)} classes"
     shown = ", ".join(repr(value) for value in unique[:4]) + (", …" if len(unique) > 4 else "")
-    return [str(value) for value in unique], f"text labels ({shown}) → {len(unique)} classes, mapped to 0–{len(unique) - 1}"
+    return [
+        str(value) for value in unique
+    ], f"text labels ({shown}) → {len(unique)} classes, mapped to 0–{len(unique) - 1}"
 
 
 def _label_values(path: Path, column: str) -> list[Any]:
@@ -142,7 +144,9 @@ def _set(content: dict[str, Any], key: str, value: Any) -> None:
     table[last] = value
 
 
-def infer_content(folder: Path, name: str | None = None, settings: dict[str, Any] | None = None) -> tuple[dict, list[str]]:
+def infer_content(
+    folder: Path, name: str | None = None, settings: dict[str, Any] | None = None
+) -> tuple[dict, list[str]]:
     """The spec table inferred from the files of ``folder`` (``settings`` win) and the notes on how."""
     settings = dict(settings or {})
     given = [f"{key} = {value!r}" for key, value in settings.items()]
@@ -209,8 +213,10 @@ def infer_content(folder: Path, name: str | None = None, settings: dict[str, Any
         if shape_note:
             notes.append(shape_note)
     extra = [
-        n for n in names
-        if n not in (train_file, test_file, sample_file, "solution.csv") and set(_head(folder / n).columns) == set(train.columns)
+        n
+        for n in names
+        if n not in (train_file, test_file, sample_file, "solution.csv")
+        and set(_head(folder / n).columns) == set(train.columns)
     ]
     files: dict[str, Any] = {"train": train_file, "test": test_file}
     if sample_file:
@@ -231,7 +237,9 @@ def infer_content(folder: Path, name: str | None = None, settings: dict[str, Any
         notes.append(f"submission columns {','.join(sample.columns[:2])} (from {sample_file})")
     else:
         columns["submission"] = [id_column or "ImageId", label]
-        notes.append(f"no sample submission: submission columns {id_column or 'ImageId'},{label} (set columns.submission)")
+        notes.append(
+            f"no sample submission: submission columns {id_column or 'ImageId'},{label} (set columns.submission)"
+        )
     if any(key.startswith("pixels.") for key in settings):
         layout = {}
     content.update(files=files, columns=columns, image=image, pixels=layout)
@@ -241,7 +249,10 @@ def infer_content(folder: Path, name: str | None = None, settings: dict[str, Any
 
 
 def infer_competition(
-    data_dir: Path | str, name: str | None = None, write: bool = True, force: bool = False,
+    data_dir: Path | str,
+    name: str | None = None,
+    write: bool = True,
+    force: bool = False,
     settings: dict[str, Any] | None = None,
 ) -> InferredSpec:
     """Infer the spec of ``data_dir``, check it by loading the data, and write ``DATA/competition.toml``.

@@ -62,7 +62,9 @@ def read_submission(
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise KitError(f"{path}: not a valid CSV ({type(error).__name__}); expected columns {id_column},{label_column}") from None
+        raise KitError(
+            f"{path}: not a valid CSV ({type(error).__name__}); expected columns {id_column},{label_column}"
+        ) from None
     check_submission(frame, competition, ids, source=str(path), check_labels=check_labels)
     frame[id_column] = as_ids(frame[id_column])
     if check_labels and not competition.string_classes:
@@ -115,7 +117,9 @@ def check_submission(
     columns = list(competition.submission_columns)
     id_column, label_column = columns
     if [str(column) for column in frame.columns] != columns:
-        raise KitError(f"{source}: columns are {','.join(map(str, frame.columns))}; expected exactly {','.join(columns)}")
+        raise KitError(
+            f"{source}: columns are {','.join(map(str, frame.columns))}; expected exactly {','.join(columns)}"
+        )
     if frame.empty:
         raise KitError(f"{source}: no rows; expected one row per test image")
     keys = frame[id_column].map(id_key)
@@ -202,8 +206,9 @@ def write_submission(
     if expected is not None:
         ids, values = _in_sample_order(ids, values, np.asarray(expected), str(path))
     frame = pd.DataFrame({id_column: ids, label_column: values})
-    check_submission(frame, competition, expected if expected is not None else spec_ids(competition, len(frame)),
-                     source=str(path))
+    check_submission(
+        frame, competition, expected if expected is not None else spec_ids(competition, len(frame)), source=str(path)
+    )
     write_bytes_atomic(path, frame.to_csv(index=False).encode())
     if sidecar is not None:
         write_json(path.with_suffix(".json"), sidecar)

@@ -52,24 +52,48 @@ def build(layout: str, folder: Path) -> Layout:
         return Layout(layout, {"test_labels": True, "train_file": "fashion-mnist_train.csv", "kind": "prefix"})
     if layout == "fer":  # emotion,pixels,Usage with 12×12 faces
         _write(folder, replace(get_competition("fer2013"), image_shape=(12, 12, 1)))
-        return Layout(layout, {"image_shape": (12, 12, 1), "kind": "string", "ignore_columns": ("Usage",),
-                               "label_column": "emotion", "class_values": tuple(range(7))})
+        return Layout(
+            layout,
+            {
+                "image_shape": (12, 12, 1),
+                "kind": "string",
+                "ignore_columns": ("Usage",),
+                "label_column": "emotion",
+                "class_values": tuple(range(7)),
+            },
+        )
     if layout == "rgb-gaps":  # 8×8×3 = 192 columns p_0…, labels 0–10 without 9
         gapped = (0, 1, 2, 3, 4, 5, 6, 7, 8, 10)
-        _write(folder, replace(digits, image_shape=(8, 8, 3), class_values=gapped,
-                               pixel_layout=PixelLayout("prefix", prefix="p_")))
+        _write(
+            folder,
+            replace(
+                digits, image_shape=(8, 8, 3), class_values=gapped, pixel_layout=PixelLayout("prefix", prefix="p_")
+            ),
+        )
         return Layout(layout, {"image_shape": (8, 8, 3), "class_values": gapped, "kind": "prefix"})
     if layout == "rect-strings":  # 1x1…6x10, text labels, text ids in a column of any name, sample in its own order
-        spec = replace(digits, image_shape=(6, 10, 1), class_values=CLOTHES, test_id_column="ImageName",
-                       submission_columns=("ImageName", "category"),
-                       pixel_layout=PixelLayout("pattern", pattern="{row}x{col}", start=1))
+        spec = replace(
+            digits,
+            image_shape=(6, 10, 1),
+            class_values=CLOTHES,
+            test_id_column="ImageName",
+            submission_columns=("ImageName", "category"),
+            pixel_layout=PixelLayout("pattern", pattern="{row}x{col}", start=1),
+        )
         ids = [f"img_{(7 * i) % TEST_ROWS:03d}" for i in range(TEST_ROWS)]
         _write(folder, spec, test_ids=ids)
         for name in ("sample_submission.csv", "solution.csv"):
             frame = pd.read_csv(folder / name, dtype=str)
             frame.sort_values("ImageName", ascending=False).to_csv(folder / name, index=False)
-        return Layout(layout, {"image_shape": (6, 10, 1), "class_values": tuple(sorted(CLOTHES)), "kind": "pattern",
-                               "test_id_column": "ImageName"})
+        return Layout(
+            layout,
+            {
+                "image_shape": (6, 10, 1),
+                "class_values": tuple(sorted(CLOTHES)),
+                "kind": "pattern",
+                "test_id_column": "ImageName",
+            },
+        )
     if layout == "rest":  # 5×5 pixels in columns with arbitrary names, ids from 0
         spec = replace(digits, image_shape=(5, 5, 1), first_id=0)
         _write(folder, spec)
@@ -80,9 +104,19 @@ def build(layout: str, folder: Path) -> Layout:
         return Layout(layout, {"image_shape": (5, 5, 1), "kind": "rest", "first_id": 0})
     if layout == "nonsquare-given":  # 6×10 as pixel0…pixel59: the shape must be given
         _write(folder, replace(digits, image_shape=(6, 10, 1)))
-        return Layout(layout, {"image_shape": (6, 10, 1), "kind": "prefix"},
-                      settings={"image.height": 6, "image.width": 10})
+        return Layout(
+            layout, {"image_shape": (6, 10, 1), "kind": "prefix"}, settings={"image.height": 6, "image.width": 10}
+        )
     raise ValueError(layout)
 
 
-LAYOUTS = ("digit-recognizer", "Kannada-MNIST", "fashion-mnist", "fer", "rgb-gaps", "rect-strings", "rest", "nonsquare-given")
+LAYOUTS = (
+    "digit-recognizer",
+    "Kannada-MNIST",
+    "fashion-mnist",
+    "fer",
+    "rgb-gaps",
+    "rect-strings",
+    "rest",
+    "nonsquare-given",
+)

@@ -68,7 +68,10 @@ def _set(row, column, value):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda f: f.drop(columns=["pixel783"]), r"missing column pixel783; expected label, …, pixel783 \(785 columns, found 784\)"),
+        (
+            lambda f: f.drop(columns=["pixel783"]),
+            r"missing column pixel783; expected label, …, pixel783 \(785 columns, found 784\)",
+        ),
         (lambda f: f.drop(columns=["label"]), "missing column label"),
         (lambda f: f.assign(extra=1), "unexpected column 'extra'"),
         (lambda f: f.drop(columns=[f"pixel{i}" for i in range(700, 784)]), "missing column pixel700 and 83 more"),
@@ -91,7 +94,7 @@ def test_validation_errors_name_file_row_and_column(tmp_path, competition, edit,
 def test_row_with_too_many_fields(tmp_path, competition):
     path = _write_train(tmp_path / "train.csv", competition, None)
     path.write_text(path.read_text() + ",".join(["0"] * 786) + "\n")
-    with pytest.raises(KitError, match="malformed CSV .*line 5.*every line needs 785 fields"):
+    with pytest.raises(KitError, match=r"malformed CSV .*line 5.*every line needs 785 fields"):
         read_images(path, competition, labelled=True)
 
 
@@ -107,7 +110,7 @@ def test_empty_and_unreadable_files(tmp_path, competition, content, message):
 
 
 def test_missing_file_and_folder_path(tmp_path, competition):
-    with pytest.raises(KitError, match="file not found .*kit demo-data"):
+    with pytest.raises(KitError, match=r"file not found .*kit demo-data"):
         load_train(tmp_path, competition)
     (tmp_path / "train.csv").mkdir()
     with pytest.raises(KitError, match="file not found"):
@@ -154,17 +157,25 @@ def test_text_and_gapped_labels_become_indices_and_ids_keep_their_type(tmp_path,
     from dataclasses import replace
 
     clothes = replace(competition, image_shape=(1, 2, 1), class_values=("T-shirt", "cat"), test_id_column="name")
-    folder = _small(tmp_path, clothes, ["label,pixel0,pixel1", "cat,1,2", "T-shirt,3,4", " cat ,5,6"],
-                    ["name,pixel0,pixel1", "b7,1,1", "a 1,2,2"])
+    folder = _small(
+        tmp_path,
+        clothes,
+        ["label,pixel0,pixel1", "cat,1,2", "T-shirt,3,4", " cat ,5,6"],
+        ["name,pixel0,pixel1", "b7,1,1", "a 1,2,2"],
+    )
     train, test = load_train(folder, clothes), load_test(folder, clothes)
     assert train.labels.tolist() == [1, 0, 1] and train.images[:, 0, :, 0].tolist() == [[1, 2], [3, 4], [5, 6]]
     assert test.ids.tolist() == ["b7", "a 1"] and test.ids.dtype.kind == "U"
     gaps = replace(clothes, class_values=(0, 2, 5), test_id_column="id")
-    folder = _small(tmp_path, gaps, ["label,pixel0,pixel1", "5,1,2", "0,3,4", "2.0,5,6"], ["id,pixel0,pixel1", "10,1,1", "7,2,2"])
+    folder = _small(
+        tmp_path, gaps, ["label,pixel0,pixel1", "5,1,2", "0,3,4", "2.0,5,6"], ["id,pixel0,pixel1", "10,1,1", "7,2,2"]
+    )
     assert load_train(folder, gaps).labels.tolist() == [2, 0, 1]
     assert load_test(folder, gaps).ids.tolist() == [10, 7] and load_test(folder, gaps).ids.dtype == np.int64
     _small(tmp_path, gaps, ["label,pixel0,pixel1", "5,1,2", "1,3,4"])
-    with pytest.raises(KitError, match=r"line 3, column label: 1 is not a class \(classes 0, 2, 5\); if it is one, add it"):
+    with pytest.raises(
+        KitError, match=r"line 3, column label: 1 is not a class \(classes 0, 2, 5\); if it is one, add it"
+    ):
         load_train(folder, gaps)
     _small(tmp_path, gaps, ["label,pixel0,pixel1", "5,1,2"], ["id,pixel0,pixel1", "7,1,1", "7,2,2"])
     with pytest.raises(KitError, match=r"test.csv: line 3, column id: id 7 appears twice"):
@@ -176,8 +187,13 @@ def test_a_pixel_string_column_and_channels_first(tmp_path, competition):
 
     from kit.competitions import PixelLayout
 
-    faces = replace(competition, image_shape=(2, 2, 1), label_column="emotion", ignore_columns=("Usage",),
-                    pixel_layout=PixelLayout("string", string="pixels"))
+    faces = replace(
+        competition,
+        image_shape=(2, 2, 1),
+        label_column="emotion",
+        ignore_columns=("Usage",),
+        pixel_layout=PixelLayout("string", string="pixels"),
+    )
     folder = _small(tmp_path, faces, ["emotion,pixels,Usage", "3,1 2 3 4,Training", "0,  5 6\t7 8 ,PublicTest"])
     train = load_train(folder, faces)
     assert train.images[:, :, :, 0].tolist() == [[[1, 2], [3, 4]], [[5, 6], [7, 8]]] and train.labels.tolist() == [3, 0]

@@ -25,12 +25,45 @@ SPECS = {
 
 GOOD_CELLS = st.integers(0, 255).map(str)
 BAD_CELLS = st.sampled_from(
-    ["", " ", "nan", "NaN", "inf", "-inf", "Infinity", "1e400", "-1", "256", "2.5", "1.0", "99999999999999999999999",
-     "-99999999999999999999999", "0x10", "abc", "ü", "😀", "\"1\"", "1,2", "cat", "T-shirt", "None", "NA", "true", "1 2 3 4",
-     "0 0 0", "0 0 0 0 0", "1 2 x 4", "3 4 5 300", "1 2 3 inf", "  7  "]
+    [
+        "",
+        " ",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e400",
+        "-1",
+        "256",
+        "2.5",
+        "1.0",
+        "99999999999999999999999",
+        "-99999999999999999999999",
+        "0x10",
+        "abc",
+        "ü",
+        "😀",
+        '"1"',
+        "1,2",
+        "cat",
+        "T-shirt",
+        "None",
+        "NA",
+        "true",
+        "1 2 3 4",
+        "0 0 0",
+        "0 0 0 0 0",
+        "1 2 x 4",
+        "3 4 5 300",
+        "1 2 3 inf",
+        "  7  ",
+    ]
 )
 CELLS = st.one_of(GOOD_CELLS, GOOD_CELLS, BAD_CELLS, st.text(max_size=6))
-NAMES = st.sampled_from(["label", "id", "pixel0", "pixel1", "pixel2", "pixel3", "pixel4", "pixels", "Usage", "x", "ü", ""])
+NAMES = st.sampled_from(
+    ["label", "id", "pixel0", "pixel1", "pixel2", "pixel3", "pixel4", "pixels", "Usage", "x", "ü", ""]
+)
 
 
 @st.composite
@@ -41,7 +74,7 @@ def csv_text(draw) -> tuple[str, bool, str]:
     columns = (["label"] if labelled else []) + (["id"] if spec == "ids-and-text-classes" and not labelled else [])
     columns += ["pixels", "Usage"] if spec == "string" else [f"pixel{i}" for i in range(4)]
     if draw(st.integers(0, 4)) == 0:
-        columns = draw(st.lists(NAMES, min_size=1, max_size=7)) if draw(st.booleans()) else columns[:-1] + ["x"]
+        columns = draw(st.lists(NAMES, min_size=1, max_size=7)) if draw(st.booleans()) else [*columns[:-1], "x"]
     labels = {"ids-and-text-classes": ["cat", "T-shirt", "ü"], "rest-gaps": ["0", "2", "5"]}.get(spec, ["0", "1", "2"])
     good = {
         "label": st.sampled_from(labels),
@@ -52,8 +85,10 @@ def csv_text(draw) -> tuple[str, bool, str]:
     rows = []
     for _ in range(draw(st.integers(0, 4))):
         clean = draw(st.booleans())
-        cells = [draw(good.get(column, GOOD_CELLS) if clean else st.one_of(good.get(column, GOOD_CELLS), CELLS))
-                 for column in columns]
+        cells = [
+            draw(good.get(column, GOOD_CELLS) if clean else st.one_of(good.get(column, GOOD_CELLS), CELLS))
+            for column in columns
+        ]
         if not clean and draw(st.integers(0, 4)) == 0:
             cells = cells[: draw(st.integers(0, len(cells)))] + draw(st.lists(CELLS, max_size=2))
         rows.append(",".join(cells))
@@ -73,7 +108,7 @@ def check_one(spec: str, labelled: bool, content: str) -> str:
         except KitError as error:
             message = str(error)
             assert "\n" not in message and message.startswith(str(path)), message
-            return message[len(str(path)) + 2:]
+            return message[len(str(path)) + 2 :]
     assert images.images.dtype == np.uint8 and images.images.shape[1:] == (2, 2, 1) and len(images) > 0
     assert len(images.ids) == len(images) and len(set(images.ids.tolist())) == len(images)
     if labelled:

@@ -1,4 +1,4 @@
-"""End to end on each pixel-CSV layout: `kit init` + `kit cv` (2 folds × 1 epoch, 70 rows) + `kit predict` + `kit score`.
+"""End to end on each pixel-CSV layout: `kit init`, `kit cv` (2 folds × 1 epoch, 70 rows), `kit predict`, `kit score`.
 
 The commands run in-process through the CLI modules (one TensorFlow start-up for all). The data sit in
 ``data/<name>/`` (kit's own convention), so a run's competition is found again by its name. Each submission must have
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
-from conftest import tiny_recipe_toml
 from layout_data import LAYOUTS, build
 from typer.testing import CliRunner
 
+from conftest import tiny_recipe_toml
 from kit.cli import competition as competition_cli
 from kit.cli import cv as cv_cli
 from kit.cli import ensemble as ensemble_cli
@@ -35,7 +35,9 @@ def app() -> typer.Typer:
 
 def _run(app: typer.Typer, *args: str) -> str:
     result = CliRunner().invoke(app, [str(arg) for arg in args], terminal_width=100)
-    assert result.exception is None and result.exit_code == 0, f"{' '.join(map(str, args))}: {result.output}{result.exception!r}"
+    assert result.exception is None and result.exit_code == 0, (
+        f"{' '.join(map(str, args))}: {result.output}{result.exception!r}"
+    )
     return result.output
 
 
@@ -88,8 +90,11 @@ def test_init_cv_predict_score(app, tmp_path, monkeypatch, layout):
     assert 0.0 <= sidecar["local_score"]["score"] <= 1.0 and sidecar["competition"] == layout
 
 
-@pytest.mark.xfail(strict=False, reason="kit/prediction.py looks the competition up by name only (get_competition); "
-                                        "it needs as_competition(summary['competition'], data folder)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="kit/prediction.py looks the competition up by name only (get_competition); "
+    "it needs as_competition(summary['competition'], data folder)",
+)
 def test_predict_finds_the_spec_beside_data_anywhere(app, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "elsewhere" / "faces"

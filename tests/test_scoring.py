@@ -48,7 +48,9 @@ def test_accuracy_per_class_and_the_sidecar(tmp_path, digits):
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["oof_accuracy"] == 0.5 and sidecar["runs"] == [{"run": "x"}]  # other keys kept
     assert sidecar["local_score"]["score"] == pytest.approx(result.score)
-    assert sidecar["local_score"]["metric"] == "accuracy" and sidecar["local_score"]["solution"].endswith("solution.csv")
+    assert sidecar["local_score"]["metric"] == "accuracy" and sidecar["local_score"]["solution"].endswith(
+        "solution.csv"
+    )
 
 
 def test_macro_f1_and_log_loss(tmp_path, digits):
@@ -71,7 +73,9 @@ def test_macro_f1_and_log_loss(tmp_path, digits):
     path = _submission(tmp_path, frame, name="proba")
     result = score_submission(path, data_dir=digits, metric="log_loss")
     assert result.score == pytest.approx(-math.log(0.55)) and result.accuracy == 1.0
-    with pytest.raises(KitError, match=r"sub.csv: log_loss needs one probability column per class; this file holds labels"):
+    with pytest.raises(
+        KitError, match=r"sub.csv: log_loss needs one probability column per class; this file holds labels"
+    ):
         score_submission(tmp_path / "sub.csv", data_dir=digits, metric="log_loss")
 
 
@@ -80,7 +84,9 @@ def test_a_log_loss_competition_scores_labels_by_accuracy_and_says_so(tmp_path, 
     path = _submission(tmp_path, pd.read_csv(digits / "solution.csv"))
     result = score_submission(path, data_dir=digits)
     assert result.metric == "accuracy" and result.score == 1.0
-    assert result.notes == ("the competition's metric is log_loss, which needs class probabilities; scored accuracy instead",)
+    assert result.notes == (
+        "the competition's metric is log_loss, which needs class probabilities; scored accuracy instead",
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,7 +95,10 @@ def test_a_log_loss_competition_scores_labels_by_accuracy_and_says_so(tmp_path, 
         (lambda f: f.iloc[1:], r"sub.csv: no prediction for id 1 \(1 of the 30 answers missing\)"),
         (lambda f: pd.concat([f, f.iloc[:1]]), r"line 32, column ImageId: id 1 appears twice"),
         (lambda f: f.assign(Label=f["Label"].where(f.index != 2, 12)), r"line 4, column Label: '12' is not a class"),
-        (lambda f: f.rename(columns={"Label": "x"}), r"columns are ImageId,x; expected ImageId,Label or ImageId and one"),
+        (
+            lambda f: f.rename(columns={"Label": "x"}),
+            r"columns are ImageId,x; expected ImageId,Label or ImageId and one",
+        ),
     ],
 )
 def test_bad_submissions_fail_with_one_line(tmp_path, digits, edit, message):
@@ -116,8 +125,18 @@ def test_text_labels_and_ids_in_the_sample_order(tmp_path):
     shuffled.loc[shuffled.index[0], "category"] = "Bag" if shuffled["category"].iloc[0] != "Bag" else "Coat"
     result = score_submission(_submission(tmp_path, shuffled, {"competition": "data"}), data_dir=folder)
     assert result.score == pytest.approx(29 / 30) and result.competition == "data"
-    assert {row.value for row in result.per_class} <= {"T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                                                      "Shirt", "Sneaker", "Bag", "cat"}
+    assert {row.value for row in result.per_class} <= {
+        "T-shirt",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "cat",
+    }
 
 
 def test_a_test_file_with_labels_is_the_answer(tmp_path):

@@ -49,7 +49,9 @@ def test_notes_say_what_was_found_and_why(tmp_path):
 
 def test_what_cannot_be_inferred_stops_naming_the_key_and_writes_nothing(tmp_path):
     build("nonsquare-given", tmp_path)
-    with pytest.raises(KitError, match=r"60 pixels per image are neither a square nor an RGB square: set keys image.height"):
+    with pytest.raises(
+        KitError, match=r"60 pixels per image are neither a square nor an RGB square: set keys image.height"
+    ):
         infer_competition(tmp_path)
     assert not (tmp_path / "competition.toml").exists()
     frame = pd.read_csv(tmp_path / "train.csv").rename(columns={"label": "answer"})
@@ -57,8 +59,10 @@ def test_what_cannot_be_inferred_stops_naming_the_key_and_writes_nothing(tmp_pat
     frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(KitError, match=r"cannot tell the label column: set key columns.label"):
         infer_competition(tmp_path, settings={"image.height": 6, "image.width": 10})
-    spec = infer_competition(tmp_path, settings={"image.height": 6, "image.width": 10, "columns.label": "answer",
-                                                 "columns.ignore": ["other"]}).competition
+    spec = infer_competition(
+        tmp_path,
+        settings={"image.height": 6, "image.width": 10, "columns.label": "answer", "columns.ignore": ["other"]},
+    ).competition
     assert spec.label_column == "answer" and spec.image_shape == (6, 10, 1)
 
 
@@ -78,8 +82,11 @@ def test_a_wrong_class_list_stops_at_load_naming_the_key(tmp_path):
     build("rgb-gaps", tmp_path)
     path = infer_competition(tmp_path).path
     path.write_text(path.read_text().replace("classes = [\n    0,", "classes = [\n"))
-    with pytest.raises(KitError, match=r"line \d+, column label: 0 is not a class \(classes 1–8, 10\); if it is one, add "
-                                       r"it to key classes in .*competition.toml"):
+    with pytest.raises(
+        KitError,
+        match=r"line \d+, column label: 0 is not a class \(classes 1–8, 10\); if it is one, add "
+        r"it to key classes in .*competition.toml",
+    ):
         load_train(tmp_path, as_competition(None, tmp_path))
 
 
@@ -87,7 +94,9 @@ def test_the_cli_prints_the_notes_and_the_path(tmp_path):
     app = typer.Typer()
     competition_cli.register(app)
     build("nonsquare-given", tmp_path)
-    result = CliRunner().invoke(app, ["init", "--data", str(tmp_path), "--set", "image.height=6", "--set", "image.width=10"])
+    result = CliRunner().invoke(
+        app, ["init", "--data", str(tmp_path), "--set", "image.height=6", "--set", "image.width=10"]
+    )
     assert result.exit_code == 0, result.output
     assert "• given: image.height = 6, image.width = 10" in result.output
     assert f"wrote {tmp_path / 'competition.toml'}" in result.output.replace("\n", "")

@@ -94,7 +94,11 @@ def test_class_indices_are_written_as_the_class_values(tmp_path, competition):
 
     signs = get_competition("sign-language-mnist")
     path = write_submission(np.array([1, 2, 3]), np.array([8, 9, 23]), tmp_path / "signs.csv", signs)
-    assert (tmp_path / "signs.csv").read_text() == "ImageId,Label\n1,8\n2,10\n3,24\n" and path["Label"].tolist() == [8, 10, 24]
+    assert (tmp_path / "signs.csv").read_text() == "ImageId,Label\n1,8\n2,10\n3,24\n" and path["Label"].tolist() == [
+        8,
+        10,
+        24,
+    ]
     with pytest.raises(KitError, match=r"line 2, column Label: 24 is not a class index \(0–23\)"):
         write_submission(np.array([1]), np.array([24]), tmp_path / "bad.csv", signs)
     clothes = replace(competition, class_values=("T-shirt", "cat, striped"))
@@ -113,13 +117,15 @@ def test_ids_keep_the_sample_submissions_order_and_text(tmp_path, kannada):
     (tmp_path / "sample_submission.csv").write_text("name,label\nimg_010,0\nimg_002,0\n007,0\n")
     expected = expected_ids(tmp_path, named)
     assert expected.tolist() == ["img_010", "img_002", "007"]
-    frame = write_submission(np.array(["007", "img_002", "img_010"]), np.array([1, 2, 3]), tmp_path / "s.csv", named,
-                             expected=expected)
+    frame = write_submission(
+        np.array(["007", "img_002", "img_010"]), np.array([1, 2, 3]), tmp_path / "s.csv", named, expected=expected
+    )
     assert (tmp_path / "s.csv").read_text() == "name,label\nimg_010,3\nimg_002,2\n007,1\n"
     assert frame["name"].tolist() == ["img_010", "img_002", "007"]
     with pytest.raises(KitError, match=r"line 3: the sample submission's id img_002 is not among the test ids"):
-        write_submission(np.array(["007", "img_003", "img_010"]), np.array([1, 2, 3]), tmp_path / "x.csv", named,
-                         expected=expected)
+        write_submission(
+            np.array(["007", "img_003", "img_010"]), np.array([1, 2, 3]), tmp_path / "x.csv", named, expected=expected
+        )
     (tmp_path / "sample_submission.csv").write_text("id,label\n5,0\n3,0\n")  # integer ids, in the sample's order
     ints = expected_ids(tmp_path, kannada)
     assert ints.dtype == np.int64 and ints.tolist() == [5, 3]

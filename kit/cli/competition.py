@@ -43,7 +43,7 @@ def init(
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing competition.toml that says otherwise."),
 ) -> None:
-    """Infer the competition spec from the files in DATA, say what was found and why, and write DATA/competition.toml."""
+    """Infer the competition spec from the files in DATA, say what was found and why, write DATA/competition.toml."""
     from kit.specinfer import infer_competition
 
     inferred = infer_competition(data, name=name, force=force, settings=parse_settings(set_))
