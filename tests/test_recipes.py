@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tomllib
 
 import jsonschema
@@ -365,3 +367,18 @@ def test_kit_recipe_list_and_schema(tmp_path, monkeypatch):
     assert written.exit_code == 0 and json.loads(out.read_text()) == recipe_json_schema()
     printed = CliRunner().invoke(recipe_app, ["schema"])
     assert json.loads(printed.output) == recipe_json_schema()
+
+
+def test_recipes_and_the_recipe_commands_import_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from kit.cli.recipe import recipe_app\n"
+        "from kit.recipes import list_recipes, load_recipe\n"
+        "[load_recipe(entry.name).feature_maps((28, 28, 1)) for entry in list_recipes()]\n"
+        "for args in (['list'], ['schema'], ['show', 'deotte'], ['show', 'nope']):\n"
+        "    CliRunner().invoke(recipe_app, args)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner', 'sklearn', 'pandas') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
