@@ -31,13 +31,6 @@ class TrialScore:
     def completed(self) -> bool:
         return self.status == COMPLETED and self.score is not None
 
-    def line(self) -> str:
-        """One line for a log: trial, score or status, time and values."""
-        outcome = f"{OBJECTIVE} {self.score:.4f}" if self.score is not None else self.status.lower()
-        took = f" in {self.seconds:.0f} s" if self.seconds is not None else ""
-        values = " ".join(f"{key}={brief(value)}" for key, value in self.values.items())
-        return f"trial {self.trial_id}: {outcome}{took}  {values}"
-
 
 def brief(value: Any) -> str:
     """A value for tables and logs: floats to 4 significant digits, booleans as TOML writes them, strings unquoted."""

@@ -8,6 +8,7 @@ argument errors answer without TensorFlow.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -114,34 +115,43 @@ class TrialDisplay(RichProgress):
             self.best = trial.score if self.best is None else max(self.best, trial.score)
         if self.overall is not None:
             self.progress.update(self.overall, advance=1, status=self._status())
-        self.progress.console.print(trial.line(), highlight=False)
+        outcome = f"val_acc {trial.score:.4f}" if trial.score is not None else trial.status.lower()
+        took = f" in {trial.seconds:.0f} s" if trial.seconds is not None else ""
+        line = f"trial {trial.trial_id}: {outcome}{took}  {values_text(trial.values)}"
+        self.progress.console.print(line, highlight=False, soft_wrap=False)
 
 
-def _brief(value: Any) -> str:
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Each dotted key by its shortest tail that stays unique (``model.dense.0.units`` → ``units``)."""
+    for cut in (1, 2, 3):
+        names = [".".join(key.split(".")[-cut:]) for key in keys]
+        if len(set(names)) == len(names):
+            return dict(zip(keys, names, strict=True))
+    return {key: key for key in keys}
+
+
+def values_text(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """A trial's values as ``name=value`` words (short names, floats to 4 significant digits)."""
     from kit.trials import brief
 
-    return brief(value)
+    names = names or short_names(list(values))
+    return " ".join(f"{names.get(key, key)}={brief(value)}" for key, value in values.items())
 
 
 def trials_table(result: TuneResult, top: int = 10) -> Table:
     """The ``top`` best trials: hold-out accuracy and loss, best epoch / epochs trained, seconds, the tuner that ran
-    it (distributed searches), then each searched value (headed by its last key part when that stays unique)."""
+    it (distributed searches), then the trial's values in one column by their short names, so it fits 80 columns."""
     from kit.tuners import DEFAULT_TUNER_ID
 
     shown = result.trials[:top]
     by = any(trial.tuner_id not in (None, DEFAULT_TUNER_ID) for trial in result.trials)
-    keys = result.space.keys
-    for cut in (1, 2, 3):
-        headers = [".".join(key.split(".")[-cut:]) for key in keys]
-        if len(set(headers)) == len(headers):
-            break
-    else:
-        headers = keys
+    names = short_names(result.space.keys)
     table = Table(
         title=f"{result.recipe}: best {len(shown)} of {len(result.trials)} {result.tuner} trials", box=box.SIMPLE_HEAD
     )
-    for column in ("trial", "val acc", "loss", "epoch", "s", *(["by"] if by else []), *headers):
-        table.add_column(column, justify="right", overflow="fold")
+    for column in ("trial", "val acc", "loss", "epoch", "s", *(["by"] if by else [])):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("values", overflow="fold", ratio=1)
     for trial in shown:
         table.add_row(
             trial.trial_id,
@@ -150,19 +160,21 @@ def trials_table(result: TuneResult, top: int = 10) -> Table:
             f"{trial.best_epoch}/{trial.epochs}" if trial.best_epoch and trial.epochs else "—",
             f"{trial.seconds:.0f}" if trial.seconds is not None else "—",
             *([trial.tuner_id or "—"] if by else []),
-            *(_brief(trial.values[key]) if key in trial.values else "—" for key in keys),
+            values_text(trial.values, names),
         )
     return table
 
 
 def best_values_table(result: TuneResult) -> Table:
     """Each searched key with what was searched and the best trial's value."""
+    from kit.trials import brief
+
     table = Table(title=f"best values (trial {result.best.trial_id})", box=box.SIMPLE_HEAD)
     table.add_column("key", overflow="fold")
     table.add_column("searched", overflow="fold")
     table.add_column("best", justify="right", style="bold green")
     for tunable in result.space.tunables:
-        table.add_row(tunable.key, tunable.describe(), _brief(result.best.values[tunable.key]))
+        table.add_row(tunable.key, tunable.describe(), brief(result.best.values[tunable.key]))
     return table
 
 
