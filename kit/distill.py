@@ -134,7 +134,7 @@ def distill(
         loaded = loaded.with_overrides({"train.epochs": epochs})
     folder = Path(out) if out is not None else RUNS_DIR / f"{loaded.name}-distill"
     if (folder / RECORD).is_file() and not force:
-        raise KitError(f"{folder}: already holds a distilled model; force=True replaces it, or choose another out folder")
+        raise KitError(f"{folder}: already holds a distilled model; force=True replaces it, or choose another out")
     csv = submission_path(name or folder.name, submissions if submissions is not None else SUBMISSIONS_DIR)
     refuse_overwrite(csv, force)
     from kit.ensemble import build_ensemble
@@ -215,7 +215,9 @@ def _train(recipe: Recipe, images: np.ndarray, targets: np.ndarray, held_images:
     keras.utils.set_random_seed(seed)
     batch = recipe.train.batch_size
     model = build_model(recipe, images.shape[1:], classes, train_rows=len(images))
-    report = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: progress.on_epoch_end(1, epoch + 1, dict(logs)))
+    report = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: progress.on_epoch_end(1, epoch + 1, dict(logs))
+    )
     progress.on_run_begin("distill", total=1, epochs=recipe.train.epochs)
     progress.on_fold_begin(1)
     started = time.perf_counter()

@@ -63,7 +63,7 @@ def load_member(reference: str | Path) -> Member:
     """A finished run with test predictions, by path or by name under ``runs/``."""
     run = resolve_run(reference)
     if not run.test_path.is_file():
-        raise KitError(f"run {run.root}: no test.npy (its data folder had no test.csv); train it again with the test data")
+        raise KitError(f"run {run.root}: no test.npy (its data folder had no test file); train it again with test data")
     return Member(run, run.summary(), load_array(run.oof_path), load_array(run.test_path))
 
 
@@ -90,7 +90,9 @@ def check_compatible(members: Sequence[Member]) -> None:
                 f"({first.oof.shape} / {first.test.shape}); train it again on the same data"
             )
         if not np.array_equal(load_array(member.run.root / "test_ids.npy"), first_ids):
-            raise KitError(f"{where}: its test ids differ from run {first.run.root}; ensemble only runs of the same test data")
+            raise KitError(
+                f"{where}: its test ids differ from run {first.run.root}; ensemble only runs of the same test data"
+            )
 
 
 def soft_vote(probas: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
@@ -102,7 +104,8 @@ def normalise_weights(weights: Sequence[float], runs: int) -> np.ndarray:
     """Weights scaled to sum to 1, one non-negative finite number per run."""
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (runs,):
-        raise KitError(f"weights: {len(weights)} weights for {runs} runs; give one per run, e.g. {','.join(['1'] * runs)}")
+        example = ",".join(["1"] * runs)
+        raise KitError(f"weights: {len(weights)} weights for {runs} runs; give one per run, e.g. {example}")
     if not np.all(np.isfinite(weights)) or (weights < 0).any() or weights.sum() <= 0:
         raise KitError(f"weights: {','.join(f'{w:g}' for w in weights)} must be non-negative numbers, not all zero")
     return weights / weights.sum()

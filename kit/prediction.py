@@ -50,7 +50,7 @@ def submission_path(name: str, out_dir: Path | str) -> Path:
     """``out_dir/<name>.csv``; a name is a file name, not a path."""
     name = name.removesuffix(".csv")
     if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise KitError(f"name {name!r}: give a plain file name (no folders, not starting with a dot), e.g. demo-ensemble")
+        raise KitError(f"name {name!r}: give a plain file name (no folders, not starting with a dot), e.g. demo-vote")
     return Path(out_dir) / f"{name}.csv"
 
 
@@ -127,8 +127,10 @@ def predict(
     }
     if ensemble.selection:
         selection = ensemble.selection
-        sidecar["selection"] = {"metric": selection.metric, "rounds": selection.rounds, "counts": list(selection.counts),
-                                "half_counts": [list(half) for half in selection.half_counts]}
+        sidecar["selection"] = {
+            "metric": selection.metric, "rounds": selection.rounds, "counts": list(selection.counts),
+            "half_counts": [list(half) for half in selection.half_counts],
+        }
     if ensemble.stack:
         sidecar["stack"] = {"meta_model": "multinomial logistic regression on log-softmaxes",
                             "folds": ensemble.stack.folds, "c": ensemble.stack.c}

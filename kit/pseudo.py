@@ -93,7 +93,8 @@ def _from_runs(references: Sequence[str | Path]) -> tuple[np.ndarray, str, str |
     summary = members[0].summary
     names = ", ".join(str(member.run.root) for member in members)
     description = f"run {names}" if len(members) == 1 else f"runs {names} (equal soft vote)"
-    return soft_vote([member.test for member in members]), summary["competition"], summary["test_fingerprint"], description
+    voted = soft_vote([member.test for member in members])
+    return voted, summary["competition"], summary["test_fingerprint"], description
 
 
 def _load(source: str | Path | Sequence[str | Path]) -> tuple[np.ndarray, str, str | None, str]:

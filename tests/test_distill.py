@@ -10,13 +10,13 @@ import sys
 
 import numpy as np
 import pytest
+from test_ensemble import make_run
 
 from conftest import tiny_recipe_toml
 from kit.data import load_test, load_train
 from kit.distill import distill, holdout_split, soft_targets, soft_training_dataset
 from kit.errors import KitError
 from kit.recipes import AugmentSpec, load_recipe
-from test_ensemble import make_run
 
 
 def test_soft_targets_mix_the_label_and_the_teacher():
@@ -48,7 +48,7 @@ def test_soft_training_dataset_keeps_the_targets():
 
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory, tiny_dir, competition):
-    """Two runs on the tiny data (real fingerprints, arrays instead of training): OOF softmaxes that lean to the truth."""
+    """Two runs on the tiny data (real fingerprints, arrays instead of training): OOF softmaxes leaning to the truth."""
     folder = tmp_path_factory.mktemp("teachers")
     train, test = load_train(tiny_dir, competition), load_test(tiny_dir, competition)
     rng = np.random.default_rng(0)
@@ -104,4 +104,6 @@ def test_bad_arguments_fail_before_training(teachers, tmp_path):
     command = [sys.executable, "-m", "kit", "distill", *map(str, runs), "--recipe", str(recipe), "--alpha", "2"]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 1
-    assert done.stderr.strip() == "error: --alpha: 2.0 must lie in [0, 1] (1: true labels only, 0: the ensemble's softmax only)"
+    assert done.stderr.strip() == (
+        "error: --alpha: 2.0 must lie in [0, 1] (1: true labels only, 0: the ensemble's softmax only)"
+    )

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.crossval import run_cv
 from kit.cli.ensemble import notes
+from kit.crossval import run_cv
 from kit.ensemble import build_ensemble, cross_fitted, fit_weights, load_member, parse_weights, soft_vote
 from kit.errors import KitError
 from kit.prediction import predict

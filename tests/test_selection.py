@@ -10,13 +10,13 @@ import sys
 
 import numpy as np
 import pytest
+from test_ensemble import LABELS, OOF_A, OOF_B, TEST_A, TEST_B, make_run
 
 from kit.ensemble import SELECTED, SELECTED_HONEST, build_ensemble, soft_vote
 from kit.errors import KitError
 from kit.prediction import predict
 from kit.runtime import softmax_scores
 from kit.selection import greedy_counts, select_runs
-from test_ensemble import LABELS, OOF_A, OOF_B, TEST_A, TEST_B, make_run
 
 
 def noisy_runs(rows: int = 400, classes: int = 4, runs: int = 6, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
@@ -94,7 +94,7 @@ def test_predict_select_writes_the_counts(tmp_path):
 
 
 def test_kit_predict_select_prints_the_chosen_runs(tmp_path):
-    runs = [str(make_run(tmp_path / name, oof, test)) for name, oof, test in (("a", OOF_A, TEST_A), ("b", OOF_B, TEST_B))]
+    runs = [str(make_run(tmp_path / "a", OOF_A, TEST_A)), str(make_run(tmp_path / "b", OOF_B, TEST_B))]
     env = {**os.environ, "COLUMNS": "80", "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "kit", "predict", *runs, "--out", str(tmp_path / "subs")]
     done = subprocess.run([*command, "--select"], capture_output=True, text=True, env=env)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from test_ensemble import make_run
 
 from kit.ensemble import STACKED, build_ensemble
 from kit.errors import KitError
@@ -14,7 +15,6 @@ from kit.prediction import predict
 from kit.rundir import RunFolder, save_array
 from kit.runtime import softmax_scores
 from kit.stacking import _fit, _predict, cross_fit, features, fit_stack, fold_rows
-from test_ensemble import make_run
 
 CLASSES = 3
 

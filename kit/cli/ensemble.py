@@ -30,10 +30,10 @@ def register(app: typer.Typer) -> None:
 
 
 def predict(
-    runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) to combine; all folds of each used."),
+    runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) to combine, all folds of each."),
     weights: str | None = typer.Option(None, help="One weight per run, comma-separated, e.g. 2,1 (default: equal)."),
     auto_weights: bool = typer.Option(False, "--auto-weights", help="Choose the weights that maximise OOF accuracy."),
-    select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana) of runs, with replacement."),
+    select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana), with replacement."),
     stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
     metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
     tta: int = typer.Option(0, help="Also average over N augmented copies of the images (the recipe's augmentation)."),
@@ -80,7 +80,7 @@ def predict(
 def distill(
     runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) whose equal soft vote teaches."),
     recipe: str = typer.Option(..., help="Recipe of the one model to train (name or path to a .toml file)."),
-    alpha: float = typer.Option(0.5, help="Weight of the true label in the targets; the rest is the ensemble's softmax."),
+    alpha: float = typer.Option(0.5, help="Weight of the true label in the targets; the rest: the ensemble's softmax."),
     holdout: float = typer.Option(0.1, help="Stratified fraction of the training rows kept out, to score the model."),
     pseudo_threshold: float | None = typer.Option(
         None, help="Also train on test rows the ensemble gives at least this probability (its softmax as targets)."
@@ -112,7 +112,7 @@ def distill(
         for word in ("alpha", "holdout", "epochs"):
             if text.startswith(f"{word}:"):
                 text = f"--{word.replace('_', '-')}{text[len(word):]}"
-        text = text.replace("force=True replaces it, or choose another out folder", "pass --force, or another --out")
+        text = text.replace("force=True replaces it, or choose another out", "pass --force, or choose another --out")
         text = text.replace("threshold:", "--pseudo-threshold:", 1) if text.startswith("threshold:") else text
         raise KitError(text) from None
     console.print(distill_table(distilled))
@@ -177,7 +177,7 @@ def ensemble_table(prediction: Prediction) -> Group:
 
 
 def notes(prediction: Prediction) -> list[str]:
-    """What the ensemble gains over its best member (honest about choices made on the OOF rows), and runs TTA skipped."""
+    """What the ensemble gains over its best member (honest about choices made on the OOF rows); runs TTA skipped."""
     from kit.ensemble import CROSS_FITTED, EQUAL, SELECTED_HONEST, STACKED
 
     ensemble = prediction.ensemble
@@ -186,7 +186,8 @@ def notes(prediction: Prediction) -> list[str]:
     equal = ensemble.scores[EQUAL][0]
     if CROSS_FITTED in ensemble.scores:
         honest = ensemble.scores[CROSS_FITTED][0]
-        gain += f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not fit on"
+        gain += (f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not "
+                 "fit on")
         if honest <= equal:
             gain += ", so equal weights are the safer choice"
     lines = [gain]
@@ -198,6 +199,12 @@ def notes(prediction: Prediction) -> list[str]:
             f"selection ({selection.metric}, {sum(selection.counts)} picks): {picked}; chosen on one half of the rows "
             f"and scored on the other it reaches {honest:.4f} ({honest - equal:+.4f} vs equal weights)"
         )
+        smoothed = [member.name for member in ensemble.members if member.recipe.train.label_smoothing]
+        if selection.metric == "log_loss" and smoothed:
+            lines.append(
+                f"{', '.join(smoothed)}: trained with label smoothing, which raises the log loss of right votes too; "
+                "--metric accuracy selects by votes instead"
+            )
     if ensemble.stack is not None:
         stacked = ensemble.scores[STACKED][0]
         lines.append(
