@@ -61,6 +61,8 @@ def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
         text_columns.add(competition.pixel_layout.string)
     try:
         try:
+            if competition.pixel_layout.kind == "string":
+                raise ValueError("a pixel string column is text")
             with warnings.catch_warnings():  # a float cell cast to int32 warns before it fails
                 warnings.simplefilter("ignore", RuntimeWarning)
                 frame = pd.read_csv(path, dtype=np.int32)

@@ -6,6 +6,7 @@ Every problem is one line naming the file, the line and the column (or the spec 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -158,8 +159,12 @@ def pixel_values(path: Path, frame: pd.DataFrame, names: list[str], competition:
 def string_pixels(path: Path, series: pd.Series, column: str, competition: Competition) -> np.ndarray:
     """The pixels of a column holding each image as space-separated values (the FER-2013 layout)."""
     count = competition.pixels
+    texts = series.astype(object)
+    quick = _all_at_once(texts, count)
+    if quick is not None:
+        return quick
     out = np.empty((len(series), count), dtype=np.uint8)
-    for row, text in enumerate(series.astype(object)):
+    for row, text in enumerate(texts):
         where = f"{path}: line {row + 2}, column {column}"
         if not isinstance(text, str) or not text.strip():
             if isinstance(text, (int, float, np.number)) and not pd.isna(text) and count == 1:
@@ -187,6 +192,31 @@ def string_pixels(path: Path, series: pd.Series, column: str, competition: Compe
             )
         out[row] = values
     return out
+
+
+def _all_at_once(texts: pd.Series, count: int) -> np.ndarray | None:
+    """The pixel strings parsed by pandas' C tokenizer in one go, or None when any row is not ``count`` integers 0–255
+    (then the slow way finds and names the row)."""
+    import io
+
+    if not all(isinstance(text, str) and text.strip() for text in texts):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = pd.read_csv(
+                io.StringIO("\n".join(text.strip() for text in texts)),
+                sep=r"\s+",
+                header=None,
+                dtype=np.int32,
+                skip_blank_lines=False,
+                engine="c",
+            ).to_numpy()
+    except (ValueError, OverflowError, TypeError, pd.errors.ParserError):
+        return None
+    if values.shape != (len(texts), count) or (values < 0).any() or (values > MAX_PIXEL).any():
+        return None
+    return values.astype(np.uint8)
 
 
 def _is_number(token: str) -> bool:
