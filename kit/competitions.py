@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from kit.errors import KitError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_COMPETITION = "digit-recognizer"
 SPEC_SUFFIX = ".toml"
@@ -143,6 +144,8 @@ class Competition:
 
 def class_values_of(competition: Competition, indices: np.ndarray) -> np.ndarray:
     """Class indices ``0..K-1`` → the original label values (an int64 array, or a str array for string classes)."""
+    import numpy as np
+
     indices = np.asarray(indices).astype(np.int64)
     values = competition.class_values
     table = np.array(values, dtype=str if competition.string_classes else np.int64)
