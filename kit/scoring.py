@@ -132,6 +132,15 @@ def answers(
     raise KitError(f"no answers to score against: no {competition.solution_file} {where}; give the solution file")
 
 
+def has_answers(data_dir: Path | str | None, competition: Competition | str | None = None) -> bool:
+    """Whether ``data_dir`` holds answers to score a submission against (``kit predict`` then prints the score)."""
+    if data_dir is None:
+        return False
+    folder = Path(data_dir)
+    spec = as_competition(competition, folder)
+    return (folder / spec.solution_file).is_file() or (spec.test_labels and (folder / spec.test_file).is_file())
+
+
 def _predictions(path: Path, frame: pd.DataFrame, competition: Competition) -> tuple[np.ndarray, np.ndarray | None]:
     """Class indices, and class probabilities when the submission has one column per class."""
     id_column, label_column = competition.submission_columns

@@ -8,6 +8,7 @@ the sample submission's columns, ids (same order and text) and label values.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,33 @@ def test_predict_finds_the_spec_beside_data_anywhere(app, tmp_path, monkeypatch)
     _run(app, "cv", "tiny.toml", "--data", folder, "--epochs", "1", "--folds", "2", "--out", "runs/faces")
     _run(app, "predict", "runs/faces", "--name", "faces", "--out", "submissions")
     assert Path("submissions/faces.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("height = 8", "height = 9"),
+            r"192 pixel columns but image 9×8×3 is 216: set image.height, image.width, image.channels in "
+            r"data/gaps/competition.toml",
+        ),
+        (
+            ("    0,\n", ""),
+            r"line \d+, column label: 0 is not a class \(classes 1–8, 10\); if it is one, add it to key "
+            r"classes in data/gaps/competition.toml",
+        ),
+        (("[image]", "[image]\ndepth = 3"), r"data/gaps/competition.toml: key image.depth: unknown key"),
+    ],
+)
+def test_a_wrong_spec_stops_kit_cv_before_anything_is_written(app, tmp_path, monkeypatch, edit, message):
+    monkeypatch.chdir(tmp_path)
+    folder = Path("data") / "gaps"
+    build("rgb-gaps", folder)
+    _run(app, "init", "--data", folder)
+    spec = folder / "competition.toml"
+    spec.write_text(spec.read_text().replace(*edit, 1))
+    Path("tiny.toml").write_text(tiny_recipe_toml("tiny CNN for the layout tests"))
+    result = CliRunner().invoke(app, ["cv", "tiny.toml", "--data", str(folder), "--out", "runs/gaps"])
+    assert result.exit_code != 0 and result.exception is not None
+    assert re.search(message, str(result.exception)) and "\n" not in str(result.exception), str(result.exception)
+    assert not Path("runs").exists()

@@ -159,3 +159,12 @@ def test_the_cli_prints_the_table_in_80_columns(tmp_path, digits):
     assert max(len(line) for line in lines) <= 80
     assert any(line.startswith("accuracy 1.0000 on 30 rows") for line in lines)
     assert sum("1.0000" in line and "█" in line for line in lines) == 10
+
+
+def test_has_answers(tmp_path, digits):
+    from kit.scoring import has_answers
+
+    assert has_answers(digits) and not has_answers(None) and not has_answers(tmp_path)
+    fashion = tmp_path / "fashion"
+    build("fashion-mnist", fashion)
+    assert has_answers(fashion, "fashion-mnist")
