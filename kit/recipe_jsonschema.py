@@ -44,6 +44,7 @@ def recipe_json_schema() -> dict[str, Any]:
         "description": "A kit recipe: a CNN, its training, cross-validation, augmentation and callbacks, and an "
         "optional [tune] search space. Add `#:schema ./recipe.schema.json` at the top of a recipe to use it.",
         "type": "object",
+        "properties": partial[f"{ROOT}{PARTIAL}"]["properties"],  # for completion; the branches below check
         "if": {"required": ["extends"]},
         "then": {"$ref": f"#/$defs/{ROOT}{PARTIAL}"},
         "else": {"$ref": f"#/$defs/{ROOT}"},
