@@ -58,8 +58,10 @@ def show(
 def schema(
     out: Optional[Path] = typer.Option(None, help="Write the schema to this file instead of printing it."),
 ) -> None:
-    """Print (or write) the JSON Schema of recipe files, for taplo / Even Better TOML: put
-    `#:schema ./recipe.schema.json` at the top of a recipe, or map recipes/*.toml to it in .taplo.toml."""
+    """Print (or write) the JSON Schema of recipe files, for editors (taplo, Even Better TOML).
+
+    Then put `#:schema ./recipe.schema.json` at the top of a recipe, or map recipes/*.toml to it in .taplo.toml.
+    """
     import json
 
     from kit.errors import KitError
