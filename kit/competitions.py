@@ -127,7 +127,9 @@ class Competition:
 
     @property
     def where(self) -> str:
-        """The spec file, for error messages."""
+        """The spec file to edit, for error messages (a shipped spec is copied to ./competitions first)."""
+        if Path(self.source).parent == shipped_dir():
+            return f"competitions/{self.name}.toml (a copy of the shipped {Path(self.source).name}, which it shadows)"
         return self.source or f"the {self.name} spec"
 
     @property
