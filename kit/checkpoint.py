@@ -138,7 +138,7 @@ def _checkpoint_class():
             self.history: dict[str, list[float]] = {key: list(values) for key, values in earlier.items()}
             self.seconds_before = 0.0 if resume is None else resume.seconds
             self._started = time.perf_counter()
-            self._saved_best: dict[int, tuple[int, str]] = {}  # callback index -> (id of the weights list, file)
+            self._saved_best: dict[int, tuple[Any, str]] = {}  # callback index -> (the weights list saved, its file)
 
         def on_train_begin(self, logs=None):
             self._started = time.perf_counter()
@@ -147,7 +147,7 @@ def _checkpoint_class():
                 for index, callback in enumerate(self.tracked):  # restored best weights are already on disk
                     weights = getattr(callback, "best_weights", None)
                     if weights is not None and index in self.resume.best_files:
-                        self._saved_best[index] = (id(weights), self.resume.best_files[index])
+                        self._saved_best[index] = (weights, self.resume.best_files[index])
 
         def on_epoch_end(self, epoch, logs=None):
             for key, value in (logs or {}).items():
@@ -176,10 +176,10 @@ def _checkpoint_class():
                 if weights is None:
                     continue
                 saved = self._saved_best.get(index)
-                if saved is None or saved[0] != id(weights) or not (self.folder / saved[1]).is_file():
+                if saved is None or saved[0] is not weights or not (self.folder / saved[1]).is_file():
                     name = f"best-{done:05d}.npz" if index == 0 else f"best-{done:05d}-{index}.npz"
                     write_bytes_atomic(self.folder / name, _weights_bytes(weights))
-                    saved = self._saved_best[index] = (id(weights), name)
+                    saved = self._saved_best[index] = (weights, name)
                 best_files[str(index)] = saved[1]
                 files[saved[1]] = _digest(self.folder / saved[1])
             write_json(
