@@ -114,6 +114,12 @@ def locate(root: type, loc: tuple[Any, ...]) -> Place:
     return Place(".".join(parts), table, field, field_kind if whole else kind, whole)
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value's repr, cut to ``limit`` characters so that a huge table still makes a short line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def _number(value: Any, bound: Any) -> Any:
     """A value as the recipe holds it: an integer given for a float setting is that float (``0`` → ``0.0``)."""
     if isinstance(bound, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -143,22 +149,23 @@ def describe(error: ErrorDetails, root: type) -> str:
     if kind == "finite_number":
         return f"key {key}: {value} is not a finite number; give a number such as 0.1"
     if kind in ("string_too_short", "string_too_long"):
-        return f"key {key}: {value!r} is too {'short' if kind.endswith('short') else 'long'} ({error['msg'].lower()})"
+        size = "short" if kind.endswith("short") else "long"
+        return f"key {key}: {shown(value)} is too {size} ({error['msg'].lower()})"
     if kind in ("too_long", "too_short"):
         limit = "most" if kind == "too_long" else "least"
         count = context.get("max_length", context.get("min_length"))
         return f"key {key}: at {limit} {count} items, got {len(value)}"
     kinds = _tags(place)
     if kind in ("union_tag_invalid", "union_tag_not_found") and isinstance(value, dict) and kinds:
-        return f"key {key}.kind: {value.get('kind')!r} is not one of {', '.join(map(repr, kinds))}"
+        return f"key {key}.kind: {shown(value.get('kind'))} is not one of {', '.join(map(repr, kinds))}"
     plain, optional = unwrap(place.kind)
     if place.whole and (optional or members(plain)):
-        return f"key {key}: expected {type_name(place.kind)}, got {value!r}"
+        return f"key {key}: expected {type_name(place.kind)}, got {shown(value)}"
     if kind == "literal_error":
-        return f"key {key}: {value!r} is not {type_name(place.kind)}"
+        return f"key {key}: {shown(value)} is not {type_name(place.kind)}"
     if kind.endswith("_type") or kind.startswith(("union_tag", "dataclass_", "dict_", "int_", "string_", "bool_")):
-        return f"key {key}: expected {type_name(place.kind)}, got {value!r}"
-    return f"key {key}: {value!r} is not valid ({error['msg']})"
+        return f"key {key}: expected {type_name(place.kind)}, got {shown(value)}"
+    return f"key {key}: {shown(value)} is not valid ({error['msg']})"
 
 
 def _is_table_class(kind: Any) -> bool:
