@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 
 from kit.cli.recipe import recipe_app
 from kit.errors import KitError
-from kit.recipes import list_recipes, load_recipe, parse_set, recipe_json_schema, shipped_recipes
+from kit.recipes import (
+    ConvBlock,
+    ModelSpec,
+    Recipe,
+    list_recipes,
+    load_recipe,
+    parse_set,
+    recipe_json_schema,
+    recipe_toml,
+    shipped_recipes,
+)
 
 
 def write(folder, name, text):
@@ -382,3 +392,11 @@ def test_recipes_and_the_recipe_commands_import_no_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_recipe_built_in_python_takes_overrides_and_writes_toml(tmp_path):
+    built = Recipe(name="py", model=ModelSpec(blocks=(ConvBlock(filters=8),)))
+    changed = built.with_overrides({"train.epochs": 2, "train": {"schedule": {"kind": "cosine"}}})
+    assert (changed.name, changed.train.epochs, changed.train.schedule.kind) == ("py", 2, "cosine")
+    again = load_recipe(str(write(tmp_path, "again", recipe_toml(changed))))
+    assert again.content_hash == changed.content_hash and again.model == built.model
