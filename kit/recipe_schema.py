@@ -229,7 +229,7 @@ def schedule_kind(value: Any) -> str | None:
 
 SCHEDULES = (ConstantSchedule, ExponentialSchedule, CosineSchedule, OneCycleSchedule)
 TAGGED_SCHEDULES = tuple(Annotated[cls, Tag(kind)] for kind, cls in zip(SCHEDULE_KINDS, SCHEDULES))
-Schedule = Annotated[Union[TAGGED_SCHEDULES], Discriminator(schedule_kind)]  # noqa: UP007 (built at run time)
+Schedule = Annotated[Union[TAGGED_SCHEDULES], Discriminator(schedule_kind)]
 
 
 @spec

@@ -41,7 +41,7 @@ def either(**members: Any) -> Any:
     """A union whose member is picked by the TOML kind of the value (``number=Int, list=tuple[Int, ...]``), so an error
     names the item at fault instead of every member's complaint."""
     tagged = tuple(Annotated[kind, Tag(shape)] for shape, kind in members.items())
-    return Annotated[Union[tagged], Discriminator(toml_shape)]  # noqa: UP007 (built at run time)
+    return Annotated[Union[tagged], Discriminator(toml_shape)]
 
 
 def one_or_per_conv(kind: Any, shape: str) -> Any:

@@ -27,7 +27,7 @@ MAX_TRIALS = 100_000
 
 @dataclass(frozen=True)
 class Tunable:
-    """One searched recipe key: a list of ``choices``, or a range from ``low`` to ``high`` with optional step/sampling."""
+    """One searched recipe key: a list of ``choices``, or a range from ``low`` to ``high`` (optional step, sampling)."""
 
     key: str
     choices: tuple[Any, ...] = ()
