@@ -259,12 +259,12 @@ class RunFolder:
 
         Fails with one line unless the file holds exactly the rows the run was trained with (same fingerprint).
         """
-        from kit.competitions import get_competition
+        from kit.competitions import as_competition
         from kit.data import load_test, load_train
 
         summary = self.summary()
-        competition = get_competition(summary["competition"])
         folder = Path(data_dir if data_dir is not None else summary["data_dir"])
+        competition = as_competition(summary["competition"], folder)
         path = folder / (competition.train_file if part == "train" else competition.test_file)
         if not path.is_file():
             raise KitError(f"{path}: not found; pass the folder run {self.root} was trained on as its data folder")
