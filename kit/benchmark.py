@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 PROBE_BATCHES = 40
 RATIO_TARGET = 1 / 3
+BENCH_FILE = "bench.json"
 STARTUP_RUNS = 3
 STARTUP_TARGET_SECONDS = 1.0
 STARTUP = "kit cv --help start-up"
@@ -97,6 +98,7 @@ class BenchResult:
     cli_startup: StartupTime | None = None
     cv_estimate: CVEstimate | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None  # the bench.json written
 
     @property
     def notebook(self) -> Contender:
@@ -107,8 +109,10 @@ class BenchResult:
         return self.contenders[1]
 
     def to_json(self) -> dict[str, Any]:
-        """The result as plain JSON values (tuples become lists)."""
-        return asdict(self)
+        """The result as plain JSON values (tuples become lists; the path it was written to is left out)."""
+        content = asdict(self)
+        content.pop("path")
+        return content
 
 
 def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = None) -> StartupTime:
@@ -256,19 +260,21 @@ def run_bench(
     options: bool = True,
     startup: bool = True,
     cv_estimate: bool = False,
-    out: Path | str | None = "bench.json",
+    out: Path | str | None = ".",
     callbacks: Iterable[Callback] | Callback | None = (),
 ) -> BenchResult:
     """Race ``recipe`` (a name, a path or a :class:`~kit.recipes.Recipe`, changed by ``overrides``: dotted recipe
     keys) against the notebook pipeline trained ``notebook_epochs`` epochs on ``size`` rows of the data (default all);
     ``options`` sweeps the speed options, ``startup`` times ``kit cv --help``, ``cv_estimate`` estimates a full-size
-    5-fold run. Writes the result to ``out`` as JSON (None: nowhere) and returns it."""
+    5-fold run. Writes the result as ``bench.json`` into the folder ``out`` (None: nowhere) and returns it."""
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
     from kit.rundir import write_json
     from kit.runtime import software_versions
 
     competition = as_competition(competition, data)
+    if out is not None and Path(out).is_file():
+        raise KitError(f"out={out}: is a file; give the folder to write {BENCH_FILE} into")
     if notebook_epochs < 1:
         raise KitError(f"notebook_epochs={notebook_epochs}: the notebook pipeline needs at least 1 epoch")
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(str(recipe))
@@ -326,7 +332,8 @@ def run_bench(
         cv_estimate=estimate,
         versions=software_versions(),
     )
-    if out:
-        write_json(Path(out), result.to_json())
+    if out is not None:
+        result = replace(result, path=Path(out) / BENCH_FILE)
+        write_json(result.path, result.to_json())
     listeners.on_run_end()
     return result

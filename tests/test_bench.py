@@ -6,13 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import kit.recipes
 from kit.benchmark import verdict
 from kit.cli import app
 from kit.data import load_test, load_train
@@ -90,7 +88,7 @@ def test_full_size_data_has_the_competitions_row_counts(demo_dir, competition, t
 
 def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     (tmp_path / "tiny.toml").write_text(TINY)
-    out = tmp_path / "bench.json"
+    out = tmp_path / "bench"
     args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--notebook-epochs", "1", "--no-options"]
     done = subprocess.run(
         [sys.executable, "-m", "kit", "bench", *args, "--out", str(out)],
@@ -101,7 +99,8 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     assert done.returncode == 0, done.stderr
     assert "notebook pipeline" in done.stdout and "kit tiny" in done.stdout
     assert "`kit cv --help` starts in" in done.stdout
-    result = json.loads(out.read_text())
+    assert f"wrote {out / 'bench.json'}" in " ".join(done.stdout.split())
+    result = json.loads((out / "bench.json").read_text())
     startup = result["cli_startup"]
     assert len(startup["seconds"]) == 3 and startup["median"] == sorted(startup["seconds"])[1] > 0
     assert startup["target"] == 1.0 and startup["command"].endswith("cv --help")
@@ -126,22 +125,14 @@ def test_zero_notebook_epochs_are_refused_before_any_work(tmp_path):
     from kit.benchmark import run_bench
 
     with pytest.raises(KitError, match="notebook_epochs=0: the notebook pipeline needs at least 1 epoch"):
-        run_bench(notebook_epochs=0, out=tmp_path / "bench.json")
+        run_bench(notebook_epochs=0, out=tmp_path)
     assert not (tmp_path / "bench.json").exists()
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(KitError, match=r"out=.*taken: is a file; give the folder to write bench\.json into"):
+        run_bench(out=tmp_path / "taken")
 
 
-def set_stand_in(items):
-    """``KEY=VALUE`` items with TOML values: a stand-in for kit.recipes.parse_set until the recipes module has it."""
-    parsed = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        parsed[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-    return parsed
-
-
-def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir, monkeypatch):
-    if not hasattr(kit.recipes, "parse_set"):
-        monkeypatch.setattr(kit.recipes, "parse_set", set_stand_in, raising=False)
+def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir):
     (tmp_path / "tiny.toml").write_text(TINY)
     runner = CliRunner()
     base = [
@@ -151,10 +142,10 @@ def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir
         "--data",
         str(tiny_dir),
         "--out",
-        str(tmp_path / "b.json"),
+        str(tmp_path / "b"),
     ]
     done = runner.invoke(app, [*base, "--set", "train.epochs=0"])
     assert done.exit_code == 1 and "train.epochs" in str(done.exception)
     done = runner.invoke(app, [*base, "--size", "50"])
     assert done.exit_code == 1 and str(done.exception).startswith("--size 50: the bench needs at least 100 rows")
-    assert not (tmp_path / "b.json").exists()
+    assert not (tmp_path / "b").exists()

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import kit.recipes
 from conftest import tiny_recipe_toml
 from kit.callbacks import Callback
 from kit.cli import app
@@ -75,22 +74,6 @@ class Recorder(Callback):
 
     def on_run_end(self):
         self.finished += 1
-
-
-def set_stand_in(items):
-    """``KEY=VALUE`` items with TOML values: a stand-in for kit.recipes.parse_set until the recipes module has it."""
-    parsed = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        parsed[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-    return parsed
-
-
-@pytest.fixture
-def parse_set(monkeypatch):
-    if not hasattr(kit.recipes, "parse_set"):
-        monkeypatch.setattr(kit.recipes, "parse_set", set_stand_in, raising=False)
-    return kit.recipes.parse_set
 
 
 def with_tune(table: dict, name: str = "demo"):
@@ -286,7 +269,7 @@ def test_an_interrupted_trial_is_run_again_and_only_it(search, tiny_dir, tmp_pat
 
 
 def test_another_search_in_the_folder_is_refused_then_restarted(search, tiny_dir, tmp_path):
-    root, source, result, _ = search
+    root, source, _, _ = search
     shutil.copytree(root / "search", tmp_path / "search")
     (tmp_path / "other").mkdir()
     other = tmp_path / "other" / "tiny.toml"
@@ -508,7 +491,7 @@ def test_a_chief_and_two_workers_share_one_search_on_loopback(tmp_path, tiny_dir
 # ------------------------------------------------------------------------------------------------ the command
 
 
-def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch, parse_set):
+def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch):
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "tiny.toml").write_text(TINY)
     monkeypatch.chdir(tmp_path)

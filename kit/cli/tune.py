@@ -27,7 +27,7 @@ SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatab
 DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
 COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
 TUNE_ARGUMENTS = ("force", "restart", "out", "tuner", "max_trials", "epochs")
-BENCH_ARGUMENTS = ("size", "notebook_epochs")
+BENCH_ARGUMENTS = ("size", "notebook_epochs", "out")
 
 
 def register(app: typer.Typer) -> None:
@@ -282,7 +282,7 @@ def bench(
     cv_estimate: bool = typer.Option(
         False, "--cv-estimate", help="Time a 1-epoch 5-fold kit cv on 42,000 synthetic rows and estimate the full run."
     ),
-    out: Path = typer.Option(Path("bench.json"), help="Where to write the results."),
+    out: Path = typer.Option(Path("."), help="Folder to write bench.json into."),
 ) -> None:
     """Time a kit recipe (default fast) against the notebook's ImageDataGenerator pipeline on the same 80/20 split."""
     overrides = parse_sets(set_)
@@ -309,4 +309,4 @@ def bench(
     console.print(bench_table(result))
     for line in bench_notes(result):
         console.print(line, highlight=False)
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {result.path}", highlight=False)
