@@ -80,12 +80,14 @@ def test_an_option_is_kept_only_when_faster_without_costing_accuracy():
     assert verdict(sloppy, slow, 0.99, 0.001) == "drop: costs accuracy"
 
 
+@pytest.mark.slow
 def test_full_size_data_has_the_competitions_row_counts(demo_dir, competition, tmp_path):
     folder = write_full_size_data(demo_dir, competition, tmp_path / "full")
     assert len(load_train(folder, competition)) == FULL_TRAIN_ROWS
     assert len(load_test(folder, competition)) == INFERENCE_ROWS
 
 
+@pytest.mark.slow
 def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
     (tmp_path / "tiny.toml").write_text(TINY)
     out = tmp_path / "bench"

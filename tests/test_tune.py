@@ -200,6 +200,7 @@ def search(tmp_path_factory, tiny_dir):
     return root, source, result, recorder
 
 
+@pytest.mark.slow
 def test_search_runs_the_trials_and_reports_them(search):
     root, _, result, recorder = search
     assert (result.role, result.tuner, result.resumed, result.ran) == ("local", "random", 0, ("0", "1"))
@@ -218,6 +219,7 @@ def test_search_runs_the_trials_and_reports_them(search):
     assert json.loads((root / "search" / SEARCH_RECORD).read_text())["tuner"] == "random"
 
 
+@pytest.mark.slow
 def test_the_tuned_recipe_extends_the_source_with_the_best_values(search):
     root, source, result, _ = search
     path = root / "recipes" / "tiny-tuned.toml"
@@ -237,6 +239,7 @@ def test_the_tuned_recipe_extends_the_source_with_the_best_values(search):
     assert tuned.augment == plain.augment and tuned.callbacks == plain.callbacks and tuned.cv == plain.cv
 
 
+@pytest.mark.slow
 def test_rerun_continues_without_repeating_finished_trials(search, tiny_dir, tmp_path):
     root, source, result, _ = search
     shutil.copytree(root / "search", tmp_path / "search")
@@ -253,6 +256,7 @@ def test_rerun_continues_without_repeating_finished_trials(search, tiny_dir, tmp
     assert (tmp_path / "search" / "trial_0" / "trial.json").stat().st_mtime_ns == finished
 
 
+@pytest.mark.slow
 def test_an_interrupted_trial_is_run_again_and_only_it(search, tiny_dir, tmp_path):
     root, source, _, _ = search
     shutil.copytree(root / "search", tmp_path / "search")
@@ -268,6 +272,7 @@ def test_an_interrupted_trial_is_run_again_and_only_it(search, tiny_dir, tmp_pat
     assert all(record.status == "COMPLETED" for record in result.trials)
 
 
+@pytest.mark.slow
 def test_another_search_in_the_folder_is_refused_then_restarted(search, tiny_dir, tmp_path):
     root, source, _, _ = search
     shutil.copytree(root / "search", tmp_path / "search")
@@ -284,6 +289,7 @@ def test_another_search_in_the_folder_is_refused_then_restarted(search, tiny_dir
     assert fresh.trials[0].values["model.dense.0.units"] in (8, 32)
 
 
+@pytest.mark.slow
 def test_a_hand_edited_tuned_recipe_is_kept_unless_forced(search, tiny_dir, tmp_path):
     root, source, _, _ = search
     shutil.copytree(root / "search", tmp_path / "search")
@@ -298,6 +304,7 @@ def test_a_hand_edited_tuned_recipe_is_kept_unless_forced(search, tiny_dir, tmp_
     assert written_by_kit(path) and "epochs = 40" not in path.read_text()
 
 
+@pytest.mark.slow
 def test_bayesian_search_writes_a_tuned_recipe(search, tiny_dir, tmp_path):
     _, source, _, _ = search
     result = run_tune(source, tiny_dir, tuner="bayesian", out=tmp_path / "search", recipes_dir=tmp_path)
@@ -305,6 +312,7 @@ def test_bayesian_search_writes_a_tuned_recipe(search, tiny_dir, tmp_path):
     assert "the best of 2 bayesian trials" in (tmp_path / "tiny-tuned.toml").read_text()
 
 
+@pytest.mark.slow
 def test_hyperband_trains_the_best_of_a_bracket_on_for_more_epochs(search, tiny_dir, tmp_path):
     _, source, _, _ = search
     # max_epochs 3, factor 3: a bracket of three 1-epoch trials, then the best one continued to epoch 3
@@ -319,6 +327,7 @@ def test_hyperband_trains_the_best_of_a_bracket_on_for_more_epochs(search, tiny_
     assert 2 <= continued.best_epoch <= 3
 
 
+@pytest.mark.slow
 def test_a_recipe_object_with_overrides_gets_a_standalone_tuned_recipe(search, tiny_dir, tmp_path):
     _, source, _, _ = search
     recipe = load_recipe(str(source))
@@ -447,6 +456,7 @@ class Output:
         raise AssertionError(f"{fragment!r} never came:\n{''.join(self.text)}")
 
 
+@pytest.mark.slow
 def test_a_chief_and_two_workers_share_one_search_on_loopback(tmp_path, tiny_dir):
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "tiny.toml").write_text(TINY)
@@ -491,6 +501,7 @@ def test_a_chief_and_two_workers_share_one_search_on_loopback(tmp_path, tiny_dir
 # ------------------------------------------------------------------------------------------------ the command
 
 
+@pytest.mark.slow
 def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch):
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "tiny.toml").write_text(TINY)
@@ -513,6 +524,7 @@ def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch
     assert "OOF accuracy" in cv.output and (tmp_path / "runs" / "tiny-tuned" / "summary.json").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -542,6 +554,7 @@ def test_library_errors_become_flags_on_the_command_line():
     assert str(as_flags(KitError("recipe x: key train.epochs: 0"), TUNE_ARGUMENTS)) == "recipe x: key train.epochs: 0"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["tune", "bench"])
 def test_help_imports_no_tensorflow(command):
     probe = (
