@@ -114,14 +114,9 @@ def run_tune(
     ``KERASTUNER_*`` environment variables decide, else the search is local. A tuned recipe edited by hand is only
     overwritten with ``force=True``.
     """
-    from kit.runtime import import_tensorflow
-
-    import_tensorflow()  # quietly, before KerasTuner imports it
     from kit.data import load_train, resolve_data_dir
-    from kit.hypermodel import RecipeHyperModel
     from kit.recipes import RECIPE_SUFFIX, Recipe, find_recipe, load_recipe
     from kit.space import parse_space, trial_budget, tuner_kind
-    from kit.tuners import make_tuner, trial_score, watch_chief
 
     source = None if isinstance(recipe, Recipe) else find_recipe(str(recipe))
     base = recipe if isinstance(recipe, Recipe) else load_recipe(str(source))
@@ -146,6 +141,12 @@ def run_tune(
         check_overwritable(target, force)
         _check_folder(folder, identity, restart)
     listeners = as_callback_list(callbacks)
+    from kit.runtime import import_tensorflow
+
+    import_tensorflow()  # quietly, and only once the arguments, recipe and data are known to be good
+    from kit.hypermodel import RecipeHyperModel
+    from kit.tuners import make_tuner, trial_score, watch_chief
+
     listeners.on_run_begin("tune", budget, trained.train.epochs)
     hypermodel = RecipeHyperModel(trained, space, images.images.shape[1:], competition.classes, len(train))
     with kerastuner_environment(role):

@@ -555,15 +555,23 @@ def test_library_errors_become_flags_on_the_command_line():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["tune", "bench"])
-def test_help_imports_no_tensorflow(command):
+@pytest.mark.parametrize(
+    "args",
+    [["tune", "--help"], ["bench", "--help"], ["tune", "nosuch"], ["bench", "--recipe", "nosuch"], ["tune", "base"]],
+)
+def test_help_and_bad_arguments_import_no_tensorflow(args):
     probe = (
         "import sys\n"
         "from kit.cli import app\n"
-        f"try:\n    app(['{command}', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "from kit.errors import KitError\n"
+        f"try:\n    app({args!r}, standalone_mode=False)\nexcept (SystemExit, KitError) as error:\n    print(error)\n"
         "heavy = ('tensorflow', 'keras', 'keras_tuner', 'sklearn')\n"
         "print('HEAVY', sorted(name for name in heavy if name in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "--set" in done.stdout and "HEAVY []" in done.stdout, done.stdout[-400:]
+    assert "HEAVY []" in done.stdout, done.stdout[-400:]
+    if args[-1] == "--help":
+        assert "--set" in done.stdout
+    else:
+        assert "recipe 'nosuch' not found" in done.stdout or "has no keys to search" in done.stdout
