@@ -133,7 +133,8 @@ def predict(
         }
     if ensemble.stack:
         sidecar["stack"] = {"meta_model": "multinomial logistic regression on log-softmaxes",
-                            "folds": ensemble.stack.folds, "c": ensemble.stack.c}
+                            "folds": ensemble.stack.folds, "c": ensemble.stack.c,
+                            "fold_cs": list(ensemble.stack.fold_cs)}
     sidecar["runs"] = ensemble.member_scores()
     written = write_softmax_submission(
         path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force

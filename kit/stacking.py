@@ -19,6 +19,8 @@ from kit.rundir import RunFolder, load_array
 
 EPSILON = 1e-7
 C = 1.0
+CS = (0.01, 0.1, 1.0, 10.0)
+INNER_FOLDS = 3
 MAX_ITER = 1000
 
 
@@ -62,27 +64,55 @@ def _predict(model, x: np.ndarray, classes: int) -> np.ndarray:
     return proba
 
 
-def cross_fit(x: np.ndarray, labels: np.ndarray, folds: Sequence[np.ndarray], classes: int, c: float = C) -> np.ndarray:
-    """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only."""
+def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inner: int = INNER_FOLDS) -> float:
+    """The ``grid`` value of C with the lowest log loss in an inner stratified ``inner``-fold CV on these rows only
+    (the default C when a class has too few rows to split)."""
+    counts = np.bincount(labels)
+    if len(grid) == 1 or counts[counts > 0].min() < inner:
+        return C if len(grid) != 1 else float(grid[0])
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = list(StratifiedKFold(n_splits=inner, shuffle=True, random_state=0).split(x, labels))
+    classes = int(labels.max()) + 1
+    losses = []
+    for c in grid:
+        proba = np.zeros((len(labels), classes))
+        for train, held in splits:
+            proba[held] = _predict(_fit(x[train], labels[train], c), x[held], classes)
+        losses.append(-np.mean(np.log(np.clip(proba[np.arange(len(labels)), labels], EPSILON, 1.0))))
+    return float(grid[int(np.argmin(losses))])
+
+
+def cross_fit(
+    x: np.ndarray, labels: np.ndarray, folds: Sequence[np.ndarray], classes: int, c: float | None = None
+) -> tuple[np.ndarray, list[float]]:
+    """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only,
+    with ``c`` or (None) a C chosen by :func:`choose_c` on those other rows too (nested, so the choice stays honest).
+    Returns the probabilities and the C of each fold."""
     oof = np.zeros((len(labels), classes))
     everything = np.arange(len(labels))
+    chosen = []
     for rows in folds:
         train = np.setdiff1d(everything, rows, assume_unique=True)
         if len(np.unique(labels[train])) < 2:
             raise KitError("stack: a fold's other rows hold a single class; stacking needs at least two")
-        oof[rows] = _predict(_fit(x[train], labels[train], c), x[rows], classes)
-    return oof
+        fold_c = choose_c(x[train], labels[train]) if c is None else c
+        chosen.append(fold_c)
+        oof[rows] = _predict(_fit(x[train], labels[train], fold_c), x[rows], classes)
+    return oof, chosen
 
 
 @dataclass(frozen=True, eq=False)
 class Stack:
     """A stacked ensemble: the meta-model's out-of-fold softmax, its test softmax (meta-model refit on every OOF row),
-    the number of folds it was cross-fitted on, and its inverse regularisation strength ``c``."""
+    the number of folds it was cross-fitted on, the inverse regularisation ``c`` of the final meta-model and
+    ``fold_cs``, those of the cross-fitted ones."""
 
     oof: np.ndarray = field(repr=False)
     test: np.ndarray = field(repr=False)
     folds: int
     c: float
+    fold_cs: tuple[float, ...]
     coefficients: np.ndarray = field(repr=False)
 
 
@@ -91,15 +121,20 @@ def fit_stack(
     tests: Sequence[np.ndarray],
     labels: np.ndarray,
     folds: Sequence[np.ndarray],
-    c: float = C,
+    c: float | None = None,
 ) -> Stack:
-    """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows."""
-    if not c > 0:
+    """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows.
+
+    ``c`` fixes the meta-model's inverse regularisation; None chooses it from a grid by inner CV, fold by fold.
+    """
+    if c is not None and not c > 0:
         raise KitError(f"c: the meta-model's inverse regularisation must be positive, got {c}")
     classes = oofs[0].shape[1]
     x, x_test = features(oofs), features(tests)
-    oof = cross_fit(x, labels, folds, classes, c)
-    model = _fit(x, labels, c)
+    oof, fold_cs = cross_fit(x, labels, folds, classes, c)
+    final_c = choose_c(x, labels) if c is None else c
+    model = _fit(x, labels, final_c)
     return Stack(
-        oof=oof, test=_predict(model, x_test, classes), folds=len(folds), c=c, coefficients=np.asarray(model.coef_)
+        oof=oof, test=_predict(model, x_test, classes), folds=len(folds), c=final_c, fold_cs=tuple(fold_cs),
+        coefficients=np.asarray(model.coef_),
     )

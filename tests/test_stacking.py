@@ -14,7 +14,7 @@ from kit.errors import KitError
 from kit.prediction import predict
 from kit.rundir import RunFolder, save_array
 from kit.runtime import softmax_scores
-from kit.stacking import _fit, _predict, cross_fit, features, fit_stack, fold_rows
+from kit.stacking import CS, _fit, _predict, choose_c, cross_fit, features, fit_stack, fold_rows
 
 CLASSES = 3
 
@@ -56,7 +56,7 @@ def test_a_label_feature_only_in_one_fold_does_not_leak_into_that_fold():
     run_a[folds[0]] = 0.05 + 0.85 * np.eye(CLASSES)[labels[folds[0]]]
     run_b = softmax(rng.normal(size=(rows, CLASSES)))
     x = features([run_a, run_b])
-    stacked = cross_fit(x, labels, folds, CLASSES)
+    stacked, _ = cross_fit(x, labels, folds, CLASSES)
     honest = softmax_scores(stacked[folds[0]], labels[folds[0]])[0]
     assert honest < 0.6
     leaky = _predict(_fit(x, labels, 1.0), x[folds[0]], CLASSES)  # fit on the scored rows too
@@ -72,7 +72,8 @@ def test_memorising_noise_scores_chance_out_of_fold():
     oofs = [softmax(3 * rng.normal(size=(rows, CLASSES))) for _ in range(runs)]
     x = features(oofs)
     assert softmax_scores(_predict(_fit(x, labels, 100.0), x, CLASSES), labels)[0] == 1.0
-    assert softmax_scores(cross_fit(x, labels, split(rows, 5), CLASSES, c=100.0), labels)[0] < 0.55
+    assert softmax_scores(cross_fit(x, labels, split(rows, 5), CLASSES, c=100.0)[0], labels)[0] < 0.55
+    assert choose_c(x, labels) == 0.01  # nested choice: the strongest regularisation of the grid for noise
 
 
 def test_stack_learns_what_a_soft_vote_cannot():
@@ -88,6 +89,7 @@ def test_stack_learns_what_a_soft_vote_cannot():
     stacked = softmax_scores(stack.oof, labels)[0]
     assert voted < 0.2 and stacked > 0.9
     assert stack.folds == 5 and stack.test.shape == (10, CLASSES)
+    assert len(stack.fold_cs) == 5 and set(stack.fold_cs) <= set(CS) and stack.c in CS
     assert stack.test.argmax(axis=1).tolist() == labels[:10].tolist()
     assert stack.oof.sum(axis=1) == pytest.approx(np.ones(rows))
 
@@ -95,7 +97,7 @@ def test_stack_learns_what_a_soft_vote_cannot():
 def test_a_class_missing_from_the_other_folds_gets_zero_probability():
     labels = np.array([0, 0, 1, 1, 2, 0, 1, 0])  # class 2 only in fold 1
     x = np.eye(3)[labels] + 0.1
-    stacked = cross_fit(x, labels, [np.array([4]), np.array([0, 2, 5]), np.array([1, 3, 6, 7])], 3)
+    stacked, _ = cross_fit(x, labels, [np.array([4]), np.array([0, 2, 5]), np.array([1, 3, 6, 7])], 3)
     assert stacked[4, 2] == 0.0 and stacked[4].sum() == pytest.approx(1.0)
     with pytest.raises(KitError, match=r"^c: the meta-model's inverse regularisation must be positive, got 0"):
         fit_stack([x], [x], labels, [np.arange(4), np.arange(4, 8)], c=0)
