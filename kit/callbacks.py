@@ -11,7 +11,7 @@ Hooks, and which operations call them:
   ``total`` counts its units (folds, trials, phases); ``epochs`` the epochs per unit where that applies.
 - ``on_fold_begin(fold)``, ``on_epoch_end(fold, epoch, logs)``, ``on_fold_end(score, resumed)`` — cv folds
   (``score`` is a :class:`kit.rundir.FoldScore`); tune trials report their epochs with ``fold`` = the trial id.
-- ``on_trial_begin(trial)``, ``on_trial_end(trial)`` — tune trials (``trial`` is a :class:`kit.tuning.TrialScore`).
+- ``on_trial_begin(trial)``, ``on_trial_end(trial)`` — tune trials (``trial`` is a :class:`kit.trials.TrialScore`).
 - ``on_phase(name, done, total)`` — any other step: a bench phase, TTA passes, a download, a poll.
 - ``on_run_end()``.
 
@@ -42,8 +42,8 @@ class Callback:
     def on_fold_end(self, score: Any, resumed: bool) -> None:
         """A fold finished (``resumed``: it was trained by an earlier run and read back from the run folder)."""
 
-    def on_trial_begin(self, trial: str) -> None:
-        """A tune trial starts."""
+    def on_trial_begin(self, trial: Any) -> None:
+        """A tune trial starts (``trial`` is a :class:`kit.trials.TrialScore` with status RUNNING, no score yet)."""
 
     def on_trial_end(self, trial: Any) -> None:
         """A tune trial finished (or failed: see its ``status``)."""
@@ -89,7 +89,7 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.on_fold_end(score, resumed)
 
-    def on_trial_begin(self, trial: str) -> None:
+    def on_trial_begin(self, trial: Any) -> None:
         for callback in self.callbacks:
             callback.on_trial_begin(trial)
 

@@ -90,8 +90,8 @@ class RichProgress(Callback):
         if self.overall is not None:
             self.progress.advance(self.overall)
 
-    def on_trial_begin(self, trial: str) -> None:
-        self._unit(str(trial))
+    def on_trial_begin(self, trial: Any) -> None:
+        self._unit(str(getattr(trial, "trial_id", trial)))
 
     def on_trial_end(self, trial: Any) -> None:
         trial_id = str(getattr(trial, "trial_id", trial))
