@@ -33,7 +33,9 @@ def resolve_recipe(recipe: Any, overrides: Mapping[str, Any]) -> tuple[Any, dict
     if isinstance(recipe, str):
         recipe = load_recipe(recipe)
     elif not isinstance(recipe, Recipe):
-        raise KitError(f"recipe: expected a recipe name, a path to a .toml file or a kit.Recipe, got {type(recipe).__name__}")
+        raise KitError(
+            f"recipe: expected a recipe name, a path to a .toml file or a kit.Recipe, got {type(recipe).__name__}"
+        )
     flat = flatten_overrides(overrides)
     return (recipe.with_overrides(flat) if flat else recipe), flat
 
@@ -81,5 +83,16 @@ def cv(
     if epochs is not None:
         changes["train.epochs"] = epochs
     resolved, flat = resolve_recipe(recipe, changes)
-    return run_cv(resolved, data, competition, out, jobs=jobs, force=force, callbacks=callbacks, cluster=cluster,
-                  overrides=flat, holdout=holdout, pseudo=pseudo)
+    return run_cv(
+        resolved,
+        data,
+        competition,
+        out,
+        jobs=jobs,
+        force=force,
+        callbacks=callbacks,
+        cluster=cluster,
+        overrides=flat,
+        holdout=holdout,
+        pseudo=pseudo,
+    )

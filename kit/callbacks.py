@@ -115,7 +115,9 @@ def as_callback_list(callbacks: Iterable[Callback] | Callback | None) -> Callbac
         if not isinstance(callback, Callback):
             from kit.errors import KitError
 
-            raise KitError(f"callbacks: {callback!r} is not a kit.Callback (subclass kit.Callback and override its hooks)")
+            raise KitError(
+                f"callbacks: {callback!r} is not a kit.Callback (subclass kit.Callback and override its hooks)"
+            )
     return listed
 
 

@@ -111,7 +111,9 @@ def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT, expected: int
             on_host = [address for address, info in workers.items() if info["host"] == host]
             found.update(client.run(_prepare_worker, count, workers=on_host))
     except ImportError as error:
-        raise KitError(f"a Dask worker cannot import kit ({error}); install the same kit on every worker machine") from None
+        raise KitError(
+            f"a Dask worker cannot import kit ({error}); install the same kit on every worker machine"
+        ) from None
     from kit.runtime import software_versions
 
     here = software_versions()
@@ -142,7 +144,9 @@ def dask_folds(
 
     with ExitStack() as stack:
         if address is None:
-            client = stack.enter_context(Client(stack.enter_context(local_gpu_cluster(gpus, workers)), set_as_default=False))
+            client = stack.enter_context(
+                Client(stack.enter_context(local_gpu_cluster(gpus, workers)), set_as_default=False)
+            )
         else:
             client = stack.enter_context(connect(address))
         prepare_workers(client, expected=workers if address is None else 1)  # a local cluster: all its workers

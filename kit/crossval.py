@@ -21,10 +21,19 @@ from kit.errors import KitError
 from kit.recipes import Recipe
 from kit.results import CVResult, load_run
 from kit.rundir import (
-    IDENTITY_KEYS, RUNS_DIR, FoldResult, RunFolder, RunLock, prepare_out, remove_leftovers, save_array, write_json,
+    IDENTITY_KEYS,
+    RUNS_DIR,
+    FoldResult,
+    RunFolder,
+    RunLock,
+    prepare_out,
+    remove_leftovers,
+    save_array,
+    write_json,
 )
 from kit.runtime import softmax_scores, software_versions
 from kit.training import EpochReport, fold_score, train_fold
+
 MAX_JOBS = 64
 CHECKPOINT = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold, per epoch
 
@@ -36,8 +45,10 @@ def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndar
     counts = np.bincount(labels)
     present = int((counts > 0).sum())
     if present < 2:
-        raise KitError(f"the training data hold a single class ({int(labels[0]) if len(labels) else 'none'}); "
-                       "cross-validation needs at least 2 classes")
+        raise KitError(
+            f"the training data hold a single class ({int(labels[0]) if len(labels) else 'none'}); "
+            "cross-validation needs at least 2 classes"
+        )
     smallest = int(counts[counts > 0].min())
     if smallest < folds:
         raise KitError(f"cv.folds = {folds} needs at least {folds} images of every class; the rarest has {smallest}")
@@ -100,12 +111,20 @@ def _check_pseudo(pseudo: Any, test: ImageSet | None) -> None:
     if test is None:
         raise KitError("pseudo-labels need the test images, but the data folder has no test file")
     if pseudo.test_fingerprint not in (None, test.fingerprint()) or pseudo.test_rows != len(test):
-        raise KitError(f"pseudo-labels from {pseudo.source} were predicted for other test rows than this data's "
-                       f"({pseudo.test_rows} rows, fingerprint {pseudo.test_fingerprint}); use the same test data")
+        raise KitError(
+            f"pseudo-labels from {pseudo.source} were predicted for other test rows than this data's "
+            f"({pseudo.test_rows} rows, fingerprint {pseudo.test_fingerprint}); use the same test data"
+        )
 
 
-def run_identity(recipe: Recipe, train: ImageSet, test: ImageSet | None, overrides: Mapping[str, Any] | None,
-                 holdout: float, pseudo: Any = None) -> dict[str, Any]:
+def run_identity(
+    recipe: Recipe,
+    train: ImageSet,
+    test: ImageSet | None,
+    overrides: Mapping[str, Any] | None,
+    holdout: float,
+    pseudo: Any = None,
+) -> dict[str, Any]:
     """What makes two runs the same run: recipe (with overrides), data, folds, seed, hold-out and pseudo-labels."""
     return {
         "recipe_hash": recipe.content_hash,
@@ -154,8 +173,10 @@ def _finished_folds(run: RunFolder, identity: dict[str, Any], classes: int) -> d
         except KitError:
             differ = []
         if differ:
-            raise KitError(f"{run.root} holds another run (it differs in {', '.join(differ)}); "
-                           "retrain it with force=True or give another output folder")
+            raise KitError(
+                f"{run.root} holds another run (it differs in {', '.join(differ)}); "
+                "retrain it with force=True or give another output folder"
+            )
     return finished
 
 
@@ -206,8 +227,22 @@ def run_cv(
         for result in results.values():
             listeners.on_fold_end(fold_score(result), resumed=True)
         pending = [fold for fold in range(1, recipe.cv.folds + 1) if fold not in results]
-        _train_pending(recipe, pending, splits, train, test, competition.classes, held, extra, identity, run, results,
-                       listeners, jobs, cluster)
+        _train_pending(
+            recipe,
+            pending,
+            splits,
+            train,
+            test,
+            competition.classes,
+            held,
+            extra,
+            identity,
+            run,
+            results,
+            listeners,
+            jobs,
+            cluster,
+        )
         if pseudo is not None:  # which test rows were added to every fold's training part, with which labels
             save_array(run.root / "pseudo_rows.npy", np.asarray(pseudo.rows, dtype=np.int64))
             save_array(run.root / "pseudo_labels.npy", np.asarray(pseudo.labels, dtype=np.int64))
@@ -217,9 +252,22 @@ def run_cv(
     return result
 
 
-def _train_pending(recipe: Recipe, pending: list[int], splits: list, train: ImageSet, test: ImageSet | None,
-                   classes: int, held: np.ndarray, extra: Any, identity: dict[str, Any], run: RunFolder,
-                   results: dict[int, FoldResult], listeners: CallbackList, jobs: int, cluster: str | None) -> None:
+def _train_pending(
+    recipe: Recipe,
+    pending: list[int],
+    splits: list,
+    train: ImageSet,
+    test: ImageSet | None,
+    classes: int,
+    held: np.ndarray,
+    extra: Any,
+    identity: dict[str, Any],
+    run: RunFolder,
+    results: dict[int, FoldResult],
+    listeners: CallbackList,
+    jobs: int,
+    cluster: str | None,
+) -> None:
     """Train the pending folds here, in joblib processes or on a Dask cluster, saving each as it finishes."""
     from kit.cluster import dask_folds, visible_gpus
 
@@ -233,8 +281,19 @@ def _train_pending(recipe: Recipe, pending: list[int], splits: list, train: Imag
         relay = _local_folds(listeners, parallel, min(jobs, max(1, len(pending))))
     with relay as (report, runner):
         calls = [
-            (recipe, fold, splits[fold - 1], train, test, classes, report, threads, held, extra,
-             None if on_dask else (run.fold_dir(fold) / CHECKPOINT, {**identity, "fold": fold}))
+            (
+                recipe,
+                fold,
+                splits[fold - 1],
+                train,
+                test,
+                classes,
+                report,
+                threads,
+                held,
+                extra,
+                None if on_dask else (run.fold_dir(fold) / CHECKPOINT, {**identity, "fold": fold}),
+            )
             for fold in pending
         ]
         for result in runner(train_fold, calls):
@@ -245,9 +304,17 @@ def _train_pending(recipe: Recipe, pending: list[int], splits: list, train: Imag
             listeners.on_fold_end(fold_score(result), resumed=False)
 
 
-def _write_summary(run: RunFolder, recipe: Recipe, competition: Competition, data_dir: Path, train: ImageSet,
-                   test: ImageSet | None, held: np.ndarray, results: dict[int, FoldResult],
-                   identity: dict[str, Any]) -> None:
+def _write_summary(
+    run: RunFolder,
+    recipe: Recipe,
+    competition: Competition,
+    data_dir: Path,
+    train: ImageSet,
+    test: ImageSet | None,
+    held: np.ndarray,
+    results: dict[int, FoldResult],
+    identity: dict[str, Any],
+) -> None:
     """Assemble the OOF and test softmaxes from the folds and write them with summary.json (last)."""
     ordered = [results[fold] for fold in sorted(results)]
     oof = np.zeros((len(train), competition.classes), dtype=np.float32)
@@ -260,8 +327,10 @@ def _write_summary(run: RunFolder, recipe: Recipe, competition: Competition, dat
         oof[held] = np.mean([result.holdout_proba for result in ordered], axis=0)
         holdout_accuracy = softmax_scores(oof[held], train.labels[held])[0]
         save_array(run.root / "holdout_rows.npy", held)
-    fold_scores = [{key: result.record[key] for key in ("fold", "epochs", "val_accuracy", "val_loss", "seconds")}
-                   for result in ordered]
+    fold_scores = [
+        {key: result.record[key] for key in ("fold", "epochs", "val_accuracy", "val_loss", "seconds")}
+        for result in ordered
+    ]
     accuracies = [score["val_accuracy"] for score in fold_scores]
     save_array(run.oof_path, oof)
     save_array(run.root / "labels.npy", train.labels)
@@ -284,9 +353,9 @@ def _write_summary(run: RunFolder, recipe: Recipe, competition: Competition, dat
         "oof_loss": oof_loss,
         "fold_accuracy_mean": float(np.mean(accuracies)),
         "fold_accuracy_std": float(np.std(accuracies)),
-        "holdout_rows": int(len(held)),
+        "holdout_rows": len(held),
         "holdout_accuracy": holdout_accuracy,
-        "pseudo_rows": 0 if not identity["pseudo"] else int(len(np.load(run.root / "pseudo_rows.npy"))),
+        "pseudo_rows": 0 if not identity["pseudo"] else len(np.load(run.root / "pseudo_rows.npy")),
         "train_seconds": round(sum(score["seconds"] for score in fold_scores), 2),
         "finished_at": max(result.record["finished_at"] for result in ordered),
         "versions": software_versions(),

@@ -117,7 +117,11 @@ class CVResult:
 
 def _number(summary: dict[str, Any], key: str, path: Path, kind: type = float) -> Any:
     value = summary.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not float(value).is_integer())
+    ):
         raise KitError(f"{path}: damaged (key {key}: expected a number, found {value!r}); rerun its `kit cv`")
     if not np.isfinite(value):
         raise KitError(f"{path}: key {key} is not finite ({value}); the run is not usable, rerun its `kit cv`")
@@ -137,8 +141,10 @@ def _fold_scores(summary: dict[str, Any], path: Path) -> tuple[FoldScore, ...]:
         raise KitError(f"{path}: damaged (key folds: expected a list of fold records); rerun its `kit cv`")
     return tuple(
         FoldScore(
-            fold=_number(item, "fold", path, int), epochs=_number(item, "epochs", path, int),
-            val_accuracy=_number(item, "val_accuracy", path), val_loss=_number(item, "val_loss", path),
+            fold=_number(item, "fold", path, int),
+            epochs=_number(item, "epochs", path, int),
+            val_accuracy=_number(item, "val_accuracy", path),
+            val_loss=_number(item, "val_loss", path),
             seconds=_number(item, "seconds", path),
         )
         for item in folds
@@ -215,10 +221,16 @@ def _unfinished_run(path: Path) -> RunInfo:
             records.append(read_json(record_path, dict))
         except KitError:
             continue
-    total = max((record.get("folds_total") or 0 for record in records if isinstance(record.get("folds_total"), int)),
-                default=0) or None
-    return RunInfo(path=path, folds_done=len(records), folds_total=total,
-                   status=f"unfinished: {len(records)}/{total or '?'} folds")
+    total = (
+        max(
+            (record.get("folds_total") or 0 for record in records if isinstance(record.get("folds_total"), int)),
+            default=0,
+        )
+        or None
+    )
+    return RunInfo(
+        path=path, folds_done=len(records), folds_total=total, status=f"unfinished: {len(records)}/{total or '?'} folds"
+    )
 
 
 def list_runs(root: Path | str = RUNS_DIR) -> list[RunInfo]:
@@ -235,9 +247,12 @@ def list_runs(root: Path | str = RUNS_DIR) -> list[RunInfo]:
         except KitError as error:
             runs.append(RunInfo(path=path, status=f"unreadable: {error}"))
     runs += [_unfinished_run(path) for path in started]
-    return sorted(runs, key=lambda info: (
-        info.result is None,
-        -(info.result.oof_accuracy if info.result else 0.0),
-        info.result.oof_loss if info.result else 0.0,
-        str(info.path),
-    ))
+    return sorted(
+        runs,
+        key=lambda info: (
+            info.result is None,
+            -(info.result.oof_accuracy if info.result else 0.0),
+            info.result.oof_loss if info.result else 0.0,
+            str(info.path),
+        ),
+    )

@@ -16,7 +16,7 @@ import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,8 +31,16 @@ RUNS_DIR = Path("runs")
 FOLD_RECORD = "fold.json"
 SUMMARY = "summary.json"
 LOCK = ".kit.lock"
-IDENTITY_KEYS = ("recipe_hash", "train_fingerprint", "test_fingerprint", "folds_total", "seed", "overrides", "holdout",
-                 "pseudo")
+IDENTITY_KEYS = (
+    "recipe_hash",
+    "train_fingerprint",
+    "test_fingerprint",
+    "folds_total",
+    "seed",
+    "overrides",
+    "holdout",
+    "pseudo",
+)
 
 
 def _os_error(path: Path, error: OSError, doing: str = "cannot write") -> KitError:
@@ -103,11 +111,14 @@ def load_array(path: Path, dtype: str | None = None, shape: tuple[int | None, ..
     except (ValueError, EOFError, OSError):
         raise KitError(f"{path}: damaged (not a readable .npy array); rerun the command that wrote it") from None
     if dtype is not None and array.dtype.kind not in dtype:
-        raise KitError(f"{path}: damaged (holds {array.dtype} values, expected {'floats' if 'f' in dtype else 'integers'})")
-    if shape is not None:
-        if array.ndim != len(shape) or any(want is not None and want != got for want, got in zip(shape, array.shape)):
-            wanted = "×".join("n" if want is None else str(want) for want in shape)
-            raise KitError(f"{path}: damaged (shape {'×'.join(map(str, array.shape))}, expected {wanted})")
+        raise KitError(
+            f"{path}: damaged (holds {array.dtype} values, expected {'floats' if 'f' in dtype else 'integers'})"
+        )
+    if shape is not None and (
+        array.ndim != len(shape) or any(want is not None and want != got for want, got in zip(shape, array.shape))
+    ):
+        wanted = "×".join("n" if want is None else str(want) for want in shape)
+        raise KitError(f"{path}: damaged (shape {'×'.join(map(str, array.shape))}, expected {wanted})")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise KitError(f"{path}: holds non-finite values (NaN or infinity); rerun the command that wrote it")
     return array
@@ -160,10 +171,15 @@ class RunLock:
         try:
             self.lock.acquire()
         except Timeout:
-            raise KitError(f"{self.folder}: another kit process is writing this run ({self._holder()}); "
-                           "wait for it to finish or pick another output folder") from None
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            raise KitError(
+                f"{self.folder}: another kit process is writing this run ({self._holder()}); "
+                "wait for it to finish or pick another output folder"
+            ) from None
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         write_json(self.folder / f"{LOCK}.json", holder)
         return self
 
@@ -236,11 +252,19 @@ class RunFolder:
         val_rows = load_array(folder / "val_rows.npy", "iu", (None,))
         val_proba = load_array(folder / "val_proba.npy", "f", (len(val_rows), classes))
         optional = {name: folder / f"{name}.npy" for name in ("test_proba", "holdout_proba")}
-        loaded = {name: load_array(path, "f", (None, val_proba.shape[1])) if path.is_file() else None
-                  for name, path in optional.items()}
-        return FoldResult(fold=fold, val_rows=val_rows, val_proba=val_proba, test_proba=loaded["test_proba"],
-                          history=read_json(folder / "history.json", dict), record=record,
-                          holdout_proba=loaded["holdout_proba"])
+        loaded = {
+            name: load_array(path, "f", (None, val_proba.shape[1])) if path.is_file() else None
+            for name, path in optional.items()
+        }
+        return FoldResult(
+            fold=fold,
+            val_rows=val_rows,
+            val_proba=val_proba,
+            test_proba=loaded["test_proba"],
+            history=read_json(folder / "history.json", dict),
+            record=record,
+            holdout_proba=loaded["holdout_proba"],
+        )
 
     def summary(self) -> dict[str, Any]:
         return read_json(self.summary_path, dict)
@@ -286,5 +310,7 @@ def resolve_run(reference: str | Path) -> RunFolder:
             return RunFolder(candidate)
     unfinished = next((c for c in (path, RUNS_DIR / path) if c.is_dir() and any(c.glob(f"fold-*/{FOLD_RECORD}"))), None)
     if unfinished is not None:
-        raise KitError(f"run {reference}: unfinished (no summary.json in {unfinished}); rerun its `kit cv` to finish it")
+        raise KitError(
+            f"run {reference}: unfinished (no summary.json in {unfinished}); rerun its `kit cv` to finish it"
+        )
     raise KitError(f"run {reference}: no summary.json there or under {RUNS_DIR}/; run `kit cv` first")

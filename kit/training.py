@@ -7,7 +7,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from kit.runtime import prepare_tensorflow, softmax_scores
 EpochReport = Callable[[int, int, dict[str, float]], None]
 
 
-def FiniteLoss(fold: int) -> Any:  # noqa: N802 — builds a Keras callback (Keras imported late)
+def FiniteLoss(fold: int) -> Any:
     """A callback that stops a fold whose loss becomes NaN or infinite, naming the fold and epoch; the fold's
     checkpoint is not written for that epoch, and nothing of the fold is kept."""
     import keras
@@ -79,7 +79,9 @@ def train_fold(
     model = resumed.model if resumed else build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
     callbacks = [*own, FiniteLoss(fold)]
     if report is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: report(fold, epoch + 1, dict(logs))))
+        callbacks.append(
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: report(fold, epoch + 1, dict(logs)))
+        )
     saver = None
     if checkpoint:
         from kit.checkpoint import EpochCheckpoint
@@ -128,13 +130,26 @@ def train_fold(
         "val_accuracy": accuracy,
         "val_loss": loss,
         "seconds": round(seconds, 2),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return FoldResult(fold=fold, val_rows=val_rows, val_proba=val_proba, test_proba=test_proba, history=history,
-                      record=record, model_bytes=model_bytes, holdout_proba=holdout_proba)
+    return FoldResult(
+        fold=fold,
+        val_rows=val_rows,
+        val_proba=val_proba,
+        test_proba=test_proba,
+        history=history,
+        record=record,
+        model_bytes=model_bytes,
+        holdout_proba=holdout_proba,
+    )
 
 
 def fold_score(result: FoldResult) -> FoldScore:
     record = result.record
-    return FoldScore(fold=result.fold, epochs=int(record["epochs"]), val_accuracy=float(record["val_accuracy"]),
-                     val_loss=float(record["val_loss"]), seconds=float(record["seconds"]))
+    return FoldScore(
+        fold=result.fold,
+        epochs=int(record["epochs"]),
+        val_accuracy=float(record["val_accuracy"]),
+        val_loss=float(record["val_loss"]),
+        seconds=float(record["seconds"]),
+    )

@@ -15,8 +15,13 @@ from kit.data import write_demo_data
 
 
 def tiny_recipe_toml(
-    description: str, epochs: int = 1, batch_size: int = 32, seed: int = 3, dropout: float = 0.0,
-    augment: str = "rotation = 10.0", extra: str = "",
+    description: str,
+    epochs: int = 1,
+    batch_size: int = 32,
+    seed: int = 3,
+    dropout: float = 0.0,
+    augment: str = "rotation = 10.0",
+    extra: str = "",
 ) -> str:
     """The TOML of a tiny CNN (one 4-filter block, dense 8) on 2 folds that trains in seconds; ``extra`` adds tables."""
     return f"""description = "{description}"

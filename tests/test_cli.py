@@ -34,13 +34,14 @@ def heavy_modules_after(*args: str, cwd: Path | None = None) -> tuple[list[str],
     code = PROBE.format(heavy=HEAVY)
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd)
     line = [line for line in done.stdout.splitlines() if line.startswith("HEAVY:")][-1]
-    return [name for name in line[len("HEAVY:"):].split(",") if name], done.stdout + done.stderr
+    return [name for name in line[len("HEAVY:") :].split(",") if name], done.stdout + done.stderr
 
 
 def test_import_kit_is_light():
     done = subprocess.run(
         [sys.executable, "-c", f"import kit, sys; dir(kit); print([m for m in {HEAVY!r} if m in sys.modules])"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.stdout.strip() == "[]", done.stderr
 
@@ -83,8 +84,20 @@ def test_unknown_recipe_is_one_line_and_fast(tmp_path):
 def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, tiny_dir):
     (tmp_path / "slow.toml").write_text(tiny_recipe_toml("slow", epochs=50))
     process = subprocess.Popen(
-        [sys.executable, "-m", "kit", "cv", str(tmp_path / "slow.toml"), "--data", str(tiny_dir), "--out", str(tmp_path / "run")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "kit",
+            "cv",
+            str(tmp_path / "slow.toml"),
+            "--data",
+            str(tiny_dir),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while not list((tmp_path / "run").glob(".kit.lock.json")) and time.monotonic() < deadline:
@@ -101,7 +114,8 @@ def test_wheel_ships_the_recipes_and_runs_from_an_empty_folder(tmp_path, demo_di
     dist = tmp_path / "dist"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(dist), "-q"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert built.returncode == 0, built.stderr
     [wheel] = dist.glob("kit-*.whl")
@@ -111,16 +125,36 @@ def test_wheel_ships_the_recipes_and_runs_from_an_empty_folder(tmp_path, demo_di
     target = tmp_path / "site"
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel), "-q"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert installed.returncode == 0, installed.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "KIT_RECIPES": ""}
-    code = "import kit, sys; assert kit.__file__.startswith(sys.argv[1]), kit.__file__; from kit.cli import main; sys.argv[1:] = sys.argv[2:]; main()"
+    code = (
+        "import kit, sys; assert kit.__file__.startswith(sys.argv[1]), kit.__file__; "
+        "from kit.cli import main; sys.argv[1:] = sys.argv[2:]; main()"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(target), "cv", "fast", "--epochs", "1", "--folds", "2", "--data", str(demo_dir)],
-        capture_output=True, text=True, cwd=empty, env=env,
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(target),
+            "cv",
+            "fast",
+            "--epochs",
+            "1",
+            "--folds",
+            "2",
+            "--data",
+            str(demo_dir),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=empty,
+        env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OOF accuracy" in done.stdout and (empty / "runs" / "fast" / "summary.json").is_file()

@@ -1,4 +1,4 @@
-"""Folds on a Dask cluster: same run folder as a local run, epochs relayed, workers checked, one GPU per local worker."""
+"""Folds on a Dask cluster: the same run folder as a local run, epochs relayed, workers checked, one GPU per worker."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
 from kit.crossval import run_cv
 from kit.errors import KitError
 from kit.recipes import load_recipe
-
 
 TINY = tiny_recipe_toml("a tiny CNN for cluster tests", seed=5)
 TIMING = {"seconds", "train_seconds", "finished_at"}

@@ -16,9 +16,11 @@ from kit.errors import KitError
 from kit.recipes import load_recipe
 from kit.runtime import softmax_scores
 
-
 TINY = tiny_recipe_toml(
-    "a tiny CNN for tests", epochs=2, dropout=0.1, augment="rotation = 10.0\nzoom = 0.1",
+    "a tiny CNN for tests",
+    epochs=2,
+    dropout=0.1,
+    augment="rotation = 10.0\nzoom = 0.1",
     extra="[callbacks.reduce_lr_on_plateau]\npatience = 1\n",
 )
 
@@ -125,7 +127,8 @@ def test_rerun_skips_finished_folds_and_gives_the_same_summary(finished_run, tin
     recorder = Recorder()
     again = run_cv(recipe, tiny_dir, out=run, callbacks=recorder)
     assert {k: v for k, v in summary_of(again).items() if k != "versions"} == {
-        k: v for k, v in summary.items() if k != "versions"}
+        k: v for k, v in summary.items() if k != "versions"
+    }
     assert recorder.epochs == [] and sorted(recorder.folds) == [(1, True), (2, True)]
     assert (run / "fold-1" / "model.keras").stat().st_mtime_ns == model_time
 
@@ -176,7 +179,9 @@ def run_kit(*args, cwd=None):
 
 def test_cli_prints_fold_table_and_oof(tmp_path, tiny_dir):
     (tmp_path / "tiny.toml").write_text(TINY)
-    done = run_kit("cv", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--out", str(tmp_path / "run"), "--epochs", "1")
+    done = run_kit(
+        "cv", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--out", str(tmp_path / "run"), "--epochs", "1"
+    )
     assert done.returncode == 0, done.stderr
     assert "val accuracy" in done.stdout and "OOF accuracy" in done.stdout
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["folds"][0]["epochs"] == 1

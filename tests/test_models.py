@@ -1,11 +1,12 @@
-"""Models built from recipes: layers, batch norm, learning-rate schedules, optimiser options, precision, shape checks."""
+"""Models built from recipes: layers, batch norm, learning-rate schedules, optimiser options, precision, shapes."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import itertools
 
 import keras
+import numpy as np
+import pytest
 
 from kit.errors import KitError
 from kit.models import build_layers, build_model, learning_rate, make_optimizer
@@ -51,7 +52,9 @@ def describe(layer) -> str:
     if kind == "Conv2D":
         (kernel, _), (stride, _) = config["kernel_size"], config["strides"]
         bias = "bias" if config["use_bias"] else "nobias"
-        return f"Conv2D {config['filters']} {kernel}x{kernel} s{stride} {config['padding']} {config['activation']} {bias}"
+        return (
+            f"Conv2D {config['filters']} {kernel}x{kernel} s{stride} {config['padding']} {config['activation']} {bias}"
+        )
     if kind == "Dense":
         return f"Dense {config['units']} {config['activation']} {'bias' if config['use_bias'] else 'nobias'}"
     if kind in {"Dropout", "Activation"}:
@@ -60,7 +63,10 @@ def describe(layer) -> str:
 
 
 def test_notebook_models_keep_their_layers_and_parameter_counts():
-    counts = {name: build_model(load_recipe(name), (28, 28, 1), 10).count_params() for name in ("base", "deep", "tuned", "demo")}
+    counts = {
+        name: build_model(load_recipe(name), (28, 28, 1), 10).count_params()
+        for name in ("base", "deep", "tuned", "demo")
+    }
     assert counts == {"base": 619_786, "deep": 813_546, "tuned": 1_340_650, "demo": 105_866}
     layers = [describe(layer) for layer in build_layers(load_recipe("base"), (28, 28, 1), 10)[1:]]
     assert layers[:3] == ["Rescaling", "Conv2D 32 3x3 s1 same relu bias", "MaxPooling2D"]
@@ -82,7 +88,12 @@ def test_batch_norm_before_the_activation_drops_the_bias(recipe_from):
 def test_batch_norm_after_the_activation_keeps_the_bias(recipe_from):
     stack = build_layers(recipe_from("after_activation"), (28, 28, 1), 10)
     layers = [describe(layer) for layer in stack[1:]]
-    assert layers[1:5] == ["Conv2D 4 5x5 s2 valid relu bias", "BatchNormalization", "Conv2D 4 3x3 s1 same relu bias", "BatchNormalization"]
+    assert layers[1:5] == [
+        "Conv2D 4 5x5 s2 valid relu bias",
+        "BatchNormalization",
+        "Conv2D 4 3x3 s1 same relu bias",
+        "BatchNormalization",
+    ]
     assert layers[-2:] == ["Dense 10 linear bias", "Activation softmax"]
     assert {layer.momentum for layer in stack if isinstance(layer, keras.layers.BatchNormalization)} == {0.9}
 
@@ -106,7 +117,9 @@ def test_a_kernel_larger_than_its_feature_map_fails_naming_the_key():
     with pytest.raises(KitError, match=r"key model.blocks.0.kernel: the 3×3 kernel of conv 14 is larger than the 2×2"):
         nine.feature_maps((28, 28, 1))
     assert load_recipe("an7").feature_maps((28, 28, 1)) == [(4, 4, 192)]
-    same = load_recipe("an7").with_overrides({"model.blocks.0.convs": 6, "model.blocks.0.filters": 8, "model.blocks.0.padding": "same"})
+    same = load_recipe("an7").with_overrides(
+        {"model.blocks.0.convs": 6, "model.blocks.0.filters": 8, "model.blocks.0.padding": "same"}
+    )
     assert same.feature_maps((28, 28, 1)) == [(28, 28, 8)]  # "same" padding never shrinks the map
 
 
@@ -117,7 +130,9 @@ def lr_at(rate, step: int) -> float:
 def test_exponential_decay_multiplies_the_rate_once_per_epoch(recipe_from):
     train = recipe_from(train='[train.schedule]\nkind = "exponential"\ndecay = 0.5').train
     rate = learning_rate(train, steps_per_epoch=7)
-    assert [lr_at(rate, step) for step in (0, 6, 7, 13, 14, 27)] == pytest.approx([0.01, 0.01, 0.005, 0.005, 0.0025, 0.00125])
+    assert [lr_at(rate, step) for step in (0, 6, 7, 13, 14, 27)] == pytest.approx(
+        [0.01, 0.01, 0.005, 0.005, 0.0025, 0.00125]
+    )
 
 
 def test_cosine_anneals_to_the_final_factor(recipe_from):
@@ -130,10 +145,16 @@ def test_one_cycle_warms_up_then_anneals(recipe_from):
     train = recipe_from(train='[train.schedule]\nkind = "one_cycle"').train
     rate = learning_rate(train, steps_per_epoch=25)  # 100 steps, 30 of them warming up from 0.01 × 0.04
     values = [lr_at(rate, step) for step in range(101)]
-    assert values[0] == pytest.approx(0.0004) and values[30] == pytest.approx(0.01) and max(values) == pytest.approx(0.01)
+    assert (
+        values[0] == pytest.approx(0.0004) and values[30] == pytest.approx(0.01) and max(values) == pytest.approx(0.01)
+    )
     assert values[100] == pytest.approx(0.0, abs=1e-9)
-    assert all(a < b for a, b in zip(values[:30], values[1:31])) and all(a >= b for a, b in zip(values[30:], values[31:]))
-    shorter = recipe_from(train='[train.schedule]\nkind = "one_cycle"\nwarmup = 0.1\nstart_factor = 0.5', name="s").train
+    assert all(a < b for a, b in itertools.pairwise(values[:31])) and all(
+        a >= b for a, b in itertools.pairwise(values[30:])
+    )
+    shorter = recipe_from(
+        train='[train.schedule]\nkind = "one_cycle"\nwarmup = 0.1\nstart_factor = 0.5', name="s"
+    ).train
     rate = learning_rate(shorter, steps_per_epoch=25)
     assert [lr_at(rate, step) for step in (0, 10)] == pytest.approx([0.005, 0.01])
 
@@ -143,9 +164,18 @@ def test_the_schedule_spans_the_training_rows_it_is_given(recipe_from, tiny_dir)
     recipe = recipe_from(train='[train.schedule]\nkind = "exponential"\ndecay = 0.9')
     model = build_model(recipe, (28, 28, 1), 10, train_rows=40)
     seen = []
-    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(float(model.optimizer.learning_rate)))
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(float(model.optimizer.learning_rate))
+    )
     images = np.random.default_rng(0).integers(0, 255, (40, 28, 28, 1)).astype("float32")
-    model.fit(images, keras.utils.to_categorical(np.arange(40) % 10, 10), batch_size=10, epochs=3, callbacks=[record], verbose=0)
+    model.fit(
+        images,
+        keras.utils.to_categorical(np.arange(40) % 10, 10),
+        batch_size=10,
+        epochs=3,
+        callbacks=[record],
+        verbose=0,
+    )
     assert seen == pytest.approx([0.01, 0.009, 0.0081])
 
 
@@ -160,10 +190,14 @@ def test_weight_decay_skips_biases_and_batch_norm_and_ema_is_on(recipe_from):
     model = build_model(recipe, (28, 28, 1), 10)
     optimizer = model.optimizer
     assert optimizer.weight_decay == 0.05 and optimizer.use_ema and optimizer.ema_momentum == 0.99
-    decayed = {variable.path.split("/")[-1] for variable in model.trainable_variables if optimizer._use_weight_decay(variable)}
+    decayed = {
+        variable.path.split("/")[-1] for variable in model.trainable_variables if optimizer._use_weight_decay(variable)
+    }
     assert decayed == {"kernel"}
     assert make_optimizer(load_recipe("base").train).weight_decay is None
-    assert make_optimizer(recipe_from(train="optimizer = 'adamw'", name="w").train).weight_decay == 0.004  # Keras' default
+    assert (
+        make_optimizer(recipe_from(train="optimizer = 'adamw'", name="w").train).weight_decay == 0.004
+    )  # Keras' default
 
 
 def test_mixed_precision_layers_and_a_float32_softmax(recipe_from, monkeypatch):
@@ -186,6 +220,7 @@ def test_the_weight_average_warms_up_like_tensorflows_moving_average(recipe_from
     optimizer = make_optimizer(recipe_from(train="ema = 0.999").train, steps_per_epoch=10)
     variable = keras.Variable([0.0])
     optimizer.build([variable])
+    expected = 0.0
     for step in range(5):
         optimizer.apply([keras.ops.convert_to_tensor([1.0])], [variable])
         value = float(variable.numpy()[0])

@@ -35,14 +35,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print kit's version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print kit's version and exit."
+    ),
 ) -> None:
     """Fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions."""
 
 
 @app.command("demo-data")
 def demo_data(
-    dest: Path = typer.Option(Path("data/demo"), help="Folder to write train.csv, test.csv, sample_submission.csv, solution.csv."),
+    dest: Path = typer.Option(
+        Path("data/demo"), help="Folder to write train.csv, test.csv, sample_submission.csv, solution.csv."
+    ),
     competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
 ) -> None:
     """Write competition-format CSVs built from scikit-learn's real handwritten digits (no network needed)."""
@@ -68,7 +72,9 @@ def main() -> None:
         print_error(str(error))
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
-        print_error("interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted")
+        print_error(
+            "interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted"
+        )
         sys.exit(INTERRUPTED)
     except typer.Exit as done:
         sys.exit(done.exit_code)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from rich import box
 from rich.markup import escape
 from rich.table import Table
@@ -35,13 +34,19 @@ SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatab
 
 def cv(
     recipe: str = typer.Argument(..., help="Recipe name (recipes/NAME.toml) or path to a .toml file."),
-    data: Optional[Path] = typer.Option(None, help="Competition folder; default data/<competition>, else the embedded demo data."),
-    competition: Optional[str] = typer.Option(None, help="Competition whose file format the data has; default the data's own."),
+    data: Optional[Path] = typer.Option(
+        None, help="Competition folder; default data/<competition>, else the embedded demo data."
+    ),
+    competition: Optional[str] = typer.Option(
+        None, help="Competition whose file format the data has; default the data's own."
+    ),
     folds: Optional[int] = typer.Option(None, help="Override the recipe's number of folds."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's number of epochs."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, help="Run folder; default runs/<recipe>."),
-    jobs: int = typer.Option(1, help="Folds trained in parallel (joblib processes; one per GPU when several are visible)."),
+    jobs: int = typer.Option(
+        1, help="Folds trained in parallel (joblib processes; one per GPU when several are visible)."
+    ),
     cluster: Optional[str] = typer.Option(
         None, help="Train the folds on the Dask scheduler at this address (tcp://HOST:8786) instead of locally."
     ),
@@ -54,22 +59,38 @@ def cv(
 ) -> None:
     """Train RECIPE on stratified K folds, print fold scores and the out-of-fold accuracy."""
     from kit.api import cv as run
-
     from kit.cli.render import RichProgress
 
     overrides = parse_sets(set_)
     with RichProgress() as progress:
-        result = run(recipe, data, folds=folds, epochs=epochs, out=out, jobs=jobs, force=force, callbacks=[progress],
-                     competition=competition, cluster=cluster, holdout=holdout, pseudo=pseudo or None,
-                     threshold=threshold, **overrides)
+        result = run(
+            recipe,
+            data,
+            folds=folds,
+            epochs=epochs,
+            out=out,
+            jobs=jobs,
+            force=force,
+            callbacks=[progress],
+            competition=competition,
+            cluster=cluster,
+            holdout=holdout,
+            pseudo=pseudo or None,
+            threshold=threshold,
+            **overrides,
+        )
     console.print(fold_table(result))
     if result.summary.get("pseudo_rows"):
         console.print(f"{result.summary['pseudo_rows']} pseudo-labelled test rows added to every fold's training part")
-    held = "" if result.holdout_accuracy is None else (
-        f"  hold-out accuracy [bold]{result.holdout_accuracy:.4f}[/] ({result.holdout_rows} rows)")
+    held = (
+        ""
+        if result.holdout_accuracy is None
+        else (f"  hold-out accuracy [bold]{result.holdout_accuracy:.4f}[/] ({result.holdout_rows} rows)")
+    )
     console.print(
         f"OOF accuracy [bold green]{result.oof_accuracy:.4f}[/]  "
-        f"(fold mean {result.fold_accuracy_mean:.4f} ± {result.fold_accuracy_std:.4f}){held}  run folder: {result.path}",
+        f"(fold mean {result.fold_accuracy_mean:.4f} ± {result.fold_accuracy_std:.4f}){held}  "
+        f"run folder: {result.path}",
         highlight=False,
     )
 
@@ -85,7 +106,9 @@ def runs_list(
 
 def report(
     run: str = typer.Argument(..., help="Run folder (or name under runs/)."),
-    data: Optional[Path] = typer.Option(None, help="Competition folder with the run's train.csv; default the run's own."),
+    data: Optional[Path] = typer.Option(
+        None, help="Competition folder with the run's train.csv; default the run's own."
+    ),
 ) -> None:
     """Write PNG figures and a self-contained report.html into the run folder."""
     from kit.results import load_run
@@ -98,12 +121,19 @@ def report(
 
 def fold_table(result) -> Table:
     """The per-fold scores of a run as a rich table."""
-    table = Table(title=f"{result.recipe_name} — {len(result.folds)} folds on {result.train_rows} images", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"{result.recipe_name} — {len(result.folds)} folds on {result.train_rows} images", box=box.SIMPLE_HEAD
+    )
     for column in ("fold", "epochs", "val accuracy", "val loss", "seconds"):
         table.add_column(column, justify="right")
     for score in result.folds:
-        table.add_row(str(score.fold), str(score.epochs), f"{score.val_accuracy:.4f}", f"{score.val_loss:.4f}",
-                      f"{score.seconds:.1f}")
+        table.add_row(
+            str(score.fold),
+            str(score.epochs),
+            f"{score.val_accuracy:.4f}",
+            f"{score.val_loss:.4f}",
+            f"{score.seconds:.1f}",
+        )
     return table
 
 
@@ -131,7 +161,12 @@ def runs_table(runs: list, root: Path) -> Table:
         if result.overrides:
             recipe += f" [cyan]{escape(overrides_text(result.overrides))}[/]"
         table.add_row(
-            escape(name), recipe, str(max(score.epochs for score in result.folds)), result.recipe_hash[:7],
-            f"{result.oof_accuracy:.4f}", f"{result.oof_loss:.3f}", duration(result.train_seconds),
+            escape(name),
+            recipe,
+            str(max(score.epochs for score in result.folds)),
+            result.recipe_hash[:7],
+            f"{result.oof_accuracy:.4f}",
+            f"{result.oof_loss:.3f}",
+            duration(result.train_seconds),
         )
     return table

@@ -85,8 +85,9 @@ class RichProgress(Callback):
     def on_fold_end(self, score: Any, resumed: bool) -> None:
         task = self._unit(score.fold)
         done = "resumed" if resumed else "done"
-        self.progress.update(task, completed=self.epochs or 1, total=self.epochs or 1,
-                             status=f"{done}: val_acc {score.val_accuracy:.4f}")
+        self.progress.update(
+            task, completed=self.epochs or 1, total=self.epochs or 1, status=f"{done}: val_acc {score.val_accuracy:.4f}"
+        )
         if self.overall is not None:
             self.progress.advance(self.overall)
 
