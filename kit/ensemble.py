@@ -272,7 +272,11 @@ def build_ensemble(
     if stack:
         from kit.stacking import fit_stack, shared_fold_rows
 
-        stacked = fit_stack(oofs, tests, labels, shared_fold_rows([member.run for member in members], len(labels)))
+        folds = shared_fold_rows([member.run for member in members], len(labels))
+        progress.on_phase("stacking", 0, len(folds) + 1)
+        stacked = fit_stack(
+            oofs, tests, labels, folds, on_step=lambda done, total: progress.on_phase("stacking", done, total)
+        )
         weighting = STACKED
         scores[STACKED] = softmax_scores(stacked.oof, labels)
     progress.on_run_end()

@@ -9,7 +9,7 @@ comes from a meta-model fit only on the rows of the other folds (the folds of th
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +84,8 @@ def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inne
 
 
 def cross_fit(
-    x: np.ndarray, labels: np.ndarray, folds: Sequence[np.ndarray], classes: int, c: float | None = None
+    x: np.ndarray, labels: np.ndarray, folds: Sequence[np.ndarray], classes: int, c: float | None = None,
+    on_fold: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only,
     with ``c`` or (None) a C chosen by :func:`choose_c` on those other rows too (nested, so the choice stays honest).
@@ -99,6 +100,8 @@ def cross_fit(
         fold_c = choose_c(x[train], labels[train]) if c is None else c
         chosen.append(fold_c)
         oof[rows] = _predict(_fit(x[train], labels[train], fold_c), x[rows], classes)
+        if on_fold:
+            on_fold()
     return oof, chosen
 
 
@@ -122,18 +125,29 @@ def fit_stack(
     labels: np.ndarray,
     folds: Sequence[np.ndarray],
     c: float | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Stack:
     """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows.
 
     ``c`` fixes the meta-model's inverse regularisation; None chooses it from a grid by inner CV, fold by fold.
+    ``on_step(done, total)`` is called after each meta-model (one per fold, then the final one).
     """
     if c is not None and not c > 0:
         raise KitError(f"c: the meta-model's inverse regularisation must be positive, got {c}")
     classes = oofs[0].shape[1]
     x, x_test = features(oofs), features(tests)
-    oof, fold_cs = cross_fit(x, labels, folds, classes, c)
+    done, total = 0, len(folds) + 1
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if on_step:
+            on_step(done, total)
+
+    oof, fold_cs = cross_fit(x, labels, folds, classes, c, step)
     final_c = choose_c(x, labels) if c is None else c
     model = _fit(x, labels, final_c)
+    step()
     return Stack(
         oof=oof, test=_predict(model, x_test, classes), folds=len(folds), c=final_c, fold_cs=tuple(fold_cs),
         coefficients=np.asarray(model.coef_),

@@ -208,7 +208,8 @@ def notes(prediction: Prediction) -> list[str]:
     if ensemble.stack is not None:
         stacked = ensemble.scores[STACKED][0]
         lines.append(
-            f"stack: logistic regression cross-fitted on {ensemble.stack.folds} folds, OOF accuracy {stacked:.4f} "
+            f"stack: logistic regression (C {ensemble.stack.c:g}, chosen by nested CV) cross-fitted on "
+            f"{ensemble.stack.folds} folds, OOF accuracy {stacked:.4f} "
             f"({stacked - equal:+.4f} vs the equal soft vote)"
         )
     lines += [
