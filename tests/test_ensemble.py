@@ -241,6 +241,23 @@ def test_tta_refuses_other_images(real_run, tmp_path, tiny_dir):
         build_ensemble([real_run], tta=1, data_dir=tmp_path)
 
 
+def test_select_and_stack_on_a_real_run_and_its_folds(real_run, tmp_path):
+    """End to end on a trained run: the stack is cross-fitted on the run's own fold-K/val_rows.npy."""
+    other = tmp_path / "tiny-copy"
+    shutil.copytree(real_run, other)
+    noisy = np.load(real_run / "oof.npy") * 0.5 + 0.05
+    save_array(other / "oof.npy", noisy.astype(np.float32))
+    labels = np.load(real_run / "labels.npy")
+    stacked = build_ensemble([real_run, other], stack=True)
+    assert stacked.stack.folds == 2 and stacked.oof.shape == (len(labels), 10)
+    folds = [np.load(real_run / f"fold-{fold}" / "val_rows.npy") for fold in (1, 2)]
+    assert sorted(np.concatenate(folds).tolist()) == list(range(len(labels)))
+    selected = build_ensemble([real_run, other], select=True, metric="accuracy")
+    assert selected.scores["selected, in-sample"][0] >= max(
+        np.mean(oof.argmax(axis=1) == labels) for oof in (np.load(real_run / "oof.npy"), noisy)
+    )
+
+
 def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     other = tmp_path / "tiny-copy"
     shutil.copytree(real_run, other)
