@@ -169,7 +169,7 @@ def dask_folds(
                 client.submit(function, *[futures.get(id(argument), argument) for argument in call], pure=False)
                 for call in calls
             ]
-            for future in as_completed(submitted):
+            for future in as_completed(submitted, loop=client.loop):
                 yield future.result()
 
         yield partial(_log_epoch, topic), run

@@ -10,9 +10,8 @@ import sys
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_worker
-from joblib import Parallel, delayed
-
 from conftest import tiny_recipe_toml
+from kit.callbacks import Callback
 from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
 from kit.crossval import run_cv
 from kit.errors import KitError
@@ -22,15 +21,18 @@ TINY = tiny_recipe_toml("a tiny CNN for cluster tests", seed=5)
 TIMING = {"seconds", "train_seconds", "finished_at"}
 
 
-class Recorder:
+class Recorder(Callback):
     def __init__(self):
-        self.epochs, self.folds = [], []
+        self.epochs, self.folds, self.begun = [], [], []
 
-    def on_epoch(self, fold, epoch, logs):
+    def on_fold_begin(self, fold):
+        self.begun.append(fold)
+
+    def on_epoch_end(self, fold, epoch, logs):
         self.epochs.append((fold, epoch, sorted(logs)))
 
-    def on_fold(self, result, resumed):
-        self.folds.append((result.fold, resumed))
+    def on_fold_end(self, score, resumed):
+        self.folds.append((score.fold, resumed))
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +55,9 @@ def cluster():
 def both_runs(tmp_path_factory, tiny_dir, recipe, cluster):
     folder = tmp_path_factory.mktemp("runs")
     recorder = Recorder()
-    remote = run_cv(recipe, tiny_dir, out=folder / "cluster", progress=recorder, cluster=cluster.scheduler_address)
+    remote = run_cv(recipe, tiny_dir, out=folder / "cluster", callbacks=[recorder], cluster=cluster.scheduler_address)
     local = run_cv(recipe, tiny_dir, out=folder / "local", jobs=2)
-    return folder, remote, local, recorder
+    return folder, remote.summary, local.summary, recorder
 
 
 def without_timing(summary):
@@ -86,14 +88,14 @@ def test_models_come_back_from_the_workers_intact(both_runs):
 
 def test_epochs_and_folds_reach_the_client_progress(both_runs):
     *_, recorder = both_runs
-    assert sorted(recorder.folds) == [(1, False), (2, False)]
+    assert sorted(recorder.folds) == [(1, False), (2, False)] and sorted(recorder.begun) == [1, 2]
     assert sorted(fold_epoch[:2] for fold_epoch in recorder.epochs) == [(1, 1), (2, 1)]
     assert all({"loss", "val_accuracy"} <= set(keys) for *_, keys in recorder.epochs)
 
 
 def test_finished_run_resumes_without_contacting_the_cluster(both_runs, tiny_dir, recipe):
     folder, remote, *_ = both_runs
-    assert run_cv(recipe, tiny_dir, out=folder / "cluster", cluster="tcp://127.0.0.1:9") == remote
+    assert run_cv(recipe, tiny_dir, out=folder / "cluster", cluster="tcp://127.0.0.1:9").summary == remote
 
 
 def worker_address():
@@ -102,15 +104,15 @@ def worker_address():
 
 def test_a_one_thread_cluster_still_trains_on_the_cluster():
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as single:
-        with dask_folds(single.scheduler_address):
-            places = Parallel(n_jobs=1)(delayed(worker_address)() for _ in range(2))
+        with dask_folds(single.scheduler_address, Callback()) as (_, run):
+            places = list(run(worker_address, [(), ()]))
         assert places == [single.workers[0].address] * 2
 
 
 def test_workers_with_several_threads_are_refused():
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as shared:
         with pytest.raises(KitError, match=r"runs 2 threads; start workers with --nthreads 1"):
-            with dask_folds(shared.scheduler_address):
+            with dask_folds(shared.scheduler_address, Callback()):
                 pass
 
 
@@ -146,9 +148,9 @@ def test_jobs_on_several_gpus_run_one_worker_per_gpu(monkeypatch, both_runs, tin
         started.append((list(gpus), workers))
         return local_gpu_cluster(gpus, workers)
 
-    monkeypatch.setattr("kit.crossval.visible_gpus", lambda: ["0", "1"])
+    monkeypatch.setattr("kit.cluster.visible_gpus", lambda: ["0", "1"])
     monkeypatch.setattr(kit.cluster, "local_gpu_cluster", recording)
-    summary = run_cv(recipe, tiny_dir, out=tmp_path / "gpus", jobs=2)
+    summary = run_cv(recipe, tiny_dir, out=tmp_path / "gpus", jobs=2).summary
     assert started == [(["0", "1"], 2)]
     assert without_timing(summary) == without_timing(both_runs[2])
 

@@ -13,7 +13,8 @@ import pytest
 from kit.data import load_train
 from kit.errors import KitError
 from kit.report import confident_errors, confident_errors_figure, png_bytes, write_report
-from kit.rundir import FoldResult, RunFolder, list_runs, save_array, write_json
+from kit.results import list_runs
+from kit.rundir import FoldResult, RunFolder, save_array, write_json
 
 FIGURES = {"label_counts", "samples", "curves", "confusion", "confident_errors"}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -95,7 +96,7 @@ def test_report_reads_images_only_from_the_runs_data(tmp_path, tiny_dir, demo_di
     folder = fake_run(tmp_path / "run", tiny_dir, competition)
     with pytest.raises(KitError, match=r"train.csv: not the train rows of run .*run \(fingerprint"):
         write_report(folder, data_dir=demo_dir)
-    with pytest.raises(KitError, match=r"nowhere/train.csv: not found; pass --data"):
+    with pytest.raises(KitError, match=r"nowhere/train.csv: not found; pass the folder run"):
         write_report(folder, data_dir=tmp_path / "nowhere")
     assert not (folder / "report.html").exists()
 
@@ -119,9 +120,10 @@ def test_list_runs_best_first_with_unfinished_and_broken_ones(tmp_path, tiny_dir
     runs = list_runs(tmp_path / "runs")
     assert [run.path.name for run in runs] == ["strong", "weak", "broken", "started"]
     strong = runs[0]
-    assert (strong.recipe, strong.folds, strong.train_seconds) == ("big", 2, 75.0)
-    assert strong.oof_accuracy > runs[1].oof_accuracy
-    assert runs[2].status == "summary.json unreadable" and runs[3].status == "unfinished: 1/5 folds"
+    assert (strong.result.recipe_name, len(strong.result.folds), strong.result.train_seconds) == ("big", 2, 75.0)
+    assert strong.result.oof_accuracy > runs[1].result.oof_accuracy
+    assert runs[2].status.startswith("unreadable: ") and "summary.json: damaged" in runs[2].status
+    assert runs[3].result is None and runs[3].status == "unfinished: 1/5 folds"
     with pytest.raises(KitError, match=r"no such folder"):
         list_runs(tmp_path / "missing")
 
@@ -133,7 +135,7 @@ def test_cli_runs_and_report(tmp_path, tiny_dir, competition):
         [sys.executable, "-m", "kit", "runs", str(tmp_path / "runs")], capture_output=True, text=True, env=env
     )
     assert listed.returncode == 0, listed.stderr
-    assert re.search(r"only\s+fake\s+2\s+0\.\d{4}\s+0\.5000\s+1m 15s\s+2025-01-02 03:04", listed.stdout)
+    assert re.search(r"only\s+fake\s+3\s+abc123\s+0\.\d{4}\s+0\.500\s+1m 15s", listed.stdout), listed.stdout
     made = subprocess.run(
         [sys.executable, "-m", "kit", "report", str(tmp_path / "runs" / "only")],
         capture_output=True,
