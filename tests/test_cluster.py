@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_worker
+
 from conftest import tiny_recipe_toml
 from kit.callbacks import Callback
 from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
