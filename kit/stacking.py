@@ -22,6 +22,7 @@ C = 1.0
 CS = (0.01, 0.1, 1.0, 10.0)
 INNER_FOLDS = 3
 MAX_ITER = 1000
+SOLVER = "newton-cg"  # ~20 Newton steps where lbfgs needs hundreds on saturated log-softmax features
 
 
 def fold_rows(run: RunFolder, rows: int) -> list[np.ndarray]:
@@ -52,9 +53,12 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: these small problems run several times slower when BLAS threads compete for busy cores
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return LogisticRegression(C=c, max_iter=MAX_ITER).fit(x, y)
+        return LogisticRegression(C=c, solver=SOLVER, max_iter=MAX_ITER).fit(x, y)
 
 
 def _predict(model, x: np.ndarray, classes: int) -> np.ndarray:
