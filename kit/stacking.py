@@ -52,7 +52,6 @@ def features(probas: Sequence[np.ndarray]) -> np.ndarray:
 def _fit(x: np.ndarray, y: np.ndarray, c: float):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: these small problems run several times slower when BLAS threads compete for busy cores
