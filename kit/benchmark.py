@@ -1,8 +1,11 @@
 """The benchmark behind `make bench`: :func:`run_bench` races a kit recipe against the notebook's own pipeline on the
-same 80/20 split and returns a :class:`BenchResult` (also written to ``bench.json``).
+same K-fold splits (those of ``kit cv``), over several seeds, and returns a :class:`BenchResult` (also written to
+``bench.json``, with ``bench.png`` drawn beside it).
 
-It measures validation accuracy, wall time, training and inference images/s and peak memory of both, the time kit
-needs to match the notebook's final accuracy, what each speed option (reduced precision, XLA, input caching) is worth,
+Accuracy is the out-of-fold accuracy pooled over every held-out row (1,500 predictions on the demo data), per epoch,
+against the mean seconds a fold has trained; each pipeline's figures are the medians over the seeds, with their spread.
+It measures that, training and inference images/s and peak memory of both, the time kit needs to match the notebook's
+final accuracy, what each speed option (reduced precision, XLA, determinism, input caching) is worth,
 the start-up time of ``kit cv --help``, and, optionally, a full-size 5-fold ``kit cv`` estimated from a one-epoch
 run on synthetic 42,000-row data (:mod:`kit.fullsize`). Progress reaches the caller only through
 :mod:`kit.callbacks`: ``on_run_begin("bench", phases)``, then ``on_phase(name, done, total)``, then ``on_run_end()``.
@@ -14,7 +17,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -22,36 +24,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from kit.benchrace import kit_pipeline, race
 from kit.callbacks import Callback, CallbackList, as_callback_list
 from kit.competitions import Competition, as_competition
 from kit.errors import KitError
 from kit.fullsize import PHASE as FULL_SIZE
 from kit.fullsize import CVEstimate, full_size_cv_estimate
-from kit.measure import (
-    BenchData,
-    Contender,
-    bench_data,
-    cpu_has_bf16,
-    inference_rate,
-    machine,
-    peak_rss_mib,
-    steady_throughput,
-)
+from kit.measure import BenchData, Contender, bench_data, fold_data, machine
 from kit.notebook_pipeline import NAME as NOTEBOOK
 from kit.notebook_pipeline import NOTEBOOK_EPOCHS, notebook_pipeline
+from kit.runtime import cpu_has_bf16, resolve_precision
 
 if TYPE_CHECKING:
     from kit.recipes import Recipe
 
 PROBE_BATCHES = 40
-RATIO_TARGET = 1 / 3
+RATIO_TARGET = 0.10  # of the notebook's full time
+FIRST_REACH_TARGET = 0.25  # of the time the notebook itself first reached its final accuracy
+SEEDS = 3
+FOLDS = 5
 BENCH_FILE = "bench.json"
+PLOT_FILE = "bench.png"
+DEFAULT_RECIPE = "turbo"
 STARTUP_RUNS = 3
 STARTUP_TARGET_SECONDS = 1.0
 STARTUP = "kit cv --help start-up"
 OPTIONS = "speed options"
+DETERMINISTIC = "float32, deterministic ops"
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,13 @@ class BenchResult:
     contenders: tuple[Contender, ...]
     time_to_notebook_accuracy_ratio: float | None
     ratio_target: float = RATIO_TARGET
+    first_reach_ratio: float | None = None
+    first_reach_target: float = FIRST_REACH_TARGET
+    seeds: tuple[int, ...] = (0,)
+    folds: int = FOLDS
     overrides: Mapping[str, Any] = field(default_factory=dict)
     option_images_per_s: Mapping[str, float] = field(default_factory=dict)
+    option_warmup_seconds: Mapping[str, float] = field(default_factory=dict)
     verdicts: Mapping[str, str] = field(default_factory=dict)
     cli_startup: StartupTime | None = None
     cv_estimate: CVEstimate | None = None
@@ -135,57 +139,11 @@ def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = N
     return StartupTime(" ".join(command), tuple(seconds), round(statistics.median(seconds), 3))
 
 
-def kit_pipeline(
-    recipe: Recipe, data: BenchData, classes: int, name: str, callbacks: CallbackList | None = None
-) -> Contender:
-    """The recipe trained as a `kit cv` fold is (:func:`kit.crossval.train_fold`) on the bench split, then reloaded."""
-    from kit.runtime import import_tensorflow
-
-    import_tensorflow()
-    import keras
-
-    from kit.crossval import train_fold
-    from kit.data import ImageSet
-    from kit.pipeline import evaluation_dataset
-
-    listeners = callbacks or CallbackList()
-    images = np.concatenate([data.fit_images, data.val_images])
-    labels = np.concatenate([data.fit_labels, data.val_labels])
-    rows = (np.arange(len(data.fit_images)), np.arange(len(data.fit_images), len(images)))
-    curve: list[tuple[float, float]] = []
-    listeners.on_phase(name, 0, recipe.train.epochs)
-    started = time.perf_counter()
-
-    def stamp(fold: int, epoch: int, logs: Mapping[str, float]) -> None:
-        if epoch == 0:  # the fold begins
-            return
-        curve.append((time.perf_counter() - started, float(logs["val_accuracy"])))
-        listeners.on_phase(name, epoch, recipe.train.epochs)
-
-    result = train_fold(recipe, 1, rows, ImageSet(images, labels, np.arange(len(images))), None, classes, stamp)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        path.write_bytes(result.model_bytes)
-        model = keras.saving.load_model(path)
-    batch = recipe.train.batch_size
-    return Contender(
-        name=name,
-        val_accuracy=result.record["val_accuracy"],
-        wall_seconds=curve[-1][0],
-        train_images_per_s=steady_throughput(len(data.fit_images), curve),
-        inference_images_per_s=inference_rate(
-            lambda part: model.predict(evaluation_dataset(part, None, classes, batch), verbose=0), data.inference_images
-        ),
-        peak_rss_mib=peak_rss_mib(),
-        curve=tuple(curve),
-    )
-
-
 def fast_precision(recipe: Recipe) -> str | None:
     """The precision to compare the recipe's with: float32 if it uses a mixed one, else the hardware's fast one."""
     from kit.runtime import import_tensorflow
 
-    if recipe.train.precision != "float32":
+    if resolve_precision(recipe.train.precision) != "float32":
         return "float32"
     if import_tensorflow().config.list_physical_devices("GPU"):
         return "mixed_float16"
@@ -198,19 +156,20 @@ def speed_options(recipe: Recipe) -> dict[str, dict[str, Any]]:
     alternative = fast_precision(recipe.with_overrides({"train.precision": "float32"}))
     if alternative:
         options[alternative] = {"train.precision": alternative, "train.jit_compile": False}
+        options[f"{alternative} + XLA"] = {"train.precision": alternative, "train.jit_compile": True}
     options["float32 + XLA"] = {"train.precision": "float32", "train.jit_compile": True}
     return options
 
 
 def option_throughputs(
     recipe: Recipe, data: BenchData, classes: int, batches: int = PROBE_BATCHES, callbacks: CallbackList | None = None
-) -> dict[str, float]:
-    """Training images/s of the recipe's model per speed option, and of the input pipeline alone.
-
-    Runs before any kit fold: kit trains with TensorFlow op determinism on, under which Keras never compiles with XLA.
-    """
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(training images/s, seconds of the first 3-batch fit: graph tracing or XLA compilation) of the recipe's model
+    per speed option with op determinism off, then of float32 with it on (as `kit cv` trains unless the recipe sets
+    ``train.deterministic = false``), and the images/s of the input pipeline alone."""
     from kit.models import build_model
     from kit.pipeline import training_dataset
+    from kit.runtime import prepare_tensorflow
 
     listeners = callbacks or CallbackList()
     batch = recipe.train.batch_size
@@ -219,22 +178,25 @@ def option_throughputs(
         dataset, _ = training_dataset(data.fit_images, data.fit_labels, classes, batch, recipe.augment, recipe.cv.seed)
         return dataset.repeat().take(batches)
 
-    def images_per_s(run: Callable[[], Any]) -> float:
+    def seconds(run: Callable[[], Any]) -> float:
         started = time.perf_counter()
         run()
-        return batches * batch / (time.perf_counter() - started)
+        return time.perf_counter() - started
 
-    options = speed_options(recipe)
-    rates = {}
+    options = {label: (overrides, False) for label, overrides in speed_options(recipe).items()}
+    options[DETERMINISTIC] = (speed_options(recipe)["float32"], True)
+    rates, warmups = {}, {}
     listeners.on_phase(OPTIONS, 0, len(options) + 1)
-    for done, (label, overrides) in enumerate(options.items(), start=1):
+    for done, (label, (overrides, deterministic)) in enumerate(options.items(), start=1):
+        prepare_tensorflow(None, deterministic=deterministic)
         model = build_model(recipe.with_overrides(overrides), data.fit_images.shape[1:], classes, len(data.fit_images))
-        model.fit(batches_of_data().take(3), shuffle=False, verbose=0)
-        rates[label] = images_per_s(lambda model=model: model.fit(batches_of_data(), shuffle=False, verbose=0))
+        warmups[label] = round(seconds(lambda m=model: m.fit(batches_of_data().take(3), shuffle=False, verbose=0)), 2)
+        spent = seconds(lambda m=model: m.fit(batches_of_data(), shuffle=False, verbose=0))
+        rates[label] = round(batches * batch / spent, 1)
         listeners.on_phase(OPTIONS, done, len(options) + 1)
-    rates["input pipeline alone"] = images_per_s(lambda: sum(1 for _ in batches_of_data()))
+    rates["input pipeline alone"] = round(batches * batch / seconds(lambda: sum(1 for _ in batches_of_data())), 1)
     listeners.on_phase(OPTIONS, len(options) + 1, len(options) + 1)
-    return rates
+    return rates, warmups
 
 
 def verdict(on: Contender, off: Contender, target: float, tolerance: float) -> str:
@@ -250,23 +212,28 @@ def verdict(on: Contender, off: Contender, target: float, tolerance: float) -> s
 
 
 def run_bench(
-    recipe: str | Path | Recipe = "fast",
+    recipe: str | Path | Recipe = DEFAULT_RECIPE,
     data: Path | str | None = None,
     *,
     size: int | None = None,
     competition: Competition | str | None = None,
     overrides: Mapping[str, Any] | None = None,
     notebook_epochs: int = NOTEBOOK_EPOCHS,
+    seeds: int = SEEDS,
+    folds: int = FOLDS,
     options: bool = True,
     startup: bool = True,
     cv_estimate: bool = False,
     out: Path | str | None = ".",
+    plot: bool = True,
     callbacks: Iterable[Callback] | Callback | None = (),
 ) -> BenchResult:
     """Race ``recipe`` (a name, a path or a :class:`~kit.recipes.Recipe`, changed by ``overrides``: dotted recipe
-    keys) against the notebook pipeline trained ``notebook_epochs`` epochs on ``size`` rows of the data (default all);
-    ``options`` sweeps the speed options, ``startup`` times ``kit cv --help``, ``cv_estimate`` estimates a full-size
-    5-fold run. Writes the result as ``bench.json`` into the folder ``out`` (None: nowhere) and returns it."""
+    keys) against the notebook pipeline trained ``notebook_epochs`` epochs, both on the ``folds`` splits of ``kit cv``
+    of ``size`` rows of the data (default all), for ``seeds`` seeds (0, 1, …); ``options`` sweeps the speed options
+    (and races the recipe in its other precision too), ``startup`` times ``kit cv --help``, ``cv_estimate``
+    estimates a full-size 5-fold run. Writes the result as ``bench.json`` (and with ``plot`` the curves as
+    ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
     from kit.rundir import write_json
@@ -277,6 +244,10 @@ def run_bench(
         raise KitError(f"out={out}: is a file; give the folder to write {BENCH_FILE} into")
     if notebook_epochs < 1:
         raise KitError(f"notebook_epochs={notebook_epochs}: the notebook pipeline needs at least 1 epoch")
+    if seeds < 1:
+        raise KitError(f"seeds={seeds}: the bench needs at least 1 seed")
+    if folds < 2:
+        raise KitError(f"folds={folds}: the bench needs at least 2 folds")
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(str(recipe))
     overrides = dict(overrides or {})
     loaded = loaded.with_overrides(overrides) if overrides else loaded
@@ -284,6 +255,12 @@ def run_bench(
     load_before = os.getloadavg()[0]
     split = bench_data(data_dir, competition, size)
     classes = competition.classes
+    seed_list = tuple(range(seeds))
+
+    def splits(seed: int) -> list[BenchData]:
+        return fold_data(data_dir, competition, size, folds, seed, split.inference_images)
+
+    splits(0)  # a data problem stops the bench before any training
     alternative = fast_precision(loaded) if options else None
     kit_name = f"kit {loaded.name}"
     phases = [STARTUP] * startup + [NOTEBOOK] + [OPTIONS] * options + [kit_name]
@@ -291,25 +268,40 @@ def run_bench(
     listeners = as_callback_list(callbacks)
     listeners.on_run_begin("bench", len(phases), None)
     started_up = measure_startup(callbacks=listeners) if startup else None
-    notebook = notebook_pipeline(split, classes, notebook_epochs, listeners)
-    throughputs = option_throughputs(loaded, split, classes, callbacks=listeners) if options else {}
-    contenders = [notebook, kit_pipeline(loaded, split, classes, kit_name, listeners)]
+    quiet = CallbackList()
+
+    def notebook_fold(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, None]:
+        return notebook_pipeline(part, classes, notebook_epochs, quiet, seed * 1000 + fold, infer), None
+
+    def kit_fold(name: str, trained: Recipe) -> Callable[[BenchData, int, int, bool], tuple[Contender, bytes]]:
+        def train(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, bytes]:
+            seeded = trained.with_overrides({"cv.seed": seed})
+            return kit_pipeline(seeded, part, classes, name, quiet, fold, infer)
+
+        return train
+
+    notebook = race(NOTEBOOK, seed_list, splits, notebook_fold, listeners)
+    throughputs, warmups = option_throughputs(loaded, split, classes, callbacks=listeners) if options else ({}, {})
+    contenders = [notebook, race(kit_name, seed_list, splits, kit_fold(kit_name, loaded), listeners, ensemble=True)]
     if alternative:
         flipped = loaded.with_overrides({"train.precision": alternative})
-        contenders.append(kit_pipeline(flipped, split, classes, f"{kit_name} · {alternative}", listeners))
+        name = f"{kit_name} · {alternative}"
+        contenders.append(race(name, seed_list, splits, kit_fold(name, flipped), listeners, ensemble=True))
     contenders[1:] = [replace(each, matched_at=each.time_to(notebook.val_accuracy)) for each in contenders[1:]]
     kit = contenders[1]
     verdicts = {}
     if alternative:
         precise, fast = (contenders[1], contenders[2]) if alternative != "float32" else (contenders[2], contenders[1])
-        tolerance = max(0.001, 1 / len(split.val_images))
-        label = alternative if alternative != "float32" else loaded.train.precision
+        tolerance = max(0.001, 1 / notebook.seeds[0].predictions)
+        label = alternative if alternative != "float32" else resolve_precision(loaded.train.precision)
         verdicts[label] = verdict(fast, precise, notebook.val_accuracy, tolerance)
     load_average = [load_before, os.getloadavg()[0]]
     estimate = None
     if cv_estimate:
         estimate = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
         load_average.append(os.getloadavg()[0])
+    first_reach = notebook.time_to(notebook.val_accuracy)
+    part = splits(0)[0]
     result = BenchResult(
         machine=machine(),
         load_average=tuple(load_average),
@@ -318,15 +310,15 @@ def run_bench(
         recipe_hash=loaded.content_hash,
         overrides=overrides,
         data=BenchRows(
-            str(split.source),
-            len(split.fit_images),
-            len(split.val_images),
-            len(split.inference_images),
-            split.replicated,
+            str(split.source), len(part.fit_images), len(part.val_images), len(split.inference_images), part.replicated
         ),
         contenders=tuple(contenders),
         time_to_notebook_accuracy_ratio=None if kit.matched_at is None else kit.matched_at / notebook.wall_seconds,
+        first_reach_ratio=None if kit.matched_at is None or not first_reach else kit.matched_at / first_reach,
+        seeds=seed_list,
+        folds=folds,
         option_images_per_s=throughputs,
+        option_warmup_seconds=warmups,
         verdicts=verdicts,
         cli_startup=started_up,
         cv_estimate=estimate,
@@ -335,5 +327,9 @@ def run_bench(
     if out is not None:
         result = replace(result, path=Path(out) / BENCH_FILE)
         write_json(result.path, result.to_json())
+        if plot:
+            from kit.benchplot import draw_curves
+
+            draw_curves(result, Path(out) / PLOT_FILE)
     listeners.on_run_end()
     return result

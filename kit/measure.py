@@ -1,13 +1,15 @@
-"""What the bench measures and on what: its 80/20 split of the data (:class:`BenchData`), one pipeline's measurements
-(:class:`Contender`), and the small meters — steady training rate, inference rate, peak memory, the machine."""
+"""What the bench measures and on what: its K-fold splits of the data (:class:`BenchData`, one per fold, as ``kit cv``
+splits), one pipeline's measurements over seeds (:class:`SeedRun`, :class:`Contender`), and the small meters —
+steady training rate, inference rate, peak memory, the machine."""
 
 from __future__ import annotations
 
 import os
 import platform
 import resource
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,11 @@ import numpy as np
 
 from kit.competitions import Competition
 from kit.errors import KitError
+from kit.runtime import cpu_has_bf16
 
 VALIDATION_SHARE = 0.2
 INFERENCE_ROWS = 28_000
+Curve = tuple[tuple[float, float], ...]  # (seconds since the fold began, accuracy) at each epoch end
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,26 @@ class BenchData:
 
 
 @dataclass(frozen=True)
+class SeedRun:
+    """One seed of a pipeline: every fold trained once. ``curve`` holds, per epoch, the mean seconds since a fold
+    began and the out-of-fold accuracy pooled over all ``predictions`` held-out rows; ``accuracy`` is the last."""
+
+    seed: int
+    accuracy: float
+    predictions: int
+    wall_seconds: float
+    curve: Curve
+
+
+@dataclass(frozen=True)
 class Contender:
     """One training pipeline's measurements; ``curve`` holds (seconds since start, val accuracy) at each epoch end,
-    ``matched_at`` the seconds it took to reach the notebook pipeline's final accuracy (None: never or not compared)."""
+    ``matched_at`` the seconds it took to reach the notebook pipeline's final accuracy (None: never or not compared).
+
+    Over several seeds, ``val_accuracy`` and ``wall_seconds`` are the medians of the seeds' pooled out-of-fold
+    accuracy and mean fold time, ``curve`` the per-epoch medians, ``spread`` the (lowest, highest) seed accuracy.
+    ``ensemble_images_per_s``: test images per second through all the folds' models of one seed, as one graph.
+    """
 
     name: str
     val_accuracy: float
@@ -45,26 +66,61 @@ class Contender:
     train_images_per_s: float
     inference_images_per_s: float
     peak_rss_mib: float
-    curve: tuple[tuple[float, float], ...] = ()
+    curve: Curve = ()
     matched_at: float | None = None
+    seeds: tuple[SeedRun, ...] = ()
+    spread: tuple[float, float] | None = None
+    ensemble_images_per_s: float | None = None
 
     def time_to(self, accuracy: float) -> float | None:
         """Seconds until the first epoch that reached ``accuracy``, or None if none did."""
         return next((seconds for seconds, reached in self.curve if reached >= accuracy), None)
 
 
+def pooled(folds: Sequence[tuple[Curve, int]]) -> Curve:
+    """One seed's curve from its folds' (curve, held-out rows): per epoch, the mean fold seconds and the accuracy
+    over all held-out rows together (as out-of-fold predictions are scored), up to the shortest fold."""
+    epochs = min(len(curve) for curve, _ in folds)
+    rows = sum(count for _, count in folds)
+    return tuple(
+        (
+            statistics.fmean(curve[epoch][0] for curve, _ in folds),
+            sum(curve[epoch][1] * count for curve, count in folds) / rows,
+        )
+        for epoch in range(epochs)
+    )
+
+
+def median_curve(curves: Sequence[Curve]) -> Curve:
+    """Per epoch, the median seconds and the median accuracy of several seeds' curves."""
+    epochs = min(len(curve) for curve in curves)
+    return tuple(
+        (statistics.median(c[epoch][0] for c in curves), statistics.median(c[epoch][1] for c in curves))
+        for epoch in range(epochs)
+    )
+
+
+def over_seeds(name: str, runs: Sequence[SeedRun], rates: Contender) -> Contender:
+    """A pipeline's :class:`Contender` from its seeds; rates and memory come from ``rates`` (its first fold)."""
+    accuracies = [run.accuracy for run in runs]
+    curve = median_curve([run.curve for run in runs])
+    return Contender(
+        name=name,
+        val_accuracy=round(statistics.median(accuracies), 6),
+        wall_seconds=round(statistics.median(run.wall_seconds for run in runs), 3),
+        train_images_per_s=rates.train_images_per_s,
+        inference_images_per_s=rates.inference_images_per_s,
+        peak_rss_mib=peak_rss_mib(),
+        curve=tuple((round(seconds, 3), round(accuracy, 6)) for seconds, accuracy in curve),
+        seeds=tuple(runs),
+        spread=(min(accuracies), max(accuracies)),
+        ensemble_images_per_s=rates.ensemble_images_per_s,
+    )
+
+
 def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     """Peak resident memory of this process (or of its largest finished child), in MiB."""
     return resource.getrusage(who).ru_maxrss / 1024
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), per /proc/cpuinfo."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine() -> str:
@@ -117,6 +173,41 @@ def bench_data(data_dir: Path, competition: Competition, size: int | None, seed:
         source=str(data_dir),
         replicated=size > len(train),
     )
+
+
+def fold_data(
+    data_dir: Path, competition: Competition, size: int | None, folds: int, seed: int, inference: np.ndarray
+) -> list[BenchData]:
+    """The folds ``kit cv`` trains with ``cv.seed = seed`` (:func:`kit.crossval.fold_splits`) of ``size`` rows of
+    train.csv (default all; fewer: a stratified sample; more: each side of every split repeated, for speed only)."""
+    from sklearn.model_selection import train_test_split
+
+    from kit.crossval import fold_splits
+    from kit.data import load_train
+
+    train = load_train(data_dir, competition)
+    size = size or len(train)
+    rows = np.arange(len(train))
+    if size < len(train):
+        rows = train_test_split(rows, train_size=size, stratify=train.labels, random_state=seed)[0]
+    parts = []
+    for fit, val in fold_splits(train.labels[rows], folds, seed):
+        fit, val = rows[fit], rows[val]
+        if size > len(train):
+            val_rows = round(size / folds)
+            fit, val = np.resize(fit, size - val_rows), np.resize(val, val_rows)
+        parts.append(
+            BenchData(
+                fit_images=train.images[fit],
+                fit_labels=train.labels[fit],
+                val_images=train.images[val],
+                val_labels=train.labels[val],
+                inference_images=inference,
+                source=str(data_dir),
+                replicated=size > len(train),
+            )
+        )
+    return parts
 
 
 def steady_throughput(rows: int, curve: list[tuple[float, float]] | tuple[tuple[float, float], ...]) -> float:

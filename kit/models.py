@@ -11,6 +11,7 @@ from keras import layers, ops
 
 from kit.pipeline import steps
 from kit.recipes import BatchNorm, Recipe, TrainSpec
+from kit.runtime import resolve_precision
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -76,7 +77,7 @@ def _normalised(
 def build_layers(recipe: Recipe, input_shape: tuple[int, ...], classes: int) -> list[keras.layers.Layer]:
     """The recipe's layer stack: uint8-range input scaled to [0, 1], conv blocks, head, dense, float32 softmax."""
     recipe.feature_maps(input_shape)
-    spec, dtype = recipe.model, recipe.train.precision
+    spec, dtype = recipe.model, resolve_precision(recipe.train.precision)
     norm = partial(layers.BatchNormalization, momentum=spec.batch_norm_momentum, dtype=dtype)
     stack: list[keras.layers.Layer] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255, dtype=dtype)]
     for block in spec.blocks:

@@ -17,9 +17,16 @@ NOTEBOOK_BATCH = 128
 
 
 def notebook_pipeline(
-    data: BenchData, classes: int, epochs: int = NOTEBOOK_EPOCHS, callbacks: CallbackList | None = None
+    data: BenchData,
+    classes: int,
+    epochs: int = NOTEBOOK_EPOCHS,
+    callbacks: CallbackList | None = None,
+    seed: int = 0,
+    infer: bool = True,
+    phase: str = NAME,
 ) -> Contender:
-    """Train the notebook's final CNN on the bench split; report each epoch as ``on_phase(NAME, epoch, epochs)``."""
+    """Train the notebook's final CNN on one split of the bench (random state ``seed``); report each epoch as
+    ``on_phase(phase, epoch, epochs)``; ``infer``: also time its inference on ``data.inference_images``."""
     from kit.runtime import import_tensorflow
 
     import_tensorflow()
@@ -33,7 +40,7 @@ def notebook_pipeline(
         ) from None
 
     listeners = callbacks or CallbackList()
-    tf_keras.utils.set_random_seed(0)
+    tf_keras.utils.set_random_seed(seed)
     fit_x, val_x = data.fit_images.astype(np.float32) / 255.0, data.val_images.astype(np.float32) / 255.0
     fit_y, val_y = (tf_keras.utils.to_categorical(labels, classes) for labels in (data.fit_labels, data.val_labels))
     started = time.perf_counter()
@@ -64,9 +71,9 @@ def notebook_pipeline(
 
     def stamp(epoch: int, logs: dict[str, float]) -> None:
         curve.append((time.perf_counter() - started, float(logs["val_accuracy"])))
-        listeners.on_phase(NAME, epoch + 1, epochs)
+        listeners.on_phase(phase, epoch + 1, epochs)
 
-    listeners.on_phase(NAME, 0, epochs)
+    listeners.on_phase(phase, 0, epochs)
     model.fit(
         datagen.flow(fit_x, fit_y, batch_size=NOTEBOOK_BATCH),
         epochs=epochs,
@@ -84,7 +91,9 @@ def notebook_pipeline(
         train_images_per_s=steady_throughput(len(fit_x), curve),
         inference_images_per_s=inference_rate(
             lambda images: model.predict(images.astype(np.float32) / 255.0, verbose=0), data.inference_images
-        ),
+        )
+        if infer
+        else 0.0,
         peak_rss_mib=peak_rss_mib(),
         curve=tuple(curve),
     )

@@ -239,7 +239,9 @@ class TrainSpec(Spec):
     ``weight_decay`` is Keras' decoupled weight decay (any optimizer; ``None`` keeps the optimizer's default, 0.004 for
     adamw), never applied to biases or batch-norm scales; ``ema`` keeps an exponential moving average of the weights
     with that momentum and ends training on it; ``precision`` is the Keras dtype policy of the layers (the softmax stays
-    float32); ``jit_compile`` is Keras' XLA switch.
+    float32; ``"auto"``: mixed_bfloat16 on a CPU with native bfloat16 (AVX-512 BF16 or AMX), float32 elsewhere);
+    ``jit_compile`` is Keras' XLA switch; ``deterministic = false`` lets TensorFlow pick its fastest, possibly
+    non-deterministic kernels (and Keras compile with XLA): reruns then differ in the last digits.
     """
 
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd", "nadam"] = "adam"
@@ -251,8 +253,9 @@ class TrainSpec(Spec):
     label_smoothing: Float = Field(0.0, ge=0.0, le=0.5)
     batch_size: Int = Field(32, ge=1, le=65_536)
     epochs: Int = Field(30, ge=1, le=10_000)
-    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
     jit_compile: either(bool=Bool, string=Literal["auto"]) = "auto"
+    deterministic: Bool = True
 
 
 @spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -36,11 +37,17 @@ def import_tensorflow():
     return tensorflow
 
 
-def prepare_tensorflow(threads: int | None) -> None:
-    """Make TensorFlow ops deterministic, quiet its retracing warnings (every fold builds a new model) and give a
-    worker process ``threads`` threads (if not yet started)."""
+def prepare_tensorflow(threads: int | None, deterministic: bool = True) -> None:
+    """Make TensorFlow ops deterministic (or, with ``deterministic=False``, let them choose their fastest kernels and
+    let Keras compile with XLA), quiet its retracing warnings (every fold builds a new model) and give a worker
+    process ``threads`` threads (if not yet started)."""
     tf = import_tensorflow()
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config
+
+        config.disable_op_determinism()
     tf.get_logger().setLevel("ERROR")
     if not threads:
         return
@@ -49,6 +56,27 @@ def prepare_tensorflow(threads: int | None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
     except RuntimeError:
         pass
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), per /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy of a recipe's ``train.precision``: ``"auto"`` is ``mixed_bfloat16`` on a CPU that
+    computes bfloat16 natively (AVX-512 BF16 or AMX) with no GPU visible, else ``float32`` (emulated bfloat16 is
+    slower than float32); any other value is itself."""
+    if precision != "auto":
+        return precision
+    if not cpu_has_bf16():
+        return "float32"
+    tf = import_tensorflow()
+    return "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 def software_versions() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The bench's split, its arithmetic and a one-epoch end-to-end run (a smoke test, not a timing)."""
+"""The bench's splits, its arithmetic (pooled out-of-fold curves, medians over seeds), the automatic precision and a
+quick end-to-end run (a smoke test, not a timing)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from kit.cli import app
 from kit.data import load_test, load_train
 from kit.errors import KitError
 from kit.fullsize import FULL_TRAIN_ROWS, write_full_size_data
-from kit.measure import INFERENCE_ROWS, Contender, bench_data, steady_throughput
+from kit.measure import (
+    INFERENCE_ROWS,
+    Contender,
+    SeedRun,
+    bench_data,
+    fold_data,
+    median_curve,
+    over_seeds,
+    pooled,
+    steady_throughput,
+)
 
 TINY = """
 description = "a tiny CNN for the bench smoke test"
@@ -88,10 +99,10 @@ def test_full_size_data_has_the_competitions_row_counts(demo_dir, competition, t
 
 
 @pytest.mark.slow
-def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
+def test_bench_runs_end_to_end_and_writes_json_and_png(tmp_path, tiny_dir):
     (tmp_path / "tiny.toml").write_text(TINY)
     out = tmp_path / "bench"
-    args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--notebook-epochs", "1", "--no-options"]
+    args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--quick", "--startup"]
     done = subprocess.run(
         [sys.executable, "-m", "kit", "bench", *args, "--out", str(out)],
         capture_output=True,
@@ -99,35 +110,91 @@ def test_bench_runs_end_to_end_and_writes_json(tmp_path, tiny_dir):
         env={**os.environ, "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stderr
-    assert "notebook pipeline" in done.stdout and "kit tiny" in done.stdout
+    assert "notebook" in done.stdout and "kit tiny" in done.stdout
     assert "`kit cv --help` starts in" in done.stdout
     assert f"wrote {out / 'bench.json'}" in " ".join(done.stdout.split())
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((out / "bench.json").read_text())
     startup = result["cli_startup"]
     assert len(startup["seconds"]) == 3 and startup["median"] == sorted(startup["seconds"])[1] > 0
     assert startup["target"] == 1.0 and startup["command"].endswith("cv --help")
     assert result["cv_estimate"] is None and result["option_images_per_s"] == {} and result["overrides"] == {}
     assert [c["name"] for c in result["contenders"]] == ["notebook pipeline", "kit tiny"]
+    assert result["seeds"] == [0] and result["folds"] == 2 and result["ratio_target"] == 0.1
     assert result["data"] == {
         "source": str(tiny_dir),
-        "train_rows": 160,
-        "validation_rows": 40,
+        "train_rows": 100,
+        "validation_rows": 100,
         "inference_rows": INFERENCE_ROWS,
         "replicated": False,
     }
     notebook, kit = result["contenders"]
-    assert len(notebook["curve"]) == 1 and len(kit["curve"]) == 2
+    assert len(notebook["curve"]) == 2 and len(kit["curve"]) == 2  # --quick: 2 notebook epochs; the recipe's 2
     for measured in (notebook, kit):
+        [run] = measured["seeds"]
+        assert run["predictions"] == 200 and run["accuracy"] == measured["val_accuracy"] == measured["curve"][-1][1]
+        assert measured["spread"] == [run["accuracy"], run["accuracy"]]
         assert (
             measured["wall_seconds"] > 0 and measured["inference_images_per_s"] > 0 and measured["peak_rss_mib"] > 100
         )
+    assert kit["ensemble_images_per_s"] > 0 and notebook["ensemble_images_per_s"] is None
 
 
-def test_zero_notebook_epochs_are_refused_before_any_work(tmp_path):
+def test_folds_are_kit_cvs_splits_and_cover_every_row_once(demo_dir, competition):
+    from kit.crossval import fold_splits
+    from kit.data import load_train
+
+    inference = np.zeros((4, 28, 28, 1), np.uint8)
+    parts = fold_data(demo_dir, competition, None, 5, 1, inference)
+    train = load_train(demo_dir, competition)
+    assert [len(part.val_images) for part in parts] == [300] * 5
+    held = np.concatenate([part.val_images for part in parts])
+    assert len(as_rows(held)) == len(as_rows(train.images))
+    first_fit, first_val = fold_splits(train.labels, 5, 1)[0]
+    assert np.array_equal(parts[0].val_images, train.images[first_val])
+    assert np.array_equal(parts[0].fit_labels, train.labels[first_fit]) and parts[0].inference_images is inference
+    other = fold_data(demo_dir, competition, None, 5, 2, inference)
+    assert not np.array_equal(other[0].val_images, parts[0].val_images)
+
+
+def test_pooled_curve_weighs_folds_by_rows_and_seeds_give_medians():
+    folds = [(((1.0, 0.5), (2.0, 1.0)), 100), (((3.0, 0.0), (4.0, 0.5)), 300)]
+    assert pooled(folds) == ((2.0, (50 + 0) / 400), (3.0, (100 + 150) / 400))
+    curves = [((1.0, 0.9), (2.0, 0.95)), ((3.0, 0.8), (4.0, 0.99)), ((2.0, 0.85), (3.0, 0.97), (9.0, 1.0))]
+    assert median_curve(curves) == ((2.0, 0.85), (3.0, 0.97))
+    runs = [SeedRun(seed, curve[-1][1], 400, curve[-1][0], curve) for seed, curve in enumerate(curves[:2])]
+    rates = Contender("x", 0.0, 0.0, 123.0, 456.0, 0.0, ensemble_images_per_s=789.0)
+    combined = over_seeds("kit", runs, rates)
+    assert combined.val_accuracy == pytest.approx(0.97) and combined.spread == (0.95, 0.99)
+    assert combined.wall_seconds == 3.0 and combined.curve == ((2.0, 0.85), (3.0, 0.97))
+    assert (combined.train_images_per_s, combined.inference_images_per_s, combined.ensemble_images_per_s) == (
+        123.0,
+        456.0,
+        789.0,
+    )
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    from kit import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert runtime.resolve_precision("auto") == "float32"
+    assert runtime.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    gpus = bool(runtime.import_tensorflow().config.list_physical_devices("GPU"))
+    assert runtime.resolve_precision("auto") == ("float32" if gpus else "mixed_bfloat16")
+    assert runtime.resolve_precision("float32") == "float32"
+
+
+def test_zero_notebook_epochs_seeds_or_one_fold_are_refused_before_any_work(tmp_path):
     from kit.benchmark import run_bench
 
     with pytest.raises(KitError, match="notebook_epochs=0: the notebook pipeline needs at least 1 epoch"):
         run_bench(notebook_epochs=0, out=tmp_path)
+    with pytest.raises(KitError, match="seeds=0: the bench needs at least 1 seed"):
+        run_bench(seeds=0, out=tmp_path)
+    with pytest.raises(KitError, match="folds=1: the bench needs at least 2 folds"):
+        run_bench(folds=1, out=tmp_path)
     assert not (tmp_path / "bench.json").exists()
     (tmp_path / "taken").write_text("")
     with pytest.raises(KitError, match=r"out=.*taken: is a file; give the folder to write bench\.json into"):
@@ -150,4 +217,16 @@ def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir
     assert done.exit_code == 1 and "train.epochs" in str(done.exception)
     done = runner.invoke(app, [*base, "--size", "50"])
     assert done.exit_code == 1 and str(done.exception).startswith("--size 50: the bench needs at least 100 rows")
+    done = runner.invoke(app, [*base, "--seeds", "0"])
+    assert done.exit_code == 1 and str(done.exception) == "--seeds 0: the bench needs at least 1 seed"
     assert not (tmp_path / "b").exists()
+
+
+def test_recipes_take_auto_precision_and_the_determinism_switch():
+    from kit.recipes import load_recipe
+
+    turbo = load_recipe("turbo")
+    assert turbo.train.precision == "auto" and turbo.train.deterministic
+    assert not turbo.with_overrides({"train.deterministic": False}).train.deterministic
+    with pytest.raises(KitError, match="train.deterministic"):
+        turbo.with_overrides({"train.deterministic": "no"})

@@ -27,7 +27,7 @@ SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatab
 DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
 COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
 TUNE_ARGUMENTS = ("force", "restart", "out", "tuner", "max_trials", "epochs")
-BENCH_ARGUMENTS = ("size", "notebook_epochs", "out")
+BENCH_ARGUMENTS = ("size", "notebook_epochs", "seeds", "folds", "out")
 
 
 def register(app: typer.Typer) -> None:
@@ -265,7 +265,7 @@ def print_tune_result(result: TuneResult) -> None:
 
 
 def bench(
-    recipe: str = typer.Option("fast", help="kit recipe to race against the notebook's pipeline."),
+    recipe: str = typer.Option("turbo", help="kit recipe to race against the notebook's pipeline."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     data: Optional[Path] = typer.Option(None, help=DATA_HELP),
     competition: Optional[str] = typer.Option(None, help=COMPETITION_HELP),
@@ -273,8 +273,13 @@ def bench(
         None, help="Rows to use (default all): fewer are a stratified sample, more repeat rows (speed only)."
     ),
     notebook_epochs: int = typer.Option(30, help="Epochs of the notebook pipeline (the notebook trains 30)."),
+    seeds: int = typer.Option(3, help="Seeds of each pipeline; the figures are their medians."),
+    folds: int = typer.Option(5, help="Folds per seed (kit cv's splits); accuracy is their pooled out-of-fold one."),
+    quick: bool = typer.Option(
+        False, "--quick", help="A smoke run: 1 seed, 2 folds, 2 notebook epochs, no options, no start-up timing."
+    ),
     options: bool = typer.Option(
-        True, "--options/--no-options", help="Also measure precision, XLA and input-pipeline options."
+        True, "--options/--no-options", help="Also measure precision, XLA, determinism and input-pipeline options."
     ),
     startup: bool = typer.Option(
         True, "--startup/--no-startup", help="Also time `kit cv --help` in fresh processes (median of 3)."
@@ -282,10 +287,13 @@ def bench(
     cv_estimate: bool = typer.Option(
         False, "--cv-estimate", help="Time a 1-epoch 5-fold kit cv on 42,000 synthetic rows and estimate the full run."
     ),
-    out: Path = typer.Option(Path("."), help="Folder to write bench.json into."),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the accuracy curves as bench.png by bench.json."),
+    out: Path = typer.Option(Path("."), help="Folder to write bench.json (and bench.png) into."),
 ) -> None:
-    """Time a kit recipe (default fast) against the notebook's ImageDataGenerator pipeline on the same 80/20 split."""
+    """Race a kit recipe (default turbo) against the notebook's ImageDataGenerator pipeline on kit cv's folds."""
     overrides = parse_sets(set_)
+    if quick:
+        seeds, folds, notebook_epochs, options, startup = 1, 2, min(notebook_epochs, 2), False, False
     from kit.benchmark import run_bench
     from kit.cli.benchview import PhaseDisplay, bench_notes, bench_table
 
@@ -298,10 +306,13 @@ def bench(
                 competition=competition,
                 overrides=overrides,
                 notebook_epochs=notebook_epochs,
+                seeds=seeds,
+                folds=folds,
                 options=options,
                 startup=startup,
                 cv_estimate=cv_estimate,
                 out=out,
+                plot=plot,
                 callbacks=[progress],
             )
     except KitError as error:
