@@ -106,6 +106,7 @@ def assert_same(expected, actual):
     assert history == history_again
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "epochs, after, extra, overrides",
     [
@@ -126,6 +127,7 @@ def test_a_resumed_fit_ends_with_the_same_bits_as_an_uninterrupted_one(
     assert sorted(path.name for path in (tmp_path / "checkpoint").iterdir())[-1] == STATE_FILE  # no temporary left
 
 
+@pytest.mark.slow
 def test_a_fit_that_had_stopped_early_only_finishes_when_resumed(tmp_path, train):
     recipe = recipe_of(tmp_path, 4, STOPS_AT_2)
     uninterrupted = fit(recipe, train)
@@ -148,6 +150,7 @@ def checkpoint(tmp_path_factory, train) -> Path:
     return folder / "checkpoint"
 
 
+@pytest.mark.slow
 def test_the_checkpoint_folder_holds_one_checkpoint_and_reads_back(checkpoint, tmp_path):
     assert sorted(path.name for path in checkpoint.iterdir()) == ["best-00001.npz", "model-00001.keras", STATE_FILE]
     state = resume_state(checkpoint, IDENTITY)
@@ -169,6 +172,7 @@ def edit_state(folder: Path, change) -> None:
     (folder / STATE_FILE).write_text(json.dumps(state))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "damage",
     [
