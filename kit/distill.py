@@ -153,8 +153,9 @@ def distill(
         pseudo, _, _ = confident_rows(ensemble.test, pseudo_threshold)
         images = np.concatenate([images, test_set.images[pseudo]])
         targets = np.concatenate([targets, ensemble.test[pseudo].astype(np.float32)])
-    student, history, seconds = _train(loaded, images, targets, train_set.images[held_rows], labels[held_rows], classes,
-                                       seed, progress)
+    student, history, seconds = _train(
+        loaded, images, targets, train_set.images[held_rows], labels[held_rows], classes, seed, progress
+    )
     held_proba, test = _predict(student, train_set.images[held_rows], test_set.images, classes, loaded.train.batch_size)
     student_scores = softmax_scores(held_proba, labels[held_rows])
     teacher_scores = softmax_scores(ensemble.oof[held_rows], labels[held_rows])
@@ -171,10 +172,17 @@ def distill(
         "recipe": loaded.name,
         "recipe_hash": loaded.content_hash,
         "runs": [str(member.run.root) for member in ensemble.members],
-        "teacher": {"method": "equal soft vote", "holdout_accuracy": teacher_scores[0],
-                    "holdout_loss": teacher_scores[1], "oof_accuracy": ensemble.oof_accuracy},
-        "student": {"holdout_accuracy": student_scores[0], "holdout_loss": student_scores[1],
-                    "parameters": int(student.count_params())},
+        "teacher": {
+            "method": "equal soft vote",
+            "holdout_accuracy": teacher_scores[0],
+            "holdout_loss": teacher_scores[1],
+            "oof_accuracy": ensemble.oof_accuracy,
+        },
+        "student": {
+            "holdout_accuracy": student_scores[0],
+            "holdout_loss": student_scores[1],
+            "parameters": int(student.count_params()),
+        },
         "alpha": alpha,
         "holdout": holdout,
         "train_rows": len(train_rows),
@@ -191,9 +199,15 @@ def distill(
         "versions": software_versions(),
         "recipe_content": loaded.content,
     }
-    sidecar = {"distilled": str(folder), "weighting": "distilled", "oof_accuracy": None,
-               "holdout_accuracy": student_scores[0], "holdout_loss": student_scores[1],
-               "teacher_holdout_accuracy": teacher_scores[0], "runs": record["runs"]}
+    sidecar = {
+        "distilled": str(folder),
+        "weighting": "distilled",
+        "oof_accuracy": None,
+        "holdout_accuracy": student_scores[0],
+        "holdout_loss": student_scores[1],
+        "teacher_holdout_accuracy": teacher_scores[0],
+        "runs": record["runs"],
+    }
     write_softmax_submission(csv, test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force)
     record["submission"] = str(csv)
     write_json(folder / RECORD, record)  # last: it marks the folder finished
@@ -201,8 +215,16 @@ def distill(
     return Distillation(path=folder, record=record, test=test, submission=csv)
 
 
-def _train(recipe: Recipe, images: np.ndarray, targets: np.ndarray, held_images: np.ndarray, held_labels: np.ndarray,
-           classes: int, seed: int, progress: Any) -> tuple[Any, dict[str, list[float]], float]:
+def _train(
+    recipe: Recipe,
+    images: np.ndarray,
+    targets: np.ndarray,
+    held_images: np.ndarray,
+    held_labels: np.ndarray,
+    classes: int,
+    seed: int,
+    progress: Any,
+) -> tuple[Any, dict[str, list[float]], float]:
     """The student, trained on (images, targets) with the held-out rows as its validation data."""
     from kit.runtime import prepare_tensorflow
 

@@ -77,8 +77,11 @@ def check_compatible(members: Sequence[Member]) -> None:
         if member.run.root.resolve() in seen:
             raise KitError(f"{where}: given twice; list each run once and weight it instead")
         seen.add(member.run.root.resolve())
-        for key, what in (("competition", "competition"), ("train_fingerprint", "training rows"),
-                          ("test_fingerprint", "test rows")):
+        for key, what in (
+            ("competition", "competition"),
+            ("train_fingerprint", "training rows"),
+            ("test_fingerprint", "test rows"),
+        ):
             if member.summary[key] != first.summary[key]:
                 raise KitError(
                     f"{where}: its {what} ({member.summary[key]}) differ from run {first.run.root} "
@@ -195,20 +198,22 @@ class Ensemble:
         for member, weight, count in zip(self.members, self.weights, counts):
             accuracy, loss = softmax_scores(member.oof, self.labels)
             plain = None if member.plain_oof is None else softmax_scores(member.plain_oof, self.labels)[0]
-            rows.append({
-                "run": str(member.run.root),
-                "recipe": member.summary["recipe"],
-                "recipe_hash": member.summary["recipe_hash"],
-                "folds": len(member.summary["folds"]),
-                "seed": member.summary["seed"],
-                "weight": None if self.stack is not None else float(weight),
-                "chosen": count,
-                "tta": member.tta,
-                "oof_accuracy": accuracy,
-                "oof_loss": loss,
-                "oof_accuracy_without_tta": plain,
-                "test_agreement": float(np.mean(member.test.argmax(axis=1) == voted)),
-            })
+            rows.append(
+                {
+                    "run": str(member.run.root),
+                    "recipe": member.summary["recipe"],
+                    "recipe_hash": member.summary["recipe_hash"],
+                    "folds": len(member.summary["folds"]),
+                    "seed": member.summary["seed"],
+                    "weight": None if self.stack is not None else float(weight),
+                    "chosen": count,
+                    "tta": member.tta,
+                    "oof_accuracy": accuracy,
+                    "oof_loss": loss,
+                    "oof_accuracy_without_tta": plain,
+                    "test_agreement": float(np.mean(member.test.argmax(axis=1) == voted)),
+                }
+            )
         return rows
 
 
@@ -233,8 +238,16 @@ def build_ensemble(
     """
     if not references:
         raise KitError("runs: none given; name at least one run folder")
-    chosen_methods = [name for name, on in (("weights", weights is not None), ("auto_weights", auto_weights),
-                                            ("select", select), ("stack", stack)) if on]
+    chosen_methods = [
+        name
+        for name, on in (
+            ("weights", weights is not None),
+            ("auto_weights", auto_weights),
+            ("select", select),
+            ("stack", stack),
+        )
+        if on
+    ]
     if len(chosen_methods) > 1:
         raise KitError(f"{' and '.join(chosen_methods)} exclude each other; pick one way to combine the runs")
     if tta < 0:

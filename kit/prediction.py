@@ -32,7 +32,10 @@ class Prediction:
 
 
 def default_name(
-    references: Sequence[str | Path], tta: int = 0, auto_weights: bool = False, select: bool = False,
+    references: Sequence[str | Path],
+    tta: int = 0,
+    auto_weights: bool = False,
+    select: bool = False,
     stack: bool = False,
 ) -> str:
     """The runs' folder names joined by ``+`` (shortened for many runs), with ``-tta<N>``, ``-auto``, ``-select`` or
@@ -41,8 +44,12 @@ def default_name(
     name = "+".join(names)
     if len(name) > MAX_NAME:
         name = f"{names[0]}+{len(names) - 1}-more"
-    suffixes = (f"-tta{tta}" if tta else "", "-auto" if auto_weights else "", "-select" if select else "",
-                "-stack" if stack else "")
+    suffixes = (
+        f"-tta{tta}" if tta else "",
+        "-auto" if auto_weights else "",
+        "-select" if select else "",
+        "-stack" if stack else "",
+    )
     return name + "".join(suffixes)
 
 
@@ -128,13 +135,18 @@ def predict(
     if ensemble.selection:
         selection = ensemble.selection
         sidecar["selection"] = {
-            "metric": selection.metric, "rounds": selection.rounds, "counts": list(selection.counts),
+            "metric": selection.metric,
+            "rounds": selection.rounds,
+            "counts": list(selection.counts),
             "half_counts": [list(half) for half in selection.half_counts],
         }
     if ensemble.stack:
-        sidecar["stack"] = {"meta_model": "multinomial logistic regression on log-softmaxes",
-                            "folds": ensemble.stack.folds, "c": ensemble.stack.c,
-                            "fold_cs": list(ensemble.stack.fold_cs)}
+        sidecar["stack"] = {
+            "meta_model": "multinomial logistic regression on log-softmaxes",
+            "folds": ensemble.stack.folds,
+            "c": ensemble.stack.c,
+            "fold_cs": list(ensemble.stack.fold_cs),
+        }
     sidecar["runs"] = ensemble.member_scores()
     written = write_softmax_submission(
         path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force

@@ -87,7 +87,11 @@ def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inne
 
 
 def cross_fit(
-    x: np.ndarray, labels: np.ndarray, folds: Sequence[np.ndarray], classes: int, c: float | None = None,
+    x: np.ndarray,
+    labels: np.ndarray,
+    folds: Sequence[np.ndarray],
+    classes: int,
+    c: float | None = None,
     on_fold: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only,
@@ -152,6 +156,10 @@ def fit_stack(
     model = _fit(x, labels, final_c)
     step()
     return Stack(
-        oof=oof, test=_predict(model, x_test, classes), folds=len(folds), c=final_c, fold_cs=tuple(fold_cs),
+        oof=oof,
+        test=_predict(model, x_test, classes),
+        folds=len(folds),
+        c=final_c,
+        fold_cs=tuple(fold_cs),
         coefficients=np.asarray(model.coef_),
     )

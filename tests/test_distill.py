@@ -56,11 +56,19 @@ def teachers(tmp_path_factory, tiny_dir, competition):
     for name in ("a", "b"):
         oof = 0.5 * np.eye(10)[train.labels] + 0.5 * rng.dirichlet(np.ones(10), len(train))
         test_softmax = rng.dirichlet(np.ones(10) * 0.1, len(test))
-        runs.append(make_run(
-            folder / name, oof, test_softmax, data_dir=tiny_dir, labels=train.labels, test_ids=test.ids,
-            train_fingerprint=train.fingerprint(), test_fingerprint=test.fingerprint(),
-            data={"train_rows": len(train), "test_rows": len(test), "image_shape": [28, 28, 1], "classes": 10},
-        ))
+        runs.append(
+            make_run(
+                folder / name,
+                oof,
+                test_softmax,
+                data_dir=tiny_dir,
+                labels=train.labels,
+                test_ids=test.ids,
+                train_fingerprint=train.fingerprint(),
+                test_fingerprint=test.fingerprint(),
+                data={"train_rows": len(train), "test_rows": len(test), "image_shape": [28, 28, 1], "classes": 10},
+            )
+        )
     (folder / "tiny.toml").write_text(tiny_recipe_toml("a tiny student", batch_size=64))
     return runs, folder / "tiny.toml"
 
@@ -68,8 +76,9 @@ def teachers(tmp_path_factory, tiny_dir, competition):
 def test_distill_end_to_end(teachers, tmp_path, tiny_dir):
     runs, recipe = teachers
     out, subs = tmp_path / "student", tmp_path / "subs"
-    result = distill(runs, load_recipe(str(recipe)), alpha=0.3, holdout=0.2, pseudo_threshold=0.9, out=out,
-                     submissions=subs)
+    result = distill(
+        runs, load_recipe(str(recipe)), alpha=0.3, holdout=0.2, pseudo_threshold=0.9, out=out, submissions=subs
+    )
     record = json.loads((out / "distill.json").read_text())
     assert record == result.record
     assert record["train_rows"] == 160 and record["holdout_rows"] == 40 and record["alpha"] == 0.3

@@ -207,7 +207,6 @@ def test_predict_checks_against_sample_submission(two_runs, tmp_path):
     assert not (tmp_path / "bad.csv").exists()
 
 
-
 TINY = tiny_recipe_toml("a tiny CNN for ensemble tests", batch_size=64, seed=1, augment="rotation = 10.0\nzoom = 0.1")
 
 

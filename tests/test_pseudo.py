@@ -107,8 +107,11 @@ def test_data_dir_must_hold_the_predicted_test_rows(tiny_dir, competition, tmp_p
     good = make_run(tmp_path / "good", oof, test, test_fingerprint=fingerprint, test_ids=np.arange(1, 41))
     assert len(pseudo_rows(good, 0.9, data_dir=tiny_dir)) == 40
     wrong = make_run(tmp_path / "wrong", oof, test, test_ids=np.arange(1, 41))
-    with pytest.raises(KitError, match=rf"test.csv: not the test rows of run .*wrong \(fingerprint {fingerprint}, "
-                                       r"the source has test-rows\)"):
+    with pytest.raises(
+        KitError,
+        match=rf"test.csv: not the test rows of run .*wrong \(fingerprint {fingerprint}, "
+        r"the source has test-rows\)",
+    ):
         pseudo_rows(wrong, 0.9, data_dir=tiny_dir)
     with pytest.raises(KitError, match=r"empty.*test.csv: not found; data_dir must hold the test file"):
         pseudo_rows(good, 0.9, data_dir=tmp_path / "empty")

@@ -49,8 +49,16 @@ def predict(
 
     if metric not in METRICS:
         raise KitError(f"--metric {metric!r}: use one of {', '.join(METRICS)}")
-    chosen = [flag for flag, on in (("--weights", weights is not None), ("--auto-weights", auto_weights),
-                                    ("--select", select), ("--stack", stack)) if on]
+    chosen = [
+        flag
+        for flag, on in (
+            ("--weights", weights is not None),
+            ("--auto-weights", auto_weights),
+            ("--select", select),
+            ("--stack", stack),
+        )
+        if on
+    ]
     if len(chosen) > 1:
         raise KitError(f"{' and '.join(chosen)} exclude each other; pick one way to combine the runs")
     from kit.ensemble import parse_weights
@@ -63,8 +71,18 @@ def predict(
 
     with PhaseProgress() as progress:
         prediction = run_predict(
-            runs, name=name, out_dir=out, weights=parsed, auto_weights=auto_weights, tta=tta, data_dir=data,
-            force=force, callbacks=[progress], select=select, stack=stack, metric=metric,
+            runs,
+            name=name,
+            out_dir=out,
+            weights=parsed,
+            auto_weights=auto_weights,
+            tta=tta,
+            data_dir=data,
+            force=force,
+            callbacks=[progress],
+            select=select,
+            stack=stack,
+            metric=metric,
         )
     console.print(ensemble_table(prediction))
     for line in notes(prediction):
@@ -104,14 +122,23 @@ def distill(
     try:
         with PhaseProgress() as progress:
             distilled = run_distill(
-                runs, loaded, alpha=alpha, holdout=holdout, pseudo_threshold=pseudo_threshold, epochs=epochs, out=out,
-                data_dir=data, name=name, force=force, callbacks=[progress],
+                runs,
+                loaded,
+                alpha=alpha,
+                holdout=holdout,
+                pseudo_threshold=pseudo_threshold,
+                epochs=epochs,
+                out=out,
+                data_dir=data,
+                name=name,
+                force=force,
+                callbacks=[progress],
             )
     except KitError as error:
         text = str(error)
         for word in ("alpha", "holdout", "epochs"):
             if text.startswith(f"{word}:"):
-                text = f"--{word.replace('_', '-')}{text[len(word):]}"
+                text = f"--{word.replace('_', '-')}{text[len(word) :]}"
         text = text.replace("force=True replaces it, or choose another out", "pass --force, or choose another --out")
         text = text.replace("threshold:", "--pseudo-threshold:", 1) if text.startswith("threshold:") else text
         raise KitError(text) from None
@@ -144,13 +171,26 @@ def ensemble_table(prediction: Prediction) -> Group:
     ensemble = prediction.ensemble
     tta, selected = ensemble.tta > 0, ensemble.selection is not None
     title = f"runs, scored on {len(ensemble.labels)} OOF rows" + (f", TTA ×{ensemble.tta}" if tta else "")
-    runs = Table(title=title, caption="agree: test rows where the run votes as the ensemble", box=box.SIMPLE_HEAD,
-                 pad_edge=False, collapse_padding=True)
-    columns = (["run", "recipe", "folds", "weight"] + (["picks"] if selected else []) + ["OOF acc", "OOF loss"]
-               + (["no TTA"] if tta else []) + ["agree"])
+    runs = Table(
+        title=title,
+        caption="agree: test rows where the run votes as the ensemble",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    columns = (
+        ["run", "recipe", "folds", "weight"]
+        + (["picks"] if selected else [])
+        + ["OOF acc", "OOF loss"]
+        + (["no TTA"] if tta else [])
+        + ["agree"]
+    )
     for column in columns:
-        runs.add_column(column, justify="left" if column in ("run", "recipe") else "right",
-                        overflow="fold" if column in ("run", "recipe") else "ellipsis")
+        runs.add_column(
+            column,
+            justify="left" if column in ("run", "recipe") else "right",
+            overflow="fold" if column in ("run", "recipe") else "ellipsis",
+        )
     for row in ensemble.member_scores():
         plain = row["oof_accuracy_without_tta"]
         runs.add_row(
@@ -170,7 +210,10 @@ def ensemble_table(prediction: Prediction) -> Group:
     equal = ensemble.scores[EQUAL][0]
     for weighting, (accuracy, loss) in ensemble.scores.items():
         methods.add_row(
-            weighting, f"{accuracy:.4f}", f"{loss:.4f}", "" if weighting == EQUAL else f"{accuracy - equal:+.4f}",
+            weighting,
+            f"{accuracy:.4f}",
+            f"{loss:.4f}",
+            "" if weighting == EQUAL else f"{accuracy - equal:+.4f}",
             style="bold green" if weighting == ensemble.weighting else "",
         )
     return Group(runs, methods)
@@ -186,8 +229,9 @@ def notes(prediction: Prediction) -> list[str]:
     equal = ensemble.scores[EQUAL][0]
     if CROSS_FITTED in ensemble.scores:
         honest = ensemble.scores[CROSS_FITTED][0]
-        gain += (f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not "
-                 "fit on")
+        gain += (
+            f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not fit on"
+        )
         if honest <= equal:
             gain += ", so equal weights are the safer choice"
     lines = [gain]
@@ -228,13 +272,23 @@ def distill_table(distilled: Distillation) -> Table:
     record = distilled.record
     pseudo = record["pseudo"]
     extra = f" + {pseudo['rows']} pseudo-labelled test rows" if pseudo else ""
-    table = Table(title=f"held-out {record['holdout_rows']} rows (trained on {record['train_rows']}{extra})",
-                  box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"held-out {record['holdout_rows']} rows (trained on {record['train_rows']}{extra})", box=box.SIMPLE_HEAD
+    )
     for column in ("model", "what", "held-out acc", "held-out loss"):
         table.add_column(column, justify="left" if column in ("model", "what") else "right")
     teacher, student = record["teacher"], record["student"]
-    table.add_row("ensemble", f"{len(record['runs'])} runs, equal soft vote", f"{teacher['holdout_accuracy']:.4f}",
-                  f"{teacher['holdout_loss']:.4f}")
-    table.add_row("distilled", f"{record['recipe']}, {record['epochs']} epochs, alpha {record['alpha']:g}",
-                  f"{student['holdout_accuracy']:.4f}", f"{student['holdout_loss']:.4f}", style="bold green")
+    table.add_row(
+        "ensemble",
+        f"{len(record['runs'])} runs, equal soft vote",
+        f"{teacher['holdout_accuracy']:.4f}",
+        f"{teacher['holdout_loss']:.4f}",
+    )
+    table.add_row(
+        "distilled",
+        f"{record['recipe']}, {record['epochs']} epochs, alpha {record['alpha']:g}",
+        f"{student['holdout_accuracy']:.4f}",
+        f"{student['holdout_loss']:.4f}",
+        style="bold green",
+    )
     return table
