@@ -143,9 +143,9 @@ def prepare_out(path: Path) -> Path:
 
 
 def remove_leftovers(folder: Path) -> int:
-    """Remove the temporary files an interrupted writer left (``.NAME.*.tmp``); return how many."""
+    """Remove the temporary files an interrupted writer left (``.NAME.*.tmp``, ``.NAME.tmp.keras``); return how many."""
     removed = 0
-    for leftover in folder.rglob(".*.tmp"):
+    for leftover in folder.rglob(".*.tmp*"):  # Keras insists on .keras: checkpoints write .NAME.tmp.keras
         if leftover.is_file():
             leftover.unlink(missing_ok=True)
             removed += 1

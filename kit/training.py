@@ -75,8 +75,12 @@ def train_fold(
     if extra is not None:
         images, labels = np.concatenate([images, extra[0]]), np.concatenate([labels, extra[1]])
     own = build_callbacks(recipe)
-    resumed = resume_state(*checkpoint) if checkpoint else None
-    model = resumed.model if resumed else build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
+
+    def builder() -> Any:  # a resumed model is rebuilt by the recipe, so AdamW's weight-decay exclusions hold
+        return build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
+
+    resumed = resume_state(*checkpoint, model_builder=builder) if checkpoint else None
+    model = resumed.model if resumed else builder()
     callbacks = [*own, FiniteLoss(fold)]
     if report is not None:
         callbacks.append(
