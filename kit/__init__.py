@@ -38,6 +38,8 @@ _LAZY = {
     "fetch": ("kit.kaggle", "fetch"),
     "submit": ("kit.kaggle", "submit"),
     "submissions": ("kit.kaggle", "submissions"),
+    "distill": ("kit.distill", "distill"),
+    "pseudo_rows": ("kit.pseudo", "pseudo_rows"),
     "score": ("kit.scoring", "score_submission"),
     "init": ("kit.specinfer", "infer_competition"),
     "demo_data": ("kit.data", "write_demo_data"),

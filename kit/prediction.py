@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from kit.callbacks import Callback
-from kit.competitions import get_competition
+from kit.competitions import as_competition
 from kit.ensemble import Ensemble, build_ensemble
 from kit.errors import KitError
 from kit.rundir import resolve_run, save_array, write_json
@@ -75,8 +75,8 @@ def write_softmax_submission(
 
     ``summary`` is a member run's summary (competition, data folder, test fingerprint).
     """
-    competition = get_competition(summary["competition"])
     folder = Path(data_dir if data_dir is not None else summary["data_dir"])
+    competition = as_competition(summary["competition"], folder)
     expected = expected_ids(folder, competition)
     if expected is not None:
         checked = f"{folder / competition.sample_submission_file}"
@@ -92,6 +92,7 @@ def write_softmax_submission(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": len(labels),
         "checked_against": checked,
+        "data_dir": str(folder),
         "test_softmax": softmax.name,
         "test_fingerprint": summary.get("test_fingerprint"),
         **sidecar,

@@ -91,11 +91,6 @@ def test_init_cv_predict_score(app, tmp_path, monkeypatch, layout):
     assert 0.0 <= sidecar["local_score"]["score"] <= 1.0 and sidecar["competition"] == layout
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="kit/prediction.py looks the competition up by name only (get_competition); "
-    "it needs as_competition(summary['competition'], data folder)",
-)
 def test_predict_finds_the_spec_beside_data_anywhere(app, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "elsewhere" / "faces"

@@ -93,6 +93,19 @@ def predict(
         f"{prediction.path.with_suffix('.json').name}",
         highlight=False,
     )
+    local_score(prediction.path, Path(prediction.sidecar["data_dir"]))
+
+
+def local_score(path: Path, folder: Path) -> None:
+    """Print the submission's local score where the answers are known (the demo data, a dataset's test labels)."""
+    from kit.scoring import has_answers, score_submission
+
+    if has_answers(folder):
+        scored = score_submission(path, data_dir=folder)
+        console.print(
+            f"local {scored.metric} [bold green]{scored.score:.4f}[/] on {scored.rows} rows of {scored.solution}",
+            highlight=False,
+        )
 
 
 def distill(
