@@ -233,6 +233,22 @@ Schedule = Annotated[Union[TAGGED_SCHEDULES], Discriminator(schedule_kind)]
 
 
 @spec
+class SnapshotsSpec(Spec):
+    """Snapshot ensembles (Huang et al. 2017): ``train.epochs`` split into ``count`` equal cycles (2 to 20; epochs
+    must be a multiple of it), each cosine-annealed per step from ``learning_rate`` to ``learning_rate ×
+    final_factor`` and then restarted (SGDR, Loshchilov & Hutter); the model at the end of every cycle predicts the
+    validation, test and hold-out rows, and the fold's predictions are the mean of those ``count`` softmaxes. The
+    snapshots set the learning rate: ``train.schedule`` stays ``constant`` and neither EarlyStopping nor
+    ReduceLROnPlateau may be on; ``train.snapshots = false`` switches snapshots off.
+    """
+
+    MISSING: ClassVar[dict[str, str]] = {"count": "give the number of snapshots per fold, e.g. count = 3"}
+
+    count: Int = Field(ge=2, le=20)
+    final_factor: Float = Field(0.0, ge=0.0, le=1.0)
+
+
+@spec
 class TrainSpec(Spec):
     """Optimiser, loss, schedule, numeric precision and the length of training.
 
@@ -256,6 +272,20 @@ class TrainSpec(Spec):
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
     jit_compile: either(bool=Bool, string=Literal["auto"]) = "auto"
     deterministic: Bool = True
+    snapshots: SnapshotsSpec | None = None
+
+    @model_validator(mode="after")
+    def _snapshots_fit(self) -> TrainSpec:
+        if self.snapshots is None:
+            return self
+        count = self.snapshots.count
+        if self.epochs % count:
+            message = f"{count} snapshots need epochs a multiple of {count}, got train.epochs = {self.epochs}"
+            raise field_problem("snapshots.count", f"{message}; change train.epochs or count")
+        if self.schedule.kind != "constant":
+            message = f"sets the learning rate (cosine restarts), so train.schedule.kind = {self.schedule.kind!r}"
+            raise field_problem("snapshots", f"{message} cannot; remove train.schedule or set train.snapshots = false")
+        return self
 
 
 @spec
@@ -337,7 +367,15 @@ class RecipeTable(Spec):
 
 
 def check_schedule_owns_the_rate(train: TrainSpec, callbacks: CallbacksSpec) -> None:
-    """A schedule other than ``constant`` sets the learning rate every step: ReduceLROnPlateau cannot lower it."""
+    """A schedule other than ``constant`` sets the learning rate every step: ReduceLROnPlateau cannot lower it; snapshots
+    run every cycle to its end: neither EarlyStopping nor ReduceLROnPlateau may stop or lower one."""
+    for name in ("early_stopping", "reduce_lr_on_plateau"):
+        if train.snapshots is not None and getattr(callbacks, name) is not None:
+            raise field_problem(
+                f"callbacks.{name}",
+                f"cannot be combined with train.snapshots (each cycle runs to its end); "
+                f"set {name} = false or train.snapshots = false",
+            )
     if train.schedule.kind != "constant" and callbacks.reduce_lr_on_plateau:
         raise field_problem(
             "callbacks.reduce_lr_on_plateau",
