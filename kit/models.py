@@ -106,6 +106,11 @@ def build_layers(recipe: Recipe, input_shape: tuple[int, ...], classes: int) -> 
 def learning_rate(train: TrainSpec, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The recipe's learning rate: a number, or a per-step Keras schedule spanning ``train.epochs`` epochs."""
     schedule, peak = train.schedule, train.learning_rate
+    if train.snapshots is not None:  # cosine annealing with warm restarts: one cycle per snapshot (SGDR)
+        cycle = train.epochs // train.snapshots.count * steps_per_epoch
+        return keras.optimizers.schedules.CosineDecayRestarts(
+            peak, first_decay_steps=cycle, t_mul=1.0, m_mul=1.0, alpha=train.snapshots.final_factor
+        )
     if schedule.kind == "constant":
         return peak
     if schedule.kind == "exponential":
