@@ -80,12 +80,43 @@ def train_fold(
         return build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
 
     resumed = resume_state(*checkpoint, model_builder=builder) if checkpoint else None
+    snapshots: list[Any] = []  # train.snapshots: the snapshots of the cycles finished before the last
+    if recipe.train.snapshots is not None:
+        from kit.snapshots import finished_snapshots
+
+        shapes = {"val": (len(val_rows), classes), "test": None if test is None else (len(test.images), classes)}
+        shapes["holdout"] = None if holdout is None or not len(holdout) else (len(holdout), classes)
+        folder, identity = checkpoint or (None, None)
+        found = finished_snapshots(recipe.train, folder, identity, resumed and resumed.epochs_done, shapes)
+        if found is None:  # a snapshot file is missing or damaged: train the fold again from its start
+            keras.utils.set_random_seed(seed)
+            resumed, found = None, []
+        snapshots = found
     model = resumed.model if resumed else builder()
     callbacks = [*own, FiniteLoss(fold)]
     if report is not None:
         callbacks.append(
             keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: report(fold, epoch + 1, dict(logs)))
         )
+
+    def predict(part: np.ndarray) -> np.ndarray:
+        proba = model.predict(evaluation_dataset(part, None, classes, batch), verbose=0).astype(np.float32)
+        if not np.all(np.isfinite(proba)):
+            raise KitError(f"fold {fold}: the model predicts non-finite probabilities; lower train.learning_rate")
+        return proba
+
+    def predict_all() -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The validation, test and hold-out rows' softmaxes (the evaluation of the final model or a snapshot)."""
+        return (
+            predict(train.images[val_rows]),
+            None if test is None else predict(test.images),
+            None if holdout is None or not len(holdout) else predict(train.images[holdout]),
+        )
+
+    if recipe.train.snapshots is not None:
+        from kit.snapshots import SnapshotKeeper
+
+        callbacks.append(SnapshotKeeper(recipe.train, predict_all, snapshots, *(checkpoint or ())))
     saver = None
     if checkpoint:
         from kit.checkpoint import EpochCheckpoint
@@ -110,16 +141,15 @@ def train_fold(
         shuffle=False,
         verbose=0,
     )
+    val_proba, test_proba, holdout_proba = predict_all()
+    voted = {}
+    if recipe.train.snapshots is not None:  # the model after fit is the last snapshot; the fold predicts their mean
+        from kit.snapshots import Snapshot, vote
 
-    def predict(part: np.ndarray) -> np.ndarray:
-        proba = model.predict(evaluation_dataset(part, None, classes, batch), verbose=0).astype(np.float32)
-        if not np.all(np.isfinite(proba)):
-            raise KitError(f"fold {fold}: the model predicts non-finite probabilities; lower train.learning_rate")
-        return proba
-
-    val_proba = predict(train.images[val_rows])
-    test_proba = None if test is None else predict(test.images)
-    holdout_proba = None if holdout is None or not len(holdout) else predict(train.images[holdout])
+        snapshots.append(Snapshot(len(snapshots) + 1, epochs, val_proba, test_proba, holdout_proba))
+        scores = [softmax_scores(snapshot.val, train.labels[val_rows])[0] for snapshot in snapshots]
+        voted = {"snapshots": len(snapshots), "snapshot_val_accuracy": scores}
+        val_proba, test_proba, holdout_proba = vote(snapshots)
     seconds = time.perf_counter() - started
     accuracy, loss = softmax_scores(val_proba, train.labels[val_rows])
     with tempfile.TemporaryDirectory() as folder:
@@ -133,6 +163,7 @@ def train_fold(
         "epochs": len(history.get("loss", [])),
         "val_accuracy": accuracy,
         "val_loss": loss,
+        **voted,
         "seconds": round(seconds, 2),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
