@@ -176,6 +176,14 @@ class StopAt(Callback):
             raise Interrupt
 
 
+class Epochs(Callback):
+    def __init__(self):
+        self.done: list[tuple[int, int]] = []
+
+    def on_epoch_end(self, fold, epoch, logs):
+        self.done.append((fold, epoch))
+
+
 def run_arrays(run: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(run.glob("*.npy"))}
 
@@ -235,10 +243,41 @@ def test_a_killed_snapshot_fold_resumes_to_the_same_bits(snapshot_run, tiny_dir)
     assert (killed / "fold-1" / "checkpoint" / "snapshots" / "snapshot-1.npz").is_file()
     damaged = folder / "damaged"
     shutil.copytree(killed, damaged)
-    run_cv(recipe, tiny_dir, out=killed, holdout=0.2)  # resumes fold 1 after its epoch 1, with snapshot 1
+    epochs = Epochs()
+    run_cv(recipe, tiny_dir, out=killed, holdout=0.2, callbacks=[epochs])  # fold 1 resumes after epoch 1
+    assert sorted(epochs.done) == [(1, 2), (2, 1), (2, 2)]
     expected = run_arrays(folder / "run")
     assert "oof.npy" in expected and run_arrays(killed) == expected
     snapshot_path(damaged / "fold-1" / "checkpoint", 1).write_bytes(b"damaged")
-    run_cv(recipe, tiny_dir, out=damaged, holdout=0.2)  # the fold is trained again from its start
+    epochs = Epochs()
+    run_cv(recipe, tiny_dir, out=damaged, holdout=0.2, callbacks=[epochs])  # fold 1 is trained again from its start
+    assert sorted(epochs.done) == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert run_arrays(damaged) == expected
     assert not (damaged / "fold-1" / "checkpoint").exists()
+
+
+@pytest.mark.slow
+def test_a_snapshot_under_ema_predicts_with_the_averaged_weights_and_training_goes_on_unchanged(tmp_path):
+    from kit.runtime import prepare_tensorflow
+
+    prepare_tensorflow(None)
+    import keras
+
+    from kit.models import build_model
+    from kit.snapshots import averaged_weights
+
+    recipe = tiny(tmp_path).with_overrides({"train.ema": 0.9})
+    keras.utils.set_random_seed(0)
+    model = build_model(recipe, (28, 28, 1), 10, train_rows=64)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28, 1)).astype("float32")
+    model.fit(images, keras.utils.to_categorical(rng.integers(0, 10, 64), 10), batch_size=32, epochs=1, verbose=0)
+    # fit ended on the averages: give the model training weights of its own again, then take a snapshot
+    training = [variable.numpy() + 0.01 for variable in model.trainable_variables]
+    for variable, value in zip(model.trainable_variables, training):
+        variable.assign(value)
+    averages = [average.numpy() for average in model.optimizer._model_variables_moving_average]
+    with averaged_weights(model):
+        inside = [variable.numpy() for variable in model.trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(inside, averages))
+    assert all(np.array_equal(v.numpy(), t) for v, t in zip(model.trainable_variables, training))
