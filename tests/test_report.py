@@ -46,6 +46,11 @@ def fake_run(folder, data_dir, competition, accuracy=0.9, recipe="fake", finishe
             "val_loss": 0.4,
             "seconds": 1.0,
             "folds_total": 2,
+            # the run's identity, as kit cv records it in every fold
+            "recipe_hash": "abc123",
+            "train_fingerprint": train.fingerprint(),
+            "test_fingerprint": None,
+            "seed": 0,
         }
         run.save_fold(FoldResult(fold, val_rows, oof[val_rows], None, history, record))
     save_array(run.oof_path, oof)
