@@ -367,8 +367,8 @@ class RecipeTable(Spec):
 
 
 def check_schedule_owns_the_rate(train: TrainSpec, callbacks: CallbacksSpec) -> None:
-    """A schedule other than ``constant`` sets the learning rate every step: ReduceLROnPlateau cannot lower it; snapshots
-    run every cycle to its end: neither EarlyStopping nor ReduceLROnPlateau may stop or lower one."""
+    """A schedule other than ``constant`` sets the learning rate every step: ReduceLROnPlateau cannot lower it;
+    snapshots run every cycle to its end: neither EarlyStopping nor ReduceLROnPlateau may stop or lower one."""
     for name in ("early_stopping", "reduce_lr_on_plateau"):
         if train.snapshots is not None and getattr(callbacks, name) is not None:
             raise field_problem(
