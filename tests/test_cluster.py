@@ -13,7 +13,7 @@ from distributed import Client, LocalCluster, get_worker
 
 from conftest import tiny_recipe_toml
 from kit.callbacks import Callback
-from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
+from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers, worker_environ
 from kit.crossval import run_cv
 from kit.errors import KitError
 from kit.recipes import load_recipe
@@ -46,9 +46,17 @@ def recipe(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     """Two one-thread worker processes on loopback, as `dask scheduler` + two `dask worker --nthreads 1` would give."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
-    ) as local:
+    import dask
+
+    # as kit's README asks of workers: a fixed hash seed (see kit.cluster.WORKER_ENV), set before they start
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        ) as local,
+    ):
+        with Client(local) as client:  # both workers registered, so kit splits the cores between them before training
+            client.wait_for_workers(2, timeout=60)
         yield local
 
 
