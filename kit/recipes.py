@@ -53,6 +53,9 @@ RECIPE_SUFFIX = ".toml"
 HASHED = ("model", "train", "cv", "augment", "callbacks")  # what changes training: not the name, description or tune
 RECIPE_TABLE = TypeAdapter(RecipeTable)
 
+# Train keys added after recipes' content hashes were first recorded, with the default that leaves training as before.
+LATER_TRAIN_KEYS: dict[str, Any] = {"deterministic": True, "snapshots": None}
+
 
 @spec
 class Recipe:
@@ -119,6 +122,9 @@ class Recipe:
     def content_hash(self) -> str:
         """A short hash of everything that changes training (not the name, description or tuning space)."""
         training = {name: value for name, value in dataclasses.asdict(self).items() if name in HASHED}
+        for name, default in LATER_TRAIN_KEYS.items():  # keys added later count only when set: old runs still resume
+            if training["train"].get(name) == default:
+                training["train"].pop(name)
         schedule = self.train.schedule
         training["train"]["schedule"] = {
             "kind": schedule.kind,

@@ -400,3 +400,9 @@ def test_a_recipe_built_in_python_takes_overrides_and_writes_toml(tmp_path):
     assert (changed.name, changed.train.epochs, changed.train.schedule.kind) == ("py", 2, "cosine")
     again = load_recipe(str(write(tmp_path, "again", recipe_toml(changed))))
     assert again.content_hash == changed.content_hash and again.model == built.model
+
+
+def test_content_hashes_of_shipped_recipes_are_stable():
+    """Run folders record these hashes: a key added to the format must not change them, or old runs stop resuming."""
+    hashes = {name: load_recipe(name).content_hash for name in ("fast", "demo", "deotte", "tuned")}
+    assert hashes == {"fast": "db8cce679e5a", "demo": "2a13f4e78099", "deotte": "6244bd2ca60c", "tuned": "834c5189db27"}
