@@ -404,5 +404,5 @@ def test_a_recipe_built_in_python_takes_overrides_and_writes_toml(tmp_path):
 
 def test_content_hashes_of_shipped_recipes_are_stable():
     """Run folders record these hashes: a key added to the format must not change them, or old runs stop resuming."""
-    hashes = {name: load_recipe(name).content_hash for name in ("fast", "demo", "deotte", "tuned")}
-    assert hashes == {"fast": "db8cce679e5a", "demo": "2a13f4e78099", "deotte": "6244bd2ca60c", "tuned": "834c5189db27"}
+    hashes = {name: load_recipe(name).content_hash for name in ("base", "demo", "deotte", "tuned")}
+    assert hashes == {"base": "60746c6b4985", "demo": "2a13f4e78099", "deotte": "6244bd2ca60c", "tuned": "834c5189db27"}
