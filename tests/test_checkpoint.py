@@ -82,8 +82,15 @@ def fit(recipe, train, folder: Path | None = None, interrupt_after: int | None =
 
         extra.append(keras.callbacks.LambdaCallback(on_epoch_end=interrupt))
     fitted = model.fit(
-        data, steps_per_epoch=per_epoch, validation_data=val, validation_steps=val_steps, epochs=recipe.train.epochs,
-        initial_epoch=start, callbacks=[*callbacks, *extra], shuffle=False, verbose=0,
+        data,
+        steps_per_epoch=per_epoch,
+        validation_data=val,
+        validation_steps=val_steps,
+        epochs=recipe.train.epochs,
+        initial_epoch=start,
+        callbacks=[*callbacks, *extra],
+        shuffle=False,
+        verbose=0,
     )
     proba = model.predict(evaluation_dataset(train.images[held_out], None, 10, batch), verbose=0)
     history = {key: [float(value) for value in values] for key, values in fitted.history.items()}
@@ -187,8 +194,18 @@ def edit_state(folder: Path, change) -> None:
         lambda folder: edit_state(folder, lambda state: state["callbacks"][0].pop("wait")),
         lambda folder: edit_state(folder, lambda state: state.update(random_states=[])),
     ],
-    ids=["model-truncated", "state-truncated", "best-truncated", "model-missing", "state-list", "state-partial",
-         "state-binary", "epochs-text", "callback-state-missing", "random-states-missing"],
+    ids=[
+        "model-truncated",
+        "state-truncated",
+        "best-truncated",
+        "model-missing",
+        "state-list",
+        "state-partial",
+        "state-binary",
+        "epochs-text",
+        "callback-state-missing",
+        "random-states-missing",
+    ],
 )
 def test_a_damaged_checkpoint_is_ignored_and_its_temporaries_removed(checkpoint, tmp_path, damage):
     folder = tmp_path / "copy"
