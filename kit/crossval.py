@@ -4,17 +4,13 @@ cluster), resume, and write the run folder as one writer that never leaves two r
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kit.callbacks import Callback, CallbackList, as_callback_list
+from kit.callbacks import Callback, as_callback_list
 from kit.competitions import Competition, as_competition
 from kit.data import ImageSet, load_test, load_train, resolve_data_dir
 from kit.errors import KitError
@@ -31,11 +27,11 @@ from kit.rundir import (
     save_array,
     write_json,
 )
+from kit.runners import train_pending
 from kit.runtime import softmax_scores, software_versions
-from kit.training import EpochReport, fold_score, train_fold
+from kit.training import fold_score
 
 MAX_JOBS = 64
-CHECKPOINT = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold, per epoch
 
 
 def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -68,42 +64,6 @@ def holdout_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarr
     except ValueError as error:
         raise KitError(f"holdout = {share}: cannot keep a stratified share out ({error})") from None
     return np.sort(kept), np.sort(held)
-
-
-@contextmanager
-def _local_folds(callbacks: Callback, parallel: bool, jobs: int) -> Iterator[tuple[EpochReport, Any]]:
-    """An epoch reporter fit for worker processes (a manager queue drained into ``callbacks`` by a thread) and a
-    runner that trains the fold calls in ``jobs`` joblib processes, yielding results as they finish."""
-    from joblib import Parallel, delayed
-
-    def runner(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
-        return Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(function)(*call) for call in calls)
-
-    def deliver(fold: int, epoch: int, logs: dict[str, float]) -> None:
-        if epoch == 0:
-            callbacks.on_fold_begin(fold)
-        else:
-            callbacks.on_epoch_end(fold, epoch, logs)
-
-    if not parallel:
-        yield deliver, runner
-        return
-    from multiprocessing import Manager
-
-    with Manager() as manager:
-        queue = manager.Queue()
-
-        def drain() -> None:
-            while (item := queue.get()) is not None:
-                deliver(*item)
-
-        thread = threading.Thread(target=drain, daemon=True)
-        thread.start()
-        try:
-            yield (lambda fold, epoch, logs: queue.put((fold, epoch, logs))), runner
-        finally:
-            queue.put(None)
-            thread.join(timeout=5)
 
 
 def _check_pseudo(pseudo: Any, test: ImageSet | None) -> None:
@@ -227,7 +187,7 @@ def run_cv(
         for result in results.values():
             listeners.on_fold_end(fold_score(result), resumed=True)
         pending = [fold for fold in range(1, recipe.cv.folds + 1) if fold not in results]
-        _train_pending(
+        train_pending(
             recipe,
             pending,
             splits,
@@ -250,58 +210,6 @@ def run_cv(
     result = load_run(run.root)
     listeners.on_run_end()
     return result
-
-
-def _train_pending(
-    recipe: Recipe,
-    pending: list[int],
-    splits: list,
-    train: ImageSet,
-    test: ImageSet | None,
-    classes: int,
-    held: np.ndarray,
-    extra: Any,
-    identity: dict[str, Any],
-    run: RunFolder,
-    results: dict[int, FoldResult],
-    listeners: CallbackList,
-    jobs: int,
-    cluster: str | None,
-) -> None:
-    """Train the pending folds here, in joblib processes or on a Dask cluster, saving each as it finishes."""
-    from kit.cluster import dask_folds, visible_gpus
-
-    parallel = jobs > 1 and len(pending) > 1
-    gpus = visible_gpus() if parallel and cluster is None else []
-    on_dask = bool(pending) and (cluster is not None or len(gpus) > 1)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if parallel and not on_dask else None
-    if on_dask:
-        relay = dask_folds(cluster, listeners, scatter=(train, test), gpus=gpus, workers=min(jobs, len(pending)))
-    else:
-        relay = _local_folds(listeners, parallel, min(jobs, max(1, len(pending))))
-    with relay as (report, runner):
-        calls = [
-            (
-                recipe,
-                fold,
-                splits[fold - 1],
-                train,
-                test,
-                classes,
-                report,
-                threads,
-                held,
-                extra,
-                None if on_dask else (run.fold_dir(fold) / CHECKPOINT, {**identity, "fold": fold}),
-            )
-            for fold in pending
-        ]
-        for result in runner(train_fold, calls):
-            result.record.update(identity)
-            run.save_fold(result)
-            shutil.rmtree(run.fold_dir(result.fold) / CHECKPOINT, ignore_errors=True)  # the fold is done
-            results[result.fold] = result
-            listeners.on_fold_end(fold_score(result), resumed=False)
 
 
 def _write_summary(
