@@ -62,3 +62,40 @@ def tiny_dir(tmp_path_factory, demo_dir, competition) -> Path:
     for name in ("sample_submission.csv", "solution.csv"):
         pd.read_csv(demo_dir / name, nrows=40).to_csv(folder / name, index=False)
     return folder
+
+
+# `make test-fast` (pytest -m "not slow") runs the tests that train no model and start no subprocess. Tests that do
+# carry the `slow` mark: whole modules here, single tests in mixed modules below (besides those marked in place).
+SLOW_MODULES = {
+    "test_cv",
+    "test_rundir",
+    "test_cluster",
+    "test_recipes_zoo",
+    "test_layouts",
+    "test_faults",
+    "test_checkpoint",
+    "test_snapshots",
+    "test_readme",
+    "test_cli",
+    "test_distill",
+}
+SLOW_TESTS = {
+    "test_tta_with_no_copies_reproduces_the_fold_predictions",
+    "test_kit_predict_prints_members_beside_the_ensemble",
+    "test_select_and_stack_on_a_real_run_and_its_folds",
+    "test_an_existing_spec_is_kept_unless_forced",
+    "test_report_writes_every_figure_and_one_self_contained_page",
+    "test_report_reads_images_only_from_the_runs_data",
+    "test_cli_runs_and_report",
+    "test_a_model_trained_with_ema_saves_and_loads",
+    "test_the_schedule_spans_the_training_rows_it_is_given",
+    "test_kit_predict_select_prints_the_chosen_runs",
+    "test_predict_stack_on_run_folders",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
