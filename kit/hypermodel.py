@@ -11,7 +11,7 @@ import keras_tuner as kt
 
 from kit.data import ImageSet
 from kit.models import build_callbacks, build_model
-from kit.pipeline import training_dataset, validation_dataset
+from kit.pipeline import fit_on_pipeline
 from kit.recipes import Recipe
 from kit.space import SearchSpace
 
@@ -50,21 +50,19 @@ class RecipeHyperModel(kt.HyperModel):
         recipe = self.trial_recipe(hp)
         batch, seed = recipe.train.batch_size, recipe.cv.seed
         epochs = epochs or recipe.train.epochs
-        dataset, per_epoch = training_dataset(
-            train.images, train.labels, self.classes, batch, recipe.augment, seed, initial_epoch, epochs
-        )
-        validation, validation_steps = validation_dataset(val.images, val.labels, self.classes, batch)
         started = time.perf_counter()
-        history = model.fit(
-            dataset,
-            steps_per_epoch=per_epoch,
-            validation_data=validation,
-            validation_steps=validation_steps,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=[*build_callbacks(recipe), *callbacks],
-            shuffle=False,  # the training dataset shuffles itself
-            verbose=verbose,
+        history = fit_on_pipeline(
+            model,
+            (train.images, train.labels),
+            (val.images, val.labels),
+            self.classes,
+            batch,
+            recipe.augment,
+            seed,
+            epochs,
+            [*build_callbacks(recipe), *callbacks],
+            initial_epoch,
+            verbose,
         )
         trained = len(history.epoch)
         history.history["epochs"] = [float(initial_epoch + trained)] * trained

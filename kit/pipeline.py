@@ -162,3 +162,33 @@ def _evaluation(images: np.ndarray, labels: np.ndarray | None, classes: int, bat
 def steps(rows: int, batch_size: int) -> int:
     """Batches per pass over ``rows`` rows."""
     return math.ceil(rows / batch_size)
+
+
+def fit_on_pipeline(
+    model: keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    classes: int,
+    batch_size: int,
+    augment: AugmentSpec,
+    seed: int,
+    epochs: int,
+    callbacks: list,
+    initial_epoch: int = 0,
+    verbose: int = 0,
+) -> keras.callbacks.History:
+    """``model.fit`` on :func:`training_dataset` (epochs ``initial_epoch`` to ``epochs - 1`` in one iterator) with the
+    repeated :func:`validation_dataset`: the one way kit trains, for cv folds and tune trials alike."""
+    dataset, per_epoch = training_dataset(*train, classes, batch_size, augment, seed, initial_epoch, epochs)
+    held, held_steps = validation_dataset(*validation, classes, batch_size)
+    return model.fit(
+        dataset,
+        steps_per_epoch=per_epoch,
+        validation_data=held,
+        validation_steps=held_steps,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # the training dataset shuffles itself, by epoch
+        verbose=verbose,
+    )

@@ -65,7 +65,7 @@ def train_fold(
     import keras
 
     from kit.models import build_callbacks, build_model
-    from kit.pipeline import evaluation_dataset, training_dataset, validation_dataset
+    from kit.pipeline import evaluation_dataset, fit_on_pipeline
 
     train_rows, val_rows = rows
     seed = recipe.cv.seed * 1000 + fold
@@ -128,18 +128,9 @@ def train_fold(
     initial_epoch = resumed.initial_epoch if resumed else 0
     started = time.perf_counter() - (resumed.seconds if resumed else 0.0)
     epochs = recipe.train.epochs
-    dataset, per_epoch = training_dataset(images, labels, classes, batch, recipe.augment, seed, initial_epoch, epochs)
-    validation, validation_steps = validation_dataset(train.images[val_rows], train.labels[val_rows], classes, batch)
-    fitted = model.fit(
-        dataset,
-        steps_per_epoch=per_epoch,
-        validation_data=validation,
-        validation_steps=validation_steps,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=0,
+    validation = (train.images[val_rows], train.labels[val_rows])
+    fitted = fit_on_pipeline(
+        model, (images, labels), validation, classes, batch, recipe.augment, seed, epochs, callbacks, initial_epoch
     )
     val_proba, test_proba, holdout_proba = predict_all()
     voted = {}
