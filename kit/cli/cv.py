@@ -10,7 +10,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from kit.cli.render import console, duration
+from kit.cli.render import as_flags, console, duration
 
 
 def register(app: typer.Typer) -> None:
@@ -60,25 +60,29 @@ def cv(
     """Train RECIPE on stratified K folds, print fold scores and the out-of-fold accuracy."""
     from kit.api import cv as run
     from kit.cli.render import RichProgress
+    from kit.errors import KitError
 
     overrides = parse_sets(set_)
-    with RichProgress() as progress:
-        result = run(
-            recipe,
-            data,
-            folds=folds,
-            epochs=epochs,
-            out=out,
-            jobs=jobs,
-            force=force,
-            callbacks=[progress],
-            competition=competition,
-            cluster=cluster,
-            holdout=holdout,
-            pseudo=pseudo or None,
-            threshold=threshold,
-            **overrides,
-        )
+    try:
+        with RichProgress() as progress:
+            result = run(
+                recipe,
+                data,
+                folds=folds,
+                epochs=epochs,
+                out=out,
+                jobs=jobs,
+                force=force,
+                callbacks=[progress],
+                competition=competition,
+                cluster=cluster,
+                holdout=holdout,
+                pseudo=pseudo or None,
+                threshold=threshold,
+                **overrides,
+            )
+    except KitError as error:
+        raise as_flags(error, ("force", "jobs", "holdout", "threshold", "pseudo", "out")) from None
     console.print(fold_table(result))
     if result.summary.get("pseudo_rows"):
         console.print(f"{result.summary['pseudo_rows']} pseudo-labelled test rows added to every fold's training part")
