@@ -15,7 +15,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from kit import quiet
 from kit.errors import KitError
+
+quiet.install()
 
 __version__ = "0.1.0"
 

@@ -3,13 +3,12 @@ determinism set-up, the software versions a run records, and softmax scores."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from kit.quiet import native_stderr_silenced
 
 
 def import_tensorflow():
@@ -17,22 +16,10 @@ def import_tensorflow():
 
     Used by every module that needs TensorFlow, so a notebook or a terminal sees none of them.
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (some notebook front ends): import as is
-        import tensorflow
-
-        return tensorflow
-    try:
-        with open(os.devnull, "w") as sink:
-            os.dup2(sink.fileno(), 2)
+    if "tensorflow" not in sys.modules:
+        with native_stderr_silenced():
             import tensorflow
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    tensorflow = sys.modules["tensorflow"]
     tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
 

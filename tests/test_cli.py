@@ -158,3 +158,10 @@ def test_wheel_ships_the_recipes_and_runs_from_an_empty_folder(tmp_path, demo_di
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OOF accuracy" in done.stdout and (empty / "runs" / "fast" / "summary.json").is_file()
+
+
+def test_tensorflow_start_up_lines_stay_out_of_a_notebook():
+    code = "import kit, keras; from kit.pipeline import steps; print(steps(10, 3))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr
+    assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower() and "absl" not in done.stderr
