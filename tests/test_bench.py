@@ -102,7 +102,7 @@ def test_full_size_data_has_the_competitions_row_counts(demo_dir, competition, t
 def test_bench_runs_end_to_end_and_writes_json_and_png(tmp_path, tiny_dir):
     (tmp_path / "tiny.toml").write_text(TINY)
     out = tmp_path / "bench"
-    args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--quick", "--startup"]
+    args = ["--recipe", str(tmp_path / "tiny.toml"), "--data", str(tiny_dir), "--quick"]
     done = subprocess.run(
         [sys.executable, "-m", "kit", "bench", *args, "--out", str(out)],
         capture_output=True,

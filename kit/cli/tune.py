@@ -276,7 +276,7 @@ def bench(
     seeds: int = typer.Option(3, help="Seeds of each pipeline; the figures are their medians."),
     folds: int = typer.Option(5, help="Folds per seed (kit cv's splits); accuracy is their pooled out-of-fold one."),
     quick: bool = typer.Option(
-        False, "--quick", help="A smoke run: 1 seed, 2 folds, 2 notebook epochs, no options, no start-up timing."
+        False, "--quick", help="A smoke run: 1 seed, 2 folds, 2 notebook epochs, no speed options."
     ),
     options: bool = typer.Option(
         True, "--options/--no-options", help="Also measure precision, XLA, determinism and input-pipeline options."
@@ -293,7 +293,7 @@ def bench(
     """Race a kit recipe (default turbo) against the notebook's ImageDataGenerator pipeline on kit cv's folds."""
     overrides = parse_sets(set_)
     if quick:
-        seeds, folds, notebook_epochs, options, startup = 1, 2, min(notebook_epochs, 2), False, False
+        seeds, folds, notebook_epochs, options = 1, 2, min(notebook_epochs, 2), False
     from kit.benchmark import run_bench
     from kit.cli.benchview import PhaseDisplay, bench_notes, bench_table
 
