@@ -21,21 +21,7 @@ if TYPE_CHECKING:
     from kit.callbacks import Callback
     from kit.crossval import EpochReport
 
-# Folds trained in Dask worker processes gave run-to-run differences in the last digits of a fold's scores unless the
-# workers' string hashing was fixed (measured: 3 of 3 runs differed without it, 2 of 2 matched a local run with it);
-# kit's own local clusters set it, and the README asks the same of workers started by hand.
-WORKER_ENV = {"PYTHONHASHSEED": "0"}
 CONNECT_TIMEOUT = 10.0
-
-
-def worker_environ() -> dict[str, str]:
-    """Dask's environment for worker processes it spawns, with :data:`WORKER_ENV` added."""
-    import dask
-    import distributed  # noqa: F401  (loads distributed's config defaults)
-
-    return {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}), **WORKER_ENV}
-
-
 WORKERS_TIMEOUT = 60.0
 
 
@@ -97,12 +83,7 @@ def local_gpu_cluster(gpus: Sequence[str], workers: int) -> Iterator[Any]:
         for index in range(workers)
     }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
-    import dask
-
-    with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}),  # set before each worker starts
-        SpecCluster(workers=specs, scheduler=scheduler, silence_logs=logging.ERROR) as cluster,
-    ):
+    with SpecCluster(workers=specs, scheduler=scheduler, silence_logs=logging.ERROR) as cluster:
         yield cluster
 
 
