@@ -61,7 +61,7 @@ def train_fold(
     ``checkpoint`` = (folder, identity): the training state is saved there after every epoch, and a fit killed
     midway resumes from its last finished epoch with the same final numbers.
     """
-    prepare_tensorflow(threads)
+    prepare_tensorflow(threads, recipe.train.deterministic)
     import keras
 
     from kit.models import build_callbacks, build_model
