@@ -18,7 +18,8 @@ import numpy as np
 from kit.callbacks import Callback, as_callback_list
 from kit.errors import KitError
 from kit.recipes import Recipe, parse_recipe
-from kit.rundir import RunFolder, load_array, resolve_run
+from kit.results import load_run
+from kit.rundir import RunFolder, load_array
 from kit.runtime import softmax_scores
 
 if TYPE_CHECKING:
@@ -61,10 +62,12 @@ class Member:
 
 def load_member(reference: str | Path) -> Member:
     """A finished run with test predictions, by path or by name under ``runs/``."""
-    run = resolve_run(reference)
-    if not run.test_path.is_file():
-        raise KitError(f"run {run.root}: no test.npy (its data folder had no test file); train it again with test data")
-    return Member(run, run.summary(), load_array(run.oof_path), load_array(run.test_path))
+    result = load_run(reference)  # the one checked reader: identity, shapes, finite and normalised softmaxes
+    if result.test is None:
+        raise KitError(
+            f"run {result.path}: no test.npy (its data folder had no test file); train it again with test data"
+        )
+    return Member(result.run, result.summary, result.oof, result.test)
 
 
 def check_compatible(members: Sequence[Member]) -> None:

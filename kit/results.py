@@ -75,7 +75,7 @@ class CVResult:
 
     @cached_property
     def oof(self) -> np.ndarray:
-        return load_array(self.path / "oof.npy", "f", (self.train_rows, self.classes))
+        return probabilities(self.path / "oof.npy", (self.train_rows, self.classes))
 
     @cached_property
     def labels(self) -> np.ndarray:
@@ -84,7 +84,7 @@ class CVResult:
     @cached_property
     def test(self) -> np.ndarray | None:
         path = self.path / "test.npy"
-        return load_array(path, "f", (self.test_rows, self.classes)) if path.is_file() else None
+        return probabilities(path, (self.test_rows, self.classes)) if path.is_file() else None
 
     @cached_property
     def test_ids(self) -> np.ndarray | None:
@@ -113,6 +113,18 @@ class CVResult:
         from kit.report import write_report
 
         return write_report(self.path, data)
+
+
+def probabilities(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A checked softmax array: finite, of ``shape``, every row a probability distribution (sums to 1)."""
+    proba = load_array(path, "f", shape)
+    sums = proba.sum(axis=1)
+    if len(proba) and ((proba < 0).any() or not np.allclose(sums, 1.0, atol=1e-3)):
+        row = int(np.argmax(np.abs(sums - 1.0)))
+        raise KitError(
+            f"{path}: not probabilities (row {row} sums to {sums[row]:.4f}); rerun the command that wrote it"
+        )
+    return proba
 
 
 def _number(summary: dict[str, Any], key: str, path: Path, kind: type = float) -> Any:

@@ -48,7 +48,13 @@ def make_run(folder: Path, oof, test, data_dir: Path | None = None, **changes) -
         "competition": "digit-recognizer",
         "data_dir": str(data_dir or folder / "no-data"),
         "data": {"train_rows": len(oof), "test_rows": len(test), "image_shape": [28, 28, 1], "classes": 3},
-        "folds": [{"fold": 1}, {"fold": 2}],
+        "folds": [{"fold": k, "epochs": 1, "val_accuracy": 0.5, "val_loss": 1.0, "seconds": 1.0} for k in (1, 2)],
+        "oof_accuracy": 0.5,
+        "oof_loss": 1.0,
+        "fold_accuracy_mean": 0.5,
+        "fold_accuracy_std": 0.0,
+        "train_seconds": 2.0,
+        "finished_at": "2026-01-01T00:00:00+00:00",
         "recipe_content": {"model": {"blocks": [{"filters": 4}]}},
         **changes,
     }
@@ -94,7 +100,13 @@ def test_weighted_ensemble_against_hand_computed_arrays(two_runs):
 
 def test_members_average_their_folds_before_the_runs(two_runs, tmp_path):
     """A run's test.npy is its folds' mean, so a run of 2 folds and one of 5 count by their weights, not fold counts."""
-    five = make_run(tmp_path / "five", OOF_B, TEST_B, folds=[{"fold": k} for k in range(1, 6)], folds_total=5)
+    five = make_run(
+        tmp_path / "five",
+        OOF_B,
+        TEST_B,
+        folds=[{"fold": k, "epochs": 1, "val_accuracy": 0.5, "val_loss": 1.0, "seconds": 1.0} for k in range(1, 6)],
+        folds_total=5,
+    )
     ensemble = build_ensemble([two_runs[0], five])
     assert ensemble.test == pytest.approx((TEST_A + TEST_B) / 2)
 

@@ -17,7 +17,7 @@ from kit.pseudo import confident_rows, pseudo_rows
 # test softmaxes of two runs (4 test rows × 3 classes); their equal vote is [.97 .02 .01], [.5 .3 .2],
 # [.01 .995 .005], [.0 .0 1.0]
 TEST_A = np.array([[0.98, 0.01, 0.01], [0.6, 0.2, 0.2], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-TEST_B = np.array([[0.96, 0.03, 0.01], [0.4, 0.4, 0.2], [0.02, 0.99, 0.01], [0.0, 0.0, 1.0]])
+TEST_B = np.array([[0.96, 0.03, 0.01], [0.4, 0.4, 0.2], [0.005, 0.99, 0.005], [0.0, 0.0, 1.0]])
 
 
 @pytest.fixture
@@ -104,9 +104,10 @@ def test_data_dir_must_hold_the_predicted_test_rows(tiny_dir, competition, tmp_p
     test = np.full((40, 10), 0.01)
     test[:, 3] = 0.91
     oof = np.full((4, 10), 0.1)
-    good = make_run(tmp_path / "good", oof, test, test_fingerprint=fingerprint, test_ids=np.arange(1, 41))
+    shape = {"data": {"train_rows": 4, "test_rows": 40, "image_shape": [28, 28, 1], "classes": 10}}
+    good = make_run(tmp_path / "good", oof, test, test_fingerprint=fingerprint, test_ids=np.arange(1, 41), **shape)
     assert len(pseudo_rows(good, 0.9, data_dir=tiny_dir)) == 40
-    wrong = make_run(tmp_path / "wrong", oof, test, test_ids=np.arange(1, 41))
+    wrong = make_run(tmp_path / "wrong", oof, test, test_ids=np.arange(1, 41), **shape)
     with pytest.raises(
         KitError,
         match=rf"test.csv: not the test rows of run .*wrong \(fingerprint {fingerprint}, "

@@ -238,3 +238,11 @@ def test_pseudo_labels_join_training_parts_only_and_keep_runs_apart(finished, tm
         assert np.array_equal(val_rows, load_array(finished.path / f"fold-{score.fold}" / "val_rows.npy"))
     with pytest.raises(KitError, match="differs in pseudo"):
         kit.cv(str(recipe_path), tiny_dir, out=out)
+
+
+def test_probabilities_that_do_not_sum_to_one_are_refused(finished, tmp_path):
+    copy = copy_run(finished, tmp_path)
+    np.save(copy / "test.npy", np.full((40, 10), 0.5, np.float32))
+    with pytest.raises(KitError, match=r"test.npy: not probabilities \(row 0 sums to 5.0000\)"):
+        kit.predict([str(copy)], name="x", out_dir=tmp_path / "subs")
+    assert not (tmp_path / "subs" / "x.csv").exists()

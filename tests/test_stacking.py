@@ -34,7 +34,10 @@ def with_folds(folder, parts: list[np.ndarray]):
     for fold, rows in enumerate(parts, start=1):
         save_array(run.fold_dir(fold) / "val_rows.npy", rows)
     summary = run.summary()
-    summary["folds"] = [{"fold": fold} for fold in range(1, len(parts) + 1)]
+    summary["folds"] = [
+        {"fold": fold, "epochs": 1, "val_accuracy": 0.5, "val_loss": 1.0, "seconds": 1.0}
+        for fold in range(1, len(parts) + 1)
+    ]
     (folder / "summary.json").write_text(json.dumps(summary))
     return folder
 
