@@ -127,12 +127,16 @@ def test_any_csv_gives_images_or_one_line(case):
 def test_the_fuzz_reaches_valid_files_and_many_errors():
     """The generator is not all-invalid: a fixed sample gives valid files and varied errors."""
     from hypothesis import find
+    from hypothesis.errors import NoSuchExample
 
     outcomes = set()
 
-    def record(case):
+    def record(case):  # never satisfied, so find() only samples: a predicate with memory would make it replay flakily
         outcomes.add(check_one(*case).split(":")[0][:20])
-        return len(outcomes) >= 8 and "ok" in outcomes
+        return False
 
-    find(csv_text(), record, settings=settings(max_examples=400, deadline=None, database=None))
-    assert "ok" in outcomes
+    try:
+        find(csv_text(), record, settings=settings(max_examples=300, deadline=None, database=None))
+    except NoSuchExample:
+        pass
+    assert "ok" in outcomes and len(outcomes) >= 8, outcomes
