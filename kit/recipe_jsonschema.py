@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from kit.recipe_schema import SCHEDULES, SETTING_NAMES, RecipeTable
+from kit.recipe_schedules import SCHEDULES, SETTING_NAMES
+from kit.recipe_schema import RecipeTable
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 ROOT, PARTIAL = "Recipe", "Partial"

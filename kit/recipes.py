@@ -19,11 +19,10 @@ from pydantic import TypeAdapter, ValidationError, model_validator
 from kit.errors import KitError
 from kit.recipe_errors import first_problem
 from kit.recipe_overrides import apply_overrides, index_of, join, parse_set, set_dotted
+from kit.recipe_schedules import SCHEDULE_SETTINGS, SETTING_NAMES, ScheduleSpec
 from kit.recipe_schema import (
     MAX_PARAMETERS,
     PER_CONV,
-    SCHEDULE_SETTINGS,
-    SETTING_NAMES,
     AugmentSpec,
     BatchNorm,
     CallbacksSpec,
@@ -35,7 +34,6 @@ from kit.recipe_schema import (
     Padding,
     RecipeTable,
     ReduceLROnPlateauSpec,
-    ScheduleSpec,
     TrainSpec,
     check_schedule_owns_the_rate,
 )
