@@ -541,7 +541,8 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
 
 
 def test_library_errors_become_flags_on_the_command_line():
-    from kit.cli.tune import BENCH_ARGUMENTS, TUNE_ARGUMENTS, as_flags
+    from kit.cli.options import as_flags
+    from kit.cli.tune import BENCH_ARGUMENTS, TUNE_ARGUMENTS
 
     reworded = as_flags(KitError("x.toml was edited by hand; pass force=True to overwrite it"), TUNE_ARGUMENTS)
     assert str(reworded) == "x.toml was edited by hand; rerun with --force to overwrite it"

@@ -10,7 +10,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from kit.cli.render import as_flags, console, duration
+from kit.cli.options import SET_HELP, as_flags, parse_sets
+from kit.cli.render import console, duration
 
 
 def register(app: typer.Typer) -> None:
@@ -18,18 +19,6 @@ def register(app: typer.Typer) -> None:
     app.command("cv")(cv)
     app.command("runs")(runs_list)
     app.command("report")(report)
-
-
-def parse_sets(items: list[str] | None) -> dict:
-    """The ``--set KEY=VALUE`` items as dotted recipe overrides (values parsed as TOML)."""
-    if not items:
-        return {}
-    from kit.recipes import parse_set
-
-    return parse_set(items)
-
-
-SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatable; dotted keys, TOML values)."
 
 
 def cv(

@@ -10,9 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from kit.cli.options import SET_HELP, parse_sets
 from kit.cli.render import console
-
-SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatable; dotted keys, TOML values)."
 
 recipe_app = typer.Typer(no_args_is_help=True, help="List recipes, show one resolved, write their JSON Schema.")
 
@@ -46,11 +45,11 @@ def show(
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Print RECIPE resolved (extends and --set applied) as TOML, headed by its content hash."""
-    from kit.recipes import load_recipe, parse_set, recipe_toml
+    from kit.recipes import load_recipe, recipe_toml
 
     loaded = load_recipe(recipe)
     if set_:
-        loaded = loaded.with_overrides(parse_set(set_))
+        loaded = loaded.with_overrides(parse_sets(set_))
     typer.echo(recipe_toml(loaded), nl=False)
 
 

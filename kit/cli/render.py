@@ -3,7 +3,6 @@ progress display, which is one implementation of :class:`kit.callbacks.Callback`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +11,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from kit.callbacks import Callback
-from kit.errors import KitError
 
 console = Console()
 errors = Console(stderr=True)
@@ -25,20 +23,6 @@ def print_error(message: str, word: str = "error") -> None:
     head, _, rest = text.partition(":") if text.startswith(f"{word}:") else (text, "", "")
     shown = f"[{colour}]{escape(head)}:[/]{escape(rest)}" if rest else f"[{colour}]{escape(text)}[/]"
     errors.print(shown, highlight=False, soft_wrap=True)
-
-
-def as_flags(error: KitError, arguments: tuple[str, ...]) -> KitError:
-    """A library error that names arguments (``force=True``, ``size=50``, ``tuner: …``) reworded with the command's
-    flags (``--force``, ``--size 50``, ``--tuner: …``)."""
-    message = str(error)
-    for name in arguments:
-        flag = "--" + name.replace("_", "-")
-        message = message.replace(f"pass {name}=True", f"rerun with {flag}")
-        message = re.sub(rf"(?<![\w.-]){name}=True\b", flag, message)
-        message = re.sub(rf"(?<![\w.-]){name}=(?=\S)", f"{flag} ", message)
-        message = re.sub(rf"^{name}:", f"{flag}:", message)
-        message = message.replace(f"another {name} folder", f"another {flag} folder")
-    return KitError(message)
 
 
 def duration(seconds: float) -> str:

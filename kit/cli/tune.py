@@ -16,6 +16,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from kit.cli.options import SET_HELP, as_flags, parse_sets
 from kit.cli.render import RichProgress, console
 from kit.errors import KitError
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from kit.tunerole import TuneRole
     from kit.tuning import TrialScore, TuneResult
 
-SET_HELP = "Override a recipe key, e.g. --set train.learning_rate=3e-3 (repeatable; dotted keys, TOML values)."
 DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
 COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
 TUNE_ARGUMENTS = ("force", "restart", "out", "tuner", "max_trials", "epochs")
@@ -34,29 +34,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``kit`` app."""
     app.command("tune")(tune)
     app.command("bench")(bench)
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """The ``--set KEY=VALUE`` items as dotted recipe overrides (values parsed as TOML by the recipe module)."""
-    if not items:
-        return {}
-    from kit.recipes import parse_set
-
-    return parse_set(items)
-
-
-def as_flags(error: KitError, arguments: tuple[str, ...]) -> KitError:
-    """A library error that names arguments (``force=True``, ``size=50``, ``tuner: …``) reworded with this command's
-    flags (``--force``, ``--size 50``, ``--tuner: …``)."""
-    message = str(error)
-    for name in arguments:
-        flag = "--" + name.replace("_", "-")
-        message = message.replace(f"pass {name}=True", f"rerun with {flag}")
-        message = re.sub(rf"(?<![\w.-]){name}=True\b", flag, message)
-        message = re.sub(rf"(?<![\w.-]){name}=(?=\S)", f"{flag} ", message)
-        message = re.sub(rf"^{name}:", f"{flag}:", message)
-        message = message.replace(f"another {name} folder", f"another {flag} folder")
-    return KitError(message)
 
 
 # ---------------------------------------------------------------------------------------------------- roles
