@@ -1,5 +1,5 @@
 """The bench's racers: one kit fold trained as `kit cv` trains it (:func:`kit_pipeline`), the inference rate of a
-run's fold models as one graph (:func:`ensemble_rate`), and :func:`race`, which trains every fold of every seed of
+run's fold models as one graph (:func:`ensemble_rates`), and :func:`race`, which trains every fold of every seed of
 a pipeline and pools them into its out-of-fold curves."""
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from kit.measure import (
 
 if TYPE_CHECKING:
     from kit.recipes import Recipe
-
-ENSEMBLE_BATCH = 1024
 
 
 def kit_pipeline(
@@ -95,18 +93,24 @@ def load_models(saved: Iterable[bytes]) -> list[Any]:
     return models
 
 
-def ensemble_rate(saved: list[bytes], images: np.ndarray, batch: int = ENSEMBLE_BATCH) -> float:
-    """Test images/s through all the fold models of one run at once: one Keras graph averaging their softmax outputs,
-    fed ``batch`` images at a time (the rate a 5-fold run's prediction of the test set runs at)."""
-    import keras
+def ensemble_rates(saved: list[bytes], images: np.ndarray) -> dict[str, Any]:
+    """Test images/s through all the fold models of one run at once, compiled as `kit predict --tta` and
+    :func:`kit.infer` compile them (one graph averaging their softmax outputs, :func:`kit.inference.compile_predictor`):
+    in float32 (and by which engine), and quantized to int8, with the share of predicted classes int8 keeps."""
+    from kit.inference import compile_predictor
 
     models = load_models(saved)
-    for index, model in enumerate(models):
-        model.name = f"fold_{index + 1}"  # the graph needs unique names; the loaded models share the recipe's
-    inputs = keras.Input(shape=images.shape[1:])
-    outputs = [model(inputs) for model in models]
-    graph = keras.Model(inputs, keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0])
-    return inference_rate(lambda part: graph.predict(part, batch_size=batch, verbose=0), images)
+    exact = compile_predictor(models, probe=images[:64])
+    quantized = compile_predictor(models, probe=images[:64], precision="int8")
+    rates: dict[str, Any] = {
+        "ensemble_images_per_s": round(inference_rate(exact, images), 1),
+        "ensemble_engine": exact.engine,
+    }
+    if quantized.engine == "tflite":  # else int8 fell back to Keras' float32: nothing quantized to report
+        agreement = np.mean(exact(images).argmax(axis=1) == quantized(images).argmax(axis=1))
+        rates["ensemble_int8_images_per_s"] = round(inference_rate(quantized, images), 1)
+        rates["ensemble_int8_agreement"] = round(float(agreement), 6)
+    return rates
 
 
 def race(
@@ -138,5 +142,5 @@ def race(
         rows = sum(count for _, count in folds)
         runs.append(SeedRun(seed, round(curve[-1][1], 6), rows, round(curve[-1][0], 3), curve))
     if saved:
-        first = replace(first, ensemble_images_per_s=round(ensemble_rate(saved, parts[0].inference_images), 1))
+        first = replace(first, **ensemble_rates(saved, parts[0].inference_images))
     return over_seeds(name, runs, first)

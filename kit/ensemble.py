@@ -231,6 +231,7 @@ def build_ensemble(
     stack: bool = False,
     metric: str = "log_loss",
     seed: int = 0,
+    tta_precision: str = "float32",
 ) -> Ensemble:
     """Combine the runs: soft vote with equal, given (``weights``) or OOF-fitted (``auto_weights``) weights, Caruana
     greedy selection (``select``, optimising ``metric``) or a stacked logistic regression (``stack``); optionally over
@@ -255,6 +256,8 @@ def build_ensemble(
         raise KitError(f"{' and '.join(chosen_methods)} exclude each other; pick one way to combine the runs")
     if tta < 0:
         raise KitError(f"tta: must be 0 (off) or a number of augmented copies, got {tta}")
+    if tta_precision not in ("float32", "int8"):
+        raise KitError(f"tta_precision: {tta_precision!r} is not one of float32, int8")
     members = [load_member(reference) for reference in references]
     check_compatible(members)
     given = None if weights is None else normalise_weights(weights, len(members))
@@ -263,7 +266,7 @@ def build_ensemble(
         from kit.tta import augment_members, augmented_models
 
         progress.on_run_begin("predict", total=augmented_models(members))
-        members = augment_members(members, tta, data_dir, progress)
+        members = augment_members(members, tta, data_dir, progress, tta_precision)
     else:
         progress.on_run_begin("predict")
     labels = load_array(members[0].run.root / "labels.npy")

@@ -22,6 +22,7 @@ from kit.runtime import cpu_has_bf16
 
 VALIDATION_SHARE = 0.2
 INFERENCE_ROWS = 28_000
+ENSEMBLE_TARGET = 10_000  # issue 15: test images/s of a 5-fold run's models together
 Curve = tuple[tuple[float, float], ...]  # (seconds since the fold began, accuracy) at each epoch end
 
 
@@ -57,7 +58,10 @@ class Contender:
 
     Over several seeds, ``val_accuracy`` and ``wall_seconds`` are the medians of the seeds' pooled out-of-fold
     accuracy and mean fold time, ``curve`` the per-epoch medians, ``spread`` the (lowest, highest) seed accuracy.
-    ``ensemble_images_per_s``: test images per second through all the folds' models of one seed, as one graph.
+    ``ensemble_images_per_s``: test images per second through all the folds' models of one seed, as one graph
+    (:func:`kit.inference.compile_predictor`), run by ``ensemble_engine`` ("tflite" or "keras") in float32; the same
+    quantized to int8 (``ensemble_int8_images_per_s``) and the share of images whose predicted class it keeps
+    (``ensemble_int8_agreement``).
     """
 
     name: str
@@ -71,6 +75,9 @@ class Contender:
     seeds: tuple[SeedRun, ...] = ()
     spread: tuple[float, float] | None = None
     ensemble_images_per_s: float | None = None
+    ensemble_engine: str | None = None
+    ensemble_int8_images_per_s: float | None = None
+    ensemble_int8_agreement: float | None = None
 
     def time_to(self, accuracy: float) -> float | None:
         """Seconds until the first epoch that reached ``accuracy``, or None if none did."""
@@ -115,6 +122,9 @@ def over_seeds(name: str, runs: Sequence[SeedRun], rates: Contender) -> Contende
         seeds=tuple(runs),
         spread=(min(accuracies), max(accuracies)),
         ensemble_images_per_s=rates.ensemble_images_per_s,
+        ensemble_engine=rates.ensemble_engine,
+        ensemble_int8_images_per_s=rates.ensemble_int8_images_per_s,
+        ensemble_int8_agreement=rates.ensemble_int8_agreement,
     )
 
 

@@ -137,6 +137,16 @@ def training_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE), per_epoch
 
 
+def augmented_copy(images: np.ndarray, spec: AugmentSpec, seed: int, copy: int, batch_size: int = 1024) -> np.ndarray:
+    """Float32 ``images`` augmented as training augments them, with draws from (seed, copy, batch index) alone: copy
+    ``copy`` is the same bits on every call (test-time augmentation's copies)."""
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).enumerate()
+    dataset = dataset.map(
+        plain(lambda batch, part: augment_batch(tf.cast(part, tf.float32), spec, seed, tf.constant(copy), batch))
+    )
+    return np.concatenate([part.numpy() for part in dataset]) if len(images) else images.astype(np.float32)
+
+
 def evaluation_dataset(images: np.ndarray, labels: np.ndarray | None, classes: int, batch_size: int) -> tf.data.Dataset:
     """Batched float images (with one-hot labels when given), in row order."""
     return _evaluation(images, labels, classes, batch_size, repeat=False)

@@ -117,18 +117,29 @@ def predict(
     select: bool = False,
     stack: bool = False,
     metric: str = "log_loss",
+    tta_precision: str = "float32",
 ) -> Prediction:
     """Combine the runs (see :func:`kit.ensemble.build_ensemble`); write ``out_dir/<name>.csv``, checked against
     the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and scores)."""
     path = submission_path(name or default_name(references, tta, auto_weights, select, stack), out_dir)
     refuse_overwrite(path, force)  # before any long work
     ensemble = build_ensemble(
-        references, weights, auto_weights, tta, data_dir, callbacks, select=select, stack=stack, metric=metric
+        references,
+        weights,
+        auto_weights,
+        tta,
+        data_dir,
+        callbacks,
+        select=select,
+        stack=stack,
+        metric=metric,
+        tta_precision=tta_precision,
     )
     sidecar: dict[str, Any] = {
         "weighting": ensemble.weighting,
         "weights": None if ensemble.stack else [float(weight) for weight in ensemble.weights],
         "tta": tta,
+        "tta_precision": tta_precision if tta else None,
         "oof_accuracy": ensemble.oof_accuracy,
         "oof_loss": ensemble.oof_loss,
         "oof_scores": {key: {"accuracy": accuracy, "loss": loss} for key, (accuracy, loss) in ensemble.scores.items()},

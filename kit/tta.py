@@ -1,5 +1,8 @@
-"""Test-time augmentation: each fold model's softmax averaged over augmented copies of its OOF and test images.
+"""Test-time augmentation: each fold model's softmax averaged over its images and augmented copies of them, for its
+out-of-fold rows and the test rows.
 
+The copies are made as training augments (:func:`kit.pipeline.augmented_copy`): copy ``c`` is the same bits for
+every fold model and every call. The models run through :mod:`kit.inference` (one compiled float32 graph each), and
 TensorFlow is imported only when a model runs. Progress goes through :mod:`kit.callbacks`: one
 ``on_phase("test-time augmentation", done, total)`` per fold model.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,25 +21,21 @@ from kit.errors import KitError
 
 if TYPE_CHECKING:
     from kit.ensemble import Member
+    from kit.inference import Predictor
+    from kit.recipes import AugmentSpec
 
 TTA_SEED = 0
-TTA_BATCH = 256
 PHASE = "test-time augmentation"
 
 
-def augmented_softmax(
-    model: Any, images: np.ndarray, augmenter: Any, copies: int, batch_size: int = TTA_BATCH
-) -> np.ndarray:
-    """The mean softmax of ``model`` over ``images`` and ``copies`` randomly augmented copies of them."""
-    from kit.pipeline import evaluation_dataset
+def augmented_softmax(predictor: Predictor, images: np.ndarray, spec: AugmentSpec, copies: int) -> np.ndarray:
+    """The mean softmax of ``predictor`` over ``images`` and ``copies`` augmented copies of them."""
+    from kit.pipeline import augmented_copy
 
-    classes = model.output_shape[-1]
-    predictions = [model.predict(evaluation_dataset(images, None, classes, batch_size), verbose=0)]
-    augmented = evaluation_dataset(images, None, classes, batch_size).map(
-        lambda batch: augmenter(batch, training=True)  # sequential: the random draws come in a fixed order
-    )
-    predictions += [model.predict(augmented, verbose=0) for _ in range(copies)]
-    return np.mean(predictions, axis=0)
+    total = predictor(images)
+    for copy in range(copies):
+        total = total + predictor(augmented_copy(images, spec, TTA_SEED, copy))
+    return (total / (copies + 1)).astype(np.float32)
 
 
 def with_tta(
@@ -45,32 +44,29 @@ def with_tta(
     test_images: np.ndarray,
     copies: int,
     on_model: Callable[[], None] | None = None,
+    precision: str = "float32",
 ) -> Member:
     """The member with OOF and test softmaxes of its fold models averaged over ``copies`` augmented copies too.
 
     The recipe's own augmentation makes the copies; a recipe without augmentation keeps its softmaxes (and TensorFlow
-    is not imported). ``on_model`` is called after each fold model.
+    is not imported). ``on_model`` is called after each fold model; ``precision`` is how the models compute
+    (float32 or int8, see :mod:`kit.inference`).
     """
     if not member.recipe.augment.enabled:
         return member
-    from kit.runtime import import_tensorflow
+    from kit.inference import compile_predictor, load_fold_models
 
-    import_tensorflow()
-    import keras
-
-    from kit.pipeline import make_augmenter
-
-    augmenter = make_augmenter(member.recipe.augment, TTA_SEED)
     folds = [score["fold"] for score in member.summary["folds"]]
     oof, test = np.zeros_like(member.oof), np.zeros_like(member.test)
-    keras.utils.set_random_seed(TTA_SEED)
     for fold in folds:
-        result, path = member.run.load_fold(fold), member.run.fold_dir(fold) / "model.keras"
-        if result is None or not path.is_file():
-            raise KitError(f"{path}: not found; test-time augmentation needs the fold models of run {member.run.root}")
-        model = keras.saving.load_model(path)
-        oof[result.val_rows] = augmented_softmax(model, train_images[result.val_rows], augmenter, copies)
-        test += augmented_softmax(model, test_images, augmenter, copies) / len(folds)
+        result = member.run.load_fold(fold)
+        if result is None:
+            raise KitError(f"{member.run.fold_dir(fold)}: no finished fold; test-time augmentation needs every fold")
+        rows = result.val_rows
+        models = load_fold_models(member.run, [fold])
+        predictor = compile_predictor(models, probe=test_images[:64], precision=precision)
+        oof[rows] = augmented_softmax(predictor, train_images[rows], member.recipe.augment, copies)
+        test += augmented_softmax(predictor, test_images, member.recipe.augment, copies) / len(folds)
         if on_model:
             on_model()
     return replace(member, oof=oof, test=test, tta=copies, plain_oof=member.oof)
@@ -82,7 +78,11 @@ def augmented_models(members: Sequence[Member]) -> int:
 
 
 def augment_members(
-    members: Sequence[Member], copies: int, data_dir: Path | str | None, progress: CallbackList
+    members: Sequence[Member],
+    copies: int,
+    data_dir: Path | str | None,
+    progress: CallbackList,
+    precision: str = "float32",
 ) -> list[Member]:
     """Every member with test-time augmentation, reading the images once (the runs share them)."""
     total = augmented_models(members)
@@ -98,4 +98,4 @@ def augment_members(
         done += 1
         progress.on_phase(PHASE, done, total)
 
-    return [with_tta(member, train, test, copies, tick) for member in members]
+    return [with_tta(member, train, test, copies, tick, precision) for member in members]

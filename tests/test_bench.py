@@ -138,6 +138,8 @@ def test_bench_runs_end_to_end_and_writes_json_and_png(tmp_path, tiny_dir):
             measured["wall_seconds"] > 0 and measured["inference_images_per_s"] > 0 and measured["peak_rss_mib"] > 100
         )
     assert kit["ensemble_images_per_s"] > 0 and notebook["ensemble_images_per_s"] is None
+    assert kit["ensemble_engine"] == "tflite" and kit["ensemble_int8_images_per_s"] > 0
+    assert 0.5 <= kit["ensemble_int8_agreement"] <= 1.0  # 1 epoch on 100 rows: an untrained net's classes shift
 
 
 def test_folds_are_kit_cvs_splits_and_cover_every_row_once(demo_dir, competition):
@@ -163,7 +165,7 @@ def test_pooled_curve_weighs_folds_by_rows_and_seeds_give_medians():
     curves = [((1.0, 0.9), (2.0, 0.95)), ((3.0, 0.8), (4.0, 0.99)), ((2.0, 0.85), (3.0, 0.97), (9.0, 1.0))]
     assert median_curve(curves) == ((2.0, 0.85), (3.0, 0.97))
     runs = [SeedRun(seed, curve[-1][1], 400, curve[-1][0], curve) for seed, curve in enumerate(curves[:2])]
-    rates = Contender("x", 0.0, 0.0, 123.0, 456.0, 0.0, ensemble_images_per_s=789.0)
+    rates = Contender("x", 0.0, 0.0, 123.0, 456.0, 0.0, ensemble_images_per_s=789.0, ensemble_int8_agreement=0.99)
     combined = over_seeds("kit", runs, rates)
     assert combined.val_accuracy == pytest.approx(0.97) and combined.spread == (0.95, 0.99)
     assert combined.wall_seconds == 3.0 and combined.curve == ((2.0, 0.85), (3.0, 0.97))
@@ -172,6 +174,7 @@ def test_pooled_curve_weighs_folds_by_rows_and_seeds_give_medians():
         456.0,
         789.0,
     )
+    assert combined.ensemble_int8_agreement == 0.99
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):

@@ -243,6 +243,12 @@ def test_tta_with_no_copies_reproduces_the_fold_predictions(real_run, tiny_dir):
     assert augmented.test.sum(axis=1) == pytest.approx(np.ones(len(test)), abs=1e-5)
     ensemble = build_ensemble([real_run], tta=2)
     assert ensemble.test == pytest.approx(augmented.test, abs=1e-5)  # seeded: the same copies every time
+    quantized = build_ensemble([real_run], tta=2, tta_precision="int8")
+    assert quantized.test == pytest.approx(augmented.test, abs=0.05) and not np.array_equal(
+        quantized.test, ensemble.test
+    )
+    with pytest.raises(KitError, match=r"^tta_precision: 'fp16' is not one of float32, int8$"):
+        build_ensemble([real_run], tta=2, tta_precision="fp16")
 
 
 def test_tta_refuses_other_images(real_run, tmp_path, tiny_dir):

@@ -11,6 +11,9 @@ from rich import box
 from rich.table import Table
 
 from kit.cli.render import RichProgress
+from kit.measure import ENSEMBLE_TARGET
+
+ENGINE_NAMES = {"tflite": "TensorFlow Lite, XNNPACK", "keras": "Keras"}
 
 if TYPE_CHECKING:
     from kit.benchmark import BenchResult
@@ -95,10 +98,17 @@ def bench_notes(result: BenchResult) -> list[str]:
         )
     for contender in result.contenders[1:]:
         if contender.ensemble_images_per_s:
+            rate, engine = contender.ensemble_images_per_s, ENGINE_NAMES.get(contender.ensemble_engine or "keras", "")
             lines.append(
-                f"{contender.name}: all {result.folds} fold models as one graph predict "
-                f"{contender.ensemble_images_per_s:,.0f} test images/s"
+                f"{contender.name}: all {result.folds} fold models as one graph ({engine}) predict {rate:,.0f} test "
+                f"images/s in float32 (target ≥ {ENSEMBLE_TARGET:,}: {'met' if rate >= ENSEMBLE_TARGET else 'missed'})"
             )
+            quantized, agreement = contender.ensemble_int8_images_per_s, contender.ensemble_int8_agreement
+            if quantized and agreement is not None:
+                lines.append(
+                    f"… {quantized:,.0f} images/s quantized to int8 (`--precision int8`), predicting the same class "
+                    f"as float32 for {agreement:.2%} of them ({'met' if quantized >= ENSEMBLE_TARGET else 'missed'})"
+                )
     if result.overrides:
         lines.append("recipe overrides: " + ", ".join(f"{key}={value!r}" for key, value in result.overrides.items()))
     busiest, cores = max(result.load_average), os.cpu_count() or 1

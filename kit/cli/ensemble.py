@@ -37,6 +37,9 @@ def predict(
     stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
     metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
     tta: int = typer.Option(0, help="Also average over N augmented copies of the images (the recipe's augmentation)."),
+    precision: str = typer.Option(
+        "float32", help="How --tta's models compute: float32, or int8 (~2× faster; probabilities within ~0.02)."
+    ),
     name: str | None = typer.Option(None, help="Submission name; default the run names joined by +."),
     out: Path = typer.Option(Path("submissions"), help="Folder for <name>.csv, <name>.npy and <name>.json."),
     data: Path | None = typer.Option(
@@ -77,6 +80,7 @@ def predict(
             weights=parsed,
             auto_weights=auto_weights,
             tta=tta,
+            tta_precision=precision,
             data_dir=data,
             force=force,
             callbacks=[progress],
