@@ -127,15 +127,15 @@ def in_batches(images: np.ndarray, batch: int, step: Callable[[np.ndarray], np.n
 
 
 def tflite_runner(graph: Any, batch: int, threads: int, int8: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """``graph`` frozen and converted to TensorFlow Lite (XNNPACK kernels), its input fixed at ``batch`` rows; with
-    ``int8``, dynamic-range quantized."""
+    """``graph`` frozen at an input of ``batch`` rows (static shapes: no shape arithmetic left in the graph) and
+    converted to TensorFlow Lite (XNNPACK kernels); with ``int8``, dynamic-range quantized."""
     from kit.runtime import import_tensorflow
 
     tf = import_tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     shape = tuple(graph.input_shape[1:])
-    function = tf.function(lambda x: graph(x, training=False), input_signature=[tf.TensorSpec([None, *shape])])
+    function = tf.function(lambda x: graph(x, training=False), input_signature=[tf.TensorSpec([batch, *shape])])
     frozen = convert_variables_to_constants_v2(function.get_concrete_function())
     absl = logging.getLogger("absl")
     level = absl.level
@@ -150,7 +150,6 @@ def tflite_runner(graph: Any, batch: int, threads: int, int8: bool = False) -> C
             interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
             source = interpreter.get_input_details()[0]["index"]
             target = interpreter.get_output_details()[0]["index"]
-            interpreter.resize_tensor_input(source, [batch, *shape])
             interpreter.allocate_tensors()  # creates the XNNPACK delegate, which announces itself on stderr
     finally:
         absl.setLevel(level)
