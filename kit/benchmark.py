@@ -29,7 +29,8 @@ from kit.callbacks import Callback, CallbackList, as_callback_list
 from kit.competitions import Competition, as_competition
 from kit.errors import KitError
 from kit.fullsize import PHASE as FULL_SIZE
-from kit.fullsize import CVEstimate, full_size_cv_estimate
+from kit.fullsize import RUNS_PHASE as FULL_SIZE_RUNS
+from kit.fullsize import CVEstimate, FullSize, full_size_cv, full_size_cv_estimate
 from kit.measure import BenchData, Contender, bench_data, fold_data, machine
 from kit.notebook_pipeline import NAME as NOTEBOOK
 from kit.notebook_pipeline import NOTEBOOK_EPOCHS, notebook_pipeline
@@ -101,6 +102,7 @@ class BenchResult:
     verdicts: Mapping[str, str] = field(default_factory=dict)
     cli_startup: StartupTime | None = None
     cv_estimate: CVEstimate | None = None
+    full_size: FullSize | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None  # the bench.json written
 
@@ -224,6 +226,7 @@ def run_bench(
     options: bool = True,
     startup: bool = True,
     cv_estimate: bool = False,
+    full_size: bool = False,
     out: Path | str | None = ".",
     plot: bool = True,
     callbacks: Iterable[Callback] | Callback | None = (),
@@ -232,7 +235,8 @@ def run_bench(
     keys) against the notebook pipeline trained ``notebook_epochs`` epochs, both on the ``folds`` splits of ``kit cv``
     of ``size`` rows of the data (default all), for ``seeds`` seeds (0, 1, …); ``options`` sweeps the speed options
     (and races the recipe in its other precision too), ``startup`` times ``kit cv --help``, ``cv_estimate``
-    estimates a full-size 5-fold run. Writes the result as ``bench.json`` (and with ``plot`` the curves as
+    estimates a full-size 5-fold run from a one-epoch one, ``full_size`` times the whole full-size run of the recipe
+    and of ``fast``. Writes the result as ``bench.json`` (and with ``plot`` the curves as
     ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
@@ -265,6 +269,7 @@ def run_bench(
     kit_name = f"kit {loaded.name}"
     phases = [STARTUP] * startup + [NOTEBOOK] + [OPTIONS] * options + [kit_name]
     phases += [f"{kit_name} · {alternative}"] * bool(alternative) + [FULL_SIZE] * cv_estimate
+    phases += [FULL_SIZE_RUNS] * full_size
     listeners = as_callback_list(callbacks)
     listeners.on_run_begin("bench", len(phases), None)
     started_up = measure_startup(callbacks=listeners) if startup else None
@@ -300,6 +305,10 @@ def run_bench(
     if cv_estimate:
         estimate = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
         load_average.append(os.getloadavg()[0])
+    full = None
+    if full_size:
+        full = full_size_cv(loaded, data_dir, competition, callbacks=listeners)
+        load_average.append(os.getloadavg()[0])
     first_reach = notebook.time_to(notebook.val_accuracy)
     part = splits(0)[0]
     result = BenchResult(
@@ -322,6 +331,7 @@ def run_bench(
         verdicts=verdicts,
         cli_startup=started_up,
         cv_estimate=estimate,
+        full_size=full,
         versions=software_versions(),
     )
     if out is not None:

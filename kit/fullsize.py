@@ -1,9 +1,11 @@
-"""The bench's full-size estimate: a one-epoch 5-fold ``kit cv`` on 42,000 synthetic rows (repeated from the data)
-timed in a child process, extrapolated to the recipe's epochs, with the child's peak memory."""
+"""The bench's full-size runs on 42,000 synthetic rows (repeated from the data; for time and memory only), each a
+``kit cv`` in a child process with its own peak memory: the recipe's whole 5-fold run against the baseline recipe's
+(:func:`full_size_cv`), or a one-epoch run extrapolated to the recipe's epochs (:func:`full_size_cv_estimate`)."""
 
 from __future__ import annotations
 
-import resource
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,7 +19,7 @@ import numpy as np
 from kit.callbacks import CallbackList
 from kit.competitions import Competition
 from kit.errors import KitError
-from kit.measure import INFERENCE_ROWS, peak_rss_mib
+from kit.measure import INFERENCE_ROWS
 
 if TYPE_CHECKING:
     from kit.recipes import Recipe
@@ -25,7 +27,36 @@ if TYPE_CHECKING:
 FULL_TRAIN_ROWS = 42_000
 CV_TARGET_SECONDS = 10 * 60  # issue 15: 0.4× the 26.4 min of the old `fast` on a 2-core AVX-512 BF16 EPYC
 CV_TARGET_RSS_MIB = 2 * 1024
+CV_TARGET_RATIO = 0.4  # issue 15: the full-size run in ≤ 0.4× the time the old default (`fast`) takes
+BASELINE = "fast"
 PHASE = "full-size 1-epoch kit cv"
+RUNS_PHASE = "full-size kit cv"
+
+
+@dataclass(frozen=True)
+class FullSizeRun:
+    """One whole ``kit cv`` of a recipe on the full-size data: its wall time, the child's peak RSS, its OOF accuracy
+    (meaningless on repeated rows: it only shows the run trained)."""
+
+    recipe: str
+    epochs: int
+    wall_seconds: float
+    peak_rss_mib: float
+    oof_accuracy: float
+
+
+@dataclass(frozen=True)
+class FullSize:
+    """The recipe's full-size run (``runs[0]``) against the baseline's (``runs[1]``), in one process, one after the
+    other; ``ratio`` is the recipe's wall time over the baseline's."""
+
+    train_rows: int
+    test_rows: int
+    folds: int
+    runs: tuple[FullSizeRun, ...]
+    ratio: float
+    ratio_target: float = CV_TARGET_RATIO
+    target_rss_mib: float = CV_TARGET_RSS_MIB
 
 
 @dataclass(frozen=True)
@@ -69,6 +100,59 @@ def write_recipe_file(recipe: Recipe, folder: Path) -> Path:
     return path
 
 
+def timed_cv(recipe: Recipe, data_dir: Path, competition: Competition, workdir: Path, epochs: int | None = None):
+    """(wall seconds, the child's peak RSS in MiB, its summary) of ``kit cv`` of ``recipe`` in a child process."""
+    path = write_recipe_file(recipe, workdir / "recipe")
+    spec = competition.source if competition.source and Path(competition.source).is_file() else competition.name
+    out = workdir / f"run-{recipe.name}"
+    command = [sys.executable, "-m", "kit", "cv", str(path), "--data", str(data_dir), "--competition", spec]
+    command += ["--out", str(out), "--jobs", "1", "--force"] + (["--epochs", str(epochs)] if epochs else [])
+    log = workdir / f"{recipe.name}.log"
+    with log.open("w") as output:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory, not the largest child's so far
+        wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        last = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise KitError(f"the full-size `kit cv {recipe.name}` failed: {last}")
+    summary = json.loads((out / "summary.json").read_text())
+    return wall, usage.ru_maxrss / 1024, summary
+
+
+def full_size_cv(
+    recipe: Recipe,
+    data_dir: Path,
+    competition: Competition,
+    baseline: Recipe | None = None,
+    callbacks: CallbackList | None = None,
+) -> FullSize:
+    """Time the recipe's whole ``kit cv`` on full-size synthetic data, then the baseline's (default: ``fast``), each
+    in a child process with one fold at a time; the ratio of their wall times is the bench's full-size figure."""
+    from kit.recipes import load_recipe
+
+    listeners = callbacks or CallbackList()
+    baseline = baseline or load_recipe(BASELINE)
+    runs = []
+    listeners.on_phase(RUNS_PHASE, 0, 2)
+    with tempfile.TemporaryDirectory() as workdir:
+        folder = write_full_size_data(Path(data_dir), competition, Path(workdir) / "data")
+        for done, each in enumerate((recipe, baseline), start=1):
+            wall, rss, summary = timed_cv(each, folder, competition, Path(workdir))
+            runs.append(
+                FullSizeRun(each.name, each.train.epochs, round(wall, 1), round(rss, 1), summary["oof_accuracy"])
+            )
+            listeners.on_phase(RUNS_PHASE, done, 2)
+    return FullSize(
+        train_rows=FULL_TRAIN_ROWS,
+        test_rows=INFERENCE_ROWS,
+        folds=recipe.cv.folds,
+        runs=tuple(runs),
+        ratio=round(runs[0].wall_seconds / runs[1].wall_seconds, 3),
+    )
+
+
 def full_size_cv_estimate(
     recipe: Recipe, data_dir: Path, competition: Competition, images_per_s: float, callbacks: CallbackList | None = None
 ) -> CVEstimate:
@@ -82,16 +166,7 @@ def full_size_cv_estimate(
     listeners.on_phase(PHASE, 0, 1)
     with tempfile.TemporaryDirectory() as workdir:
         folder = write_full_size_data(Path(data_dir), competition, Path(workdir) / "data")
-        path = write_recipe_file(recipe, Path(workdir) / "recipe")
-        spec = competition.source if competition.source and Path(competition.source).is_file() else competition.name
-        command = [sys.executable, "-m", "kit", "cv", str(path), "--data", str(folder), "--competition", spec]
-        command += ["--out", str(Path(workdir) / "run"), "--epochs", "1", "--jobs", "1"]
-        started = time.perf_counter()
-        done = subprocess.run(command, check=False, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise KitError(f"the full-size 1-epoch `kit cv {recipe.name}` failed: {last}")
+        wall, rss, _ = timed_cv(recipe, folder, competition, Path(workdir), epochs=1)
     listeners.on_phase(PHASE, 1, 1)
     fold_rows = FULL_TRAIN_ROWS * (folds - 1) / folds
     return CVEstimate(
@@ -101,5 +176,5 @@ def full_size_cv_estimate(
         epochs=recipe.train.epochs,
         one_epoch_wall_seconds=round(wall, 1),
         estimated_seconds=round(wall + folds * (recipe.train.epochs - 1) * fold_rows / images_per_s, 1),
-        peak_rss_mib=round(peak_rss_mib(resource.RUSAGE_CHILDREN), 1),
+        peak_rss_mib=round(rss, 1),
     )

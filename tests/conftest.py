@@ -91,6 +91,7 @@ SLOW_TESTS = {
     "test_the_schedule_spans_the_training_rows_it_is_given",
     "test_kit_predict_select_prints_the_chosen_runs",
     "test_predict_stack_on_run_folders",
+    "test_full_size_times_each_whole_run_in_its_own_child",
 }
 
 

@@ -233,3 +233,25 @@ def test_recipes_take_auto_precision_and_the_determinism_switch():
     assert not turbo.with_overrides({"train.deterministic": False}).train.deterministic
     with pytest.raises(KitError, match="train.deterministic"):
         turbo.with_overrides({"train.deterministic": "no"})
+
+
+def test_full_size_times_each_whole_run_in_its_own_child(tmp_path, tiny_dir, competition, monkeypatch):
+    """The full-size comparison on a shrunken "full size" (300 rows): both recipes' whole runs, each child's own
+    peak memory, the ratio of their wall times, and a failing child named in one line."""
+    from kit import fullsize
+    from kit.recipes import load_recipe
+
+    monkeypatch.setattr(fullsize, "FULL_TRAIN_ROWS", 300)
+    monkeypatch.setattr(fullsize, "INFERENCE_ROWS", 50)
+    (tmp_path / "tiny.toml").write_text(TINY + "[cv]\nfolds = 2\n")
+    (tmp_path / "wide.toml").write_text(TINY.replace("filters = 4", "filters = 8") + "[cv]\nfolds = 2\n")
+    ours, baseline = (load_recipe(str(tmp_path / name)) for name in ("tiny.toml", "wide.toml"))
+    full = fullsize.full_size_cv(ours, tiny_dir, competition, baseline=baseline)
+    assert (full.train_rows, full.test_rows, full.folds) == (300, 50, 2)
+    assert [(run.recipe, run.epochs) for run in full.runs] == [("tiny", 2), ("wide", 2)]
+    for run in full.runs:
+        assert run.wall_seconds > 0 and 100 < run.peak_rss_mib < 4096 and 0 <= run.oof_accuracy <= 1
+    assert full.ratio == pytest.approx(full.runs[0].wall_seconds / full.runs[1].wall_seconds, abs=1e-3)
+    (tmp_path / "empty").mkdir()  # no train.csv to repeat: the child fails
+    with pytest.raises(KitError, match=r"^the full-size `kit cv tiny` failed: .*train.csv"):
+        fullsize.full_size_cv(ours, tmp_path / "empty", competition, baseline=baseline)

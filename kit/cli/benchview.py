@@ -125,6 +125,16 @@ def bench_notes(result: BenchResult) -> list[str]:
             f"measured 1-epoch run {estimate.one_epoch_wall_seconds / 60:.1f} min), peak RSS "
             f"{estimate.peak_rss_mib / 1024:.2f} GiB measured (target ≤ {estimate.target_rss_mib / 1024:.0f})"
         )
+    full = result.full_size
+    if full:
+        ours, baseline = full.runs
+        verdict = "met" if full.ratio <= full.ratio_target and ours.peak_rss_mib <= full.target_rss_mib else "missed"
+        lines.append(
+            f"full size, {full.folds}-fold `kit cv` on {full.train_rows:,} rows (+{full.test_rows:,} test): "
+            f"{ours.recipe} {ours.wall_seconds / 60:.1f} min (peak RSS {ours.peak_rss_mib / 1024:.2f} GiB) against "
+            f"{baseline.recipe} {baseline.wall_seconds / 60:.1f} min ({baseline.peak_rss_mib / 1024:.2f} GiB): "
+            f"{full.ratio:.2f}× (target ≤ {full.ratio_target:.1f}×, ≤ {full.target_rss_mib / 1024:.0f} GiB: {verdict})"
+        )
     return lines
 
 

@@ -264,6 +264,9 @@ def bench(
     cv_estimate: bool = typer.Option(
         False, "--cv-estimate", help="Time a 1-epoch 5-fold kit cv on 42,000 synthetic rows and estimate the full run."
     ),
+    full_size: bool = typer.Option(
+        False, "--full-size", help="Time the whole 5-fold kit cv of the recipe and of fast on 42,000 synthetic rows."
+    ),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the accuracy curves as bench.png by bench.json."),
     out: Path = typer.Option(Path("."), help="Folder to write bench.json (and bench.png) into."),
 ) -> None:
@@ -288,6 +291,7 @@ def bench(
                 options=options,
                 startup=startup,
                 cv_estimate=cv_estimate,
+                full_size=full_size,
                 out=out,
                 plot=plot,
                 callbacks=[progress],
