@@ -23,6 +23,16 @@ RNG = "philox"  # the same stateless random bits on every device (auto_select wo
 ORDER_STREAM, AUGMENT_STREAM = 0, 1  # two independent random streams under one seed
 
 
+def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with tf.data's autotuning off. Destroying an autotuned iterator waits ~3 s for the autotuner's
+    thread, all cores idle (native stacks: ``~IteratorResource`` waiting on ``UnboundedThreadPool``), and Keras
+    destroys the validation iterator at every epoch's evaluation and each ``predict``'s at its end; for these
+    in-order streams autotuning buys nothing, and training's own stream (one iterator per fit) keeps it."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def make_augmenter(spec: AugmentSpec, seed: int) -> keras.Sequential | None:
     """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, or None if off (for TTA)."""
     if not spec.enabled:
@@ -141,8 +151,9 @@ def augmented_copy(images: np.ndarray, spec: AugmentSpec, seed: int, copy: int, 
     """Float32 ``images`` augmented as training augments them, with draws from (seed, copy, batch index) alone: copy
     ``copy`` is the same bits on every call (test-time augmentation's copies)."""
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).enumerate()
-    dataset = dataset.map(
-        plain(lambda batch, part: augment_batch(tf.cast(part, tf.float32), spec, seed, tf.constant(copy), batch))
+    epoch = tf.constant(copy)
+    dataset = without_autotune(
+        dataset.map(plain(lambda batch, part: augment_batch(tf.cast(part, tf.float32), spec, seed, epoch, batch)))
     )
     return np.concatenate([part.numpy() for part in dataset]) if len(images) else images.astype(np.float32)
 
@@ -155,8 +166,8 @@ def evaluation_dataset(images: np.ndarray, labels: np.ndarray | None, classes: i
 def validation_dataset(
     images: np.ndarray, labels: np.ndarray, classes: int, batch_size: int
 ) -> tuple[tf.data.Dataset, int]:
-    """(dataset, steps): the evaluation batches repeated without end, so that Keras keeps one validation iterator for
-    the whole fit; pass ``validation_steps=steps``. Each pass sees exactly the batches of :func:`evaluation_dataset`."""
+    """(dataset, steps): the evaluation batches repeated without end; pass ``validation_steps=steps``. Each pass sees
+    exactly the batches of :func:`evaluation_dataset` (Keras still builds a new iterator for every evaluation)."""
     return _evaluation(images, labels, classes, batch_size, repeat=True), steps(len(images), batch_size)
 
 
@@ -164,12 +175,11 @@ def _evaluation(images: np.ndarray, labels: np.ndarray | None, classes: int, bat
     if labels is None:
         dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
         dataset = dataset.repeat() if repeat else dataset
-        return dataset.map(plain(lambda batch: tf.cast(batch, tf.float32))).prefetch(tf.data.AUTOTUNE)
+        return without_autotune(dataset.map(plain(lambda batch: tf.cast(batch, tf.float32))).prefetch(2))
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
     dataset = dataset.repeat() if repeat else dataset
-    return dataset.map(plain(lambda batch, label: (tf.cast(batch, tf.float32), tf.one_hot(label, classes)))).prefetch(
-        tf.data.AUTOTUNE
-    )
+    dataset = dataset.map(plain(lambda batch, label: (tf.cast(batch, tf.float32), tf.one_hot(label, classes))))
+    return without_autotune(dataset.prefetch(2))
 
 
 def steps(rows: int, batch_size: int) -> int:
