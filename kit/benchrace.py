@@ -97,11 +97,11 @@ def ensemble_rates(saved: list[bytes], images: np.ndarray) -> dict[str, Any]:
     """Test images/s through all the fold models of one run at once, compiled as `kit predict --tta` and
     :func:`kit.infer` compile them (one graph averaging their softmax outputs, :func:`kit.inference.compile_predictor`):
     in float32 (and by which engine), and quantized to int8, with the share of predicted classes int8 keeps."""
-    from kit.inference import compile_predictor
+    from kit.inference import PROBE_ROWS, compile_predictor
 
     models = load_models(saved)
-    exact = compile_predictor(models, probe=images[:64])
-    quantized = compile_predictor(models, probe=images[:64], precision="int8")
+    exact = compile_predictor(models, probe=images[:PROBE_ROWS])
+    quantized = compile_predictor(models, probe=images[:PROBE_ROWS], precision="int8")
     rates: dict[str, Any] = {
         "ensemble_images_per_s": round(inference_rate(exact, images), 1),
         "ensemble_engine": exact.engine,

@@ -17,6 +17,7 @@ import numpy as np
 
 from kit.callbacks import Callback, as_callback_list
 from kit.errors import KitError
+from kit.inference import PRECISIONS
 from kit.recipes import Recipe, parse_recipe
 from kit.results import load_run
 from kit.rundir import RunFolder, load_array
@@ -46,6 +47,7 @@ class Member:
     test: np.ndarray
     tta: int = 0
     plain_oof: np.ndarray | None = field(default=None, repr=False)
+    tta_engine: str | None = None  # what computed the TTA softmaxes, e.g. "tflite float32"
 
     @property
     def name(self) -> str:
@@ -211,6 +213,7 @@ class Ensemble:
                     "weight": None if self.stack is not None else float(weight),
                     "chosen": count,
                     "tta": member.tta,
+                    "tta_engine": member.tta_engine,
                     "oof_accuracy": accuracy,
                     "oof_loss": loss,
                     "oof_accuracy_without_tta": plain,
@@ -235,7 +238,8 @@ def build_ensemble(
 ) -> Ensemble:
     """Combine the runs: soft vote with equal, given (``weights``) or OOF-fitted (``auto_weights``) weights, Caruana
     greedy selection (``select``, optimising ``metric``) or a stacked logistic regression (``stack``); optionally over
-    ``tta`` augmented copies of the images too (read from ``data_dir``, default the runs' own data folder).
+    ``tta`` augmented copies of the images too (read from ``data_dir``, default the runs' own data folder), computed
+    in ``tta_precision`` (float32 or int8, see :mod:`kit.inference`).
 
     The equal soft vote is always scored beside the chosen method; fitted weights and selection are also scored
     cross-fitted (chosen on one half of the rows, scored on the other), and the stack out of fold.
@@ -256,8 +260,8 @@ def build_ensemble(
         raise KitError(f"{' and '.join(chosen_methods)} exclude each other; pick one way to combine the runs")
     if tta < 0:
         raise KitError(f"tta: must be 0 (off) or a number of augmented copies, got {tta}")
-    if tta_precision not in ("float32", "int8"):
-        raise KitError(f"tta_precision: {tta_precision!r} is not one of float32, int8")
+    if tta_precision not in PRECISIONS:
+        raise KitError(f"tta_precision: {tta_precision!r} is not one of {', '.join(PRECISIONS)}")
     members = [load_member(reference) for reference in references]
     check_compatible(members)
     given = None if weights is None else normalise_weights(weights, len(members))

@@ -47,8 +47,8 @@ class FullSizeRun:
 
 @dataclass(frozen=True)
 class FullSize:
-    """The recipe's full-size run (``runs[0]``) against the baseline's (``runs[1]``), in one process, one after the
-    other; ``ratio`` is the recipe's wall time over the baseline's."""
+    """The recipe's full-size run (``runs[0]``) against the baseline's (``runs[1]``), each in its own child process,
+    one after the other; ``ratio`` is the recipe's wall time over the baseline's; ``folds`` are the recipe's."""
 
     train_rows: int
     test_rows: int
@@ -111,12 +111,19 @@ def timed_cv(recipe: Recipe, data_dir: Path, competition: Competition, workdir: 
     with log.open("w") as output:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory, not the largest child's so far
+        try:
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory, not the largest child's so far
+        except BaseException:  # Ctrl-C or any error: never leave the child training on data about to be deleted
+            child.kill()
+            child.wait()
+            raise
         wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
+    last = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
     if child.returncode != 0:
-        last = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise KitError(f"the full-size `kit cv {recipe.name}` failed: {last}")
+    if not (out / "summary.json").is_file():
+        raise KitError(f"the full-size `kit cv {recipe.name}` wrote no summary.json; its last line: {last}")
     summary = json.loads((out / "summary.json").read_text())
     return wall, usage.ru_maxrss / 1024, summary
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,17 +40,22 @@ TOLERANCE = {"float32": 1e-4, "int8": 0.05}  # largest probability difference fr
 @dataclass(frozen=True)
 class Predictor:
     """A compiled ensemble of fold models: call it on images (uint8 or float, rows × the models' input shape) for
-    the float32 mean of their softmax outputs."""
+    the float32 mean of their softmax outputs. Calls from several threads take turns (one interpreter)."""
 
     engine: str
     precision: str
     models: int
     classes: int
     batch: int
-    threads: int
+    threads: int  # TensorFlow Lite's threads (Keras uses TensorFlow's own pool)
     input_shape: tuple[int, ...]
+    run: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     fallback: str | None = None  # why "auto" fell back to Keras, if it did
-    run: Callable[[np.ndarray], np.ndarray] = field(repr=False, default=lambda images: images)
+
+    @property
+    def description(self) -> str:
+        """What computed the probabilities, e.g. "tflite int8" or "keras float32 (TensorFlow Lite: …)"."""
+        return f"{self.engine} {self.precision}" + (f" ({self.fallback})" if self.fallback else "")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         if tuple(images.shape[1:]) != self.input_shape:
@@ -69,6 +75,7 @@ class Inference:
     precision: str
     models: int
     seconds: float
+    fallback: str | None = None  # why "auto" fell back to Keras, if it did
 
     @property
     def labels(self) -> np.ndarray:
@@ -116,7 +123,7 @@ def averaged_graph(models: Sequence[Any]) -> Any:
 def in_batches(images: np.ndarray, batch: int, step: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``step`` on float32 batches of exactly ``batch`` rows (the last one padded with zeros), results concatenated
     and the padding dropped."""
-    results = []
+    results = [np.zeros((0, 0), np.float32)] if not len(images) else []
     for start in range(0, len(images), batch):
         part = np.asarray(images[start : start + batch], dtype=np.float32)
         rows = len(part)
@@ -154,17 +161,35 @@ def tflite_runner(graph: Any, batch: int, threads: int, int8: bool = False) -> C
     finally:
         absl.setLevel(level)
 
+    lock = threading.Lock()  # one interpreter: its input and output tensors are shared
+
     def step(part: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(source, part)
-        interpreter.invoke()
-        return interpreter.get_tensor(target).copy()
+        with lock:
+            interpreter.set_tensor(source, part)
+            interpreter.invoke()
+            return interpreter.get_tensor(target).copy()
 
     return lambda images: in_batches(images, batch, step)
 
 
 def keras_runner(graph: Any, batch: int) -> Callable[[np.ndarray], np.ndarray]:
-    """``graph.predict`` on float32 batches."""
-    return lambda images: graph.predict(np.asarray(images, np.float32), batch_size=batch, verbose=0).astype(np.float32)
+    """``graph.predict_on_batch`` on float32 batches of ``batch`` rows (no tf.data iterator: an autotuned one takes
+    ~3 s to be destroyed after every ``predict``, see :func:`kit.pipeline.without_autotune`)."""
+    return lambda images: in_batches(images, batch, lambda part: np.asarray(graph.predict_on_batch(part)))
+
+
+def checked_graph(models: Sequence[Any]) -> Any:
+    """:func:`averaged_graph` of ``models``, which must share their input shape and number of classes."""
+    shapes = {tuple(model.input_shape[1:]) for model in models}
+    classes = {model.output_shape[-1] for model in models}
+    if len(shapes) > 1 or len(classes) > 1:
+        raise KitError(
+            f"models: they differ in input shape {sorted(shapes)} or classes {sorted(classes)}; pass one kind"
+        )
+    try:
+        return averaged_graph(models)
+    except (ValueError, TypeError, KeyError) as error:
+        raise KitError(f"models: cannot be rebuilt as one float32 graph ({error})") from None
 
 
 def compile_predictor(
@@ -196,17 +221,21 @@ def compile_predictor(
     if threads is not None and threads < 1:
         raise KitError(f"threads: must be at least 1, got {threads}")
     threads = threads or default_threads()
-    graph = averaged_graph(models)
+    graph = checked_graph(models)
     shape, classes = tuple(graph.input_shape[1:]), int(graph.output_shape[-1])
-    keras_run = keras_runner(graph, batch or KERAS_BATCH)
+    keras_batch = batch or KERAS_BATCH
+    keras_run = keras_runner(graph, keras_batch)
     if engine == "keras":
-        return Predictor("keras", "float32", len(models), classes, batch or KERAS_BATCH, threads, shape, run=keras_run)
-    if probe is None:
+        return Predictor("keras", "float32", len(models), classes, keras_batch, threads, shape, keras_run)
+    if probe is None or not len(probe):
         probe = np.random.default_rng(0).uniform(0, 255, (PROBE_ROWS, *shape)).astype(np.float32)
+    if tuple(probe.shape[1:]) != shape:
+        raise KitError(f"probe: shape {tuple(probe.shape)}, the models take (rows, {shape})")
     probe = probe[:PROBE_ROWS]
+    expected = keras_run(probe)
     try:
         tflite_run = tflite_runner(graph, batch or BATCH, threads, int8=precision == "int8")
-        difference, tolerance = float(np.max(np.abs(tflite_run(probe) - keras_run(probe)))), TOLERANCE[precision]
+        difference, tolerance = float(np.max(np.abs(tflite_run(probe) - expected))), TOLERANCE[precision]
         if not difference <= tolerance:
             raise ValueError(f"its probabilities differ from Keras' by {difference:.1e} (more than {tolerance:.0e})")
     except Exception as error:  # any failure to convert or to agree means: use Keras
@@ -214,13 +243,13 @@ def compile_predictor(
         reason = f"TensorFlow Lite: {first_line}"
         if engine == "tflite":
             raise KitError(f"engine tflite: {reason}; use engine keras (or auto)") from None
-        keras_batch = batch or KERAS_BATCH
-        return Predictor("keras", "float32", len(models), classes, keras_batch, threads, shape, reason, keras_run)
-    return Predictor("tflite", precision, len(models), classes, batch or BATCH, threads, shape, run=tflite_run)
+        return Predictor("keras", "float32", len(models), classes, keras_batch, threads, shape, keras_run, reason)
+    return Predictor("tflite", precision, len(models), classes, batch or BATCH, threads, shape, tflite_run)
 
 
 def load_fold_models(run: Any, folds: Sequence[int] | None = None) -> list[Any]:
-    """The saved models of a run folder's folds (all by default), for inference."""
+    """The saved models of a run folder's folds (all by default), for inference. For a snapshot-ensemble recipe
+    (``[train.snapshots]``) a fold's model is its last snapshot, so it differs from the fold's voted test softmax."""
     from kit.runtime import import_tensorflow
 
     import_tensorflow()
@@ -260,9 +289,15 @@ def infer(
         images = folder.images("test", data_dir).images
     elif data_dir is not None:
         raise KitError("images and data_dir exclude each other; pass the images, or the folder to read them from")
+    images = np.asarray(images)
     models = load_fold_models(folder, folds)
-    predictor = compile_predictor(models, engine, batch, threads, np.asarray(images[:PROBE_ROWS]), precision)
+    expected = tuple(models[0].input_shape[1:])
+    if tuple(images.shape[1:]) != expected:
+        raise KitError(f"images: shape {tuple(images.shape)}, run {folder.root}'s models take (rows, {expected})")
+    predictor = compile_predictor(models, engine, batch, threads, images[:PROBE_ROWS], precision)
     started = time.perf_counter()
-    softmax = predictor(np.asarray(images))
+    softmax = predictor(images)
     seconds = time.perf_counter() - started
-    return Inference(folder.root, softmax, predictor.engine, predictor.precision, predictor.models, seconds)
+    return Inference(
+        folder.root, softmax, predictor.engine, predictor.precision, predictor.models, seconds, predictor.fallback
+    )

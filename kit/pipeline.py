@@ -1,5 +1,6 @@
 """tf.data input pipelines: a deterministic, epoch-addressable training stream with stateless augmentation, the
-evaluation stream, and the Keras-layer augmenter that test-time augmentation uses.
+evaluation streams, the augmented copies test-time augmentation averages over, and the Keras-layer augmenter that
+distillation uses.
 
 Training batches are a pure function of (seed, epoch, batch index): epoch ``e`` visits the rows in a permutation drawn
 from (seed, e), and each batch is augmented by one affine transform per image whose parameters are stateless random
@@ -34,7 +35,7 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def make_augmenter(spec: AugmentSpec, seed: int) -> keras.Sequential | None:
-    """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, or None if off (for TTA)."""
+    """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, or None if off (distillation)."""
     if not spec.enabled:
         return None
     stack: list[keras.layers.Layer] = []

@@ -37,15 +37,16 @@ def default_name(
     auto_weights: bool = False,
     select: bool = False,
     stack: bool = False,
+    tta_precision: str = "float32",
 ) -> str:
-    """The runs' folder names joined by ``+`` (shortened for many runs), with ``-tta<N>``, ``-auto``, ``-select`` or
-    ``-stack`` suffixes."""
+    """The runs' folder names joined by ``+`` (shortened for many runs), with ``-tta<N>`` (``-tta<N>-int8``),
+    ``-auto``, ``-select`` or ``-stack`` suffixes."""
     names = [resolve_run(reference).root.name for reference in references]
     name = "+".join(names)
     if len(name) > MAX_NAME:
         name = f"{names[0]}+{len(names) - 1}-more"
     suffixes = (
-        f"-tta{tta}" if tta else "",
+        f"-tta{tta}" + ("-int8" if tta_precision == "int8" else "") if tta else "",
         "-auto" if auto_weights else "",
         "-select" if select else "",
         "-stack" if stack else "",
@@ -121,7 +122,7 @@ def predict(
 ) -> Prediction:
     """Combine the runs (see :func:`kit.ensemble.build_ensemble`); write ``out_dir/<name>.csv``, checked against
     the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and scores)."""
-    path = submission_path(name or default_name(references, tta, auto_weights, select, stack), out_dir)
+    path = submission_path(name or default_name(references, tta, auto_weights, select, stack, tta_precision), out_dir)
     refuse_overwrite(path, force)  # before any long work
     ensemble = build_ensemble(
         references,

@@ -1,10 +1,10 @@
 """Test-time augmentation: each fold model's softmax averaged over its images and augmented copies of them, for its
 out-of-fold rows and the test rows.
 
-The copies are made as training augments (:func:`kit.pipeline.augmented_copy`): copy ``c`` is the same bits for
-every fold model and every call. The models run through :mod:`kit.inference` (one compiled float32 graph each), and
-TensorFlow is imported only when a model runs. Progress goes through :mod:`kit.callbacks`: one
-``on_phase("test-time augmentation", done, total)`` per fold model.
+The copies are made as training augments (:func:`kit.pipeline.augmented_copy`): copy ``c`` of the test rows is the
+same bits for every fold model, and every call repeats them. The models run through :mod:`kit.inference` (each
+compiled once, float32 or int8), and TensorFlow is imported only when a model runs. Progress goes through
+:mod:`kit.callbacks`: one ``on_phase("test-time augmentation", done, total)`` per fold model.
 """
 
 from __future__ import annotations
@@ -50,26 +50,29 @@ def with_tta(
 
     The recipe's own augmentation makes the copies; a recipe without augmentation keeps its softmaxes (and TensorFlow
     is not imported). ``on_model`` is called after each fold model; ``precision`` is how the models compute
-    (float32 or int8, see :mod:`kit.inference`).
+    (float32 or int8, see :mod:`kit.inference`); the member's ``tta_engine`` says what computed them.
     """
     if not member.recipe.augment.enabled:
         return member
-    from kit.inference import compile_predictor, load_fold_models
+    from kit.inference import PROBE_ROWS, compile_predictor, load_fold_models
 
     folds = [score["fold"] for score in member.summary["folds"]]
     oof, test = np.zeros_like(member.oof), np.zeros_like(member.test)
+    engines = []
     for fold in folds:
         result = member.run.load_fold(fold)
         if result is None:
             raise KitError(f"{member.run.fold_dir(fold)}: no finished fold; test-time augmentation needs every fold")
         rows = result.val_rows
         models = load_fold_models(member.run, [fold])
-        predictor = compile_predictor(models, probe=test_images[:64], precision=precision)
+        predictor = compile_predictor(models, probe=test_images[:PROBE_ROWS], precision=precision)
+        engines.append(predictor.description)
         oof[rows] = augmented_softmax(predictor, train_images[rows], member.recipe.augment, copies)
         test += augmented_softmax(predictor, test_images, member.recipe.augment, copies) / len(folds)
         if on_model:
             on_model()
-    return replace(member, oof=oof, test=test, tta=copies, plain_oof=member.oof)
+    engine = "; ".join(dict.fromkeys(engines))  # one entry unless folds compiled differently
+    return replace(member, oof=oof, test=test, tta=copies, plain_oof=member.oof, tta_engine=engine)
 
 
 def augmented_models(members: Sequence[Member]) -> int:

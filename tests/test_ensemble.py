@@ -238,7 +238,7 @@ def test_tta_with_no_copies_reproduces_the_fold_predictions(real_run, tiny_dir):
     assert plain.oof == pytest.approx(member.oof, abs=1e-5)
     assert plain.test == pytest.approx(member.test, abs=1e-5)
     augmented = with_tta(member, train, test, copies=2)
-    assert augmented.tta == 2 and augmented.plain_oof is member.oof
+    assert augmented.tta == 2 and augmented.plain_oof is member.oof and augmented.tta_engine == "tflite float32"
     assert not np.allclose(augmented.test, member.test, atol=1e-4)
     assert augmented.test.sum(axis=1) == pytest.approx(np.ones(len(test)), abs=1e-5)
     ensemble = build_ensemble([real_run], tta=2)
@@ -290,6 +290,19 @@ def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("error: ") and "exists; pass --force" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+    wide = {**_env(), "COLUMNS": "400"}
+    tta = subprocess.run([*command, "--tta", "1", "--precision", "int8"], capture_output=True, text=True, env=wide)
+    assert tta.returncode == 0, tta.stderr
+    assert "TTA computed by tflite int8" in tta.stdout
+    assert (tmp_path / "subs" / "tiny+tiny-copy-tta1-int8.csv").is_file()
+    sidecar = json.loads((tmp_path / "subs" / "tiny+tiny-copy-tta1-int8.json").read_text())
+    assert sidecar["tta_precision"] == "int8" and [run["tta_engine"] for run in sidecar["runs"]] == ["tflite int8"] * 2
+    for extra, message in (
+        (["--precision", "int8"], "--precision: only test-time augmentation runs models; add --tta N"),
+        (["--tta", "1", "--precision", "fp8"], "--precision 'fp8': use float32 or int8"),
+    ):
+        bad = subprocess.run([*command, *extra], capture_output=True, text=True, env=_env())
+        assert bad.returncode == 1 and bad.stderr.strip() == f"error: {message}", bad.stderr
 
 
 def _env() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""kit.inference: the fold models of a run as one compiled float32 graph, checked against Keras, and kit.infer."""
+"""kit.inference: the fold models of a run as one compiled graph (float32 or int8), checked against Keras, and
+kit.infer."""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def test_auto_falls_back_to_keras_and_tflite_fails_in_one_line(models, images, m
     monkeypatch.setattr(inference, "tflite_runner", broken)
     predictor = compile_predictor(models[:1])
     assert predictor.engine == "keras" and predictor.fallback == "TensorFlow Lite: converter exploded"
+    assert predictor.description == "keras float32 (TensorFlow Lite: converter exploded)"
     assert predictor(images) == pytest.approx(keras_mean(models[:1], images), abs=1e-5)
     with pytest.raises(KitError, match=r"^engine tflite: TensorFlow Lite: converter exploded; use engine keras"):
         compile_predictor(models[:1], engine="tflite")
@@ -106,9 +108,19 @@ def test_bad_arguments_fail_in_one_line(models, arguments, message):
         compile_predictor(models[:1], **arguments)
 
 
-def test_no_models_and_wrong_shapes_fail_in_one_line(models):
+def test_no_models_and_wrong_shapes_fail_in_one_line(models, tmp_path):
     with pytest.raises(KitError, match=r"^models: none given"):
         compile_predictor([])
+    with pytest.raises(KitError, match=r"^probe: shape \(2, 28, 28\), the models take \(rows, \(28, 28, 1\)\)$"):
+        compile_predictor(models[:1], probe=np.zeros((2, 28, 28)))
+    from kit.models import build_model
+
+    (tmp_path / "tiny.toml").write_text(TINY)
+    three = build_model(load_recipe(str(tmp_path / "tiny.toml")), (28, 28, 1), 3)
+    with pytest.raises(KitError, match=r"^models: they differ in input shape \[\(28, 28, 1\)\] or classes \[3, 10\]"):
+        compile_predictor([models[0], three])
+    empty_probe = compile_predictor(models[:1], probe=np.zeros((0, 28, 28, 1)))
+    assert empty_probe.engine == "tflite" and empty_probe.description == "tflite float32"
     predictor = compile_predictor(models[:1], engine="keras")
     with pytest.raises(KitError, match=r"^images: shape \(3, 28, 28\), the models take \(rows, \(28, 28, 1\)\)"):
         predictor(np.zeros((3, 28, 28)))
@@ -128,3 +140,5 @@ def test_kit_infer_predicts_a_runs_test_rows_as_kit_cv_did(tmp_path, tiny_dir):
         kit.infer(tmp_path / "run", folds=[3])
     with pytest.raises(KitError, match=r"^images and data_dir exclude each other"):
         kit.infer(tmp_path / "run", images=np.zeros((3, 28, 28, 1)), data_dir=tiny_dir)
+    with pytest.raises(KitError, match=r"^images: shape \(3, 28, 28\), run .*'s models take \(rows, \(28, 28, 1\)\)$"):
+        kit.infer(tmp_path / "run", images=np.zeros((3, 28, 28)))

@@ -29,6 +29,6 @@ def test_readme_python_section_runs(tmp_path, capsys):
     finally:
         os.chdir(cwd)
     out = capsys.readouterr().out
-    assert "OOF accuracy 0." in out and "test accuracy 0." in out and "tflite (297, 10)" in out
+    assert "OOF accuracy 0." in out and "test accuracy 0." in out and "(297, 10)" in out
     assert (tmp_path / "runs" / "demo-quick" / "summary.json").is_file()
     assert (tmp_path / "submissions" / "demo-quick.csv").is_file()

@@ -52,6 +52,10 @@ def predict(
 
     if metric not in METRICS:
         raise KitError(f"--metric {metric!r}: use one of {', '.join(METRICS)}")
+    if precision not in ("float32", "int8"):
+        raise KitError(f"--precision {precision!r}: use float32 or int8")
+    if precision != "float32" and not tta:
+        raise KitError("--precision: only test-time augmentation runs models; add --tta N, or leave it out")
     chosen = [
         flag
         for flag, on in (
@@ -277,6 +281,9 @@ def notes(prediction: Prediction) -> list[str]:
         f"run {member.run.root}: its recipe has no augmentation, so TTA used its plain softmaxes"
         for member in ensemble.members
         if ensemble.tta and not member.tta
+    ]
+    lines += [
+        f"run {member.run.root}: TTA computed by {member.tta_engine}" for member in ensemble.members if member.tta
     ]
     return lines
 
