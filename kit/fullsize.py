@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ CV_TARGET_RATIO = 0.4  # issue 15: the full-size run in ≤ 0.4× the time the o
 BASELINE = "fast"
 PHASE = "full-size 1-epoch kit cv"
 RUNS_PHASE = "full-size kit cv"
+POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,20 @@ def write_recipe_file(recipe: Recipe, folder: Path) -> Path:
     return path
 
 
+def high_water_mib(pid: int) -> float:
+    """The peak resident memory of process ``pid`` since it started its program (``VmHWM``), in MiB; 0 if gone.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's resident memory at the fork over into the child's
+    (the bench process's 2.5 GiB showed up as every child's peak)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def timed_cv(recipe: Recipe, data_dir: Path, competition: Competition, workdir: Path, epochs: int | None = None):
     """(wall seconds, the child's peak RSS in MiB, its summary) of ``kit cv`` of ``recipe`` in a child process."""
     path = write_recipe_file(recipe, workdir / "recipe")
@@ -111,21 +125,23 @@ def timed_cv(recipe: Recipe, data_dir: Path, competition: Competition, workdir: 
     with log.open("w") as output:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        peak = 0.0
         try:
-            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory, not the largest child's so far
+            while child.poll() is None:
+                peak = max(peak, high_water_mib(child.pid))
+                time.sleep(POLL_SECONDS)
         except BaseException:  # Ctrl-C or any error: never leave the child training on data about to be deleted
             child.kill()
             child.wait()
             raise
         wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
     last = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
     if child.returncode != 0:
         raise KitError(f"the full-size `kit cv {recipe.name}` failed: {last}")
     if not (out / "summary.json").is_file():
         raise KitError(f"the full-size `kit cv {recipe.name}` wrote no summary.json; its last line: {last}")
     summary = json.loads((out / "summary.json").read_text())
-    return wall, usage.ru_maxrss / 1024, summary
+    return wall, peak, summary
 
 
 def full_size_cv(
