@@ -122,8 +122,8 @@ def averaged_graph(models: Sequence[Any]) -> Any:
 
 def in_batches(images: np.ndarray, batch: int, step: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``step`` on float32 batches of exactly ``batch`` rows (the last one padded with zeros), results concatenated
-    and the padding dropped."""
-    results = [np.zeros((0, 0), np.float32)] if not len(images) else []
+    and the padding dropped; ``images`` has at least one row (:class:`Predictor` answers empty input itself)."""
+    results = []
     for start in range(0, len(images), batch):
         part = np.asarray(images[start : start + batch], dtype=np.float32)
         rows = len(part)

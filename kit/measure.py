@@ -128,9 +128,9 @@ def over_seeds(name: str, runs: Sequence[SeedRun], rates: Contender) -> Contende
     )
 
 
-def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory of this process (or of its largest finished child), in MiB."""
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> str:
