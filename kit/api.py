@@ -47,7 +47,7 @@ def cv(
     folds: int | None = None,
     epochs: int | None = None,
     out: str | Path | None = None,
-    jobs: int = 1,
+    jobs: int | str = "auto",
     force: bool = False,
     callbacks: Iterable[Callback] | Callback | None = (),
     competition: str | None = None,

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.errors import KitError
@@ -25,8 +26,21 @@ CONNECT_TIMEOUT = 10.0
 WORKERS_TIMEOUT = 60.0
 
 
+def gpu_devices_present() -> bool:
+    """Whether this machine shows processes a GPU device node (NVIDIA ``/dev/nvidia0``…, AMD ROCm ``/dev/kfd``) that
+    ``CUDA_VISIBLE_DEVICES`` leaves visible; without one TensorFlow sees no GPU, so callers need not import it."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return Path("/dev/kfd").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def visible_gpus() -> list[str]:
-    """The GPUs TensorFlow sees here, as the ``CUDA_VISIBLE_DEVICES`` entries that pin a process to each one."""
+    """The GPUs TensorFlow sees here, as the ``CUDA_VISIBLE_DEVICES`` entries that pin a process to each one.
+
+    On a machine without GPU devices it answers without importing TensorFlow: the process that hands folds to
+    ``--jobs`` workers then stays small (TensorFlow's ~450 MiB would sit idle beside the workers')."""
+    if not gpu_devices_present():
+        return []
     from kit.runtime import import_tensorflow
 
     tf = import_tensorflow()
@@ -37,9 +51,9 @@ def visible_gpus() -> list[str]:
 
 def _prepare_worker(processes_on_host: int) -> dict[str, str]:
     """Run on a worker before its first fold: its share of the host's cores for TensorFlow; return its versions."""
-    from kit.runtime import prepare_tensorflow, software_versions
+    from kit.runtime import prepare_tensorflow, software_versions, usable_cores
 
-    prepare_tensorflow(max(1, (os.cpu_count() or 1) // processes_on_host))
+    prepare_tensorflow(max(1, usable_cores() // processes_on_host))
     return software_versions()
 
 

@@ -146,7 +146,7 @@ def run_cv(
     competition: Competition | str | None = None,
     out: Path | str | None = None,
     *,
-    jobs: int = 1,
+    jobs: int | str = "auto",
     force: bool = False,
     callbacks: Iterable[Callback] | Callback | None = (),
     cluster: str | None = None,
@@ -157,11 +157,12 @@ def run_cv(
     """Train every fold not already finished, then write oof.npy, test.npy and summary.json; return the run.
 
     ``recipe`` is resolved, ``overrides`` already applied (they are recorded). Folds run in ``jobs`` local processes
-    (one per GPU when several are visible) or on the Dask scheduler at ``cluster``; the run folder is the same.
+    (one per GPU when several are visible; ``"auto"``: see :func:`kit.runners.auto_jobs`) or on the Dask scheduler
+    at ``cluster``; the run folder and its numbers are the same either way.
     """
     listeners = as_callback_list(callbacks)
-    if not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
-        raise KitError(f"jobs must be a whole number from 1 to {MAX_JOBS}, got {jobs}")
+    if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS):
+        raise KitError(f'jobs must be "auto" or a whole number from 1 to {MAX_JOBS}, got {jobs!r}')
     if not isinstance(holdout, (int, float)) or not math.isfinite(holdout) or not 0 <= holdout <= 0.5:
         raise KitError(f"holdout must be a share from 0 to 0.5 of the training rows, got {holdout}")
     data_dir = resolve_data_dir(data_dir, as_competition(competition, None))

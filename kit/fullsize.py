@@ -43,6 +43,7 @@ class FullSizeRun:
     wall_seconds: float
     peak_rss_mib: float
     oof_accuracy: float
+    jobs: str = "1"
 
 
 @dataclass(frozen=True)
@@ -100,27 +101,61 @@ def write_recipe_file(recipe: Recipe, folder: Path) -> Path:
     return path
 
 
-def high_water_mib(pid: int) -> float:
-    """The peak resident memory of process ``pid`` since it started its program (``VmHWM``), in MiB; 0 if gone.
-
-    Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's resident memory at the fork over into the child's
-    (the bench process's 2.5 GiB showed up as every child's peak)."""
+def proc_value_mib(pid: int, file: str, key: str) -> float:
+    """A ``kB`` line ``key`` of ``/proc/PID/<file>`` in MiB; 0 if the process or the line is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
     return 0.0
 
 
-def timed_cv(recipe: Recipe, data_dir: Path, competition: Competition, workdir: Path, epochs: int | None = None):
-    """(wall seconds, the child's peak RSS in MiB, its summary) of ``kit cv`` of ``recipe`` in a child process."""
+def high_water_mib(pid: int) -> float:
+    """The peak resident memory of process ``pid`` since it started its program (``VmHWM``), in MiB; 0 if gone.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's resident memory at the fork over into the child's
+    (the bench process's 2.5 GiB showed up as every child's peak)."""
+    return proc_value_mib(pid, "status", "VmHWM:")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (``--jobs`` workers, their helpers), from ``/proc``."""
+    found = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found += process_tree(int(child))
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def tree_memory_mib(pid: int) -> float:
+    """The memory ``pid`` and its descendants hold now: the sum of their proportional set sizes (``Pss``: pages
+    shared between them, such as joblib's memory-mapped data or a forked helper's, counted once), in MiB."""
+    return sum(proc_value_mib(each, "smaps_rollup", "Pss:") for each in process_tree(pid))
+
+
+def timed_cv(
+    recipe: Recipe,
+    data_dir: Path,
+    competition: Competition,
+    workdir: Path,
+    epochs: int | None = None,
+    jobs: str = "1",
+):
+    """(wall seconds, peak memory in MiB, its summary) of ``kit cv --jobs JOBS`` of ``recipe`` in a child process.
+
+    The peak memory is the larger of the child's own high-water mark and the largest sum of its process tree's
+    proportional set sizes seen (polled every POLL_SECONDS), so ``--jobs`` workers count with the process that
+    feeds them."""
     path = write_recipe_file(recipe, workdir / "recipe")
     spec = competition.source if competition.source and Path(competition.source).is_file() else competition.name
     out = workdir / f"run-{recipe.name}"
     command = [sys.executable, "-m", "kit", "cv", str(path), "--data", str(data_dir), "--competition", spec]
-    command += ["--out", str(out), "--jobs", "1", "--force"] + (["--epochs", str(epochs)] if epochs else [])
+    command += ["--out", str(out), "--jobs", jobs, "--force"] + (["--epochs", str(epochs)] if epochs else [])
     log = workdir / f"{recipe.name}.log"
     with log.open("w") as output:
         started = time.perf_counter()
@@ -128,7 +163,7 @@ def timed_cv(recipe: Recipe, data_dir: Path, competition: Competition, workdir: 
         peak = 0.0
         try:
             while child.poll() is None:
-                peak = max(peak, high_water_mib(child.pid))
+                peak = max(peak, high_water_mib(child.pid), tree_memory_mib(child.pid))
                 time.sleep(POLL_SECONDS)
         except BaseException:  # Ctrl-C or any error: never leave the child training on data about to be deleted
             child.kill()
@@ -151,8 +186,9 @@ def full_size_cv(
     baseline: Recipe | None = None,
     callbacks: CallbackList | None = None,
 ) -> FullSize:
-    """Time the recipe's whole ``kit cv`` on full-size synthetic data, then the baseline's (default: ``fast``), each
-    in a child process with one fold at a time; the ratio of their wall times is the bench's full-size figure."""
+    """Time the recipe's whole ``kit cv`` on full-size synthetic data as kit runs it by default (``--jobs auto``),
+    then the baseline's (default: ``fast``) as the issue measured it, one fold at a time (``--jobs 1``), each in a
+    child process; the ratio of their wall times is the bench's full-size figure."""
     from kit.recipes import load_recipe
 
     listeners = callbacks or CallbackList()
@@ -161,10 +197,10 @@ def full_size_cv(
     listeners.on_phase(RUNS_PHASE, 0, 2)
     with tempfile.TemporaryDirectory() as workdir:
         folder = write_full_size_data(Path(data_dir), competition, Path(workdir) / "data")
-        for done, each in enumerate((recipe, baseline), start=1):
-            wall, rss, summary = timed_cv(each, folder, competition, Path(workdir))
+        for done, (each, jobs) in enumerate(((recipe, "auto"), (baseline, "1")), start=1):
+            wall, rss, summary = timed_cv(each, folder, competition, Path(workdir), jobs=jobs)
             runs.append(
-                FullSizeRun(each.name, each.train.epochs, round(wall, 1), round(rss, 1), summary["oof_accuracy"])
+                FullSizeRun(each.name, each.train.epochs, round(wall, 1), round(rss, 1), summary["oof_accuracy"], jobs)
             )
             listeners.on_phase(RUNS_PHASE, done, 2)
     return FullSize(

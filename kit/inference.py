@@ -14,7 +14,6 @@ silently: ``engine="auto"`` falls back to Keras (float32), ``engine="tflite"`` f
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import warnings
@@ -27,10 +26,11 @@ import numpy as np
 
 from kit.errors import KitError
 from kit.quiet import native_stderr_silenced
+from kit.runtime import usable_cores
 
 ENGINES = ("auto", "tflite", "keras")
 PRECISIONS = ("float32", "int8")
-BATCH = 256  # XNNPACK's best batch here (32–256 measured); Keras' graph runs at KERAS_BATCH
+BATCH = 64  # XNNPACK: 64 beat 256 by ~8 % in float32 here (docs/speed-notes.md); Keras runs at KERAS_BATCH
 KERAS_BATCH = 1024
 MAX_BATCH = 65_536
 PROBE_ROWS = 64
@@ -84,14 +84,6 @@ class Inference:
     @property
     def images_per_s(self) -> float:
         return len(self.softmax) / self.seconds if self.seconds > 0 else 0.0
-
-
-def default_threads() -> int:
-    """The cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def float32_copy(model: Any, name: str) -> Any:
@@ -220,7 +212,7 @@ def compile_predictor(
         raise KitError(f"batch: must be 1–{MAX_BATCH:,} images, got {batch}")
     if threads is not None and threads < 1:
         raise KitError(f"threads: must be at least 1, got {threads}")
-    threads = threads or default_threads()
+    threads = threads or usable_cores()
     graph = checked_graph(models)
     shape, classes = tuple(graph.input_shape[1:]), int(graph.output_shape[-1])
     keras_batch = batch or KERAS_BATCH
@@ -247,9 +239,10 @@ def compile_predictor(
     return Predictor("tflite", precision, len(models), classes, batch or BATCH, threads, shape, tflite_run)
 
 
-def load_fold_models(run: Any, folds: Sequence[int] | None = None) -> list[Any]:
-    """The saved models of a run folder's folds (all by default), for inference. For a snapshot-ensemble recipe
-    (``[train.snapshots]``) a fold's model is its last snapshot, so it differs from the fold's voted test softmax."""
+def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool = False) -> list[Any]:
+    """The saved models of a run folder's folds (all by default); ``compile`` restores their optimizer and metrics
+    too (inference needs neither). For a snapshot-ensemble recipe (``[train.snapshots]``) a fold's model is its last
+    snapshot, so it differs from the fold's voted test softmax."""
     from kit.runtime import import_tensorflow
 
     import_tensorflow()
@@ -265,8 +258,8 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None) -> list[Any]:
     for fold in chosen:
         path = run.fold_dir(fold) / "model.keras"
         if not path.is_file():
-            raise KitError(f"{path}: not found; inference needs the fold models of run {run.root}")
-        models.append(keras.saving.load_model(path, compile=False))
+            raise KitError(f"{path}: not found; the fold models of run {run.root} are incomplete (kit cv --force)")
+        models.append(keras.saving.load_model(path, compile=compile))
     return models
 
 

@@ -96,17 +96,10 @@ class CVResult:
         return int(self.summary.get("recipe_content", {}).get("train", {}).get("epochs", 0))
 
     def models(self) -> list[Any]:
-        """The fold models as Keras models (imports TensorFlow)."""
-        from kit.runtime import import_tensorflow
+        """The fold models as compiled Keras models (imports TensorFlow; see :func:`kit.inference.load_fold_models`)."""
+        from kit.inference import load_fold_models
 
-        import_tensorflow()
-        import keras
-
-        paths = [self.run.fold_dir(score.fold) / "model.keras" for score in self.folds]
-        missing = [path for path in paths if not path.is_file()]
-        if missing:
-            raise KitError(f"{missing[0]}: not found; the fold models of run {self.path} are incomplete")
-        return [keras.saving.load_model(path) for path in paths]
+        return load_fold_models(self.run, [score.fold for score in self.folds], compile=True)
 
     def report(self, data: Path | str | None = None) -> Any:
         """Write the run's PNG figures and report.html into its folder; returns what was written."""

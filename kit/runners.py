@@ -3,7 +3,6 @@ finished fold is saved into the run folder as it arrives, its checkpoint removed
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -16,9 +15,29 @@ from kit.callbacks import Callback, CallbackList
 from kit.data import ImageSet
 from kit.recipes import Recipe
 from kit.rundir import FoldResult, RunFolder
+from kit.runtime import available_memory_mib, usable_cores
 from kit.training import EpochReport, fold_score, train_fold
 
 CHECKPOINT = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold, per epoch
+AUTO = "auto"
+AUTO_MIN_IMAGE_EPOCHS = 10_000  # below this a fold trains in less time than a worker process takes to start
+AUTO_WORKER_MIB = 1024  # memory kept free per worker (a full-size Digit Recognizer fold's worker peaks at ~0.7 GiB)
+
+
+def auto_jobs(pending: int, fold_rows: int, epochs: int, gpus: int = 0) -> int:
+    """How many folds ``jobs="auto"`` trains at once: one per GPU where several are visible; on CPUs one
+    single-threaded fold per core (two one-thread folds beat one two-thread fold by ~10 % on 2 cores, with the same
+    numbers; docs/speed-notes.md), as far as the pending folds, the available memory and the work allow: folds of
+    fewer than AUTO_MIN_IMAGE_EPOCHS training images × epochs train in one process."""
+    if gpus > 1:
+        return min(gpus, pending)
+    if gpus or pending < 2 or fold_rows * epochs < AUTO_MIN_IMAGE_EPOCHS:
+        return 1
+    jobs = min(pending, usable_cores())
+    memory = available_memory_mib()
+    if memory is not None:
+        jobs = min(jobs, max(1, int(memory // AUTO_WORKER_MIB)))
+    return jobs
 
 
 @contextmanager
@@ -70,16 +89,20 @@ def train_pending(
     run: RunFolder,
     results: dict[int, FoldResult],
     listeners: CallbackList,
-    jobs: int,
+    jobs: int | str,
     cluster: str | None,
 ) -> None:
-    """Train the pending folds here, in joblib processes or on a Dask cluster, saving each as it finishes."""
+    """Train the pending folds here, in joblib processes or on a Dask cluster, saving each as it finishes; ``jobs``
+    is a number of folds at once or ``"auto"`` (:func:`auto_jobs`)."""
     from kit.cluster import dask_folds, visible_gpus
 
+    gpus = visible_gpus() if cluster is None and len(pending) > 1 and (jobs == AUTO or jobs > 1) else []
+    if jobs == AUTO:
+        fold_rows = len(splits[pending[0] - 1][0]) if pending else 0
+        jobs = auto_jobs(len(pending), fold_rows, recipe.train.epochs, len(gpus))
     parallel = jobs > 1 and len(pending) > 1
-    gpus = visible_gpus() if parallel and cluster is None else []
-    on_dask = bool(pending) and (cluster is not None or len(gpus) > 1)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if parallel and not on_dask else None
+    on_dask = bool(pending) and (cluster is not None or (parallel and len(gpus) > 1))
+    threads = max(1, usable_cores() // jobs) if parallel and not on_dask else None
     if on_dask:
         relay = dask_folds(cluster, listeners, scatter=(train, test), gpus=gpus, workers=min(jobs, len(pending)))
     else:

@@ -3,12 +3,32 @@ determinism set-up, the software versions a run records, and softmax scores."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from kit.quiet import native_stderr_silenced
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def available_memory_mib() -> float | None:
+    """Memory the system can still give without swapping (``MemAvailable``), in MiB; None where it does not say."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def import_tensorflow():

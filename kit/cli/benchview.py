@@ -131,8 +131,9 @@ def bench_notes(result: BenchResult) -> list[str]:
         verdict = "met" if full.ratio <= full.ratio_target and ours.peak_rss_mib <= full.target_rss_mib else "missed"
         lines.append(
             f"full size, {full.folds}-fold `kit cv` on {full.train_rows:,} rows (+{full.test_rows:,} test): "
-            f"{ours.recipe} {ours.wall_seconds / 60:.1f} min (peak RSS {ours.peak_rss_mib / 1024:.2f} GiB) against "
-            f"{baseline.recipe} {baseline.wall_seconds / 60:.1f} min ({baseline.peak_rss_mib / 1024:.2f} GiB): "
+            f"{ours.recipe} --jobs {ours.jobs} {ours.wall_seconds / 60:.1f} min (peak memory "
+            f"{ours.peak_rss_mib / 1024:.2f} GiB) against {baseline.recipe} --jobs {baseline.jobs} "
+            f"{baseline.wall_seconds / 60:.1f} min ({baseline.peak_rss_mib / 1024:.2f} GiB): "
             f"{full.ratio:.2f}× (target ≤ {full.ratio_target:.1f}×, ≤ {full.target_rss_mib / 1024:.0f} GiB: {verdict})"
         )
     return lines

@@ -14,6 +14,16 @@ from kit.cli.options import SET_HELP, as_flags, parse_sets
 from kit.cli.render import console, duration
 
 
+def jobs_value(value: str) -> int | str:
+    """``--jobs``: ``auto`` or a whole number (its range is checked with the other arguments)."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither auto nor a whole number") from None
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``kit`` app."""
     app.command("cv")(cv)
@@ -33,8 +43,12 @@ def cv(
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's number of epochs."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, help="Run folder; default runs/<recipe>."),
-    jobs: int = typer.Option(
-        1, help="Folds trained in parallel (joblib processes; one per GPU when several are visible)."
+    jobs: str = typer.Option(
+        "auto",
+        callback=lambda value: jobs_value(value),
+        metavar="<auto|int>",
+        help="Folds trained in parallel (joblib processes; one per GPU when several are visible); auto: one "
+        "single-threaded fold per core when the folds are large enough to repay a worker's start, else 1.",
     ),
     cluster: Optional[str] = typer.Option(
         None, help="Train the folds on the Dask scheduler at this address (tcp://HOST:8786) instead of locally."
