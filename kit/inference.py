@@ -103,13 +103,22 @@ def float32_copy(model: Any, name: str) -> Any:
 
 
 def averaged_graph(models: Sequence[Any]) -> Any:
-    """One Keras model: the float32 copies of ``models`` on a shared input, their softmax outputs averaged."""
+    """One Keras model: the float32 copies of ``models`` on a shared input, their softmax outputs averaged.
+
+    Built under Keras' float32 global policy whatever the caller set (a notebook's ``mixed_float16``, say), which is
+    restored after: under a mixed global policy the wrappers and the average compute in half precision, the converted
+    graph disagrees with Keras on the probe, and prediction falls back to Keras at half the speed."""
     import keras
 
-    copies = [float32_copy(model, f"fold_{index + 1}") for index, model in enumerate(models)]
-    inputs = keras.Input(shape=tuple(models[0].input_shape[1:]), dtype="float32")
-    outputs = [copy(inputs) for copy in copies]
-    return keras.Model(inputs, keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0], name="folds")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copies = [float32_copy(model, f"fold_{index + 1}") for index, model in enumerate(models)]
+        inputs = keras.Input(shape=tuple(models[0].input_shape[1:]), dtype="float32")
+        outputs = [copy(inputs) for copy in copies]
+        return keras.Model(inputs, keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0], name="folds")
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def in_batches(images: np.ndarray, batch: int, step: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

@@ -64,6 +64,19 @@ def test_keras_engine_agrees_and_a_bfloat16_model_is_evaluated_in_float32(models
     assert mixed(images) == pytest.approx(keras_mean(models[2:], images), abs=2e-2)  # bfloat16 vs float32
 
 
+def test_a_mixed_global_policy_neither_reaches_the_graph_nor_is_lost(models, images):
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")  # as a notebook set for its own models
+    try:
+        predictor = compile_predictor(models[:2], threads=1)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert predictor.engine == "tflite" and predictor.fallback is None
+    assert predictor(images) == pytest.approx(keras_mean(models[:2], images), abs=1e-5)
+
+
 def test_int8_quantizes_within_a_few_hundredths(models, images):
     predictor = compile_predictor(models[:2], precision="int8", probe=images)
     assert (predictor.engine, predictor.precision) == ("tflite", "int8")
