@@ -26,9 +26,10 @@ AUTO_WORKER_MIB = 1024  # memory kept free per worker (a full-size Digit Recogni
 
 def auto_jobs(pending: int, fold_rows: int, epochs: int, gpus: int = 0) -> int:
     """How many folds ``jobs="auto"`` trains at once: one per GPU where several are visible; on CPUs one
-    single-threaded fold per core (two one-thread folds beat one two-thread fold by ~10 % on 2 cores, with the same
-    numbers; docs/speed-notes.md), as far as the pending folds, the available memory and the work allow: folds of
-    fewer than AUTO_MIN_IMAGE_EPOCHS training images × epochs train in one process."""
+    single-threaded fold per core (two one-thread folds beat one two-thread fold by ~10 % on 2 cores;
+    docs/speed-notes.md), as far as the pending folds, the available memory and the work allow: folds of fewer than
+    AUTO_MIN_IMAGE_EPOCHS training images × epochs train in one process. As with any ``jobs``, the thread count per
+    fold follows, so the last digits can differ from a run with other ``jobs`` (``turbo``'s demo numbers did not)."""
     if gpus > 1:
         return min(gpus, pending)
     if gpus or pending < 2 or fold_rows * epochs < AUTO_MIN_IMAGE_EPOCHS:
