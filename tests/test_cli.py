@@ -165,3 +165,16 @@ def test_tensorflow_start_up_lines_stay_out_of_a_notebook():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr
     assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower() and "absl" not in done.stderr
+
+
+def test_a_ctrl_c_inside_an_import_counts_as_an_interruption():
+    from kit.cli.app import interrupted_during
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("initialization failed") from interrupt  # as TensorFlow's import re-raises it
+    except ImportError as error:
+        assert interrupted_during(error)
+    assert not interrupted_during(ValueError("a real error"))

@@ -61,6 +61,17 @@ for module in (cv, ensemble, tune, competition, recipe, kaggle):
     module.register(app)
 
 
+def interrupted_during(error: BaseException) -> bool:
+    """Whether ``error`` was raised because of a Ctrl-C: a KeyboardInterrupt among its causes or contexts."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def main() -> None:
     """Console-script entry point: run the app and turn any KitError into one line on stderr, Ctrl-C into exit 130."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -79,6 +90,12 @@ def main() -> None:
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except Exception as error:  # usage errors of typer's click: one line, exit 2
+        if interrupted_during(error):  # Ctrl-C inside an import (TensorFlow's re-raises it as an ImportError)
+            print_error(
+                "interrupted — finished folds and trials are kept; rerun the same command to resume",
+                word="interrupted",
+            )
+            sys.exit(INTERRUPTED)
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
             raise
         context = getattr(error, "ctx", None)
