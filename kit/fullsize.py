@@ -19,6 +19,7 @@ from kit.callbacks import CallbackList
 from kit.competitions import Competition
 from kit.errors import KitError
 from kit.measure import INFERENCE_ROWS
+from kit.runtime import proc_mib
 
 if TYPE_CHECKING:
     from kit.recipes import Recipe
@@ -103,13 +104,7 @@ def write_recipe_file(recipe: Recipe, folder: Path) -> Path:
 
 def proc_value_mib(pid: int, file: str, key: str) -> float:
     """A ``kB`` line ``key`` of ``/proc/PID/<file>`` in MiB; 0 if the process or the line is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
+    return proc_mib(f"/proc/{pid}/{file}", key) or 0.0
 
 
 def high_water_mib(pid: int) -> float:

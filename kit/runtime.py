@@ -20,15 +20,21 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def available_memory_mib() -> float | None:
-    """Memory the system can still give without swapping (``MemAvailable``), in MiB; None where it does not say."""
+def proc_mib(path: str, key: str) -> float | None:
+    """A ``kB`` line ``key`` of a ``/proc`` file (``/proc/meminfo``, ``/proc/PID/status``…) in MiB; None where the
+    file or the line is missing (another system, a process that has ended)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def available_memory_mib() -> float | None:
+    """Memory the system can still give without swapping (``MemAvailable``), in MiB; None where it does not say."""
+    return proc_mib("/proc/meminfo", "MemAvailable:")
 
 
 def import_tensorflow():

@@ -72,6 +72,14 @@ def interrupted_during(error: BaseException) -> bool:
     return False
 
 
+def exit_interrupted() -> None:
+    """Say what a Ctrl-C kept and how to go on, and exit 130."""
+    print_error(
+        "interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted"
+    )
+    sys.exit(INTERRUPTED)
+
+
 def main() -> None:
     """Console-script entry point: run the app and turn any KitError into one line on stderr, Ctrl-C into exit 130."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -83,19 +91,12 @@ def main() -> None:
         print_error(str(error))
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
-        print_error(
-            "interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted"
-        )
-        sys.exit(INTERRUPTED)
+        exit_interrupted()
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except Exception as error:  # usage errors of typer's click: one line, exit 2
         if interrupted_during(error):  # Ctrl-C inside an import (TensorFlow's re-raises it as an ImportError)
-            print_error(
-                "interrupted — finished folds and trials are kept; rerun the same command to resume",
-                word="interrupted",
-            )
-            sys.exit(INTERRUPTED)
+            exit_interrupted()
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
             raise
         context = getattr(error, "ctx", None)
