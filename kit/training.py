@@ -92,7 +92,12 @@ def train_fold(
             keras.utils.set_random_seed(seed)
             resumed, found = None, []
         snapshots = found
-    model = resumed.model if resumed else builder()
+    if resumed:
+        model = resumed.model
+    else:  # this process's traced model of the recipe with a fresh model's numbers (no tracing again)
+        from kit.modelcache import fold_model
+
+        model = fold_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
     callbacks = [*own, FiniteLoss(fold)]
     if report is not None:
         callbacks.append(
