@@ -81,7 +81,7 @@ def soft_training_dataset(images: np.ndarray, targets: np.ndarray, batch_size: i
     from kit.runtime import import_tensorflow
 
     tf = import_tensorflow()
-    from kit.pipeline import make_augmenter
+    from kit.pipeline import make_augmenter, without_autotune
 
     augmenter = make_augmenter(augment, seed)
     dataset = tf.data.Dataset.from_tensor_slices((images, targets))
@@ -93,7 +93,7 @@ def soft_training_dataset(images: np.ndarray, targets: np.ndarray, batch_size: i
             batch_images = augmenter(batch_images, training=True)
         return batch_images, batch_targets
 
-    return dataset.map(prepare).prefetch(tf.data.AUTOTUNE)  # sequential map: reproducible augmentation draws
+    return without_autotune(dataset.map(prepare).prefetch(2))  # sequential map: reproducible augmentation draws
 
 
 def _check(alpha: float, holdout: float, epochs: int | None) -> None:
