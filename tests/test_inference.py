@@ -155,3 +155,26 @@ def test_kit_infer_predicts_a_runs_test_rows_as_kit_cv_did(tmp_path, tiny_dir):
         kit.infer(tmp_path / "run", images=np.zeros((3, 28, 28, 1)), data_dir=tiny_dir)
     with pytest.raises(KitError, match=r"^images: shape \(3, 28, 28\), run .*'s models take \(rows, \(28, 28, 1\)\)$"):
         kit.infer(tmp_path / "run", images=np.zeros((3, 28, 28)))
+
+
+def test_a_prediction_runs_without_the_cyclic_garbage_collector_and_restores_it():
+    import gc
+
+    from kit.inference import Predictor
+
+    seen = []
+
+    def run(images):
+        seen.append(gc.isenabled())
+        return np.zeros((len(images), 3), np.float32)
+
+    predictor = Predictor("keras", "float32", 1, 3, 64, 1, (2,), run)
+    assert gc.isenabled()
+    assert predictor(np.zeros((5, 2))).shape == (5, 3)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        predictor(np.zeros((5, 2)))
+        assert not gc.isenabled()  # a caller's choice stays
+    finally:
+        gc.enable()
