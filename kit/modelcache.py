@@ -1,8 +1,8 @@
 """One compiled model per thread, handed out again from fold to fold with a fresh model's numbers.
 
 Keras traces a model's train, test and predict steps into TensorFlow graphs the first time it fits, evaluates or
-predicts, and traces them again for every new model: on a CPU that is 2.5–4 s per fold of the demo data, as long as
-all 15 epochs of ``turbo`` (docs/speed-notes.md). :func:`fold_model` builds the fold's model as before (so every
+predicts, and traces them again for every new model: 1.2–1.6 s of a ~5 s demo fold of ``turbo`` on a 2-core CPU
+(docs/speed-notes.md). :func:`fold_model` builds the fold's model as before (so every
 random draw happens as it did), then, when this thread has already traced a model of the same recipe, copies the
 new model's variables — weights, batch-norm statistics, dropout seeds, optimizer slots, step and learning rate — into
 that traced one and returns it. Training it gives the same numbers as training the new model, without the tracing.
