@@ -51,13 +51,15 @@ def _copy_state(source: Any, target: Any) -> bool:
     return True
 
 
-def fold_model(recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_rows: int) -> Any:
-    """A compiled model for one fold whose every variable equals that of ``build_model(recipe, …)`` built now: the
-    thread's traced model of the same key with the new model's state copied in, else the new model (kept for the
-    next fold in place of any other)."""
+def fold_model(
+    recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_rows: int, seed: int | None = None
+) -> Any:
+    """A compiled model for one fold whose every variable equals that of ``build_model(recipe, …, seed=seed)`` built
+    now: the thread's traced model of the same key with the new model's state copied in, else the new model (kept
+    for the next fold in place of any other)."""
     from kit.models import build_model
 
-    built = build_model(recipe, input_shape, classes, train_rows=train_rows)
+    built = build_model(recipe, input_shape, classes, train_rows=train_rows, seed=seed)
     key = model_key(recipe, input_shape, classes, train_rows)
     kept = getattr(_LOCAL, "model", None)
     if kept is not None and _LOCAL.key == key and _copy_state(built, kept):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
+from typing import Any
 
 import keras
 from keras import layers, ops
+from keras.initializers import GlorotUniform
 
 from kit.pipeline import steps
 from kit.recipes import BatchNorm, Recipe, TrainSpec
@@ -74,29 +77,53 @@ def _normalised(
     return [make(activation=None, use_bias=False), norm(), layers.Activation(activation, dtype=dtype)]
 
 
-def build_layers(recipe: Recipe, input_shape: tuple[int, ...], classes: int) -> list[keras.layers.Layer]:
-    """The recipe's layer stack: uint8-range input scaled to [0, 1], conv blocks, head, dense, float32 softmax."""
+def seed_drawer(seed: int | None) -> Callable[[], int | None]:
+    """The seeds of the model's random layers, one call per layer in building order. Keras draws an unseeded layer's
+    seed from Python's global ``random`` (``random.randint(1, 10**9)``), which other threads share: in a Dask worker the
+    event loop draws from it too (connection back-off, work stealing), and a fold's initial weights then differed from
+    run to run. With ``seed``, the same draws come from a private generator seeded as ``keras.utils.set_random_seed``
+    seeds the global one — the same numbers, whatever other threads do. ``None``: Keras' own draws."""
+    if seed is None:
+        return lambda: None
+    private = random.Random(seed)
+    return lambda: private.randint(1, int(1e9))
+
+
+def build_layers(
+    recipe: Recipe, input_shape: tuple[int, ...], classes: int, seed: int | None = None
+) -> list[keras.layers.Layer]:
+    """The recipe's layer stack: uint8-range input scaled to [0, 1], conv blocks, head, dense, float32 softmax;
+    ``seed`` seeds its random layers (:func:`seed_drawer`)."""
     recipe.feature_maps(input_shape)
     spec, dtype = recipe.model, resolve_precision(recipe.train.precision)
+    draw = seed_drawer(seed)
+
+    def weighted(layer: Callable[..., keras.layers.Layer], *args: Any, **options: Any) -> Callable[..., Any]:
+        """``layer`` whose kernel initializer (Keras' default, Glorot uniform) takes the next seed when it is made."""
+        return lambda **more: layer(*args, kernel_initializer=GlorotUniform(seed=draw()), **options, **more)
+
+    def dropout(rate: float) -> keras.layers.Layer:
+        return layers.Dropout(rate, seed=draw(), dtype=dtype)
+
     norm = partial(layers.BatchNormalization, momentum=spec.batch_norm_momentum, dtype=dtype)
     stack: list[keras.layers.Layer] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255, dtype=dtype)]
     for block in spec.blocks:
         for filters, kernel, stride, padding in block.conv_layout():
-            conv = partial(layers.Conv2D, filters, kernel, strides=stride, padding=padding, dtype=dtype)
+            conv = weighted(layers.Conv2D, filters, kernel, strides=stride, padding=padding, dtype=dtype)
             stack += _normalised(conv, block.batch_norm, spec.activation, norm, dtype)
         if block.pool != "none":
             stack.append(POOLING[block.pool](pool_size=2, padding="same", dtype=dtype))
         if block.dropout:
-            stack.append(layers.Dropout(block.dropout, dtype=dtype))
+            stack.append(dropout(block.dropout))
     stack.append(HEADS[spec.head](dtype=dtype))
     if spec.head_dropout:
-        stack.append(layers.Dropout(spec.head_dropout, dtype=dtype))
+        stack.append(dropout(spec.head_dropout))
     for dense in spec.dense:
-        dense_layer = partial(layers.Dense, dense.units, dtype=dtype)
+        dense_layer = weighted(layers.Dense, dense.units, dtype=dtype)
         stack += _normalised(dense_layer, dense.batch_norm, spec.activation, norm, dtype)
         if dense.dropout:
-            stack.append(layers.Dropout(dense.dropout, dtype=dtype))
-    stack.append(layers.Dense(classes, use_bias=not spec.output_batch_norm, dtype=dtype))
+            stack.append(dropout(dense.dropout))
+    stack.append(weighted(layers.Dense, classes, use_bias=not spec.output_batch_norm, dtype=dtype)())
     if spec.output_batch_norm:
         stack.append(norm())
     stack.append(layers.Activation("softmax", dtype="float32"))
@@ -148,13 +175,18 @@ def make_optimizer(train: TrainSpec, steps_per_epoch: int | None = None) -> kera
 
 
 def build_model(
-    recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_rows: int = DEFAULT_TRAIN_ROWS
+    recipe: Recipe,
+    input_shape: tuple[int, ...],
+    classes: int,
+    train_rows: int = DEFAULT_TRAIN_ROWS,
+    seed: int | None = None,
 ) -> keras.Model:
     """A compiled ``keras.Sequential`` for the recipe, with categorical cross-entropy and accuracy.
 
-    ``train_rows``, the number of training images per epoch, sets the steps of per-step learning-rate schedules.
+    ``train_rows``, the number of training images per epoch, sets the steps of per-step learning-rate schedules;
+    ``seed`` seeds the initial weights and dropout (:func:`seed_drawer`; None: Python's global ``random``).
     """
-    model = keras.Sequential(build_layers(recipe, input_shape, classes), name=recipe.name.replace("-", "_"))
+    model = keras.Sequential(build_layers(recipe, input_shape, classes, seed), name=recipe.name.replace("-", "_"))
     model.compile(
         optimizer=make_optimizer(recipe.train, steps(train_rows, recipe.train.batch_size)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.train.label_smoothing),

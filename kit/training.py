@@ -77,7 +77,7 @@ def train_fold(
     own = build_callbacks(recipe)
 
     def builder() -> Any:  # a resumed model is rebuilt by the recipe, so AdamW's weight-decay exclusions hold
-        return build_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
+        return build_model(recipe, train.images.shape[1:], classes, train_rows=len(images), seed=seed)
 
     resumed = resume_state(*checkpoint, model_builder=builder) if checkpoint else None
     snapshots: list[Any] = []  # train.snapshots: the snapshots of the cycles finished before the last
@@ -97,7 +97,7 @@ def train_fold(
     else:  # this process's traced model of the recipe with a fresh model's numbers (no tracing again)
         from kit.modelcache import fold_model
 
-        model = fold_model(recipe, train.images.shape[1:], classes, train_rows=len(images))
+        model = fold_model(recipe, train.images.shape[1:], classes, train_rows=len(images), seed=seed)
     callbacks = [*own, FiniteLoss(fold)]
     if report is not None:
         callbacks.append(

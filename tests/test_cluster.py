@@ -69,12 +69,6 @@ def without_timing(summary):
     return kept
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: in about half the runs of the whole suite, one fold trained on a two-worker Dask cluster ends a few "
-    "hundredths of accuracy away from the same fold trained locally (Dask sets PYTHONHASHSEED=6640 in its workers; "
-    "one worker, or a run of this module alone, matches)",
-)
 def test_cluster_run_writes_the_same_run_folder_as_a_local_run(both_runs):
     folder, remote, local, _ = both_runs
     assert without_timing(remote) == without_timing(local)
@@ -85,12 +79,6 @@ def test_cluster_run_writes_the_same_run_folder_as_a_local_run(both_runs):
         assert np.array_equal(np.load(folder / "cluster" / name), np.load(folder / "local" / name)), name
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: in about half the runs of the whole suite, one fold trained on a two-worker Dask cluster ends a few "
-    "hundredths of accuracy away from the same fold trained locally (Dask sets PYTHONHASHSEED=6640 in its workers; "
-    "one worker, or a run of this module alone, matches)",
-)
 def test_models_come_back_from_the_workers_intact(both_runs):
     import keras
 

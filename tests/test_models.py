@@ -238,3 +238,28 @@ def test_a_model_trained_with_ema_saves_and_loads(recipe_from, tmp_path):
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert type(loaded.optimizer).__name__ == "WarmEMAAdam"
     assert np.allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+
+
+def test_a_seeded_model_draws_keras_numbers_whatever_other_threads_take_from_random():
+    """With ``seed`` the initial weights and dropout seeds are those Keras draws from Python's ``random`` seeded with
+    ``seed`` (kit's earlier numbers), and a draw by anyone else in between (Dask's event loop) changes nothing."""
+    import random
+    import threading
+
+    recipe = load_recipe("turbo")  # conv, dense and dropout layers
+
+    def state(model):
+        return [np.asarray(variable) for variable in model.variables]
+
+    random.seed(11)
+    keras_own = state(build_model(recipe, (28, 28, 1), 10))
+    random.seed(11)
+    other = threading.Thread(target=lambda: [random.random() for _ in range(100)])
+    other.start()
+    other.join()
+    seeded = state(build_model(recipe, (28, 28, 1), 10, seed=11))
+    random.seed(11)
+    random.random()
+    unseeded = state(build_model(recipe, (28, 28, 1), 10))
+    assert len(seeded) == len(keras_own) and all(np.array_equal(a, b) for a, b in zip(seeded, keras_own, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(unseeded, keras_own, strict=True))  # the draw did matter
