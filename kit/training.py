@@ -94,7 +94,7 @@ def train_fold(
         snapshots = found
     if resumed:
         model = resumed.model
-    else:  # this process's traced model of the recipe with a fresh model's numbers (no tracing again)
+    else:  # this thread's traced model of the recipe with a fresh model's numbers (no tracing again)
         from kit.modelcache import fold_model
 
         model = fold_model(recipe, train.images.shape[1:], classes, train_rows=len(images), seed=seed)
