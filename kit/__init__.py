@@ -15,43 +15,43 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from kit import quiet
 from kit.errors import KitError
+from kit.utils import _quiet as quiet
 
 quiet.install()
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "cv": ("kit.api", "cv"),
-    "load_run": ("kit.results", "load_run"),
-    "runs": ("kit.results", "list_runs"),
-    "CVResult": ("kit.results", "CVResult"),
-    "FoldScore": ("kit.results", "FoldScore"),
-    "RunInfo": ("kit.results", "RunInfo"),
-    "load_recipe": ("kit.recipes", "load_recipe"),
-    "Recipe": ("kit.recipes", "Recipe"),
-    "predict": ("kit.prediction", "predict"),
-    "infer": ("kit.inference", "infer"),
-    "Inference": ("kit.inference", "Inference"),
-    "compile_predictor": ("kit.inference", "compile_predictor"),
-    "tune": ("kit.tuning", "run_tune"),
-    "TuneResult": ("kit.tuning", "TuneResult"),
-    "TrialScore": ("kit.trials", "TrialScore"),
-    "TuneRole": ("kit.tunerole", "TuneRole"),
-    "BenchResult": ("kit.benchmark", "BenchResult"),
-    "bench": ("kit.benchmark", "run_bench"),
+    "cv": ("kit.crossval._api", "cv"),
+    "load_run": ("kit.crossval._results", "load_run"),
+    "runs": ("kit.crossval._results", "list_runs"),
+    "CVResult": ("kit.crossval._results", "CVResult"),
+    "FoldScore": ("kit.crossval._results", "FoldScore"),
+    "RunInfo": ("kit.crossval._results", "RunInfo"),
+    "load_recipe": ("kit.recipes._load", "load_recipe"),
+    "Recipe": ("kit.recipes._load", "Recipe"),
+    "predict": ("kit.ensemble._predict", "predict"),
+    "infer": ("kit.engine._inference", "infer"),
+    "Inference": ("kit.engine._inference", "Inference"),
+    "compile_predictor": ("kit.engine._inference", "compile_predictor"),
+    "tune": ("kit.tuning._search", "run_tune"),
+    "TuneResult": ("kit.tuning._search", "TuneResult"),
+    "TrialScore": ("kit.tuning._trials", "TrialScore"),
+    "TuneRole": ("kit.tuning._role", "TuneRole"),
+    "BenchResult": ("kit.benchmark._bench", "BenchResult"),
+    "bench": ("kit.benchmark._bench", "run_bench"),
     "fetch": ("kit.kaggle", "fetch"),
     "submit": ("kit.kaggle", "submit"),
     "submissions": ("kit.kaggle", "submissions"),
-    "distill": ("kit.distill", "distill"),
-    "pseudo_rows": ("kit.pseudo", "pseudo_rows"),
-    "score": ("kit.scoring", "score_submission"),
-    "init": ("kit.specinfer", "infer_competition"),
-    "demo_data": ("kit.data", "write_demo_data"),
-    "Callback": ("kit.callbacks", "Callback"),
-    "CallbackList": ("kit.callbacks", "CallbackList"),
-    "ProgressBar": ("kit.callbacks", "ProgressBar"),
+    "distill": ("kit.ensemble._distill", "distill"),
+    "pseudo_rows": ("kit.ensemble._pseudo", "pseudo_rows"),
+    "score": ("kit.submission._scoring", "score_submission"),
+    "init": ("kit.data._infer", "infer_competition"),
+    "demo_data": ("kit.data._load", "write_demo_data"),
+    "Callback": ("kit.utils._callbacks", "Callback"),
+    "CallbackList": ("kit.utils._callbacks", "CallbackList"),
+    "ProgressBar": ("kit.utils._callbacks", "ProgressBar"),
 }
 
 __all__ = ["KitError", "__version__", *_LAZY]

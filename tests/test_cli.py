@@ -120,7 +120,7 @@ def test_wheel_ships_the_recipes_and_runs_from_an_empty_folder(tmp_path, demo_di
     assert built.returncode == 0, built.stderr
     [wheel] = dist.glob("kit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "kit/shipped/recipes/fast.toml" in names and "kit/cli/app.py" in names
+    assert "kit/recipes/shipped/fast.toml" in names and "kit/cli/app.py" in names
     assert not [name for name in names if name.startswith(("tests/", "recipes/"))]
     target = tmp_path / "site"
     installed = subprocess.run(
@@ -161,7 +161,7 @@ def test_wheel_ships_the_recipes_and_runs_from_an_empty_folder(tmp_path, demo_di
 
 
 def test_tensorflow_start_up_lines_stay_out_of_a_notebook():
-    code = "import kit, keras; from kit.pipeline import steps; print(steps(10, 3))"
+    code = "import kit, keras; from kit.engine._pipeline import steps; print(steps(10, 3))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr
     assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower() and "absl" not in done.stderr

@@ -12,11 +12,11 @@ import pytest
 from distributed import Client, LocalCluster, get_worker
 
 from conftest import tiny_recipe_toml
-from kit.callbacks import Callback
-from kit.cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
-from kit.crossval import run_cv
+from kit.crossval._cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
+from kit.crossval._run import run_cv
 from kit.errors import KitError
-from kit.recipes import load_recipe
+from kit.recipes._load import load_recipe
+from kit.utils._callbacks import Callback
 
 TINY = tiny_recipe_toml("a tiny CNN for cluster tests", seed=5)
 TIMING = {"seconds", "train_seconds", "finished_at"}
@@ -143,7 +143,7 @@ def test_cli_cluster_error_has_no_traceback(tmp_path, tiny_dir):
 
 
 def test_jobs_on_several_gpus_run_one_worker_per_gpu(monkeypatch, both_runs, tiny_dir, recipe, tmp_path):
-    import kit.cluster
+    import kit.crossval._cluster
 
     started = []
 
@@ -151,8 +151,8 @@ def test_jobs_on_several_gpus_run_one_worker_per_gpu(monkeypatch, both_runs, tin
         started.append((list(gpus), workers))
         return local_gpu_cluster(gpus, workers)
 
-    monkeypatch.setattr("kit.cluster.visible_gpus", lambda: ["0", "1"])
-    monkeypatch.setattr(kit.cluster, "local_gpu_cluster", recording)
+    monkeypatch.setattr("kit.crossval._cluster.visible_gpus", lambda: ["0", "1"])
+    monkeypatch.setattr(kit.crossval._cluster, "local_gpu_cluster", recording)
     summary = run_cv(recipe, tiny_dir, out=tmp_path / "gpus", jobs=2).summary
     assert started == [(["0", "1"], 2)]
     assert without_timing(summary) == without_timing(both_runs[2])

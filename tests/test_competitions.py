@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.competitions import (
+from kit.competitions._spec import (
     COMPETITIONS,
     DEFAULT_COMPETITION,
     as_competition,
@@ -19,10 +19,10 @@ from kit.competitions import (
     get_competition,
     known_competitions,
 )
-from kit.data import load_extra, load_test, load_train
-from kit.demo import write_demo_data
+from kit.competitions._specfile import load_spec, parse_spec, spec_toml
+from kit.data._demo import write_demo_data
+from kit.data._load import load_extra, load_test, load_train
 from kit.errors import KitError
-from kit.specfile import load_spec, parse_spec, spec_toml
 
 SHIPPED = {"digit-recognizer", "Kannada-MNIST", "fashion-mnist", "sign-language-mnist", "fer2013"}
 
@@ -53,7 +53,7 @@ def test_shipped_specs_load_and_keep_the_attributes_other_modules_use():
 
 def test_importing_the_specs_reads_no_files_and_imports_no_heavy_modules():
     code = (
-        "import sys, kit.competitions as c; "
+        "import sys, kit.competitions._spec as c; "
         "heavy = [m for m in ('numpy', 'pydantic', 'pandas', 'tensorflow') if m in sys.modules];"
         "print(heavy)"
     )

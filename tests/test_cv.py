@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.callbacks import Callback
-from kit.crossval import fold_splits, run_cv
+from kit.crossval._run import fold_splits, run_cv
 from kit.errors import KitError
-from kit.recipes import load_recipe
-from kit.runtime import softmax_scores
+from kit.recipes._load import load_recipe
+from kit.utils._callbacks import Callback
+from kit.utils._runtime import softmax_scores
 
 TINY = tiny_recipe_toml(
     "a tiny CNN for tests",

@@ -15,13 +15,13 @@ import pytest
 
 from conftest import tiny_recipe_toml
 from kit.cli.ensemble import notes
-from kit.crossval import run_cv
-from kit.ensemble import build_ensemble, cross_fitted, fit_weights, load_member, parse_weights, soft_vote
+from kit.crossval._run import run_cv
+from kit.crossval._rundir import RunFolder, save_array, write_json
+from kit.ensemble._members import build_ensemble, cross_fitted, fit_weights, load_member, parse_weights, soft_vote
+from kit.ensemble._predict import predict
+from kit.ensemble._tta import with_tta
 from kit.errors import KitError
-from kit.prediction import predict
-from kit.recipes import load_recipe
-from kit.rundir import RunFolder, save_array, write_json
-from kit.tta import with_tta
+from kit.recipes._load import load_recipe
 
 LABELS = np.array([0, 1, 2, 1])
 # Two runs' OOF softmaxes (4 rows × 3 classes) and test softmaxes (3 rows): every row sums to 1.

@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-import kit.runners
-from kit.cluster import gpu_devices_present, visible_gpus
-from kit.fullsize import process_tree, tree_memory_mib
-from kit.runners import AUTO_MIN_IMAGE_EPOCHS, auto_jobs
+import kit.crossval._runners
+from kit.benchmark._fullsize import process_tree, tree_memory_mib
+from kit.crossval._cluster import gpu_devices_present, visible_gpus
+from kit.crossval._runners import AUTO_MIN_IMAGE_EPOCHS, auto_jobs
 
 
 @pytest.fixture
 def two_cores_plenty_of_memory(monkeypatch):
-    monkeypatch.setattr(kit.runners, "usable_cores", lambda: 2)
-    monkeypatch.setattr(kit.runners, "available_memory_mib", lambda: 16_000.0)
+    monkeypatch.setattr(kit.crossval._runners, "usable_cores", lambda: 2)
+    monkeypatch.setattr(kit.crossval._runners, "available_memory_mib", lambda: 16_000.0)
 
 
 def test_auto_trains_one_fold_per_core_when_the_folds_are_large(two_cores_plenty_of_memory):
@@ -33,12 +33,12 @@ def test_auto_trains_small_folds_and_single_folds_in_one_process(two_cores_plent
 
 
 def test_auto_is_bounded_by_cores_pending_folds_and_memory(monkeypatch):
-    monkeypatch.setattr(kit.runners, "usable_cores", lambda: 16)
-    monkeypatch.setattr(kit.runners, "available_memory_mib", lambda: 64_000.0)
+    monkeypatch.setattr(kit.crossval._runners, "usable_cores", lambda: 16)
+    monkeypatch.setattr(kit.crossval._runners, "available_memory_mib", lambda: 64_000.0)
     assert auto_jobs(pending=5, fold_rows=33_600, epochs=15) == 5
-    monkeypatch.setattr(kit.runners, "available_memory_mib", lambda: 2_500.0)
+    monkeypatch.setattr(kit.crossval._runners, "available_memory_mib", lambda: 2_500.0)
     assert auto_jobs(pending=5, fold_rows=33_600, epochs=15) == 2
-    monkeypatch.setattr(kit.runners, "available_memory_mib", lambda: 300.0)
+    monkeypatch.setattr(kit.crossval._runners, "available_memory_mib", lambda: 300.0)
     assert auto_jobs(pending=5, fold_rows=33_600, epochs=15) == 1
 
 
@@ -56,7 +56,9 @@ def test_hidden_gpus_are_not_looked_for(monkeypatch):
 
 
 def test_no_gpu_device_means_no_tensorflow_import():
-    code = "import sys; from kit.cluster import visible_gpus; print(visible_gpus(), 'tensorflow' in sys.modules)"
+    code = (
+        "import sys; from kit.crossval._cluster import visible_gpus; print(visible_gpus(), 'tensorflow' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     if not gpu_devices_present():

@@ -19,11 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 from kaggle_server import FakeKaggle
-from kit.callbacks import Callback
 from kit.cli import app
-from kit.competitions import Competition
+from kit.competitions._spec import Competition
 from kit.errors import KitError
 from kit.kaggle import Poll, Retry, check_data, fetch, submissions, submit
+from kit.utils._callbacks import Callback
 
 USERNAME, KEY = "kit-tester", "s3cret-key-that-must-never-show-0123"
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -120,7 +120,7 @@ class Phases(Callback):
 
 @pytest.fixture
 def inferred(monkeypatch) -> list[tuple[Path, str | None, bool]]:
-    """A stand-in for kit.specinfer that records its calls and writes a small competition.toml."""
+    """A stand-in for kit.data._infer that records its calls and writes a small competition.toml."""
     calls: list[tuple[Path, str | None, bool]] = []
 
     def infer_competition(data_dir: Path, name: str | None = None, write: bool = True):
@@ -131,9 +131,9 @@ def inferred(monkeypatch) -> list[tuple[Path, str | None, bool]]:
         spec = Competition(name, test_id_column="id", first_id=0, submission_columns=("id", "label"))
         return types.SimpleNamespace(competition=spec, path=path, notes=["784 pixel columns -> 28x28x1"])
 
-    module = types.ModuleType("kit.specinfer")
+    module = types.ModuleType("kit.data._infer")
     module.infer_competition = infer_competition
-    monkeypatch.setitem(sys.modules, "kit.specinfer", module)
+    monkeypatch.setitem(sys.modules, "kit.data._infer", module)
     return calls
 
 
@@ -334,7 +334,9 @@ def test_a_broken_local_file_is_noted_when_fetched_again(kaggle, tmp_path):
 
 
 def test_an_unknown_competition_is_fetched_and_its_spec_inferred(kaggle, tmp_path):
-    pytest.importorskip("kit.specinfer", reason="kit.specinfer (infer_competition, another helper's) is not there yet")
+    pytest.importorskip(
+        "kit.data._infer", reason="kit.data._infer (infer_competition, another helper's) is not there yet"
+    )
     phases = Phases()
     fetched = fetch(NEW, retry=FAST, callbacks=[phases])
     folder = Path("data") / NEW
@@ -359,7 +361,9 @@ def test_an_unknown_competition_is_fetched_and_its_spec_inferred(kaggle, tmp_pat
 
 
 def test_submit_checks_against_the_spec_inferred_at_fetch(kaggle, tmp_path):
-    pytest.importorskip("kit.specinfer", reason="kit.specinfer (infer_competition, another helper's) is not there yet")
+    pytest.importorskip(
+        "kit.data._infer", reason="kit.data._infer (infer_competition, another helper's) is not there yet"
+    )
     fetch(NEW, retry=FAST)
     before = list(kaggle.requests)
     path = tmp_path / "fashion.csv"
@@ -437,7 +441,9 @@ def test_unknown_or_malformed_slugs_are_one_line(kaggle, tmp_path, slug, expecte
 
 
 def test_cli_fetches_a_competition_kit_has_never_seen(kaggle, tmp_path):
-    pytest.importorskip("kit.specinfer", reason="kit.specinfer (infer_competition, another helper's) is not there yet")
+    pytest.importorskip(
+        "kit.data._infer", reason="kit.data._infer (infer_competition, another helper's) is not there yet"
+    )
     done = CliRunner().invoke(app, ["fetch", "--competition", NEW])
     assert done.exit_code == 0, done.output
     folder = tmp_path / "data" / NEW

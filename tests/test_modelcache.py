@@ -1,4 +1,4 @@
-"""Model reuse from fold to fold (kit.modelcache): a fold trained on the process's traced model gives the same bits as
+"""Model reuse from fold to fold (kit.engine._modelcache): a fold trained on the process's traced model gives the same bits as
 one trained on a newly built model, for recipes with dropout, batch norm, EMA, weight decay, a one-cycle schedule and
 ReduceLROnPlateau; a different recipe or fold size gets a model of its own."""
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit import modelcache
-from kit.data import load_train
-from kit.recipes import load_recipe
+from kit.data._load import load_train
+from kit.engine import _modelcache as modelcache
+from kit.recipes._load import load_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def recipe_of(tmp_path: Path, extra: str = "", **overrides):
 
 def folds(recipe, train, reuse: bool, count: int = 3):
     """Folds 1..count on rows split 150 / 50 differently per fold: (validation softmaxes, the models trained)."""
-    from kit.training import train_fold
+    from kit.crossval._fold import train_fold
 
     rows = np.arange(len(train.images))
     out, models = [], []

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from test_ensemble import OOF_A, OOF_B, make_run
 
-from kit.data import load_test
+from kit.data._load import load_test
+from kit.ensemble._predict import predict
+from kit.ensemble._pseudo import confident_rows, pseudo_rows
 from kit.errors import KitError
-from kit.prediction import predict
-from kit.pseudo import confident_rows, pseudo_rows
 
 # test softmaxes of two runs (4 test rows × 3 classes); their equal vote is [.97 .02 .01], [.5 .3 .2],
 # [.01 .995 .005], [.0 .0 1.0]

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from kit.data import load_train
+from kit.crossval._report import confident_errors, confident_errors_figure, png_bytes, write_report
+from kit.crossval._results import list_runs
+from kit.crossval._rundir import FoldResult, RunFolder, save_array, write_json
+from kit.data._load import load_train
 from kit.errors import KitError
-from kit.report import confident_errors, confident_errors_figure, png_bytes, write_report
-from kit.results import list_runs
-from kit.rundir import FoldResult, RunFolder, save_array, write_json
 
 FIGURES = {"label_counts", "samples", "curves", "confusion", "confident_errors"}
 PNG = b"\x89PNG\r\n\x1a\n"

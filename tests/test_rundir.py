@@ -13,9 +13,9 @@ import pytest
 
 import kit
 from conftest import tiny_recipe_toml
+from kit.crossval._results import list_runs
+from kit.crossval._rundir import RunFolder, RunLock, load_array, prepare_out, read_json, write_json
 from kit.errors import KitError
-from kit.results import list_runs
-from kit.rundir import RunFolder, RunLock, load_array, prepare_out, read_json, write_json
 
 TINY = tiny_recipe_toml("tiny run-folder recipe", epochs=1)
 
@@ -75,7 +75,7 @@ def test_second_writer_is_refused_with_the_holder(tmp_path):
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     folder = prepare_out(tmp_path / "run")
     code = (
-        "from kit.rundir import RunLock; from pathlib import Path; import os; "
+        "from kit.crossval._rundir import RunLock; from pathlib import Path; import os; "
         f"RunLock(Path({str(folder)!r})).__enter__(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)  # dies holding the lock
@@ -183,14 +183,14 @@ def test_leftover_temporary_files_are_removed_on_the_next_run(finished, tmp_path
 def test_non_finite_loss_stops_the_fold_with_one_line(tmp_path, recipe_path, tiny_dir, monkeypatch):
     import keras
 
-    import kit.models
+    import kit.engine._models
 
     class Poison(keras.callbacks.Callback):  # the loss of a diverging model, without waiting for one to diverge
         def on_epoch_end(self, epoch, logs=None):
             logs["loss"] = float("nan")
 
-    build = kit.models.build_callbacks
-    monkeypatch.setattr(kit.models, "build_callbacks", lambda recipe: [*build(recipe), Poison()])
+    build = kit.engine._models.build_callbacks
+    monkeypatch.setattr(kit.engine._models, "build_callbacks", lambda recipe: [*build(recipe), Poison()])
     with pytest.raises(KitError, match=r"fold 1: loss became nan at epoch 1; lower train.learning_rate"):
         kit.cv(str(recipe_path), tiny_dir, out=tmp_path / "run")
     assert not (tmp_path / "run" / "fold-1" / "fold.json").exists() and not (tmp_path / "run" / "summary.json").exists()

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from test_ensemble import LABELS, OOF_A, OOF_B, TEST_A, TEST_B, make_run
 
-from kit.ensemble import SELECTED, SELECTED_HONEST, build_ensemble, soft_vote
+from kit.ensemble._members import SELECTED, SELECTED_HONEST, build_ensemble, soft_vote
+from kit.ensemble._predict import predict
+from kit.ensemble._selection import greedy_counts, select_runs
 from kit.errors import KitError
-from kit.prediction import predict
-from kit.runtime import softmax_scores
-from kit.selection import greedy_counts, select_runs
+from kit.utils._runtime import softmax_scores
 
 
 def noisy_runs(rows: int = 400, classes: int = 4, runs: int = 6, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:

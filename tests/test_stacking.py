@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from test_ensemble import make_run
 
-from kit.ensemble import STACKED, build_ensemble
+from kit.crossval._rundir import RunFolder, save_array
+from kit.ensemble._members import STACKED, build_ensemble
+from kit.ensemble._predict import predict
+from kit.ensemble._stacking import CS, _fit, _predict, choose_c, cross_fit, features, fit_stack, fold_rows
 from kit.errors import KitError
-from kit.prediction import predict
-from kit.rundir import RunFolder, save_array
-from kit.runtime import softmax_scores
-from kit.stacking import CS, _fit, _predict, choose_c, cross_fit, features, fit_stack, fold_rows
+from kit.utils._runtime import softmax_scores
 
 CLASSES = 3
 

@@ -20,19 +20,19 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import tiny_recipe_toml
-from kit.callbacks import Callback
 from kit.cli import app
 from kit.cli.tune import distribution
-from kit.data import load_train
+from kit.data._load import load_train
+from kit.engine._models import build_model
 from kit.errors import KitError
-from kit.hypermodel import RecipeHyperModel
-from kit.models import build_model
-from kit.recipes import load_recipe
-from kit.space import parse_space
-from kit.tunedfile import tuned_recipe_text, write_tuned_recipe, written_by_kit
-from kit.tunerole import TuneRole, kerastuner_environment
-from kit.tuners import TRIAL_RECORD
-from kit.tuning import SEARCH_RECORD, TrialScore, TuneResult, holdout_split, run_tune
+from kit.recipes._load import load_recipe
+from kit.tuning._hypermodel import RecipeHyperModel
+from kit.tuning._role import TuneRole, kerastuner_environment
+from kit.tuning._search import SEARCH_RECORD, TrialScore, TuneResult, holdout_split, run_tune
+from kit.tuning._space import parse_space
+from kit.tuning._tunedfile import tuned_recipe_text, write_tuned_recipe, written_by_kit
+from kit.tuning._tuners import TRIAL_RECORD
+from kit.utils._callbacks import Callback
 
 TINY = tiny_recipe_toml(
     "a tiny CNN with a tiny search space, for tests",

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
+from kit.benchmark._measure import ENSEMBLE_TARGET
 from kit.cli.render import RichProgress
-from kit.measure import ENSEMBLE_TARGET
 
 ENGINE_NAMES = {"tflite": "TensorFlow Lite, XNNPACK", "keras": "Keras"}
 
 if TYPE_CHECKING:
-    from kit.benchmark import BenchResult
+    from kit.benchmark._bench import BenchResult
 
 
 class PhaseDisplay(RichProgress):

@@ -1,5 +1,5 @@
 """Rendering shared by the commands: the consoles, one-line errors, tables that fit 80 columns, and the rich
-progress display, which is one implementation of :class:`kit.callbacks.Callback`."""
+progress display, which is one implementation of :class:`kit.utils._callbacks.Callback`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from kit.callbacks import Callback
+from kit.utils._callbacks import Callback
 
 console = Console()
 errors = Console(stderr=True)

@@ -1,0 +1,1 @@
+"""kit.benchmark._bench."""

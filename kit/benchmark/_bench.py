@@ -1,0 +1,345 @@
+"""The benchmark behind `make bench`: :func:`run_bench` races a kit recipe against the notebook's own pipeline on the
+same K-fold splits (those of ``kit cv``), over several seeds, and returns a :class:`BenchResult` (also written to
+``bench.json``, with ``bench.png`` drawn beside it).
+
+Accuracy is the out-of-fold accuracy pooled over every held-out row (1,500 predictions on the demo data), per epoch,
+against the mean seconds a fold has trained; each pipeline's figures are the medians over the seeds, with their spread.
+It measures that, training and inference images/s and peak memory of both, the time kit needs to match the notebook's
+final accuracy, what each speed option (reduced precision, XLA, determinism, input caching) is worth,
+the start-up time of ``kit cv --help``, and, optionally, a full-size 5-fold ``kit cv`` estimated from a one-epoch
+run on synthetic 42,000-row data (:mod:`kit.benchmark._fullsize`). Progress reaches the caller only through
+:mod:`kit.utils._callbacks`: ``on_run_begin("bench", phases)``, then ``on_phase(name, done, total)``, then ``on_run_end()``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kit.benchmark._fullsize import PHASE as FULL_SIZE
+from kit.benchmark._fullsize import RUNS_PHASE as FULL_SIZE_RUNS
+from kit.benchmark._fullsize import CVEstimate, FullSize, full_size_cv, full_size_cv_estimate
+from kit.benchmark._measure import BenchData, Contender, bench_data, fold_data, machine
+from kit.benchmark._notebook import NAME as NOTEBOOK
+from kit.benchmark._notebook import NOTEBOOK_EPOCHS, notebook_pipeline
+from kit.benchmark._race import kit_pipeline, race
+from kit.competitions._spec import Competition, as_competition
+from kit.errors import KitError
+from kit.utils._callbacks import Callback, CallbackList, as_callback_list
+from kit.utils._runtime import cpu_has_bf16, resolve_precision
+
+if TYPE_CHECKING:
+    from kit.recipes._load import Recipe
+
+PROBE_BATCHES = 40
+RATIO_TARGET = 0.10  # of the notebook's full time
+FIRST_REACH_TARGET = 0.25  # of the time the notebook itself first reached its final accuracy
+SEEDS = 3
+FOLDS = 5
+BENCH_FILE = "bench.json"
+PLOT_FILE = "bench.png"
+DEFAULT_RECIPE = "turbo"
+STARTUP_RUNS = 3
+STARTUP_TARGET_SECONDS = 1.0
+STARTUP = "kit cv --help start-up"
+OPTIONS = "speed options"
+DETERMINISTIC = "float32, deterministic ops"
+
+
+@dataclass(frozen=True)
+class BenchRows:
+    """Where the bench's rows came from and how many each part has (``replicated``: rows repeated, speed only)."""
+
+    source: str
+    train_rows: int
+    validation_rows: int
+    inference_rows: int
+    replicated: bool
+
+
+@dataclass(frozen=True)
+class StartupTime:
+    """Wall seconds of ``kit cv --help`` in a fresh process, each run and their median, against the target."""
+
+    command: str
+    seconds: tuple[float, ...]
+    median: float
+    target: float = STARTUP_TARGET_SECONDS
+
+    @property
+    def met(self) -> bool:
+        return self.median <= self.target
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Everything one bench measured; :meth:`to_json` is what ``bench.json`` holds."""
+
+    machine: str
+    load_average: tuple[float, ...]
+    finished_at: str
+    recipe: str
+    recipe_hash: str
+    data: BenchRows
+    contenders: tuple[Contender, ...]
+    time_to_notebook_accuracy_ratio: float | None
+    ratio_target: float = RATIO_TARGET
+    first_reach_ratio: float | None = None
+    first_reach_target: float = FIRST_REACH_TARGET
+    seeds: tuple[int, ...] = (0,)
+    folds: int = FOLDS
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    option_images_per_s: Mapping[str, float] = field(default_factory=dict)
+    option_warmup_seconds: Mapping[str, float] = field(default_factory=dict)
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+    cli_startup: StartupTime | None = None
+    cv_estimate: CVEstimate | None = None
+    full_size: FullSize | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None  # the bench.json written
+
+    @property
+    def notebook(self) -> Contender:
+        return self.contenders[0]
+
+    @property
+    def kit(self) -> Contender:
+        return self.contenders[1]
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as plain JSON values (tuples become lists; the path it was written to is left out)."""
+        content = asdict(self)
+        content.pop("path")
+        return content
+
+
+def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = None) -> StartupTime:
+    """Time ``kit cv --help`` ``runs`` times in fresh processes (the console script beside this Python, else
+    ``python -m kit``); the median is what a user waits before kit answers."""
+    listeners = callbacks or CallbackList()
+    script = Path(sys.executable).with_name("kit")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "kit"]
+    command += ["cv", "--help"]
+    seconds = []
+    listeners.on_phase(STARTUP, 0, runs)
+    for run in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(command, check=False, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"})
+        seconds.append(round(time.perf_counter() - started, 3))
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise KitError(f"`{' '.join(command)}` failed with exit code {done.returncode}: {last}")
+        listeners.on_phase(STARTUP, run + 1, runs)
+    return StartupTime(" ".join(command), tuple(seconds), round(statistics.median(seconds), 3))
+
+
+def fast_precision(recipe: Recipe) -> str | None:
+    """The precision to compare the recipe's with: float32 if it uses a mixed one, else the hardware's fast one."""
+    from kit.utils._runtime import import_tensorflow
+
+    if resolve_precision(recipe.train.precision) != "float32":
+        return "float32"
+    if import_tensorflow().config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bf16() else None
+
+
+def speed_options(recipe: Recipe) -> dict[str, dict[str, Any]]:
+    """The option sweep: overrides by label — float32, the hardware's fast precision if any, float32 with XLA."""
+    options = {"float32": {"train.precision": "float32", "train.jit_compile": False}}
+    alternative = fast_precision(recipe.with_overrides({"train.precision": "float32"}))
+    if alternative:
+        options[alternative] = {"train.precision": alternative, "train.jit_compile": False}
+        options[f"{alternative} + XLA"] = {"train.precision": alternative, "train.jit_compile": True}
+    options["float32 + XLA"] = {"train.precision": "float32", "train.jit_compile": True}
+    return options
+
+
+def option_throughputs(
+    recipe: Recipe, data: BenchData, classes: int, batches: int = PROBE_BATCHES, callbacks: CallbackList | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(training images/s, seconds of the first 3-batch fit: graph tracing or XLA compilation) of the recipe's model
+    per speed option with op determinism off, then of float32 with it on (as `kit cv` trains unless the recipe sets
+    ``train.deterministic = false``), and the images/s of the input pipeline alone."""
+    from kit.engine._models import build_model
+    from kit.engine._pipeline import training_dataset
+    from kit.utils._runtime import prepare_tensorflow
+
+    listeners = callbacks or CallbackList()
+    batch = recipe.train.batch_size
+
+    def batches_of_data():
+        dataset, _ = training_dataset(data.fit_images, data.fit_labels, classes, batch, recipe.augment, recipe.cv.seed)
+        return dataset.repeat().take(batches)
+
+    def seconds(run: Callable[[], Any]) -> float:
+        started = time.perf_counter()
+        run()
+        return time.perf_counter() - started
+
+    options = {label: (overrides, False) for label, overrides in speed_options(recipe).items()}
+    options[DETERMINISTIC] = (speed_options(recipe)["float32"], True)
+    rates, warmups = {}, {}
+    listeners.on_phase(OPTIONS, 0, len(options) + 1)
+    for done, (label, (overrides, deterministic)) in enumerate(options.items(), start=1):
+        prepare_tensorflow(None, deterministic=deterministic)
+        model = build_model(recipe.with_overrides(overrides), data.fit_images.shape[1:], classes, len(data.fit_images))
+        warmups[label] = round(seconds(lambda m=model: m.fit(batches_of_data().take(3), shuffle=False, verbose=0)), 2)
+        spent = seconds(lambda m=model: m.fit(batches_of_data(), shuffle=False, verbose=0))
+        rates[label] = round(batches * batch / spent, 1)
+        listeners.on_phase(OPTIONS, done, len(options) + 1)
+    rates["input pipeline alone"] = round(batches * batch / seconds(lambda: sum(1 for _ in batches_of_data())), 1)
+    listeners.on_phase(OPTIONS, len(options) + 1, len(options) + 1)
+    return rates, warmups
+
+
+def verdict(on: Contender, off: Contender, target: float, tolerance: float) -> str:
+    """Whether a setting (``on``) pays against its absence (``off``): faster to the target and no less accurate."""
+
+    def pace(contender: Contender) -> tuple[bool, float]:
+        reached = contender.time_to(target)
+        return reached is None, contender.wall_seconds if reached is None else reached
+
+    if on.val_accuracy < off.val_accuracy - tolerance:
+        return "drop: costs accuracy"
+    return "keep: faster, same accuracy" if pace(on) < pace(off) else "drop: not faster"
+
+
+def run_bench(
+    recipe: str | Path | Recipe = DEFAULT_RECIPE,
+    data: Path | str | None = None,
+    *,
+    size: int | None = None,
+    competition: Competition | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    notebook_epochs: int = NOTEBOOK_EPOCHS,
+    seeds: int = SEEDS,
+    folds: int = FOLDS,
+    options: bool = True,
+    startup: bool = True,
+    cv_estimate: bool = False,
+    full_size: bool = False,
+    out: Path | str | None = ".",
+    plot: bool = True,
+    callbacks: Iterable[Callback] | Callback | None = (),
+) -> BenchResult:
+    """Race ``recipe`` (a name, a path or a :class:`~kit.recipes._load.Recipe`, changed by ``overrides``: dotted recipe
+    keys) against the notebook pipeline trained ``notebook_epochs`` epochs, both on the ``folds`` splits of ``kit cv``
+    of ``size`` rows of the data (default all), for ``seeds`` seeds (0, 1, …); ``options`` sweeps the speed options
+    (and races the recipe in its other precision too), ``startup`` times ``kit cv --help``, ``cv_estimate``
+    estimates a full-size 5-fold run from a one-epoch one, ``full_size`` times the whole full-size run of the recipe
+    and of ``fast``. Writes the result as ``bench.json`` (and with ``plot`` the curves as
+    ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
+    from kit.crossval._rundir import write_json
+    from kit.data._load import resolve_data_dir
+    from kit.recipes._load import Recipe, load_recipe
+    from kit.utils._runtime import software_versions
+
+    competition = as_competition(competition, data)
+    if out is not None and Path(out).is_file():
+        raise KitError(f"out={out}: is a file; give the folder to write {BENCH_FILE} into")
+    if notebook_epochs < 1:
+        raise KitError(f"notebook_epochs={notebook_epochs}: the notebook pipeline needs at least 1 epoch")
+    if seeds < 1:
+        raise KitError(f"seeds={seeds}: the bench needs at least 1 seed")
+    if folds < 2:
+        raise KitError(f"folds={folds}: the bench needs at least 2 folds")
+    loaded = recipe if isinstance(recipe, Recipe) else load_recipe(str(recipe))
+    overrides = dict(overrides or {})
+    loaded = loaded.with_overrides(overrides) if overrides else loaded
+    data_dir = resolve_data_dir(data, competition)
+    load_before = os.getloadavg()[0]
+    split = bench_data(data_dir, competition, size)
+    classes = competition.classes
+    seed_list = tuple(range(seeds))
+
+    def splits(seed: int) -> list[BenchData]:
+        return fold_data(data_dir, competition, size, folds, seed, split.inference_images)
+
+    splits(0)  # a data problem stops the bench before any training
+    alternative = fast_precision(loaded) if options else None
+    kit_name = f"kit {loaded.name}"
+    phases = [STARTUP] * startup + [NOTEBOOK] + [OPTIONS] * options + [kit_name]
+    phases += [f"{kit_name} · {alternative}"] * bool(alternative) + [FULL_SIZE] * cv_estimate
+    phases += [FULL_SIZE_RUNS] * full_size
+    listeners = as_callback_list(callbacks)
+    listeners.on_run_begin("bench", len(phases), None)
+    started_up = measure_startup(callbacks=listeners) if startup else None
+    quiet = CallbackList()
+
+    def notebook_fold(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, None]:
+        return notebook_pipeline(part, classes, notebook_epochs, quiet, seed * 1000 + fold, infer), None
+
+    def kit_fold(name: str, trained: Recipe) -> Callable[[BenchData, int, int, bool], tuple[Contender, bytes]]:
+        def train(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, bytes]:
+            seeded = trained.with_overrides({"cv.seed": seed})
+            return kit_pipeline(seeded, part, classes, name, quiet, fold, infer)
+
+        return train
+
+    notebook = race(NOTEBOOK, seed_list, splits, notebook_fold, listeners)
+    throughputs, warmups = option_throughputs(loaded, split, classes, callbacks=listeners) if options else ({}, {})
+    contenders = [notebook, race(kit_name, seed_list, splits, kit_fold(kit_name, loaded), listeners, ensemble=True)]
+    if alternative:
+        flipped = loaded.with_overrides({"train.precision": alternative})
+        name = f"{kit_name} · {alternative}"
+        contenders.append(race(name, seed_list, splits, kit_fold(name, flipped), listeners, ensemble=True))
+    contenders[1:] = [replace(each, matched_at=each.time_to(notebook.val_accuracy)) for each in contenders[1:]]
+    kit = contenders[1]
+    verdicts = {}
+    if alternative:
+        precise, fast = (contenders[1], contenders[2]) if alternative != "float32" else (contenders[2], contenders[1])
+        tolerance = max(0.001, 1 / notebook.seeds[0].predictions)
+        label = alternative if alternative != "float32" else resolve_precision(loaded.train.precision)
+        verdicts[label] = verdict(fast, precise, notebook.val_accuracy, tolerance)
+    load_average = [load_before, os.getloadavg()[0]]
+    estimate = None
+    if cv_estimate:
+        estimate = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
+        load_average.append(os.getloadavg()[0])
+    full = None
+    if full_size:
+        full = full_size_cv(loaded, data_dir, competition, callbacks=listeners)
+        load_average.append(os.getloadavg()[0])
+    first_reach = notebook.time_to(notebook.val_accuracy)
+    part = splits(0)[0]
+    result = BenchResult(
+        machine=machine(),
+        load_average=tuple(load_average),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        recipe=loaded.name,
+        recipe_hash=loaded.content_hash,
+        overrides=overrides,
+        data=BenchRows(
+            str(split.source), len(part.fit_images), len(part.val_images), len(split.inference_images), part.replicated
+        ),
+        contenders=tuple(contenders),
+        time_to_notebook_accuracy_ratio=None if kit.matched_at is None else kit.matched_at / notebook.wall_seconds,
+        first_reach_ratio=None if kit.matched_at is None or not first_reach else kit.matched_at / first_reach,
+        seeds=seed_list,
+        folds=folds,
+        option_images_per_s=throughputs,
+        option_warmup_seconds=warmups,
+        verdicts=verdicts,
+        cli_startup=started_up,
+        cv_estimate=estimate,
+        full_size=full,
+        versions=software_versions(),
+    )
+    if out is not None:
+        result = replace(result, path=Path(out) / BENCH_FILE)
+        write_json(result.path, result.to_json())
+        if plot:
+            from kit.benchmark._plot import draw_curves
+
+            draw_curves(result, Path(out) / PLOT_FILE)
+    listeners.on_run_end()
+    return result

@@ -1,0 +1,255 @@
+"""Competition specs: how a pixel-CSV competition lays out its files, read from small validated TOML files.
+
+A spec names the files (train, test, sample submission, extra labelled files), the label and id columns, the pixel
+layout (columns by prefix, pattern or list, all other columns, or one space-separated string column), the image shape,
+the class values as they appear in the data, the submission columns and the metric. Shipped specs live in
+``kit/competitions/shipped``; a user's in ``./competitions/NAME.toml`` (shadowing shipped ones) or beside the data as
+``DATA/competition.toml`` (which wins for that folder). Validation lives in :mod:`kit.competitions._specfile`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from kit.errors import KitError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_COMPETITION = "digit-recognizer"
+SPEC_SUFFIX = ".toml"
+BESIDE_DATA = "competition.toml"
+USER_DIR = Path("competitions")
+METRICS = ("accuracy", "log_loss", "macro_f1")
+Metric = Literal["accuracy", "log_loss", "macro_f1"]
+LayoutKind = Literal["prefix", "pattern", "columns", "string", "rest"]
+
+
+@dataclass(frozen=True)
+class PixelLayout:
+    """Where the pixels sit in a row: ``kind`` is prefix (``pixel0…``), pattern (``{row}x{col}`` from ``start``),
+    columns (an explicit list), string (one column of space-separated values) or rest (every other column)."""
+
+    kind: LayoutKind = "prefix"
+    prefix: str = "pixel"
+    pattern: str = ""
+    start: int = 0
+    columns: tuple[str, ...] = ()
+    string: str = ""
+
+    def names(self, shape: tuple[int, int, int], order: str = "hwc") -> list[str] | None:
+        """The pixel column names in storage order (one name for a string column), or None for ``rest``."""
+        if self.kind == "string":
+            return [self.string]
+        if self.kind == "rest":
+            return None
+        if self.kind == "columns":
+            return list(self.columns)
+        height, width, channels = shape
+        pattern = self.pattern if self.kind == "pattern" else self.prefix.replace("{", "{{").replace("}", "}}") + "{i}"
+        cells = [(r, c, ch) for r in range(height) for c in range(width) for ch in range(channels)]
+        if order == "chw":
+            cells.sort(key=lambda cell: (cell[2], cell[0], cell[1]))
+        s = self.start
+        return [
+            pattern.format(i=flat + s, row=r + s, col=c + s, channel=ch + s) for flat, (r, c, ch) in enumerate(cells)
+        ]
+
+    def describe(self) -> str:
+        return {
+            "prefix": f"columns {self.prefix}{self.start}…",
+            "pattern": f"columns named {self.pattern!r} from {self.start}",
+            "columns": f"{len(self.columns)} listed columns",
+            "string": f"column {self.string} (space-separated)",
+            "rest": "every column besides label, id and ignored ones",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Competition:
+    """How one pixel-CSV competition lays out its files.
+
+    ``test_id_column`` is the id column of the test file (None when ids are implicit row numbers starting at
+    ``first_id``); ``class_values`` are the labels as they appear in the data (ints or strings), and the model's
+    class index ``k`` stands for ``class_values[k]``; the submission carries ``submission_columns = (id, label)``.
+    """
+
+    name: str
+    image_shape: tuple[int, int, int] = (28, 28, 1)
+    class_values: tuple[Any, ...] = tuple(range(10))
+    label_column: str = "label"
+    pixel_layout: PixelLayout = field(default_factory=PixelLayout)
+    channel_order: Literal["hwc", "chw"] = "hwc"
+    test_id_column: str | None = None
+    first_id: int = 1
+    submission_columns: tuple[str, str] = ("ImageId", "Label")
+    train_file: str = "train.csv"
+    test_file: str = "test.csv"
+    sample_submission_file: str = "sample_submission.csv"
+    solution_file: str = "solution.csv"
+    extra_files: tuple[str, ...] = ()
+    test_labels: bool = False
+    ignore_columns: tuple[str, ...] = ()
+    metric: Metric = "accuracy"
+    description: str = ""
+    source: str = ""
+
+    @property
+    def classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_values)
+
+    @property
+    def pixels(self) -> int:
+        height, width, channels = self.image_shape
+        return height * width * channels
+
+    @property
+    def pixel_prefix(self) -> str:
+        return self.pixel_layout.prefix
+
+    @property
+    def pixel_columns(self) -> list[str] | None:
+        """The pixel columns in storage order (the one string column for that layout; None for "every other")."""
+        return self.pixel_layout.names(self.image_shape, self.channel_order)
+
+    @property
+    def train_columns(self) -> list[str]:
+        return [self.label_column, *(self.pixel_columns or [])]
+
+    @property
+    def test_columns(self) -> list[str]:
+        ids = [self.test_id_column] if self.test_id_column else []
+        return [*ids, *(self.pixel_columns or [])]
+
+    @property
+    def where(self) -> str:
+        """The spec file to edit, for error messages (a shipped spec is copied to ./competitions first)."""
+        if Path(self.source).parent == shipped_dir():
+            return f"competitions/{self.name}.toml (a copy of the shipped {Path(self.source).name}, which it shadows)"
+        return self.source or f"the {self.name} spec"
+
+    @property
+    def string_classes(self) -> bool:
+        return any(isinstance(value, str) for value in self.class_values)
+
+    def class_values_of(self, indices: np.ndarray) -> np.ndarray:
+        """Class indices ``0..K-1`` mapped back to the labels as they appear in the data (for submissions)."""
+        return class_values_of(self, indices)
+
+    def describe_classes(self) -> str:
+        return describe_values(self.class_values)
+
+
+def class_values_of(competition: Competition, indices: np.ndarray) -> np.ndarray:
+    """Class indices ``0..K-1`` → the original label values (an int64 array, or a str array for string classes)."""
+    import numpy as np
+
+    indices = np.asarray(indices).astype(np.int64)
+    values = competition.class_values
+    table = np.array(values, dtype=str if competition.string_classes else np.int64)
+    return table[indices]
+
+
+def describe_values(values: tuple[Any, ...]) -> str:
+    """``0–8, 10–24`` for integer runs, else the first few values."""
+    if values and all(isinstance(value, int) for value in values):
+        runs, start = [], values[0]
+        for previous, value in zip(values, (*values[1:], None)):
+            if value is None or value != previous + 1:
+                runs.append(f"{start}–{previous}" if previous != start else f"{start}")
+                start = value
+        return ", ".join(runs)
+    shown = ", ".join(repr(value) for value in values[:6])
+    return shown + (f", … ({len(values)} in all)" if len(values) > 6 else "")
+
+
+def shipped_dir() -> Path:
+    """The competition specs that ship inside the package."""
+    from importlib.resources import files
+
+    return Path(str(files("kit.competitions") / "shipped"))
+
+
+def search_path() -> list[Path]:
+    """Folders searched for ``NAME.toml``: ``$KIT_COMPETITIONS`` (``:``-separated), ``./competitions``, shipped."""
+    folders = [Path(part) for part in os.environ.get("KIT_COMPETITIONS", "").split(os.pathsep) if part]
+    return [*folders, USER_DIR, shipped_dir()]
+
+
+def known_competitions() -> list[str]:
+    """The names of every spec on the search path."""
+    return sorted({path.stem for folder in search_path() if folder.is_dir() for path in folder.glob(f"*{SPEC_SUFFIX}")})
+
+
+def get_competition(name: str) -> Competition:
+    """The spec named ``name``: ``competitions/NAME.toml``, else ``data/NAME/competition.toml`` (the spec beside that
+    competition's default data folder), else a shipped one; a name ending in ``.toml`` or holding a folder is a path."""
+    from kit.competitions._specfile import load_spec
+
+    if name.endswith(SPEC_SUFFIX) or os.sep in name:
+        return load_spec(Path(name))
+    folders = search_path()
+    for candidate in (
+        *(folder / f"{name}{SPEC_SUFFIX}" for folder in folders[:-1]),
+        Path("data") / name / BESIDE_DATA,
+        folders[-1] / f"{name}{SPEC_SUFFIX}",
+    ):
+        if candidate.is_file():
+            return load_spec(candidate)
+    raise KitError(
+        f"unknown competition {name!r}: use one of {', '.join(known_competitions())}, "
+        f"or a spec file (competitions/{name}.toml, or competition.toml beside the data)"
+    )
+
+
+def find_competition_for(data_dir: Path | str | None) -> Competition | None:
+    """The spec for a data folder: its ``competition.toml``, else the spec named like the folder, else None."""
+    if data_dir is None:
+        return None
+    from kit.competitions._specfile import load_spec
+
+    folder = Path(data_dir)
+    beside = folder / BESIDE_DATA
+    if beside.is_file():
+        return load_spec(beside)
+    if folder.name in known_competitions():
+        return get_competition(folder.name)
+    return None
+
+
+def as_competition(competition: Competition | str | None = None, data_dir: Path | str | None = None) -> Competition:
+    """The one conversion to a :class:`Competition`: a spec, a name, a spec file, or (for None) the spec of
+    ``data_dir`` (its ``competition.toml``) else digit-recognizer. A ``competition.toml`` beside the data wins for that
+    folder over the default name; a different explicit name fails, since the data cannot be in two formats."""
+    if isinstance(competition, Competition):
+        return competition
+    if competition is not None and (competition.endswith(SPEC_SUFFIX) or os.sep in competition):
+        return get_competition(competition)
+    beside = find_competition_for(data_dir)
+    if beside is not None and Path(beside.source).name == BESIDE_DATA:
+        if competition in (None, DEFAULT_COMPETITION, beside.name):
+            return beside
+        raise KitError(
+            f"{beside.source} describes competition {beside.name!r}, not {competition!r}: "
+            f"leave the competition out to use it, or pass that spec's name"
+        )
+    if competition is None and beside is not None:
+        return beside
+    return get_competition(competition or DEFAULT_COMPETITION)
+
+
+def shipped_competitions() -> dict[str, Competition]:
+    """Every shipped spec by name."""
+    from kit.competitions._specfile import load_spec
+
+    return {path.stem: load_spec(path) for path in sorted(shipped_dir().glob(f"*{SPEC_SUFFIX}"))}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMPETITIONS":  # loaded on first use, so importing this module reads no files
+        return shipped_competitions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""kit.crossval._run."""

@@ -1,0 +1,98 @@
+"""The notebook-facing wrappers that need more than a re-export: :func:`cv` takes a recipe by name, path or object,
+and recipe overrides as keyword arguments (dotted keys or nested tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kit.crossval._results import CVResult
+from kit.errors import KitError
+from kit.utils._callbacks import Callback
+
+
+def flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"learning_rate": 3e-3}, "cv.folds": 3}`` → ``{"train.learning_rate": 3e-3, "cv.folds": 3}``."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_overrides(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def resolve_recipe(recipe: Any, overrides: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A recipe (name, path or Recipe) with dotted ``overrides`` applied; returns it and the flat overrides."""
+    from kit.recipes._load import Recipe, load_recipe
+
+    if isinstance(recipe, Path):
+        recipe = str(recipe)
+    if isinstance(recipe, str):
+        recipe = load_recipe(recipe)
+    elif not isinstance(recipe, Recipe):
+        raise KitError(
+            f"recipe: expected a recipe name, a path to a .toml file or a kit.Recipe, got {type(recipe).__name__}"
+        )
+    flat = flatten_overrides(overrides)
+    return (recipe.with_overrides(flat) if flat else recipe), flat
+
+
+def cv(
+    recipe: Any,
+    data: str | Path | None = None,
+    *,
+    folds: int | None = None,
+    epochs: int | None = None,
+    out: str | Path | None = None,
+    jobs: int | str = "auto",
+    force: bool = False,
+    callbacks: Iterable[Callback] | Callback | None = (),
+    competition: str | None = None,
+    cluster: str | None = None,
+    holdout: float = 0.0,
+    pseudo: Any = None,
+    threshold: float = 0.99,
+    **overrides: Any,
+) -> CVResult:
+    """Cross-validate ``recipe`` on the competition folder ``data`` and return the finished run.
+
+    ``recipe`` is a name (``"demo"``), a path to a ``.toml`` file or a :class:`kit.Recipe`; ``folds``/``epochs`` and
+    ``**overrides`` (dotted keys, ``**{"train.learning_rate": 3e-3}``, or tables, ``train={"learning_rate": 3e-3}``)
+    change it and are recorded in the run. Finished folds in ``out`` (default ``runs/<recipe>``) are resumed;
+    ``force=True`` retrains. ``callbacks`` receive progress (see :class:`kit.Callback`). ``holdout`` keeps that share
+    of the training rows out of every fold and scores the fold models on it. ``pseudo`` (a submission written by
+    ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at least
+    ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
+    """
+    from kit.crossval._run import run_cv
+
+    if pseudo is not None and not hasattr(pseudo, "fingerprint"):
+        from kit.ensemble._pseudo import pseudo_rows
+
+        pseudo = pseudo_rows(pseudo, threshold, data)
+
+    for name, value in (("folds", folds), ("epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise KitError(f"{name}: expected a whole number, got {value!r}")
+    changes = dict(overrides)
+    if folds is not None:
+        changes["cv.folds"] = folds
+    if epochs is not None:
+        changes["train.epochs"] = epochs
+    resolved, flat = resolve_recipe(recipe, changes)
+    return run_cv(
+        resolved,
+        data,
+        competition,
+        out,
+        jobs=jobs,
+        force=force,
+        callbacks=callbacks,
+        cluster=cluster,
+        overrides=flat,
+        holdout=holdout,
+        pseudo=pseudo,
+    )

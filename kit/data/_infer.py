@@ -1,0 +1,289 @@
+"""Infer a competition spec from the files of a data folder (``kit init``), saying what it found and why.
+
+It finds the train, test and sample-submission files, the label and id columns, the pixel layout and image shape, the
+class values and the submission columns; anything it cannot tell stops with one line naming the spec key to set
+(``settings`` gives such keys, dotted, e.g. ``{"image.height": 6, "image.width": 10}``). The inferred spec is checked
+by loading the data with it before ``DATA/competition.toml`` is written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kit.competitions._spec import BESIDE_DATA, Competition
+from kit.competitions._specfile import parse_spec, spec_content, spec_toml
+from kit.errors import KitError
+
+LABEL_NAMES = ("label", "labels", "emotion", "class", "target", "y", "category", "digit")
+ID_NAMES = ("id", "imageid", "image_id", "img_id")
+SAMPLE_ROWS = 500
+
+
+@dataclass(frozen=True)
+class InferredSpec:
+    """The inferred spec, where it was written (None when not written) and what was found, one line each."""
+
+    competition: Competition
+    path: Path | None
+    notes: tuple[str, ...]
+
+
+def _csvs(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.glob("*.csv") if path.is_file() and not path.name.startswith("."))
+
+
+def _pick(names: list[str], exact: str, word: str, key: str, folder: Path, required: bool = True) -> str | None:
+    if exact in names:
+        return exact
+    found = [name for name in names if word in name.lower()]
+    if len(found) == 1:
+        return found[0]
+    if not required and not found:
+        return None
+    what = "no" if not found else f"{len(found)} ({', '.join(found)})"
+    raise KitError(f"{folder}: {what} CSV files look like the {word} file: set key {key}")
+
+
+def _head(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, nrows=SAMPLE_ROWS, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise KitError(f"{path}: cannot read it as CSV ({type(error).__name__})") from None
+    frame.columns = [str(column) for column in frame.columns]
+    return frame
+
+
+def _is_pixel_column(values: pd.Series) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all() and (numbers == numbers.round()).all() and numbers.between(0, 255).all())
+
+
+def _is_pixel_string(values: pd.Series) -> bool:
+    sample = values.head(20)
+    return bool(len(sample)) and all(re.fullmatch(r"\s*\d+(\s+\d+)+\s*", str(value)) for value in sample)
+
+
+def _name_layout(names: list[str]) -> tuple[dict[str, Any], tuple[int, int] | None, str]:
+    """The ``[pixels]`` table for these column names, the (height, width) a row/column pattern gives, and a note."""
+    match = [re.fullmatch(r"(\D*?)(\d+)", name) for name in names]
+    if all(match) and len({m.group(1) for m in match}) == 1:
+        prefix, numbers = match[0].group(1), [int(m.group(2)) for m in match]
+        start = numbers[0]
+        if numbers == list(range(start, start + len(names))) and start in (0, 1):
+            return {"prefix": prefix, "start": start}, None, f"columns {names[0]}…{names[-1]}"
+    pair = [re.fullmatch(r"(\D*?)(\d+)(\D+)(\d+)(\D*)", name) for name in names]
+    if all(pair) and len({(m.group(1), m.group(3), m.group(5)) for m in pair}) == 1:
+        head, middle, tail = pair[0].group(1), pair[0].group(3), pair[0].group(5)
+        rows, cols = [int(m.group(2)) for m in pair], [int(m.group(4)) for m in pair]
+        start = min(rows)
+        height, width = max(rows) - start + 1, max(cols) - start + 1
+        expected = [(r, c) for r in range(start, start + height) for c in range(start, start + width)]
+        if min(cols) == start and list(zip(rows, cols)) == expected:
+            pattern = f"{head}{{row}}{middle}{{col}}{tail}"
+            note = f"columns {names[0]}…{names[-1]} → pattern {pattern!r} from {start}, {height} rows × {width} columns"
+            return {"pattern": pattern, "start": start}, (height, width), note
+    return {"rest": True}, None, f"{len(names)} integer columns 0–255 ({names[0]}, {names[1]}, …) taken as the pixels"
+
+
+def _shape(count: int, from_names: tuple[int, int] | None, folder: Path) -> tuple[tuple[int, int, int], str]:
+    if from_names is not None:
+        height, width = from_names
+        return (height, width, count // (height * width)), ""
+    side = math.isqrt(count)
+    if side * side == count:
+        return (side, side, 1), f"{count:,} pixels → {side}×{side}×1 (a grey square)"
+    side = math.isqrt(count // 3)
+    if count % 3 == 0 and side * side * 3 == count:
+        return (side, side, 3), f"{count:,} pixels → {side}×{side}×3 (an RGB square, channels last)"
+    raise KitError(
+        f"{folder}: {count:,} pixels per image are neither a square nor an RGB square: "
+        "set keys image.height, image.width and image.channels"
+    )
+
+
+def _classes(values: list[Any]) -> tuple[Any, str]:
+    unique = sorted(set(values), key=lambda value: (isinstance(value, str), value))
+    if all(isinstance(value, int) for value in unique):
+        low, high = unique[0], unique[-1]
+        gaps = [value for value in range(low, high + 1) if value not in set(unique)]
+        if not gaps and low == 0:
+            return len(unique), f"labels 0–{high} → {len(unique)} classes"
+        without = f" without {', '.join(map(str, gaps[:5]))}{'…' if len(gaps) > 5 else ''}" if gaps else ""
+        return unique, f"labels {low}–{high}{without} → {len(unique)} classes"
+    shown = ", ".join(repr(value) for value in unique[:4]) + (", …" if len(unique) > 4 else "")
+    return [
+        str(value) for value in unique
+    ], f"text labels ({shown}) → {len(unique)} classes, mapped to 0–{len(unique) - 1}"
+
+
+def _label_values(path: Path, column: str) -> list[Any]:
+    series = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column].str.strip()
+    if (series == "").any():
+        row = int(np.argmax((series == "").to_numpy()))
+        raise KitError(f"{path}: line {row + 2}, column {column}: empty label")
+    numbers = pd.to_numeric(series, errors="coerce")
+    if numbers.notna().all() and (numbers == numbers.round()).all():
+        return sorted({int(value) for value in numbers})
+    return sorted(set(series))
+
+
+def _set(content: dict[str, Any], key: str, value: Any) -> None:
+    table = content
+    *parents, last = key.split(".")
+    for part in parents:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise KitError(f"setting {key}: {part} is not a table")
+    table[last] = value
+
+
+def infer_content(
+    folder: Path, name: str | None = None, settings: dict[str, Any] | None = None
+) -> tuple[dict, list[str]]:
+    """The spec table inferred from the files of ``folder`` (``settings`` win) and the notes on how."""
+    settings = dict(settings or {})
+    given = [f"{key} = {value!r}" for key, value in settings.items()]
+    if not folder.is_dir():
+        raise KitError(f"{folder}: no such folder")
+    names = _csvs(folder)
+    notes: list[str] = []
+    train_file = settings.pop("files.train", None) or _pick(names, "train.csv", "train", "files.train", folder)
+    test_file = settings.pop("files.test", None) or _pick(names, "test.csv", "test", "files.test", folder)
+    sample_file = settings.pop("files.sample_submission", None) or _pick(
+        names, "sample_submission.csv", "submission", "files.sample_submission", folder, required=False
+    )
+    notes.append(f"train {train_file}, test {test_file}, sample submission {sample_file or 'none'}")
+    if given:
+        notes.append(f"given: {', '.join(given)}")
+    train, test = _head(folder / train_file), _head(folder / test_file)
+    only_train = [c for c in train.columns if c not in test.columns]
+    label = settings.pop("columns.label", None)
+    if label is None:
+        named = [c for c in train.columns if c.lower() in LABEL_NAMES]
+        candidates = named or only_train
+        if len(candidates) != 1:
+            raise KitError(f"{folder / train_file}: cannot tell the label column: set key columns.label")
+        label = candidates[0]
+        notes.append(f"label column {label!r} ({'its name' if named else 'the one column the test file lacks'})")
+    if label not in train.columns:
+        raise KitError(f"{folder / train_file}: no column {label!r}: set key columns.label")
+    sample = _head(folder / sample_file) if sample_file else None
+    id_column = settings.pop("columns.id", None)
+    if id_column is None:
+        wanted = [sample.columns[0]] if sample is not None else []
+        found = [c for c in test.columns if c in wanted or c.lower() in ID_NAMES]
+        id_column = found[0] if found else None
+    content: dict[str, Any] = {"name": name or folder.resolve().name, "metric": "accuracy"}
+    columns: dict[str, Any] = {"label": label}
+    if id_column:
+        columns["id"] = id_column
+        notes.append(f"test ids from column {id_column!r}")
+    else:
+        first = int(sample.iloc[0, 0]) if sample is not None and str(sample.iloc[0, 0]).isdigit() else 1
+        columns["first_id"] = first
+        notes.append(f"no id column in {test_file}: ids are row numbers from {first}")
+    label_in_test = label in test.columns
+    others = [c for c in train.columns if c not in (label, id_column)]
+    strings = [c for c in others if _is_pixel_string(train[c])]
+    pixels = [c for c in others if c not in strings and _is_pixel_column(train[c])]
+    image = {key.split(".")[1]: settings.pop(key) for key in list(settings) if key.startswith("image.")}
+    if len(strings) == 1 and not pixels:
+        count = len(str(train[strings[0]].iloc[0]).split())
+        layout, ignore = {"string": strings[0]}, [c for c in others if c != strings[0]]
+        from_names, layout_note = None, f"column {strings[0]!r} holds {count:,} space-separated pixel values per row"
+    elif pixels:
+        layout, from_names, layout_note = _name_layout(pixels)
+        count, ignore = len(pixels), [c for c in others if c not in pixels]
+    else:
+        raise KitError(f"{folder / train_file}: no pixel columns (integers 0–255) found: set the [pixels] keys")
+    notes.append(layout_note)
+    if ignore:
+        columns["ignore"] = ignore
+        notes.append(f"ignoring column{'s' if len(ignore) > 1 else ''} {', '.join(map(repr, ignore))} (not pixels)")
+    if not image:
+        shape, shape_note = _shape(count, from_names, folder)
+        image = dict(zip(("height", "width", "channels"), shape))
+        if shape_note:
+            notes.append(shape_note)
+    extra = [
+        n
+        for n in names
+        if n not in (train_file, test_file, sample_file, "solution.csv")
+        and set(_head(folder / n).columns) == set(train.columns)
+    ]
+    files: dict[str, Any] = {"train": train_file, "test": test_file}
+    if sample_file:
+        files["sample_submission"] = sample_file
+    if extra:
+        files["extra"] = extra
+        notes.append(f"extra labelled file{'s' if len(extra) > 1 else ''} {', '.join(extra)} (same columns as train)")
+    if label_in_test:
+        files["test_labels"] = True
+        notes.append(f"{test_file} carries labels too: they serve as the answers for scoring, not as input")
+    values = _label_values(folder / train_file, label)
+    for name_ in extra:
+        values += _label_values(folder / name_, label)
+    content["classes"], class_note = _classes(values)
+    notes.append(class_note)
+    if sample is not None:
+        columns["submission"] = list(sample.columns[:2])
+        notes.append(f"submission columns {','.join(sample.columns[:2])} (from {sample_file})")
+    else:
+        columns["submission"] = [id_column or "ImageId", label]
+        notes.append(
+            f"no sample submission: submission columns {id_column or 'ImageId'},{label} (set columns.submission)"
+        )
+    if any(key.startswith("pixels.") for key in settings):
+        layout = {}
+    content.update(files=files, columns=columns, image=image, pixels=layout)
+    for key, value in settings.items():
+        _set(content, key, value)
+    return content, notes
+
+
+def infer_competition(
+    data_dir: Path | str,
+    name: str | None = None,
+    write: bool = True,
+    force: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> InferredSpec:
+    """Infer the spec of ``data_dir``, check it by loading the data, and write ``DATA/competition.toml``.
+
+    An existing different spec is kept unless ``force``; nothing is written when anything fails.
+    """
+    from kit.data._load import load_extra, load_test, load_train
+
+    folder = Path(data_dir)
+    content, notes = infer_content(folder, name, settings)
+    path = folder / BESIDE_DATA
+    competition = parse_spec(content, str(path), str(content["name"]))
+    train = load_train(folder, competition)
+    test = load_test(folder, competition)
+    load_extra(folder, competition)
+    notes.append(f"checked: {len(train):,} train and {len(test):,} test images of {competition.image_shape} load")
+    if not write:
+        return InferredSpec(competition, None, tuple(notes))
+    text = spec_toml(competition, header=f"written by kit init from the files in {folder}; edit freely")
+    if path.is_file():
+        from kit.competitions._specfile import load_spec
+
+        try:
+            same = spec_content(load_spec(path)) == spec_content(competition)
+        except KitError:
+            same = False
+        if same:
+            return InferredSpec(competition, path, (*notes, f"{path} already says this; left as it is"))
+        if not force:
+            raise KitError(f"{path} exists with other settings; remove it, edit it, or pass force=True to replace it")
+    from kit.crossval._rundir import write_bytes_atomic
+
+    write_bytes_atomic(path, text.encode())
+    return InferredSpec(competition, path, tuple(notes))

@@ -1,0 +1,167 @@
+"""Write an ensemble's submission: its name, the checked CSV, the voted test softmax beside it (``NAME.npy``, which
+pseudo-labelling reads) and the ``NAME.json`` sidecar with provenance and OOF scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kit.competitions._spec import as_competition
+from kit.crossval._rundir import resolve_run, save_array, write_json
+from kit.ensemble._members import Ensemble, build_ensemble
+from kit.errors import KitError
+from kit.submission._format import expected_ids, refuse_overwrite, spec_ids, write_submission
+from kit.utils._callbacks import Callback
+
+SUBMISSIONS_DIR = Path("submissions")
+MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A written submission: the ensemble, the CSV path and the sidecar written beside it."""
+
+    ensemble: Ensemble
+    path: Path
+    sidecar: dict[str, Any]
+
+
+def default_name(
+    references: Sequence[str | Path],
+    tta: int = 0,
+    auto_weights: bool = False,
+    select: bool = False,
+    stack: bool = False,
+    tta_precision: str = "float32",
+) -> str:
+    """The runs' folder names joined by ``+`` (shortened for many runs), with ``-tta<N>`` (``-tta<N>-int8``),
+    ``-auto``, ``-select`` or ``-stack`` suffixes."""
+    names = [resolve_run(reference).root.name for reference in references]
+    name = "+".join(names)
+    if len(name) > MAX_NAME:
+        name = f"{names[0]}+{len(names) - 1}-more"
+    suffixes = (
+        f"-tta{tta}" + ("-int8" if tta_precision == "int8" else "") if tta else "",
+        "-auto" if auto_weights else "",
+        "-select" if select else "",
+        "-stack" if stack else "",
+    )
+    return name + "".join(suffixes)
+
+
+def submission_path(name: str, out_dir: Path | str) -> Path:
+    """``out_dir/<name>.csv``; a name is a file name, not a path."""
+    name = name.removesuffix(".csv")
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise KitError(f"name {name!r}: give a plain file name (no folders, not starting with a dot), e.g. demo-vote")
+    return Path(out_dir) / f"{name}.csv"
+
+
+def write_softmax_submission(
+    path: Path,
+    test: np.ndarray,
+    test_ids: np.ndarray,
+    summary: dict[str, Any],
+    data_dir: Path | str | None,
+    sidecar: dict[str, Any],
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write the argmax of ``test`` as a checked submission at ``path``, the softmax as ``path.npy`` and the sidecar
+    (completed with the common provenance keys) as ``path.json``; return the sidecar written.
+
+    ``summary`` is a member run's summary (competition, data folder, test fingerprint).
+    """
+    folder = Path(data_dir if data_dir is not None else summary["data_dir"])
+    competition = as_competition(summary["competition"], folder)
+    expected = expected_ids(folder, competition)
+    if expected is not None:
+        checked = f"{folder / competition.sample_submission_file}"
+    elif spec_ids(competition, len(test_ids)) is not None:
+        checked = f"{competition.name} format (ids {competition.first_id}…{competition.first_id + len(test_ids) - 1})"
+    else:
+        checked = f"{competition.name} format (no {competition.sample_submission_file} in {folder})"
+    labels = test.argmax(axis=1)
+    softmax = path.with_suffix(".npy")
+    full = {
+        "submission": path.name,
+        "competition": competition.name,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": len(labels),
+        "checked_against": checked,
+        "data_dir": str(folder),
+        "test_softmax": softmax.name,
+        "test_fingerprint": summary.get("test_fingerprint"),
+        **sidecar,
+        "predicted_class_counts": np.bincount(labels, minlength=competition.classes).tolist(),
+    }
+    write_submission(test_ids, labels, path, competition, None, force, expected)  # checked: no .npy for a bad CSV
+    save_array(softmax, np.asarray(test, dtype=np.float32))
+    write_json(path.with_suffix(".json"), full)  # last: the sidecar points to the files before it
+    return full
+
+
+def predict(
+    references: Sequence[str | Path],
+    name: str | None = None,
+    out_dir: Path | str = SUBMISSIONS_DIR,
+    weights: Sequence[float] | None = None,
+    auto_weights: bool = False,
+    tta: int = 0,
+    data_dir: Path | str | None = None,
+    force: bool = False,
+    callbacks: Iterable[Callback] = (),
+    select: bool = False,
+    stack: bool = False,
+    metric: str = "log_loss",
+    tta_precision: str = "float32",
+) -> Prediction:
+    """Combine the runs (see :func:`kit.ensemble._members.build_ensemble`); write ``out_dir/<name>.csv``, checked against
+    the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and scores)."""
+    path = submission_path(name or default_name(references, tta, auto_weights, select, stack, tta_precision), out_dir)
+    refuse_overwrite(path, force)  # before any long work
+    ensemble = build_ensemble(
+        references,
+        weights,
+        auto_weights,
+        tta,
+        data_dir,
+        callbacks,
+        select=select,
+        stack=stack,
+        metric=metric,
+        tta_precision=tta_precision,
+    )
+    sidecar: dict[str, Any] = {
+        "weighting": ensemble.weighting,
+        "weights": None if ensemble.stack else [float(weight) for weight in ensemble.weights],
+        "tta": tta,
+        "tta_precision": tta_precision if tta else None,
+        "oof_accuracy": ensemble.oof_accuracy,
+        "oof_loss": ensemble.oof_loss,
+        "oof_scores": {key: {"accuracy": accuracy, "loss": loss} for key, (accuracy, loss) in ensemble.scores.items()},
+    }
+    if ensemble.selection:
+        selection = ensemble.selection
+        sidecar["selection"] = {
+            "metric": selection.metric,
+            "rounds": selection.rounds,
+            "counts": list(selection.counts),
+            "half_counts": [list(half) for half in selection.half_counts],
+        }
+    if ensemble.stack:
+        sidecar["stack"] = {
+            "meta_model": "multinomial logistic regression on log-softmaxes",
+            "folds": ensemble.stack.folds,
+            "c": ensemble.stack.c,
+            "fold_cs": list(ensemble.stack.fold_cs),
+        }
+    sidecar["runs"] = ensemble.member_scores()
+    written = write_softmax_submission(
+        path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force
+    )
+    return Prediction(ensemble, path, written)

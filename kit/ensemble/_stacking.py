@@ -1,0 +1,165 @@
+"""Stacking: a multinomial logistic regression (the meta-model) on the runs' OOF log-softmaxes, cross-fitted on the
+runs' own folds, then refit on every OOF row and applied to the runs' test softmaxes.
+
+No leakage: a row's features are OOF softmaxes (from fold models that never saw it), and its stacked OOF prediction
+comes from a meta-model fit only on the rows of the other folds (the folds of the first run, read from its
+``fold-K/val_rows.npy``), so the stack's OOF score is as honest as a run's.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kit.crossval._rundir import RunFolder, load_array
+from kit.errors import KitError
+
+EPSILON = 1e-7
+C = 1.0
+CS = (0.01, 0.1, 1.0, 10.0)
+INNER_FOLDS = 3
+MAX_ITER = 1000
+SOLVER = "newton-cg"  # ~20 Newton steps where lbfgs needs hundreds on saturated log-softmax features
+
+
+def fold_rows(run: RunFolder, rows: int) -> list[np.ndarray]:
+    """The validation rows of each of the run's folds (``fold-K/val_rows.npy``); they must cover every row once."""
+    folds = [score["fold"] for score in run.summary()["folds"]]
+    parts = [load_array(run.fold_dir(fold) / "val_rows.npy").astype(np.int64) for fold in folds]
+    covered = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if len(covered) != rows or not np.array_equal(np.sort(covered), np.arange(rows)):
+        raise KitError(
+            f"run {run.root}: its fold-K/val_rows.npy do not hold each of its {rows} OOF rows exactly once; "
+            "train the run again to stack it"
+        )
+    return parts
+
+
+def shared_fold_rows(runs: Sequence[RunFolder], rows: int) -> list[np.ndarray]:
+    """The folds the meta-model is cross-fitted on: the first run's (runs trained with other seeds split otherwise;
+    their OOF softmaxes are still out of fold for every row, so any one run's folds keep the stack honest)."""
+    return fold_rows(runs[0], rows)
+
+
+def features(probas: Sequence[np.ndarray]) -> np.ndarray:
+    """The meta-features: each run's log-softmax (clipped away from 0), side by side."""
+    return np.concatenate([np.log(np.clip(np.asarray(p, dtype=np.float64), EPSILON, 1.0)) for p in probas], axis=1)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: these small problems run several times slower when BLAS threads compete for busy cores
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(C=c, solver=SOLVER, max_iter=MAX_ITER).fit(x, y)
+
+
+def _predict(model, x: np.ndarray, classes: int) -> np.ndarray:
+    """Class probabilities over all ``classes`` (a class the meta-model never saw gets 0)."""
+    proba = np.zeros((len(x), classes))
+    proba[:, model.classes_] = model.predict_proba(x)
+    return proba
+
+
+def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inner: int = INNER_FOLDS) -> float:
+    """The ``grid`` value of C with the lowest log loss in an inner stratified ``inner``-fold CV on these rows only
+    (the default C when a class has too few rows to split)."""
+    counts = np.bincount(labels)
+    if len(grid) == 1 or counts[counts > 0].min() < inner:
+        return C if len(grid) != 1 else float(grid[0])
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = list(StratifiedKFold(n_splits=inner, shuffle=True, random_state=0).split(x, labels))
+    classes = int(labels.max()) + 1
+    losses = []
+    for c in grid:
+        proba = np.zeros((len(labels), classes))
+        for train, held in splits:
+            proba[held] = _predict(_fit(x[train], labels[train], c), x[held], classes)
+        losses.append(-np.mean(np.log(np.clip(proba[np.arange(len(labels)), labels], EPSILON, 1.0))))
+    return float(grid[int(np.argmin(losses))])
+
+
+def cross_fit(
+    x: np.ndarray,
+    labels: np.ndarray,
+    folds: Sequence[np.ndarray],
+    classes: int,
+    c: float | None = None,
+    on_fold: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, list[float]]:
+    """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only,
+    with ``c`` or (None) a C chosen by :func:`choose_c` on those other rows too (nested, so the choice stays honest).
+    Returns the probabilities and the C of each fold."""
+    oof = np.zeros((len(labels), classes))
+    everything = np.arange(len(labels))
+    chosen = []
+    for rows in folds:
+        train = np.setdiff1d(everything, rows, assume_unique=True)
+        if len(np.unique(labels[train])) < 2:
+            raise KitError("stack: a fold's other rows hold a single class; stacking needs at least two")
+        fold_c = choose_c(x[train], labels[train]) if c is None else c
+        chosen.append(fold_c)
+        oof[rows] = _predict(_fit(x[train], labels[train], fold_c), x[rows], classes)
+        if on_fold:
+            on_fold()
+    return oof, chosen
+
+
+@dataclass(frozen=True, eq=False)
+class Stack:
+    """A stacked ensemble: the meta-model's out-of-fold softmax, its test softmax (meta-model refit on every OOF row),
+    the number of folds it was cross-fitted on, the inverse regularisation ``c`` of the final meta-model and
+    ``fold_cs``, those of the cross-fitted ones."""
+
+    oof: np.ndarray = field(repr=False)
+    test: np.ndarray = field(repr=False)
+    folds: int
+    c: float
+    fold_cs: tuple[float, ...]
+    coefficients: np.ndarray = field(repr=False)
+
+
+def fit_stack(
+    oofs: Sequence[np.ndarray],
+    tests: Sequence[np.ndarray],
+    labels: np.ndarray,
+    folds: Sequence[np.ndarray],
+    c: float | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Stack:
+    """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows.
+
+    ``c`` fixes the meta-model's inverse regularisation; None chooses it from a grid by inner CV, fold by fold.
+    ``on_step(done, total)`` is called after each meta-model (one per fold, then the final one).
+    """
+    if c is not None and not c > 0:
+        raise KitError(f"c: the meta-model's inverse regularisation must be positive, got {c}")
+    classes = oofs[0].shape[1]
+    x, x_test = features(oofs), features(tests)
+    done, total = 0, len(folds) + 1
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if on_step:
+            on_step(done, total)
+
+    oof, fold_cs = cross_fit(x, labels, folds, classes, c, step)
+    final_c = choose_c(x, labels) if c is None else c
+    model = _fit(x, labels, final_c)
+    step()
+    return Stack(
+        oof=oof,
+        test=_predict(model, x_test, classes),
+        folds=len(folds),
+        c=final_c,
+        fold_cs=tuple(fold_cs),
+        coefficients=np.asarray(model.coef_),
+    )

@@ -1,0 +1,1 @@
+"""kit.recipes._load."""

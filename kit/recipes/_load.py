@@ -1,0 +1,353 @@
+"""Load declarative TOML recipes (found on a search path, with ``extends`` and overrides) into validated, frozen
+:class:`Recipe` objects; the format itself is :mod:`kit.recipes._schema`, its overrides :mod:`kit.recipes._keys`."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError, model_validator
+
+from kit.errors import KitError
+from kit.recipes._errors import first_problem
+from kit.recipes._keys import apply_overrides, index_of, join, parse_set, set_dotted
+from kit.recipes._schedules import SCHEDULE_SETTINGS, SETTING_NAMES, ScheduleSpec
+from kit.recipes._schema import (
+    MAX_PARAMETERS,
+    PER_CONV,
+    AugmentSpec,
+    BatchNorm,
+    CallbacksSpec,
+    ConvBlock,
+    CVSpec,
+    DenseLayer,
+    EarlyStoppingSpec,
+    ModelSpec,
+    Padding,
+    RecipeTable,
+    ReduceLROnPlateauSpec,
+    TrainSpec,
+    check_schedule_owns_the_rate,
+)
+from kit.recipes._types import Str, spec
+
+__all__ = [
+    "MAX_PARAMETERS", "PER_CONV", "RECIPE_SUFFIX", "SCHEDULE_SETTINGS", "AugmentSpec", "BatchNorm", "CVSpec",
+    "CallbacksSpec", "ConvBlock", "DenseLayer", "EarlyStoppingSpec", "ModelSpec", "Padding", "Recipe", "RecipeEntry",
+    "ReduceLROnPlateauSpec", "ScheduleSpec", "TrainSpec", "find_recipe", "list_recipes", "load_recipe", "merge",
+    "parse_recipe", "parse_set", "read_recipe_content", "recipe_json_schema", "recipe_toml", "search_path",
+    "set_dotted", "shipped_recipes",
+]  # fmt: skip
+
+RECIPE_SUFFIX = ".toml"
+HASHED = ("model", "train", "cv", "augment", "callbacks")  # what changes training: not the name, description or tune
+RECIPE_TABLE = TypeAdapter(RecipeTable)
+
+# Train keys added after recipes' content hashes were first recorded, with the default that leaves training as before.
+LATER_TRAIN_KEYS: dict[str, Any] = {"deterministic": True, "snapshots": None}
+
+
+@spec
+class Recipe:
+    """A CNN variant: architecture, training, CV, augmentation and callbacks, plus an optional tuning space.
+
+    The tables of :class:`kit.recipes._schema.RecipeTable` with the recipe's ``name`` (its file's stem) and ``content``,
+    the resolved TOML table it was read from (``extends`` applied).
+    """
+
+    name: Str
+    model: ModelSpec
+    description: Str = ""
+    train: TrainSpec = TrainSpec()
+    cv: CVSpec = CVSpec()
+    augment: AugmentSpec = AugmentSpec()
+    callbacks: CallbacksSpec = CallbacksSpec()
+    tune: dict[str, Any] = dataclasses.field(default_factory=dict)
+    content: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @model_validator(mode="after")
+    def _schedule_owns_the_rate(self) -> Recipe:
+        check_schedule_owns_the_rate(self.train, self.callbacks)
+        return self
+
+    def feature_maps(self, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
+        """(height, width, channels) after each conv block for images of ``input_shape`` (height, width, channels).
+
+        A "valid" conv whose kernel is larger than the feature map it gets, or a network of more than
+        ``MAX_PARAMETERS`` parameters on these images, fails with one line naming its key.
+        """
+        height, width = input_shape[:2]
+        maps = []
+        for index, block in enumerate(self.model.blocks):
+            for number, (_, kernel, stride, padding) in enumerate(block.conv_layout(), start=1):
+                if padding == "same":
+                    height, width = -(-height // stride), -(-width // stride)
+                    continue
+                if kernel > min(height, width):
+                    raise KitError(
+                        f"recipe {self.name}: key model.blocks.{index}.kernel: the {kernel}×{kernel} kernel of conv "
+                        f"{number} is larger than the {height}×{width} feature map it gets; "
+                        "use a smaller kernel, fewer convs or padding = 'same'"
+                    )
+                height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+            if block.pool != "none":
+                height, width = -(-height // 2), -(-width // 2)
+            maps.append((height, width, block.conv_layout()[-1][0]))
+        count = self.model.parameter_count(_channels(input_shape), height * width, classes=2)
+        if count > MAX_PARAMETERS:
+            shape = "×".join(str(size) for size in input_shape)
+            raise KitError(
+                f"recipe {self.name}: key model: {count:,} parameters on {shape} images, more than the "
+                f"{MAX_PARAMETERS:,} kit allows; use fewer filters or units, or pool more before a flatten head"
+            )
+        return maps
+
+    def parameter_count(self, input_shape: tuple[int, ...], classes: int) -> int:
+        """Keras' ``count_params()`` of this recipe's model for ``input_shape`` images and ``classes`` classes."""
+        maps = self.feature_maps(input_shape)
+        height, width = maps[-1][:2] if maps else input_shape[:2]
+        return self.model.parameter_count(_channels(input_shape), height * width, classes)
+
+    @property
+    def content_hash(self) -> str:
+        """A short hash of everything that changes training (not the name, description or tuning space)."""
+        training = {name: value for name, value in dataclasses.asdict(self).items() if name in HASHED}
+        for name, default in LATER_TRAIN_KEYS.items():  # keys added later count only when set: old runs still resume
+            if training["train"].get(name) == default:
+                training["train"].pop(name)
+        schedule = self.train.schedule
+        training["train"]["schedule"] = {
+            "kind": schedule.kind,
+            **{name: getattr(schedule, name) for name in SETTING_NAMES},
+        }
+        return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:12]
+
+    def table(self) -> dict[str, Any]:
+        """The recipe as a TOML table: a copy of its ``content``, or for a recipe built in Python its fields."""
+        if self.content:
+            return copy.deepcopy(self.content)
+        fields = {name: value for name, value in dataclasses.asdict(self).items() if name not in {"name", "content"}}
+        return json.loads(json.dumps(fields))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
+        """A copy with keys replaced, re-validated; the name stays. Keys are dotted (``{"train.epochs": 3,
+        "model.blocks.0.dropout": 0.5}``; numbers index lists) or nested tables (``{"train": {"epochs": 3}}``)."""
+        content = self.table()
+        try:
+            apply_overrides(content, overrides)
+            return parse_recipe(content, self.name)
+        except KitError as error:
+            raise KitError(
+                f"recipe {self.name}: {error}{_override_note(str(error), applied_keys(overrides))}"
+            ) from None
+
+
+def _channels(input_shape: tuple[int, ...]) -> int:
+    return input_shape[2] if len(input_shape) > 2 else 1
+
+
+def applied_keys(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides as dotted keys (nested tables flattened), for naming the one at fault."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and value:
+            flat.update({join(str(key), name): item for name, item in applied_keys(value).items()})
+        else:
+            flat[str(key)] = value
+    return flat
+
+
+def _override_note(message: str, overrides: dict[str, Any]) -> str:
+    """`` (override K=V)`` when the failing key is an overridden one (or inside or above it)."""
+    found = re.match(r"key ([^:]+):", message)
+    if not found:
+        return ""
+    failing = found.group(1)
+    for key, value in overrides.items():
+        if failing == key or failing.startswith(f"{key}.") or key.startswith(f"{failing}."):
+            return f" (override {key if key.isprintable() else repr(key)}={value!r})"
+    return ""
+
+
+def parse_recipe(content: dict[str, Any], name: str) -> Recipe:
+    """Validate a resolved recipe table (no ``extends`` left) into a :class:`Recipe`; errors read ``key a.b: …``."""
+    try:
+        table = RECIPE_TABLE.validate_python(content)
+    except ValidationError as error:
+        raise first_problem(error, RecipeTable) from None
+    tables = {field.name: getattr(table, field.name) for field in dataclasses.fields(table)}
+    return Recipe(name=name, content=content, **tables)
+
+
+def recipe_toml(recipe: Recipe) -> str:
+    """The recipe's resolved table as TOML text (``extends`` applied, overrides included), headed by a comment with
+    its name and content hash; loading the text gives the same recipe."""
+    import tomli_w
+
+    try:
+        text = tomli_w.dumps(_without_none(recipe.table()))
+    except (TypeError, ValueError) as error:
+        raise KitError(f"recipe {recipe.name}: cannot be written as TOML ({error})") from None
+    return f"# recipe {recipe.name}, content hash {recipe.content_hash}\n{text}"
+
+
+def _without_none(node: Any) -> Any:
+    """A table without the ``None`` values TOML cannot hold (a ``None`` setting is the same as an absent one)."""
+    if isinstance(node, dict):
+        return {key: _without_none(value) for key, value in node.items() if value is not None}
+    if isinstance(node, list):
+        return [_without_none(item) for item in node]
+    return node
+
+
+def recipe_json_schema() -> dict[str, Any]:
+    """A JSON Schema of recipe files (``extends``, ``description`` and ``[tune]`` included) for editors to check."""
+    from kit.recipes._jsonschema import recipe_json_schema as build
+
+    return build()
+
+
+def search_path() -> list[Path]:
+    """Folders searched for ``NAME.toml``: ``$KIT_RECIPES`` (``:``-separated), ``./recipes``, the shipped recipes."""
+    folders = [Path(part) for part in os.environ.get("KIT_RECIPES", "").split(os.pathsep) if part]
+    return [*folders, Path("recipes"), shipped_recipes()]
+
+
+def shipped_recipes() -> Path:
+    """The recipes that ship inside the package (a wheel carries them as package data)."""
+    from importlib.resources import files
+
+    return Path(str(files("kit.recipes") / "shipped"))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
+def find_recipe(reference: str, near: Path | None = None) -> Path:
+    """The file a recipe reference names: a path to a ``.toml`` file (relative to ``near`` when given, the folder of
+    the recipe that extends it), or a name looked up in ``near`` and then on the search path."""
+    if reference.endswith(RECIPE_SUFFIX) or os.sep in reference or "/" in reference:
+        path = Path(reference).expanduser()
+        if near is not None and not path.is_absolute():
+            path = near / path
+        if not _is_file(path):
+            shown = reference if reference.isprintable() else repr(reference)
+            raise KitError(f"recipe {shown}: file not found" + (f" (looked in {near})" if near else ""))
+        return path
+    folders = ([near] if near else []) + search_path()
+    for folder in folders:
+        candidate = folder / f"{reference}{RECIPE_SUFFIX}"
+        if _is_file(candidate):
+            return candidate
+    known = sorted({path.stem for folder in folders if folder.is_dir() for path in folder.glob(f"*{RECIPE_SUFFIX}")})
+    raise KitError(f"recipe {reference!r} not found; known recipes: {', '.join(known) or 'none'}")
+
+
+def merge(base: Any, override: Any, key: str = "") -> Any:
+    """Deep-merge ``override`` into ``base``; a table with numeric keys overrides list items by index."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for name, value in override.items():
+            merged[name] = merge(base[name], value, join(key, name)) if name in base else value
+        return merged
+    if isinstance(base, list) and isinstance(override, dict):
+        merged = list(base)
+        for index, value in override.items():
+            position = index_of(merged, index, join(key, index))
+            merged[position] = merge(merged[position], value, join(key, index))
+        return merged
+    return override
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise KitError(f"recipe {path}: invalid TOML ({error})") from None
+    except RecursionError:
+        raise KitError(f"recipe {path}: invalid TOML (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise KitError(f"recipe {path}: cannot read it ({error})") from None
+
+
+def read_recipe_content(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a recipe file and resolve its ``extends`` chain into one table (the parent's description is dropped)."""
+    path = path.resolve()
+    if path in seen:
+        raise KitError(f"recipe {path.name}: extends itself through {' → '.join(p.stem for p in (*seen, path))}")
+    content = _read_toml(path)
+    parent = content.pop("extends", None)
+    if parent is None:
+        return content
+    if not isinstance(parent, str) or not parent.strip():
+        raise KitError(
+            f"recipe {path.name}: key extends must be a recipe name or a path to a .toml file, got {parent!r}"
+        )
+    try:
+        parent_path = find_recipe(parent, near=path.parent)
+    except KitError as error:
+        raise KitError(f"recipe {path}: key extends: {error}") from None
+    base = read_recipe_content(parent_path, (*seen, path))
+    base.pop("description", None)
+    try:
+        return merge(base, content)
+    except KitError as error:
+        raise KitError(f"recipe {path}: {error} (extending {parent})") from None
+
+
+def load_recipe(reference: str) -> Recipe:
+    """Load a recipe by name (in ``$KIT_RECIPES``, ``./recipes``, the shipped ones) or path, resolving ``extends``."""
+    path = find_recipe(reference)
+    content = read_recipe_content(path)
+    try:
+        return parse_recipe(content, path.stem)
+    except KitError as error:
+        raise KitError(f"recipe {path}: {error}") from None
+
+
+@dataclass(frozen=True)
+class RecipeEntry:
+    """One recipe on the search path: its name, file, the folder it comes from and its own description."""
+
+    name: str
+    path: Path
+    origin: str
+    description: str
+    shadows: tuple[Path, ...] = ()
+
+
+def list_recipes() -> list[RecipeEntry]:
+    """Every recipe name on the search path, first folder first (a recipe in ``./recipes`` shadows a shipped one)."""
+    shipped = shipped_recipes()
+    entries: dict[str, RecipeEntry] = {}
+    for folder in search_path():
+        if not folder.is_dir():
+            continue
+        origin = "shipped" if folder == shipped else str(folder)
+        for path in sorted(folder.glob(f"*{RECIPE_SUFFIX}")):
+            if path.stem in entries:
+                entry = entries[path.stem]
+                entries[path.stem] = RecipeEntry(**{**entry.__dict__, "shadows": (*entry.shadows, path)})
+                continue
+            entries[path.stem] = RecipeEntry(path.stem, path, origin, _description(path))
+    return sorted(entries.values(), key=lambda entry: entry.name)
+
+
+def _description(path: Path) -> str:
+    try:
+        description = _read_toml(path).get("description", "")
+    except KitError as error:
+        return f"(unreadable: {str(error).removeprefix(f'recipe {path}: ')})"
+    return description if isinstance(description, str) else ""

@@ -1,0 +1,262 @@
+"""The search: :func:`run_tune` runs a KerasTuner search over a recipe's ``[tune]`` space on a stratified hold-out —
+resumable, distributable over machines (a chief and workers, see :class:`kit.tuning._role.TuneRole`) — and returns a
+:class:`TuneResult`, having written the winner as a ``<recipe>-tuned`` recipe that ``kit cv`` runs.
+
+Progress reaches the caller only through :mod:`kit.utils._callbacks`: ``on_run_begin("tune", max_trials, epochs)``,
+``on_trial_begin(TrialScore)``, ``on_epoch_end(trial_id, epoch, logs)``, ``on_trial_end(TrialScore)`` (also once for
+each trial a resumed search had finished before), ``on_run_end()``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kit.competitions._spec import Competition, as_competition
+from kit.errors import KitError
+from kit.tuning._role import CHIEF, TuneRole, kerastuner_environment
+from kit.tuning._trials import FAILED, OBJECTIVE, TrialScore, ranked
+from kit.utils._callbacks import Callback, as_callback_list
+
+if TYPE_CHECKING:
+    from kit.data._load import ImageSet
+    from kit.recipes._load import Recipe
+    from kit.tuning._space import SearchSpace
+
+__all__ = ["SEARCH_RECORD", "TUNE_DIR", "TrialScore", "TuneResult", "TuneRole", "holdout_split", "run_tune"]
+
+TUNE_DIR = Path("runs") / "tune"
+RECIPES_DIR = Path("recipes")
+SEARCH_RECORD = "kit_search.json"  # in the project folder: what was searched, to refuse resuming another search
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What a search leaves: every trial best first (on a worker: the trials it ran), the trials run now (``ran``),
+    how many an earlier run had finished (``resumed``), and the tuned recipe's path (None on a worker)."""
+
+    recipe: str
+    tuner: str
+    role: str  # "local", "chief" or the worker's id
+    space: SearchSpace
+    trials: tuple[TrialScore, ...]
+    ran: tuple[str, ...]
+    resumed: int
+    train_rows: int
+    epochs: int
+    folder: Path
+    tuned_path: Path | None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def best(self) -> TrialScore | None:
+        """The best completed trial, if any."""
+        return self.trials[0] if self.trials and self.trials[0].score is not None else None
+
+    @property
+    def best_values(self) -> dict[str, Any]:
+        """The best trial's values by dotted recipe key (empty when no trial completed)."""
+        return dict(self.best.values) if self.best else {}
+
+    @property
+    def failed(self) -> tuple[TrialScore, ...]:
+        return tuple(trial for trial in self.trials if trial.status == FAILED)
+
+
+def holdout_split(images: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """A seeded stratified (fit, validation) split of labelled images, ``fraction`` of them for validation."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from kit.data._load import ImageSet
+
+    try:
+        fit_rows, val_rows = train_test_split(
+            np.arange(len(images)), test_size=fraction, stratify=images.labels, random_state=seed
+        )
+    except ValueError as error:
+        raise KitError(
+            f"tune.holdout = {fraction}: cannot hold out a stratified part of {len(images)} images ({error})"
+        ) from None
+    return tuple(ImageSet(images.images[rows], images.labels[rows], images.ids[rows]) for rows in (fit_rows, val_rows))
+
+
+def run_tune(
+    recipe: str | Path | Recipe,
+    data: Path | str | None = None,
+    *,
+    competition: Competition | str | None = None,
+    tuner: str | None = None,
+    max_trials: int | None = None,
+    epochs: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    out: Path | str | None = None,
+    recipes_dir: Path | str = RECIPES_DIR,
+    force: bool = False,
+    restart: bool = False,
+    role: TuneRole | None = None,
+    callbacks: Iterable[Callback] | Callback | None = (),
+) -> TuneResult:
+    """Search the ``[tune]`` space of ``recipe`` (a name, a path or a :class:`~kit.recipes._load.Recipe`) and write
+    ``<recipes_dir>/<recipe>-tuned.toml`` from the winner.
+
+    ``overrides`` (dotted recipe keys) change the recipe before the search and are written into the tuned recipe
+    with the best values; ``epochs`` overrides the epochs per trial (hyperband: the most epochs of a trial) for the
+    search only. Each trial trains the recipe with the trial's values on a stratified, seeded hold-out split and
+    scores its best epoch's validation accuracy. The KerasTuner project folder ``out`` (default
+    ``runs/tune/<recipe>``) makes a rerun resume; ``restart=True`` discards it. A ``role`` makes this process the
+    chief (which serves trials and writes the recipe) or a worker (which runs them); without one, KerasTuner's
+    ``KERASTUNER_*`` environment variables decide, else the search is local. A tuned recipe edited by hand is only
+    overwritten with ``force=True``.
+    """
+    from kit.data._load import load_train, resolve_data_dir
+    from kit.recipes._load import RECIPE_SUFFIX, Recipe, find_recipe, load_recipe
+    from kit.tuning._space import parse_space, trial_budget, tuner_kind
+
+    source = None if isinstance(recipe, Recipe) else find_recipe(str(recipe))
+    base = recipe if isinstance(recipe, Recipe) else load_recipe(str(source))
+    overrides = dict(overrides or {})
+    base = base.with_overrides(overrides) if overrides else base
+    trained = base.with_overrides({"train.epochs": epochs}) if epochs is not None else base
+    space = parse_space(trained)
+    kind = tuner_kind(tuner, "tuner") if tuner is not None else space.tuner
+    budget = trial_budget(max_trials, "max_trials") if max_trials is not None else space.max_trials
+    role = role or TuneRole.from_environment()
+    writes = role is None or role.is_chief
+    competition = as_competition(competition, data)
+    images = load_train(resolve_data_dir(data, competition), competition)
+    trained.feature_maps(images.images.shape[1:])
+    train, val = holdout_split(images, space.holdout, trained.cv.seed)
+    folder = Path(out) if out else TUNE_DIR / trained.name
+    target = Path(recipes_dir) / f"{trained.name}-tuned{RECIPE_SUFFIX}"
+    identity = _search_identity(trained, space, kind, images)
+    if writes:
+        from kit.tuning._tunedfile import check_overwritable
+
+        check_overwritable(target, force)
+        _check_folder(folder, identity, restart)
+    listeners = as_callback_list(callbacks)
+    from kit.utils._runtime import import_tensorflow
+
+    import_tensorflow()  # quietly, and only once the arguments, recipe and data are known to be good
+    from kit.tuning._hypermodel import RecipeHyperModel
+    from kit.tuning._tuners import make_tuner, trial_score, watch_chief
+
+    listeners.on_run_begin("tune", budget, trained.train.epochs)
+    hypermodel = RecipeHyperModel(trained, space, images.images.shape[1:], competition.classes, len(train))
+    with kerastuner_environment(role):
+        search = make_tuner(kind, hypermodel, budget, folder, overwrite=restart and writes, callbacks=listeners)
+        oracle = search.oracle
+        before = list(oracle.end_order) if writes else []
+        if writes:
+            from kit.crossval._rundir import write_json
+
+            write_json(folder / SEARCH_RECORD, identity)
+        for trial_id in before:  # finished by an earlier run: the caller sees them once, before any new trial
+            listeners.on_trial_end(trial_score(oracle.trials[trial_id], space.keys, folder))
+        watching = role is not None and role.is_chief
+        try:
+            if not writes or len(before) < budget:  # a finished search needs no trial (and a chief no workers)
+                with watch_chief(oracle, space.keys, folder, listeners if watching else None):
+                    search.search(train, val, verbose=0)
+        except RuntimeError as error:  # KerasTuner's "too many failed trials in a row", a port in use, …
+            raise KitError(f"the search stopped: {_summary(error)}") from None
+    common = {
+        "recipe": trained.name,
+        "tuner": kind,
+        "space": space,
+        "train_rows": len(train),
+        "epochs": trained.train.epochs,
+        "folder": folder,
+        "overrides": overrides,
+    }
+    if not writes:
+        ran = tuple(score.trial_id for score in search.scores)
+        result = TuneResult(**common, role=role.name, trials=ranked(search.scores), ran=ran, resumed=0, tuned_path=None)
+        listeners.on_run_end()
+        return result
+    trials = ranked(trial_score(trial, space.keys, folder) for trial in oracle.trials.values())
+    ran = tuple(trial_id for trial_id in oracle.end_order if trial_id not in before)
+    result = TuneResult(
+        **common, role=CHIEF if role else "local", trials=trials, ran=ran, resumed=len(before), tuned_path=target
+    )
+    if result.best is None:
+        raise KitError(f"no trial of the search in {folder} completed; the trial.json files there hold the errors")
+    note = _write_tuned(result, base, source, Path(recipes_dir), len(images), force)
+    listeners.on_run_end()
+    return result if note is None else replace(result, notes=(*result.notes, note))
+
+
+def _write_tuned(
+    result: TuneResult, recipe: Recipe, source: Path | None, recipes_dir: Path, images: int, force: bool
+) -> str | None:
+    """Write the tuned recipe: ``extends`` the source file with the overrides and the best values (a recipe given as
+    an object, which has no file: the whole recipe with them); return a note when the source is named by its path."""
+    from kit.tuning._tunedfile import nested, recipe_reference, tuned_recipe_text, write_tuned_recipe
+
+    best = result.best
+    values = {**result.overrides, **best.values}
+    description = f"{result.recipe} with the values of a {result.tuner} search ({OBJECTIVE} {best.score:.4f})"
+    note = None
+    if source is not None:
+        reference, note = recipe_reference(source, near=recipes_dir)
+        content = {"description": description, "extends": reference, **nested(values)}
+    else:
+        content = {**recipe.with_overrides(best.values).table(), "description": description}
+        content.pop("extends", None)
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    epochs = f"{result.epochs} epoch{'s' if result.epochs > 1 else ''} per trial"
+    comments = [
+        f"Written by `kit tune {result.recipe}` on {date}: the best of {len(result.trials)} {result.tuner} trials",
+        (
+            f"(trial {best.trial_id}, {OBJECTIVE} {best.score:.4f} on a stratified {result.space.holdout:.0%} "
+            f"hold-out of {images:,} images, {epochs})."
+        ),
+    ]
+    if result.overrides:
+        shown = ", ".join(f"{key} = {value!r}" for key, value in result.overrides.items())
+        comments.append(f"Searched with the overrides {shown}; they are written below with the best values.")
+    comments.append("kit tune rewrites this file after each search; once you edit it, kit tune leaves it alone unless")
+    comments.append("forced (force=True in Python, --force on the command line).")
+    write_tuned_recipe(result.tuned_path, tuned_recipe_text(content, comments), force)
+    return note
+
+
+def _summary(error: Exception) -> str:
+    """The first line of an error and, for one carrying a traceback, its last line (the exception raised)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} (last error: {lines[-1]})"
+
+
+def _search_identity(recipe: Recipe, space: SearchSpace, kind: str, images: ImageSet) -> dict[str, Any]:
+    """What makes two searches the same one: the recipe as trained, the space, the tuner, hold-out and data."""
+    identity = {
+        "recipe": recipe.name,
+        "recipe_hash": recipe.content_hash,
+        "space": [asdict(tunable) for tunable in space.tunables],
+        "tuner": kind,
+        "holdout": space.holdout,
+        "train_fingerprint": images.fingerprint(),
+    }
+    return json.loads(json.dumps(identity))
+
+
+def _check_folder(folder: Path, identity: dict[str, Any], restart: bool) -> None:
+    """Refuse to resume a project folder that holds another search (unless ``restart`` discards it)."""
+    from kit.crossval._rundir import read_json
+
+    if restart or not (folder / "oracle.json").is_file():
+        return
+    record = folder / SEARCH_RECORD
+    stored = read_json(record) if record.is_file() else {}
+    stale = [key for key, value in identity.items() if stored.get(key) != value]
+    if stale:
+        raise KitError(
+            f"{folder} holds a search with a different {stale[0].replace('_', ' ')}; "
+            "pass restart=True to discard it, or pick another out folder"
+        )

@@ -1,0 +1,236 @@
+"""A recipe's ``[tune]`` table as a KerasTuner search space: choices and ranges over dotted recipe keys, validated
+against the recipe so that every value a trial may draw is one the recipe accepts."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kit.errors import KitError
+from kit.recipes._keys import apply_overrides
+from kit.recipes._load import Recipe, parse_recipe
+
+if TYPE_CHECKING:
+    import keras_tuner as kt
+
+TUNERS = ("bayesian", "hyperband", "random")
+SAMPLINGS = ("linear", "log", "reverse_log")
+RANGE_KEYS = ("min", "max", "step", "sampling")
+DEFAULT_SETTINGS = {"holdout": 0.2, "tuner": "bayesian", "max_trials": 10}
+NOT_TUNABLE = {"name", "description", "tune", "content"}
+MAX_TRIALS = 100_000
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """One searched recipe key: a list of ``choices``, or a range from ``low`` to ``high`` (optional step, sampling)."""
+
+    key: str
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    sampling: str = "linear"
+    integer: bool = False
+
+    def declare(self, hp: kt.HyperParameters) -> Any:
+        """Register this key on ``hp`` (a Choice, Int or Float named by the key) and return the trial's value."""
+        if self.choices:
+            return hp.Choice(self.key, list(self.choices))
+        make = hp.Int if self.integer else hp.Float
+        return make(self.key, self.low, self.high, step=self.step, sampling=self.sampling)
+
+    def describe(self) -> str:
+        """The searched values as a short text: ``0.1 | 0.2 | 0.3`` or ``0.0001 … 0.01 (log)``."""
+        if self.choices:
+            return " | ".join(toml_value(choice) for choice in self.choices)
+        step = f" step {toml_value(self.step)}" if self.step is not None else ""
+        sampling = f" ({self.sampling})" if self.sampling != "linear" else ""
+        return f"{toml_value(self.low)} … {toml_value(self.high)}{step}{sampling}"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A recipe's ``[tune]`` table: the searched keys, the hold-out fraction, the tuner and its number of trials."""
+
+    tunables: tuple[Tunable, ...]
+    holdout: float = DEFAULT_SETTINGS["holdout"]
+    tuner: str = DEFAULT_SETTINGS["tuner"]
+    max_trials: int = DEFAULT_SETTINGS["max_trials"]
+
+    @property
+    def keys(self) -> list[str]:
+        return [tunable.key for tunable in self.tunables]
+
+    def declare(self, hp: kt.HyperParameters) -> dict[str, Any]:
+        """Register every key on ``hp`` and return the trial's values by dotted recipe key."""
+        return {tunable.key: tunable.declare(hp) for tunable in self.tunables}
+
+
+def parse_space(recipe: Recipe) -> SearchSpace:
+    """Validate the recipe's ``[tune]`` table into a :class:`SearchSpace`, failing with one line naming the key.
+
+    Dotted keys are recipe keys (``"model.blocks.0.dropout"``; unquoted dotted keys work too) taking a list of choices
+    or ``{ min, max, step, sampling }``; every choice and bound must be a value the recipe accepts. The plain keys
+    ``holdout``, ``tuner`` and ``max_trials`` set the search.
+    """
+    where = f"recipe {recipe.name}: [tune]"
+    settings, space = {}, {}
+    for key, value in _flatten(recipe.tune).items():
+        if "." in key:
+            space[key] = value
+        elif key in DEFAULT_SETTINGS:
+            settings[key] = value
+        else:
+            raise KitError(
+                f"{where} unknown key {key!r}; it takes {', '.join(DEFAULT_SETTINGS)} and dotted recipe keys such as "
+                '"train.optimizer" = ["adam", "rmsprop"]'
+            )
+    if not space:
+        raise KitError(
+            f"{where} has no keys to search; add some, e.g. "
+            '[tune] "model.blocks.0.dropout" = [0.1, 0.3, 0.5] (see recipes/tuned-search.toml)'
+        )
+    tunables = tuple(_tunable(recipe, key, value, f"{where} key {key!r}") for key, value in space.items())
+    return SearchSpace(tunables, **_settings(settings, where))
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``[tune]`` with nested tables (unquoted dotted keys) turned into dotted keys; range tables stay as values."""
+    flat = {}
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and not set(value) & set(RANGE_KEYS):
+            flat.update(_flatten(value, dotted))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _settings(settings: dict[str, Any], where: str) -> dict[str, Any]:
+    holdout = settings.get("holdout", DEFAULT_SETTINGS["holdout"])
+    if not _is_number(holdout) or not 0 < holdout < 1:
+        raise KitError(f"{where} key holdout: expected a fraction between 0 and 1 such as 0.2, got {holdout!r}")
+    checked = {"holdout": float(holdout)}
+    if "tuner" in settings:
+        checked["tuner"] = tuner_kind(settings["tuner"], f"{where} key tuner")
+    if "max_trials" in settings:
+        checked["max_trials"] = trial_budget(settings["max_trials"], f"{where} key max_trials")
+    return checked
+
+
+def tuner_kind(name: Any, where: str = "--tuner") -> str:
+    """``name`` if it is a KerasTuner tuner kit offers, else a one-line error."""
+    if name not in TUNERS:
+        raise KitError(f"{where}: unknown tuner {name!r}; use {', '.join(TUNERS)}")
+    return name
+
+
+def trial_budget(trials: Any, where: str = "--max-trials") -> int:
+    if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS:
+        raise KitError(f"{where}: expected a number of trials ≥ 1 (at most {MAX_TRIALS:,}), got {trials!r}")
+    return trials
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _recipe_value(recipe: Recipe, key: str, where: str) -> Any:
+    """The recipe's value at a dotted key (list items by index), failing if the recipe has no such setting."""
+    node: Any = recipe
+    for part in key.split("."):
+        if isinstance(node, tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif is_dataclass(node) and part in {spec.name for spec in fields(node)} - NOT_TUNABLE:
+            node = getattr(node, part)
+        else:
+            raise KitError(
+                f"{where}: no such setting in this recipe; use the dotted key of a value it has, "
+                'e.g. "model.blocks.0.dropout" or "train.optimizer"'
+            )
+    if is_dataclass(node) or (isinstance(node, tuple) and node and is_dataclass(node[0])):
+        example = f"{key}.{fields(_first(node))[0].name}"
+        raise KitError(f"{where}: is a table, not a value; search one of its keys, e.g. {example}")
+    return node
+
+
+def _first(node: Any) -> Any:
+    return node[0] if isinstance(node, tuple) else node
+
+
+def _tunable(recipe: Recipe, key: str, spec: Any, where: str) -> Tunable:
+    current = _recipe_value(recipe, key, where)
+    if isinstance(spec, list):
+        tunable = Tunable(key, choices=_choices(spec, where))
+        candidates = tunable.choices
+    elif isinstance(spec, dict):
+        tunable = _range(spec, isinstance(current, int) and not isinstance(current, bool), key, where)
+        candidates = (tunable.low, tunable.high)
+    else:
+        raise KitError(f"{where}: expected a list of choices or a range {{ min = …, max = … }}, got {spec!r}")
+    for value in candidates:
+        try:
+            content = recipe.table()
+            apply_overrides(content, {key: value})
+            parse_recipe(content, recipe.name)
+        except KitError as error:
+            raise KitError(f"{where}: {value!r} does not fit the recipe ({error})") from None
+    return tunable
+
+
+def _choices(values: list[Any], where: str) -> tuple[Any, ...]:
+    if not values:
+        raise KitError(f"{where}: empty list of choices; give the values to try, e.g. [0.1, 0.3, 0.5]")
+    if any(isinstance(value, (list, dict)) for value in values):
+        raise KitError(f"{where}: choices must be numbers, strings or booleans, got {values!r}")
+    if all(_is_number(value) for value in values) and any(isinstance(value, float) for value in values):
+        values = [float(value) for value in values]  # [0, 0.5] is a list of floats
+    if len({type(value) for value in values}) > 1:
+        raise KitError(f"{where}: choices mix types ({values!r}); give values of one type")
+    if len(set(values)) < len(values):
+        raise KitError(f"{where}: choices repeat a value ({values!r}); list each value once")
+    return tuple(values)
+
+
+def _range(spec: dict[str, Any], integer: bool, key: str, where: str) -> Tunable:
+    unknown = set(spec) - set(RANGE_KEYS)
+    if unknown:
+        raise KitError(f"{where}: unknown range key {sorted(unknown)[0]!r}; a range takes {', '.join(RANGE_KEYS)}")
+    for name in ("min", "max"):
+        if name not in spec:
+            raise KitError(f"{where}: range without {name}; write {{ min = …, max = … }}")
+    low, high, step, sampling = spec["min"], spec["max"], spec.get("step"), spec.get("sampling", "linear")
+    for name, value in (("min", low), ("max", high), ("step", step)):
+        if value is not None and not _is_number(value):
+            raise KitError(f"{where}: range {name} must be a finite number, got {value!r}")
+        if integer and value is not None and not isinstance(value, int):
+            raise KitError(f"{where}: {key} takes integers, so the range {name} must be one, got {value!r}")
+    if low >= high:
+        raise KitError(f"{where}: range min {low} must be less than max {high}")
+    if step is not None and step <= 0:
+        raise KitError(f"{where}: range step must be > 0, got {step}")
+    if sampling not in SAMPLINGS:
+        raise KitError(f"{where}: unknown sampling {sampling!r}; use {', '.join(SAMPLINGS)}")
+    if sampling != "linear" and low <= 0:
+        raise KitError(f"{where}: {sampling} sampling needs min > 0, got {low}")
+    number = int if integer else float
+    step = None if step is None else number(step)
+    return Tunable(key, low=number(low), high=number(high), step=step, sampling=sampling, integer=integer)
+
+
+def toml_value(value: Any) -> str:
+    """A value as TOML writes it (floats to 10 significant digits, so a stepped 0.30000000000000004 reads 0.3)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        text = f"{float(value):.10g}"
+        return text if any(mark in text for mark in (".", "e", "inf", "nan")) else f"{text}.0"
+    return json.dumps(str(value), ensure_ascii=False)

@@ -1,0 +1,99 @@
+"""The tuned recipe file ``<recipe>-tuned.toml`` a search leaves: written with tomli-w under a header that names the
+search, signed by a hash line so that a file edited by hand is never overwritten unless ``force=True``."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from kit.crossval._rundir import write_bytes_atomic
+from kit.errors import KitError
+from kit.recipes._load import find_recipe, load_recipe
+
+HASH_LINE = "# kit-tune-hash: "
+SIGNIFICANT_DIGITS = 10  # a stepped 0.30000000000000004 is written 0.3
+
+
+def nested(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys as nested tables: ``{"model.blocks.0.dropout": 0.2}`` → ``{"model": {"blocks": {"0": {…}}}}``.
+
+    A recipe that ``extends`` another reads a table with numeric keys as overrides of list items by index. A later key
+    inside an earlier key's table or list (``"train": {…}`` then ``"train.epochs"``) is set inside a copy of it.
+    """
+    tables: dict[str, Any] = {}
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        node: Any = tables
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if isinstance(node, list):
+            node[int(last)] = copy.deepcopy(value)
+        else:
+            node[last] = copy.deepcopy(value)
+    return tables
+
+
+def _tidy(value: Any) -> Any:
+    """Floats to :data:`SIGNIFICANT_DIGITS` digits and no None (TOML has no null: an unset key), all the way down."""
+    if isinstance(value, float):
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    if isinstance(value, dict):
+        return {key: _tidy(item) for key, item in value.items() if item is not None}
+    if isinstance(value, (list, tuple)):
+        return [_tidy(item) for item in value]
+    return value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def toml_text(table: Mapping[str, Any]) -> str:
+    """A recipe table as TOML (tomli-w), floats to 10 significant digits, unset (None) keys left out."""
+    return tomli_w.dumps(_tidy(dict(table)))
+
+
+def tuned_recipe_text(content: Mapping[str, Any], comments: Sequence[str]) -> str:
+    """The file: the hash line, ``comments`` as ``#`` lines, then ``content`` as TOML (tomli-w)."""
+    body = "".join(f"# {line}\n" for line in comments) + "\n" + toml_text(content)
+    return f"{HASH_LINE}{_digest(body)}\n{body}"
+
+
+def recipe_reference(path: Path, near: Path | None = None) -> tuple[str, str | None]:
+    """How a recipe in ``near`` names the recipe file ``path``: its name when the recipe search (from ``near`` first)
+    finds this very file, else its absolute path — with a note saying why the name would not do."""
+    try:
+        found = find_recipe(path.stem, near=near)
+    except KitError:
+        found = None
+    if found is not None and found.resolve() == path.resolve():
+        return path.stem, None
+    where = f"from {near}" if near else "on the recipe search path"
+    why = "is not found by name" if found is None else f"names another file ({found})"
+    return str(path.resolve()), f"recipe {path.stem} {why} {where}, so it is referred to by its path {path.resolve()}"
+
+
+def written_by_kit(path: Path) -> bool:
+    """Whether ``path`` is a tuned recipe exactly as kit wrote it (its hash line matches the rest of the file)."""
+    first, _, body = path.read_text(encoding="utf-8").partition("\n")
+    return first.startswith(HASH_LINE) and first.removeprefix(HASH_LINE) == _digest(body)
+
+
+def check_overwritable(path: Path, force: bool) -> None:
+    """Refuse to replace a file kit did not write as it stands (a hand-edited tuned recipe) unless ``force``."""
+    if path.exists() and not force and not written_by_kit(path):
+        raise KitError(
+            f"{path} was edited by hand (or not written by kit tune); pass force=True to overwrite it, or move it away"
+        )
+
+
+def write_tuned_recipe(path: Path, text: str, force: bool) -> None:
+    """Write the tuned recipe atomically, checking again that no hand edit is lost; it must load as a recipe."""
+    check_overwritable(path, force)
+    write_bytes_atomic(path, text.encode())
+    load_recipe(str(path))

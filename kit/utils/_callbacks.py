@@ -1,0 +1,177 @@
+"""One progress protocol for every long operation (cv, tune, predict, bench, fetch, submit).
+
+In the style of Keras' ``Callback`` / ``CallbackList``: a :class:`Callback` has no-op hooks, a caller overrides the
+ones it cares about, and :class:`CallbackList` dispatches each event to every callback it holds. The library calls
+these hooks and never prints; the command line's rich display (``kit.cli.progress``) is one implementation, and
+:class:`ProgressBar` is a plain one for notebooks and scripts.
+
+Hooks, and which operations call them:
+
+- ``on_run_begin(kind, total, epochs)`` — ``kind`` is ``"cv"``, ``"tune"``, ``"predict"``, ``"bench"``, …;
+  ``total`` counts its units (folds, trials, phases); ``epochs`` the epochs per unit where that applies.
+- ``on_fold_begin(fold)``, ``on_epoch_end(fold, epoch, logs)``, ``on_fold_end(score, resumed)`` — cv folds
+  (``score`` is a :class:`kit.crossval._rundir.FoldScore`); tune trials report their epochs with ``fold`` = the trial id.
+- ``on_trial_begin(trial)``, ``on_trial_end(trial)`` — tune trials (``trial`` is a :class:`kit.tuning._trials.TrialScore`).
+- ``on_phase(name, done, total)`` — any other step: a bench phase, TTA passes, a download, a poll.
+- ``on_run_end()``.
+
+Hooks may be called from a thread other than the caller's (parallel folds report through a relay thread), never
+from two threads at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+
+class Callback:
+    """Base class with a no-op for every hook; override the ones you need."""
+
+    def on_run_begin(self, kind: str, total: int | None = None, epochs: int | None = None) -> None:
+        """A long operation starts: ``total`` units (folds, trials, phases) of ``epochs`` epochs each, when known."""
+
+    def on_fold_begin(self, fold: int | str) -> None:
+        """A fold (or a tune trial) starts training."""
+
+    def on_epoch_end(self, fold: int | str, epoch: int, logs: Mapping[str, float]) -> None:
+        """Epoch ``epoch`` (1-based) of ``fold`` finished with these Keras logs (``val_accuracy``, ``loss``, …)."""
+
+    def on_fold_end(self, score: Any, resumed: bool) -> None:
+        """A fold finished (``resumed``: it was trained by an earlier run and read back from the run folder)."""
+
+    def on_trial_begin(self, trial: Any) -> None:
+        """A tune trial starts (``trial`` is a :class:`kit.tuning._trials.TrialScore` with status RUNNING, no score yet)."""
+
+    def on_trial_end(self, trial: Any) -> None:
+        """A tune trial finished (or failed: see its ``status``)."""
+
+    def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        """Step ``name`` is ``done`` of ``total`` units along (total None: a step without a known size)."""
+
+    def on_run_end(self) -> None:
+        """The operation finished (not called when it raised)."""
+
+
+class CallbackList(Callback):
+    """Dispatches every hook to each callback it holds, in order."""
+
+    def __init__(self, callbacks: Iterable[Callback] | Callback | None = ()) -> None:
+        if callbacks is None:
+            callbacks = ()
+        elif isinstance(callbacks, Callback):
+            callbacks = (callbacks,)
+        self.callbacks: list[Callback] = []
+        for callback in callbacks:
+            if isinstance(callback, CallbackList):
+                self.callbacks.extend(callback.callbacks)
+            else:
+                self.callbacks.append(callback)
+
+    def __bool__(self) -> bool:
+        return bool(self.callbacks)
+
+    def on_run_begin(self, kind: str, total: int | None = None, epochs: int | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_run_begin(kind, total, epochs)
+
+    def on_fold_begin(self, fold: int | str) -> None:
+        for callback in self.callbacks:
+            callback.on_fold_begin(fold)
+
+    def on_epoch_end(self, fold: int | str, epoch: int, logs: Mapping[str, float]) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(fold, epoch, logs)
+
+    def on_fold_end(self, score: Any, resumed: bool) -> None:
+        for callback in self.callbacks:
+            callback.on_fold_end(score, resumed)
+
+    def on_trial_begin(self, trial: Any) -> None:
+        for callback in self.callbacks:
+            callback.on_trial_begin(trial)
+
+    def on_trial_end(self, trial: Any) -> None:
+        for callback in self.callbacks:
+            callback.on_trial_end(trial)
+
+    def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_phase(name, done, total)
+
+    def on_run_end(self) -> None:
+        for callback in self.callbacks:
+            callback.on_run_end()
+
+
+def as_callback_list(callbacks: Iterable[Callback] | Callback | None) -> CallbackList:
+    """Normalise what a caller passes as ``callbacks=`` (one, several, or none) into a :class:`CallbackList`."""
+    if isinstance(callbacks, CallbackList):
+        return callbacks
+    listed = CallbackList(callbacks)
+    for callback in listed.callbacks:
+        if not isinstance(callback, Callback):
+            from kit.errors import KitError
+
+            raise KitError(
+                f"callbacks: {callback!r} is not a kit.Callback (subclass kit.Callback and override its hooks)"
+            )
+    return listed
+
+
+class ProgressBar(Callback):
+    """A one-line text progress display for notebooks and scripts (no rich needed): units done, current epoch.
+
+    Opt in with ``kit.crossval(..., callbacks=[kit.ProgressBar()])``; it writes to ``stream`` (default stderr).
+    """
+
+    def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
+        self.stream = stream
+        self.width = width
+        self.kind = ""
+        self.total: int | None = None
+        self.epochs: int | None = None
+        self.done = 0
+        self.started = time.monotonic()
+
+    def _write(self, text: str, end: str = "") -> None:
+        stream = self.stream or sys.stderr
+        stream.write(f"\r{text:<78}{end}")
+        stream.flush()
+
+    def _bar(self, done: float, total: int | None) -> str:
+        if not total:
+            return ""
+        filled = int(self.width * min(done / total, 1.0))
+        return "[" + "#" * filled + "." * (self.width - filled) + "]"
+
+    def on_run_begin(self, kind: str, total: int | None = None, epochs: int | None = None) -> None:
+        self.kind, self.total, self.epochs, self.done = kind, total, epochs, 0
+        self.started = time.monotonic()
+        self._write(f"{kind}: starting")
+
+    def on_epoch_end(self, fold: int | str, epoch: int, logs: Mapping[str, float]) -> None:
+        accuracy = logs.get("val_accuracy")
+        shown = "" if accuracy is None else f" val_acc {accuracy:.4f}"
+        of = f"/{self.epochs}" if self.epochs else ""
+        self._write(f"{self.kind} {self._bar(self.done, self.total)} {fold}: epoch {epoch}{of}{shown}")
+
+    def on_fold_end(self, score: Any, resumed: bool) -> None:
+        self.done += 1
+        accuracy = getattr(score, "val_accuracy", None)
+        shown = "" if accuracy is None else f" val_acc {accuracy:.4f}"
+        word = "resumed" if resumed else "done"
+        self._write(f"{self.kind} {self._bar(self.done, self.total)} {self.done}/{self.total or '?'} {word}{shown}")
+
+    def on_trial_end(self, trial: Any) -> None:
+        self.done += 1
+        self._write(f"{self.kind} {self._bar(self.done, self.total)} trial {self.done}/{self.total or '?'}")
+
+    def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        of = f"/{total}" if total else ""
+        self._write(f"{self.kind} {name} {self._bar(done, total)} {done}{of}")
+
+    def on_run_end(self) -> None:
+        self._write(f"{self.kind}: done in {time.monotonic() - self.started:.0f} s", end="\n")
