@@ -23,7 +23,7 @@ quiet.install()
 __version__ = "0.1.0"
 
 _LAZY = {
-    "cv": ("kit.crossval._api", "cv"),
+    "cv": ("kit.api", "cv"),
     "load_run": ("kit.crossval._results", "load_run"),
     "runs": ("kit.crossval._results", "list_runs"),
     "CVResult": ("kit.crossval._results", "CVResult"),
@@ -32,14 +32,14 @@ _LAZY = {
     "load_recipe": ("kit.recipes._load", "load_recipe"),
     "Recipe": ("kit.recipes._load", "Recipe"),
     "predict": ("kit.ensemble._predict", "predict"),
-    "infer": ("kit.engine._inference", "infer"),
-    "Inference": ("kit.engine._inference", "Inference"),
+    "infer": ("kit.crossval._infer", "infer"),
+    "Inference": ("kit.crossval._infer", "Inference"),
     "compile_predictor": ("kit.engine._inference", "compile_predictor"),
     "tune": ("kit.tuning._search", "run_tune"),
     "TuneResult": ("kit.tuning._search", "TuneResult"),
     "TrialScore": ("kit.tuning._trials", "TrialScore"),
     "TuneRole": ("kit.tuning._role", "TuneRole"),
-    "BenchResult": ("kit.benchmark._bench", "BenchResult"),
+    "BenchResult": ("kit.benchmark._result", "BenchResult"),
     "bench": ("kit.benchmark._bench", "run_bench"),
     "fetch": ("kit.kaggle", "fetch"),
     "submit": ("kit.kaggle", "submit"),

@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from kit.competitions._spec import get_competition
+from kit.competitions._registry import get_competition
 from kit.data._load import write_demo_data
 
 

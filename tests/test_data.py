@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.competitions._spec import COMPETITIONS, get_competition
+from kit.competitions._registry import COMPETITIONS, get_competition
 from kit.data._load import ImageSet, load_test, load_train, read_images, write_demo_data
 from kit.errors import KitError
 

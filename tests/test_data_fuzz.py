@@ -11,7 +11,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kit.competitions._spec import PixelLayout, get_competition
+from kit.competitions._registry import get_competition
+from kit.competitions._spec import PixelLayout
 from kit.data._load import read_images
 from kit.errors import KitError
 

@@ -22,7 +22,7 @@ from conftest import tiny_recipe_toml
 from kit.cli import competition as competition_cli
 from kit.cli import cv as cv_cli
 from kit.cli import ensemble as ensemble_cli
-from kit.competitions._spec import as_competition
+from kit.competitions._registry import as_competition
 from kit.data._load import load_test, load_train
 
 

@@ -12,9 +12,10 @@ import pytest
 
 from kit.crossval._report import confident_errors, confident_errors_figure, png_bytes, write_report
 from kit.crossval._results import list_runs
-from kit.crossval._rundir import FoldResult, RunFolder, save_array, write_json
+from kit.crossval._rundir import FoldResult, RunFolder
 from kit.data._load import load_train
 from kit.errors import KitError
+from kit.utils._io import save_array, write_json
 
 FIGURES = {"label_counts", "samples", "curves", "confusion", "confident_errors"}
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from test_ensemble import LABELS, OOF_A, OOF_B, TEST_A, TEST_B, make_run
 
-from kit.ensemble._members import SELECTED, SELECTED_HONEST, build_ensemble, soft_vote
+from kit.ensemble._combine import build_ensemble
+from kit.ensemble._members import SELECTED, SELECTED_HONEST, soft_vote
 from kit.ensemble._predict import predict
 from kit.ensemble._selection import greedy_counts, select_runs
 from kit.errors import KitError

@@ -9,7 +9,7 @@ from layout_data import LAYOUTS, build
 from typer.testing import CliRunner
 
 from kit.cli import competition as competition_cli
-from kit.competitions._spec import as_competition
+from kit.competitions._registry import as_competition
 from kit.competitions._specfile import load_spec
 from kit.data._infer import infer_competition
 from kit.data._load import load_test, load_train

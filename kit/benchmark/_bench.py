@@ -19,107 +19,41 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.benchmark._fullsize import PHASE as FULL_SIZE
 from kit.benchmark._fullsize import RUNS_PHASE as FULL_SIZE_RUNS
-from kit.benchmark._fullsize import CVEstimate, FullSize, full_size_cv, full_size_cv_estimate
+from kit.benchmark._fullsize import full_size_cv, full_size_cv_estimate
 from kit.benchmark._measure import BenchData, Contender, bench_data, fold_data, machine
 from kit.benchmark._notebook import NAME as NOTEBOOK
 from kit.benchmark._notebook import NOTEBOOK_EPOCHS, notebook_pipeline
 from kit.benchmark._race import kit_pipeline, race
-from kit.competitions._spec import Competition, as_competition
+from kit.benchmark._result import (
+    BENCH_FILE,
+    DEFAULT_RECIPE,
+    DETERMINISTIC,
+    FOLDS,
+    OPTIONS,
+    PLOT_FILE,
+    PROBE_BATCHES,
+    SEEDS,
+    STARTUP,
+    STARTUP_RUNS,
+    BenchResult,
+    BenchRows,
+    StartupTime,
+)
+from kit.competitions._registry import as_competition
+from kit.competitions._spec import Competition
 from kit.errors import KitError
 from kit.utils._callbacks import Callback, CallbackList, as_callback_list
 from kit.utils._runtime import cpu_has_bf16, resolve_precision
 
 if TYPE_CHECKING:
     from kit.recipes._load import Recipe
-
-PROBE_BATCHES = 40
-RATIO_TARGET = 0.10  # of the notebook's full time
-FIRST_REACH_TARGET = 0.25  # of the time the notebook itself first reached its final accuracy
-SEEDS = 3
-FOLDS = 5
-BENCH_FILE = "bench.json"
-PLOT_FILE = "bench.png"
-DEFAULT_RECIPE = "turbo"
-STARTUP_RUNS = 3
-STARTUP_TARGET_SECONDS = 1.0
-STARTUP = "kit cv --help start-up"
-OPTIONS = "speed options"
-DETERMINISTIC = "float32, deterministic ops"
-
-
-@dataclass(frozen=True)
-class BenchRows:
-    """Where the bench's rows came from and how many each part has (``replicated``: rows repeated, speed only)."""
-
-    source: str
-    train_rows: int
-    validation_rows: int
-    inference_rows: int
-    replicated: bool
-
-
-@dataclass(frozen=True)
-class StartupTime:
-    """Wall seconds of ``kit cv --help`` in a fresh process, each run and their median, against the target."""
-
-    command: str
-    seconds: tuple[float, ...]
-    median: float
-    target: float = STARTUP_TARGET_SECONDS
-
-    @property
-    def met(self) -> bool:
-        return self.median <= self.target
-
-
-@dataclass(frozen=True)
-class BenchResult:
-    """Everything one bench measured; :meth:`to_json` is what ``bench.json`` holds."""
-
-    machine: str
-    load_average: tuple[float, ...]
-    finished_at: str
-    recipe: str
-    recipe_hash: str
-    data: BenchRows
-    contenders: tuple[Contender, ...]
-    time_to_notebook_accuracy_ratio: float | None
-    ratio_target: float = RATIO_TARGET
-    first_reach_ratio: float | None = None
-    first_reach_target: float = FIRST_REACH_TARGET
-    seeds: tuple[int, ...] = (0,)
-    folds: int = FOLDS
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    option_images_per_s: Mapping[str, float] = field(default_factory=dict)
-    option_warmup_seconds: Mapping[str, float] = field(default_factory=dict)
-    verdicts: Mapping[str, str] = field(default_factory=dict)
-    cli_startup: StartupTime | None = None
-    cv_estimate: CVEstimate | None = None
-    full_size: FullSize | None = None
-    versions: Mapping[str, str] = field(default_factory=dict)
-    path: Path | None = None  # the bench.json written
-
-    @property
-    def notebook(self) -> Contender:
-        return self.contenders[0]
-
-    @property
-    def kit(self) -> Contender:
-        return self.contenders[1]
-
-    def to_json(self) -> dict[str, Any]:
-        """The result as plain JSON values (tuples become lists; the path it was written to is left out)."""
-        content = asdict(self)
-        content.pop("path")
-        return content
-
 
 def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = None) -> StartupTime:
     """Time ``kit cv --help`` ``runs`` times in fresh processes (the console script beside this Python, else
@@ -238,9 +172,9 @@ def run_bench(
     estimates a full-size 5-fold run from a one-epoch one, ``full_size`` times the whole full-size run of the recipe
     and of ``fast``. Writes the result as ``bench.json`` (and with ``plot`` the curves as
     ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
-    from kit.crossval._rundir import write_json
     from kit.data._load import resolve_data_dir
     from kit.recipes._load import Recipe, load_recipe
+    from kit.utils._io import write_json
     from kit.utils._runtime import software_versions
 
     competition = as_competition(competition, data)

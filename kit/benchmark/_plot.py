@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kit.benchmark._bench import BenchResult
+    from kit.benchmark._result import BenchResult
 
 FLOOR = 0.9  # the lowest accuracy shown: the race is decided above it
 

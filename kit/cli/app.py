@@ -50,7 +50,7 @@ def demo_data(
     competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
 ) -> None:
     """Write competition-format CSVs built from scikit-learn's real handwritten digits (no network needed)."""
-    from kit.competitions._spec import get_competition
+    from kit.competitions._registry import get_competition
     from kit.data._load import write_demo_data
 
     folder = write_demo_data(dest, get_competition(competition))

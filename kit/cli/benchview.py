@@ -16,7 +16,7 @@ from kit.cli.render import RichProgress
 ENGINE_NAMES = {"tflite": "TensorFlow Lite, XNNPACK", "keras": "Keras"}
 
 if TYPE_CHECKING:
-    from kit.benchmark._bench import BenchResult
+    from kit.benchmark._result import BenchResult
 
 
 class PhaseDisplay(RichProgress):

@@ -61,8 +61,8 @@ def cv(
     force: bool = typer.Option(False, "--force", help="Retrain every fold instead of resuming finished ones."),
 ) -> None:
     """Train RECIPE on stratified K folds, print fold scores and the out-of-fold accuracy."""
+    from kit.api import cv as run
     from kit.cli.render import RichProgress
-    from kit.crossval._api import cv as run
     from kit.errors import KitError
 
     overrides = parse_sets(set_)

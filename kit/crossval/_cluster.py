@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kit.errors import KitError
 
 if TYPE_CHECKING:
-    from kit.crossval._run import EpochReport
+    from kit.crossval._fold import EpochReport
     from kit.utils._callbacks import Callback
 
 CONNECT_TIMEOUT = 10.0

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions._spec import Competition, as_competition
+from kit.competitions._registry import as_competition
+from kit.competitions._spec import Competition
 from kit.crossval._fold import fold_score
 from kit.crossval._results import CVResult, load_run
 from kit.crossval._rundir import (

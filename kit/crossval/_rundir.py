@@ -9,12 +9,10 @@ The typed view of a finished run is :mod:`kit.crossval._results`.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import socket
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from kit.errors import KitError
+from kit.utils._io import load_array, read_json, save_array, write_bytes_atomic, write_json
 
 if TYPE_CHECKING:
     from kit.data._load import ImageSet
@@ -41,87 +40,6 @@ IDENTITY_KEYS = (
     "holdout",
     "pseudo",
 )
-
-
-def _os_error(path: Path, error: OSError, doing: str = "cannot write") -> KitError:
-    return KitError(f"{path}: {doing} ({error.strerror or error}); earlier results there are intact")
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename.
-
-    An ``OSError`` (full disk, file size limit, read-only or missing folder) ends as one line naming the path.
-    """
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(handle, 0o644)  # mkstemp makes files private; results are meant to be read by others
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except OSError as error:
-        if temporary:
-            Path(temporary).unlink(missing_ok=True)
-        raise _os_error(path, error) from None
-    except BaseException:
-        if temporary:
-            Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, content: Any) -> None:
-    """Atomically write ``content`` as JSON; non-finite floats are refused (JSON has none)."""
-    try:
-        text = json.dumps(content, indent=2, sort_keys=False, allow_nan=False)
-    except ValueError:
-        raise KitError(f"{path}: refusing to write a non-finite number (NaN or infinity)") from None
-    write_bytes_atomic(path, (text + "\n").encode())
-
-
-def read_json(path: Path, kind: type = object) -> Any:
-    """Read a JSON file, checking that it holds a ``kind`` (e.g. dict); one line naming the file otherwise."""
-    try:
-        content = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise KitError(f"{path}: not found") from None
-    except IsADirectoryError:
-        raise KitError(f"{path}: is a folder, expected a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise KitError(f"{path}: damaged (not valid JSON); delete it and rerun the command that wrote it") from None
-    except OSError as error:
-        raise _os_error(path, error, "cannot read it") from None
-    if not isinstance(content, kind):
-        raise KitError(f"{path}: damaged (expected a JSON {kind.__name__}, found {type(content).__name__})")
-    return content
-
-
-def save_array(path: Path, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def load_array(path: Path, dtype: str | None = None, shape: tuple[int | None, ...] | None = None) -> np.ndarray:
-    """Read a ``.npy`` file, checking its kind (``"f"`` float, ``"i"`` integer) and shape (None: any length)."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise KitError(f"{path}: not found") from None
-    except (ValueError, EOFError, OSError):
-        raise KitError(f"{path}: damaged (not a readable .npy array); rerun the command that wrote it") from None
-    if dtype is not None and array.dtype.kind not in dtype:
-        raise KitError(
-            f"{path}: damaged (holds {array.dtype} values, expected {'floats' if 'f' in dtype else 'integers'})"
-        )
-    if shape is not None and (
-        array.ndim != len(shape) or any(want is not None and want != got for want, got in zip(shape, array.shape))
-    ):
-        wanted = "×".join("n" if want is None else str(want) for want in shape)
-        raise KitError(f"{path}: damaged (shape {'×'.join(map(str, array.shape))}, expected {wanted})")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise KitError(f"{path}: holds non-finite values (NaN or infinity); rerun the command that wrote it")
-    return array
 
 
 def prepare_out(path: Path) -> Path:
@@ -283,7 +201,7 @@ class RunFolder:
 
         Fails with one line unless the file holds exactly the rows the run was trained with (same fingerprint).
         """
-        from kit.competitions._spec import as_competition
+        from kit.competitions._registry import as_competition
         from kit.data._load import load_test, load_train
 
         summary = self.summary()

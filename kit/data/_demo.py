@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.competitions._spec import DEFAULT_COMPETITION, Competition, class_values_of, get_competition
+from kit.competitions._registry import get_competition
+from kit.competitions._spec import DEFAULT_COMPETITION, Competition, class_values_of
 
 DEMO_DIR = Path("data/demo")
 MAX_PIXEL = 255

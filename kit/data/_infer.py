@@ -283,7 +283,7 @@ def infer_competition(
             return InferredSpec(competition, path, (*notes, f"{path} already says this; left as it is"))
         if not force:
             raise KitError(f"{path} exists with other settings; remove it, edit it, or pass force=True to replace it")
-    from kit.crossval._rundir import write_bytes_atomic
+    from kit.utils._io import write_bytes_atomic
 
     write_bytes_atomic(path, text.encode())
     return InferredSpec(competition, path, tuple(notes))

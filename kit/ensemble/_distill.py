@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from kit.crossval._rundir import RUNS_DIR, save_array, write_json
+from kit.crossval._rundir import RUNS_DIR
 from kit.errors import KitError
 from kit.recipes._load import Recipe, load_recipe
 from kit.utils._callbacks import Callback, as_callback_list
+from kit.utils._io import save_array, write_json
 from kit.utils._runtime import softmax_scores
 
 RECORD = "distill.json"
@@ -137,7 +138,7 @@ def distill(
         raise KitError(f"{folder}: already holds a distilled model; force=True replaces it, or choose another out")
     csv = submission_path(name or folder.name, submissions if submissions is not None else SUBMISSIONS_DIR)
     refuse_overwrite(csv, force)
-    from kit.ensemble._members import build_ensemble
+    from kit.ensemble._combine import build_ensemble
 
     ensemble = build_ensemble(runs)
     progress = as_callback_list(callbacks)

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions._spec import as_competition
-from kit.crossval._rundir import resolve_run, save_array, write_json
-from kit.ensemble._members import Ensemble, build_ensemble
+from kit.competitions._registry import as_competition
+from kit.crossval._rundir import resolve_run
+from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
 from kit.submission._format import expected_ids, refuse_overwrite, spec_ids, write_submission
 from kit.utils._callbacks import Callback
+from kit.utils._io import save_array, write_json
 
 SUBMISSIONS_DIR = Path("submissions")
 MAX_NAME = 100
@@ -120,7 +121,7 @@ def predict(
     metric: str = "log_loss",
     tta_precision: str = "float32",
 ) -> Prediction:
-    """Combine the runs (see :func:`kit.ensemble._members.build_ensemble`); write ``out_dir/<name>.csv``, checked against
+    """Combine the runs (see :func:`kit.ensemble._combine.build_ensemble`); write ``out_dir/<name>.csv``, checked against
     the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and scores)."""
     path = submission_path(name or default_name(references, tta, auto_weights, select, stack, tta_precision), out_dir)
     refuse_overwrite(path, force)  # before any long work

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from kit.crossval._rundir import load_array, read_json
 from kit.errors import KitError
+from kit.utils._io import load_array, read_json
 
 THRESHOLD = 0.99
 
@@ -147,7 +147,7 @@ def pseudo_rows(
 
 
 def _check_test_rows(data_dir: Path, competition: str, expected: str | None, description: str) -> None:
-    from kit.competitions._spec import get_competition
+    from kit.competitions._registry import get_competition
     from kit.data._load import load_test
 
     spec = get_competition(competition)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kit.crossval._rundir import RunFolder, load_array
+from kit.crossval._rundir import RunFolder
 from kit.errors import KitError
+from kit.utils._io import load_array
 
 EPSILON = 1e-7
 C = 1.0

@@ -54,7 +54,8 @@ def with_tta(
     """
     if not member.recipe.augment.enabled:
         return member
-    from kit.engine._inference import PROBE_ROWS, compile_predictor, load_fold_models
+    from kit.crossval._infer import load_fold_models
+    from kit.engine._inference import PROBE_ROWS, compile_predictor
 
     folds = [score["fold"] for score in member.summary["folds"]]
     oof, test = np.zeros_like(member.oof), np.zeros_like(member.test)

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from kit.competitions._spec import DEFAULT_COMPETITION, Competition, as_competition, find_competition_for
+from kit.competitions._registry import as_competition, find_competition_for
+from kit.competitions._spec import DEFAULT_COMPETITION, Competition
 from kit.errors import KitError
 from kit.kaggle.services import Files, connect
 from kit.kaggle.transport import RETRY, Retry, Target

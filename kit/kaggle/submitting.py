@@ -12,7 +12,8 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_exponential
 
-from kit.competitions._spec import DEFAULT_COMPETITION, Competition, as_competition
+from kit.competitions._registry import as_competition
+from kit.competitions._spec import DEFAULT_COMPETITION, Competition
 from kit.errors import KitError
 from kit.kaggle.files import DATA_DIR
 from kit.kaggle.services import Submissions, connect
@@ -87,7 +88,7 @@ def as_submission(item: Any) -> Submission:
 def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The prediction sidecar of a submission file (``<name>.json`` naming it), if there is one, and a note when a
     ``<name>.json`` is there but is not a readable sidecar of this file."""
-    from kit.crossval._rundir import read_json
+    from kit.utils._io import read_json
 
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
@@ -103,7 +104,7 @@ def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 def record(path: Path, content: dict[str, Any], competition: str, message: str, submission: Submission) -> None:
     """Note the submission (ref, status, score; never credentials) in the file's sidecar ``content``."""
-    from kit.crossval._rundir import write_json
+    from kit.utils._io import write_json
 
     entry = {
         "competition": competition,

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions._spec import Competition, class_values_of
-from kit.crossval._rundir import write_bytes_atomic, write_json
 from kit.errors import KitError
+from kit.utils._io import write_bytes_atomic, write_json
 
 
 def id_key(value: Any) -> str:

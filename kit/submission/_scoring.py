@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions._spec import METRICS, Competition, as_competition
-from kit.crossval._rundir import read_json, write_json
+from kit.competitions._registry import as_competition
+from kit.competitions._spec import METRICS, Competition
 from kit.errors import KitError
 from kit.submission._format import id_key
+from kit.utils._io import read_json, write_json
 
 EPSILON = 1e-15
 

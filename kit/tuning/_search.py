@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.competitions._spec import Competition, as_competition
+from kit.competitions._registry import as_competition
+from kit.competitions._spec import Competition
 from kit.errors import KitError
 from kit.tuning._role import CHIEF, TuneRole, kerastuner_environment
 from kit.tuning._trials import FAILED, OBJECTIVE, TrialScore, ranked
@@ -154,7 +155,7 @@ def run_tune(
         oracle = search.oracle
         before = list(oracle.end_order) if writes else []
         if writes:
-            from kit.crossval._rundir import write_json
+            from kit.utils._io import write_json
 
             write_json(folder / SEARCH_RECORD, identity)
         for trial_id in before:  # finished by an earlier run: the caller sees them once, before any new trial
@@ -248,7 +249,7 @@ def _search_identity(recipe: Recipe, space: SearchSpace, kind: str, images: Imag
 
 def _check_folder(folder: Path, identity: dict[str, Any], restart: bool) -> None:
     """Refuse to resume a project folder that holds another search (unless ``restart`` discards it)."""
-    from kit.crossval._rundir import read_json
+    from kit.utils._io import read_json
 
     if restart or not (folder / "oracle.json").is_file():
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,7 @@ def software_versions() -> dict[str, str]:
     tf = import_tensorflow()
     import keras
 
-    from kit import __version__
-
-    return {"kit": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+    return {"kit": metadata.version("kit"), "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
