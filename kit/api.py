@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kit.crossval._results import CVResult
+from kit.crossval import CVResult
 from kit.errors import KitError
-from kit.utils._callbacks import Callback
+from kit.utils import Callback
 
 
 def flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -26,7 +26,7 @@ def flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[st
 
 def resolve_recipe(recipe: Any, overrides: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
     """A recipe (name, path or Recipe) with dotted ``overrides`` applied; returns it and the flat overrides."""
-    from kit.recipes._load import Recipe, load_recipe
+    from kit.recipes import Recipe, load_recipe
 
     if isinstance(recipe, Path):
         recipe = str(recipe)
@@ -67,10 +67,10 @@ def cv(
     ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at least
     ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
     """
-    from kit.crossval._run import run_cv
+    from kit.crossval import run_cv
 
     if pseudo is not None and not hasattr(pseudo, "fingerprint"):
-        from kit.ensemble._pseudo import pseudo_rows
+        from kit.ensemble import pseudo_rows
 
         pseudo = pseudo_rows(pseudo, threshold, data)
 

@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from kit.competitions._registry import get_competition
-from kit.data._load import write_demo_data
+from kit.competitions import get_competition
+from kit.data import write_demo_data
 
 
 def tiny_recipe_toml(

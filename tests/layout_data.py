@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions._registry import get_competition
-from kit.competitions._spec import PixelLayout
-from kit.data._demo import write_demo_data
+from kit.competitions import PixelLayout, get_competition
+from kit.data import write_demo_data
 
 ROWS, TEST_ROWS = 100, 30
 CLOTHES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "cat")

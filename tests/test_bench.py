@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from kit.benchmark._bench import verdict
-from kit.benchmark._fullsize import FULL_TRAIN_ROWS, write_full_size_data
-from kit.benchmark._measure import (
+from kit.benchmark import (
+    FULL_TRAIN_ROWS,
     INFERENCE_ROWS,
     Contender,
     SeedRun,
@@ -24,9 +23,11 @@ from kit.benchmark._measure import (
     over_seeds,
     pooled,
     steady_throughput,
+    verdict,
+    write_full_size_data,
 )
 from kit.cli import app
-from kit.data._load import load_test, load_train
+from kit.data import load_test, load_train
 from kit.errors import KitError
 
 TINY = """
@@ -143,8 +144,8 @@ def test_bench_runs_end_to_end_and_writes_json_and_png(tmp_path, tiny_dir):
 
 
 def test_folds_are_kit_cvs_splits_and_cover_every_row_once(demo_dir, competition):
-    from kit.crossval._run import fold_splits
-    from kit.data._load import load_train
+    from kit.crossval import fold_splits
+    from kit.data import load_train
 
     inference = np.zeros((4, 28, 28, 1), np.uint8)
     parts = fold_data(demo_dir, competition, None, 5, 1, inference)
@@ -190,7 +191,7 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):
 
 
 def test_zero_notebook_epochs_seeds_or_one_fold_are_refused_before_any_work(tmp_path):
-    from kit.benchmark._bench import run_bench
+    from kit.benchmark import run_bench
 
     with pytest.raises(KitError, match="notebook_epochs=0: the notebook pipeline needs at least 1 epoch"):
         run_bench(notebook_epochs=0, out=tmp_path)
@@ -226,7 +227,7 @@ def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir
 
 
 def test_recipes_take_auto_precision_and_the_determinism_switch():
-    from kit.recipes._load import load_recipe
+    from kit.recipes import load_recipe
 
     turbo = load_recipe("turbo")
     assert turbo.train.precision == "auto" and turbo.train.deterministic
@@ -239,7 +240,7 @@ def test_full_size_times_each_whole_run_in_its_own_child(tmp_path, tiny_dir, com
     """The full-size comparison on a shrunken "full size" (300 rows): both recipes' whole runs, each child's own
     peak memory, the ratio of their wall times, and a failing child named in one line."""
     from kit.benchmark import _fullsize as fullsize
-    from kit.recipes._load import load_recipe
+    from kit.recipes import load_recipe
 
     monkeypatch.setattr(fullsize, "FULL_TRAIN_ROWS", 300)
     monkeypatch.setattr(fullsize, "INFERENCE_ROWS", 50)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.data._load import load_train
-from kit.engine._checkpoint import STATE_FILE, clean_temporary, resume_state
-from kit.recipes._load import load_recipe
+from kit.data import load_train
+from kit.engine import STATE_FILE, clean_temporary, resume_state
+from kit.recipes import load_recipe
 
 AUGMENT = "rotation = 10.0\nzoom = 0.1\nwidth_shift = 0.1\nheight_shift = 0.1"
 PLATEAU = """[callbacks.reduce_lr_on_plateau]
@@ -50,14 +50,19 @@ def recipe_of(tmp_path: Path, epochs: int, extra: str = "", overrides: dict | No
 def fit(recipe, train, folder: Path | None = None, interrupt_after: int | None = None):
     """Train on rows 0–149 and score rows 150–199, as kit's train_fold does with checkpoints; return the final
     weights, validation softmax and full history."""
-    from kit.utils._runtime import prepare_tensorflow
+    from kit.utils import prepare_tensorflow
 
     prepare_tensorflow(None)
     import keras
 
-    from kit.engine._checkpoint import EpochCheckpoint
-    from kit.engine._models import build_callbacks, build_model
-    from kit.engine._pipeline import evaluation_dataset, training_dataset, validation_dataset
+    from kit.engine import (
+        EpochCheckpoint,
+        build_callbacks,
+        build_model,
+        evaluation_dataset,
+        training_dataset,
+        validation_dataset,
+    )
 
     rows, held_out, batch, seed = np.arange(150), np.arange(150, 200), recipe.train.batch_size, 5
     keras.utils.set_random_seed(seed)

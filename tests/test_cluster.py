@@ -12,11 +12,10 @@ import pytest
 from distributed import Client, LocalCluster, get_worker
 
 from conftest import tiny_recipe_toml
-from kit.crossval._cluster import connect, dask_folds, local_gpu_cluster, prepare_workers
-from kit.crossval._run import run_cv
+from kit.crossval import connect, dask_folds, local_gpu_cluster, prepare_workers, run_cv
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
-from kit.utils._callbacks import Callback
+from kit.recipes import load_recipe
+from kit.utils import Callback
 
 TINY = tiny_recipe_toml("a tiny CNN for cluster tests", seed=5)
 TIMING = {"seconds", "train_seconds", "finished_at"}

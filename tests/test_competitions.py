@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.competitions._spec import (
+from kit.competitions import (
     COMPETITIONS,
     DEFAULT_COMPETITION,
     as_competition,
@@ -18,10 +18,11 @@ from kit.competitions._spec import (
     find_competition_for,
     get_competition,
     known_competitions,
+    load_spec,
+    parse_spec,
+    spec_toml,
 )
-from kit.competitions._specfile import load_spec, parse_spec, spec_toml
-from kit.data._demo import write_demo_data
-from kit.data._load import load_extra, load_test, load_train
+from kit.data import load_extra, load_test, load_train, write_demo_data
 from kit.errors import KitError
 
 SHIPPED = {"digit-recognizer", "Kannada-MNIST", "fashion-mnist", "sign-language-mnist", "fer2013"}

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.crossval._run import fold_splits, run_cv
+from kit.crossval import fold_splits, run_cv
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
-from kit.utils._callbacks import Callback
-from kit.utils._runtime import softmax_scores
+from kit.recipes import load_recipe
+from kit.utils import Callback, softmax_scores
 
 TINY = tiny_recipe_toml(
     "a tiny CNN for tests",

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.competitions._registry import COMPETITIONS, get_competition
-from kit.data._load import ImageSet, load_test, load_train, read_images, write_demo_data
+from kit.competitions import COMPETITIONS, get_competition
+from kit.data import ImageSet, load_test, load_train, read_images, write_demo_data
 from kit.errors import KitError
 
 
@@ -185,7 +185,7 @@ def test_text_and_gapped_labels_become_indices_and_ids_keep_their_type(tmp_path,
 def test_a_pixel_string_column_and_channels_first(tmp_path, competition):
     from dataclasses import replace
 
-    from kit.competitions._spec import PixelLayout
+    from kit.competitions import PixelLayout
 
     faces = replace(
         competition,

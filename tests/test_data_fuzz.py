@@ -11,9 +11,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kit.competitions._registry import get_competition
-from kit.competitions._spec import PixelLayout
-from kit.data._load import read_images
+from kit.competitions import PixelLayout, get_competition
+from kit.data import read_images
 from kit.errors import KitError
 
 BASE = replace(get_competition("digit-recognizer"), image_shape=(2, 2, 1), class_values=(0, 1, 2), source="fuzz.toml")

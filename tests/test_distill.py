@@ -13,10 +13,10 @@ import pytest
 from test_ensemble import make_run
 
 from conftest import tiny_recipe_toml
-from kit.data._load import load_test, load_train
-from kit.ensemble._distill import distill, holdout_split, soft_targets, soft_training_dataset
+from kit.data import load_test, load_train
+from kit.ensemble import distill, holdout_split, soft_targets, soft_training_dataset
 from kit.errors import KitError
-from kit.recipes._load import AugmentSpec, load_recipe
+from kit.recipes import AugmentSpec, load_recipe
 
 
 def test_soft_targets_mix_the_label_and_the_teacher():

@@ -15,15 +15,20 @@ import pytest
 
 from conftest import tiny_recipe_toml
 from kit.cli.ensemble import notes
-from kit.crossval._run import run_cv
-from kit.crossval._rundir import RunFolder
-from kit.ensemble._combine import build_ensemble
-from kit.ensemble._members import cross_fitted, fit_weights, load_member, parse_weights, soft_vote
-from kit.ensemble._predict import predict
-from kit.ensemble._tta import with_tta
+from kit.crossval import RunFolder, run_cv
+from kit.ensemble import (
+    build_ensemble,
+    cross_fitted,
+    fit_weights,
+    load_member,
+    parse_weights,
+    predict,
+    soft_vote,
+    with_tta,
+)
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
-from kit.utils._io import save_array, write_json
+from kit.recipes import load_recipe
+from kit.utils import save_array, write_json
 
 LABELS = np.array([0, 1, 2, 1])
 # Two runs' OOF softmaxes (4 rows × 3 classes) and test softmaxes (3 rows): every row sums to 1.

@@ -8,11 +8,11 @@ import pytest
 
 import kit
 from conftest import tiny_recipe_toml
-from kit.crossval._run import run_cv
+from kit.crossval import run_cv
 from kit.engine import _inference as inference
-from kit.engine._inference import compile_predictor
+from kit.engine import compile_predictor
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
+from kit.recipes import load_recipe
 
 TINY = tiny_recipe_toml("a tiny CNN for inference tests", batch_size=64, seed=2)
 
@@ -20,7 +20,7 @@ TINY = tiny_recipe_toml("a tiny CNN for inference tests", batch_size=64, seed=2)
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Two untrained tiny models with different weights (float32), and one in mixed bfloat16."""
-    from kit.engine._models import build_model
+    from kit.engine import build_model
 
     folder = tmp_path_factory.mktemp("recipe")
     (folder / "tiny.toml").write_text(TINY)
@@ -126,7 +126,7 @@ def test_no_models_and_wrong_shapes_fail_in_one_line(models, tmp_path):
         compile_predictor([])
     with pytest.raises(KitError, match=r"^probe: shape \(2, 28, 28\), the models take \(rows, \(28, 28, 1\)\)$"):
         compile_predictor(models[:1], probe=np.zeros((2, 28, 28)))
-    from kit.engine._models import build_model
+    from kit.engine import build_model
 
     (tmp_path / "tiny.toml").write_text(TINY)
     three = build_model(load_recipe(str(tmp_path / "tiny.toml")), (28, 28, 1), 3)
@@ -160,7 +160,7 @@ def test_kit_infer_predicts_a_runs_test_rows_as_kit_cv_did(tmp_path, tiny_dir):
 def test_a_prediction_runs_without_the_cyclic_garbage_collector_and_restores_it():
     import gc
 
-    from kit.engine._inference import Predictor
+    from kit.engine import Predictor
 
     seen = []
 

@@ -10,9 +10,8 @@ import time
 import pytest
 
 import kit.crossval._runners
-from kit.benchmark._fullsize import process_tree, tree_memory_mib
-from kit.crossval._cluster import gpu_devices_present, visible_gpus
-from kit.crossval._runners import AUTO_MIN_IMAGE_EPOCHS, auto_jobs
+from kit.benchmark import process_tree, tree_memory_mib
+from kit.crossval import AUTO_MIN_IMAGE_EPOCHS, auto_jobs, gpu_devices_present, visible_gpus
 
 
 @pytest.fixture

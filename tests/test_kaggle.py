@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from kaggle_server import FakeKaggle
 from kit.cli import app
-from kit.competitions._spec import Competition
+from kit.competitions import Competition
 from kit.errors import KitError
 from kit.kaggle import Poll, Retry, check_data, fetch, submissions, submit
-from kit.utils._callbacks import Callback
+from kit.utils import Callback
 
 USERNAME, KEY = "kit-tester", "s3cret-key-that-must-never-show-0123"
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -120,7 +120,7 @@ class Phases(Callback):
 
 @pytest.fixture
 def inferred(monkeypatch) -> list[tuple[Path, str | None, bool]]:
-    """A stand-in for kit.data._infer that records its calls and writes a small competition.toml."""
+    """A stand-in for kit.data.infer_competition that records its calls and writes a small competition.toml."""
     calls: list[tuple[Path, str | None, bool]] = []
 
     def infer_competition(data_dir: Path, name: str | None = None, write: bool = True):
@@ -131,9 +131,9 @@ def inferred(monkeypatch) -> list[tuple[Path, str | None, bool]]:
         spec = Competition(name, test_id_column="id", first_id=0, submission_columns=("id", "label"))
         return types.SimpleNamespace(competition=spec, path=path, notes=["784 pixel columns -> 28x28x1"])
 
-    module = types.ModuleType("kit.data._infer")
-    module.infer_competition = infer_competition
-    monkeypatch.setitem(sys.modules, "kit.data._infer", module)
+    import kit.data
+
+    monkeypatch.setattr(kit.data, "infer_competition", infer_competition, raising=False)
     return calls
 
 

@@ -22,8 +22,8 @@ from conftest import tiny_recipe_toml
 from kit.cli import competition as competition_cli
 from kit.cli import cv as cv_cli
 from kit.cli import ensemble as ensemble_cli
-from kit.competitions._registry import as_competition
-from kit.data._load import load_test, load_train
+from kit.competitions import as_competition
+from kit.data import load_test, load_train
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def _run(app: typer.Typer, *args: str) -> str:
 def test_each_layout_loads_as_images_and_class_indices(tmp_path, layout):
     folder = tmp_path / layout
     built = build(layout, folder)
-    from kit.data._infer import infer_competition
+    from kit.data import infer_competition
 
     competition = infer_competition(folder, settings=built.settings).competition
     train, test = load_train(folder, competition), load_test(folder, competition)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.data._load import load_train
+from kit.data import load_train
 from kit.engine import _modelcache as modelcache
-from kit.recipes._load import load_recipe
+from kit.recipes import load_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def recipe_of(tmp_path: Path, extra: str = "", **overrides):
 
 def folds(recipe, train, reuse: bool, count: int = 3):
     """Folds 1..count on rows split 150 / 50 differently per fold: (validation softmaxes, the models trained)."""
-    from kit.crossval._fold import train_fold
+    from kit.crossval import train_fold
 
     rows = np.arange(len(train.images))
     out, models = [], []

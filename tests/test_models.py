@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from kit.engine._models import build_layers, build_model, learning_rate, make_optimizer
+from kit.engine import build_layers, build_model, learning_rate, make_optimizer
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
+from kit.recipes import load_recipe
 
 SMALL = """
 [[model.blocks]]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kit.engine._pipeline import (
+from kit.engine import (
     affine_transforms,
     apply_transforms,
     augment_batch,
@@ -16,7 +16,7 @@ from kit.engine._pipeline import (
     training_dataset,
     validation_dataset,
 )
-from kit.recipes._load import AugmentSpec
+from kit.recipes import AugmentSpec
 
 FULL = AugmentSpec(rotation=15.0, zoom=0.2, width_shift=0.1, height_shift=0.15, fill_mode="nearest")
 ROWS, BATCH, CLASSES = 70, 16, 70

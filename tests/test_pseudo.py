@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from test_ensemble import OOF_A, OOF_B, make_run
 
-from kit.data._load import load_test
-from kit.ensemble._predict import predict
-from kit.ensemble._pseudo import confident_rows, pseudo_rows
+from kit.data import load_test
+from kit.ensemble import confident_rows, predict, pseudo_rows
 from kit.errors import KitError
 
 # test softmaxes of two runs (4 test rows × 3 classes); their equal vote is [.97 .02 .01], [.5 .3 .2],

@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kit.errors import KitError
-from kit.recipes._keys import apply_overrides
-from kit.recipes._load import Recipe, load_recipe, parse_recipe, parse_set, recipe_json_schema
+from kit.recipes import Recipe, apply_overrides, load_recipe, parse_recipe, parse_set, recipe_json_schema
 
 EXAMPLES = int(os.environ.get("KIT_FUZZ_EXAMPLES", "120"))  # more for a longer hunt: KIT_FUZZ_EXAMPLES=5000
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kit.cli.recipe import recipe_app
 from kit.errors import KitError
-from kit.recipes._load import (
+from kit.recipes import (
     ConvBlock,
     ModelSpec,
     Recipe,

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from kit.cli import app
-from kit.engine._models import build_layers, build_model
+from kit.engine import build_layers, build_model
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
+from kit.recipes import load_recipe
 
 ZOO = ("deotte", "an3", "an5", "an7", "fast", "fast-bf16")
 

@@ -10,12 +10,18 @@ import sys
 import numpy as np
 import pytest
 
-from kit.crossval._report import confident_errors, confident_errors_figure, png_bytes, write_report
-from kit.crossval._results import list_runs
-from kit.crossval._rundir import FoldResult, RunFolder
-from kit.data._load import load_train
+from kit.crossval import (
+    FoldResult,
+    RunFolder,
+    confident_errors,
+    confident_errors_figure,
+    list_runs,
+    png_bytes,
+    write_report,
+)
+from kit.data import load_train
 from kit.errors import KitError
-from kit.utils._io import save_array, write_json
+from kit.utils import save_array, write_json
 
 FIGURES = {"label_counts", "samples", "curves", "confusion", "confident_errors"}
 PNG = b"\x89PNG\r\n\x1a\n"

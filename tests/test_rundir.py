@@ -13,10 +13,9 @@ import pytest
 
 import kit
 from conftest import tiny_recipe_toml
-from kit.crossval._results import list_runs
-from kit.crossval._rundir import RunFolder, RunLock, prepare_out
+from kit.crossval import RunFolder, RunLock, list_runs, prepare_out
 from kit.errors import KitError
-from kit.utils._io import load_array, read_json, write_json
+from kit.utils import load_array, read_json, write_json
 
 TINY = tiny_recipe_toml("tiny run-folder recipe", epochs=1)
 

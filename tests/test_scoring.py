@@ -13,9 +13,9 @@ from layout_data import build
 from typer.testing import CliRunner
 
 from kit.cli import competition as competition_cli
-from kit.data._infer import infer_competition
+from kit.data import infer_competition
 from kit.errors import KitError
-from kit.submission._scoring import score_submission
+from kit.submission import score_submission
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_the_cli_prints_the_table_in_80_columns(tmp_path, digits):
 
 
 def test_has_answers(tmp_path, digits):
-    from kit.submission._scoring import has_answers
+    from kit.submission import has_answers
 
     assert has_answers(digits) and not has_answers(None) and not has_answers(tmp_path)
     fashion = tmp_path / "fashion"

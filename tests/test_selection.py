@@ -12,12 +12,9 @@ import numpy as np
 import pytest
 from test_ensemble import LABELS, OOF_A, OOF_B, TEST_A, TEST_B, make_run
 
-from kit.ensemble._combine import build_ensemble
-from kit.ensemble._members import SELECTED, SELECTED_HONEST, soft_vote
-from kit.ensemble._predict import predict
-from kit.ensemble._selection import greedy_counts, select_runs
+from kit.ensemble import SELECTED, SELECTED_HONEST, build_ensemble, greedy_counts, predict, select_runs, soft_vote
 from kit.errors import KitError
-from kit.utils._runtime import softmax_scores
+from kit.utils import softmax_scores
 
 
 def noisy_runs(rows: int = 400, classes: int = 4, runs: int = 6, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:

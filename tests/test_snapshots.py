@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
-from kit.engine._snapshots import (
+from kit.engine import (
     Snapshot,
     cycle_ends,
     finished_snapshots,
@@ -21,8 +21,8 @@ from kit.engine._snapshots import (
     vote,
 )
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
-from kit.utils._callbacks import Callback
+from kit.recipes import load_recipe
+from kit.utils import Callback
 
 SNAPSHOTS = "[train.snapshots]\ncount = 2"
 
@@ -86,7 +86,7 @@ def test_snapshot_settings_load_and_false_switches_them_off(tmp_path):
 
 
 def test_the_learning_rate_restarts_at_every_cycle_and_anneals_within_it(tmp_path):
-    from kit.engine._models import learning_rate
+    from kit.engine import learning_rate
 
     recipe = tiny(tmp_path, epochs=6, extra="[train.snapshots]\ncount = 3\nfinal_factor = 0.1")
     per_epoch, peak = 50, recipe.train.learning_rate
@@ -191,7 +191,7 @@ def run_arrays(run: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def snapshot_run(tmp_path_factory, tiny_dir):
     """An uninterrupted 2-snapshot run (2 epochs, 2 folds, a 20 % hold-out), and a copy killed in fold 1's epoch 2."""
-    from kit.crossval._run import run_cv
+    from kit.crossval import run_cv
 
     folder = tmp_path_factory.mktemp("snapshots")
     recipe = tiny(folder)
@@ -203,14 +203,14 @@ def snapshot_run(tmp_path_factory, tiny_dir):
 
 @pytest.mark.slow
 def test_each_fold_predicts_the_mean_of_its_snapshots(snapshot_run, tiny_dir, competition):
-    from kit.utils._runtime import prepare_tensorflow, softmax_scores
+    from kit.utils import prepare_tensorflow, softmax_scores
 
     prepare_tensorflow(None)
     import keras
 
     import kit.engine._models  # noqa: F401  (kit's optimizers, registered for load_model)
-    from kit.data._load import load_train
-    from kit.engine._pipeline import evaluation_dataset
+    from kit.data import load_train
+    from kit.engine import evaluation_dataset
 
     recipe, folder, result = snapshot_run
     run, killed = folder / "run", folder / "killed"
@@ -236,7 +236,7 @@ def test_each_fold_predicts_the_mean_of_its_snapshots(snapshot_run, tiny_dir, co
 
 @pytest.mark.slow
 def test_a_killed_snapshot_fold_resumes_to_the_same_bits(snapshot_run, tiny_dir):
-    from kit.crossval._run import run_cv
+    from kit.crossval import run_cv
 
     recipe, folder, _ = snapshot_run
     killed = folder / "killed"
@@ -258,13 +258,12 @@ def test_a_killed_snapshot_fold_resumes_to_the_same_bits(snapshot_run, tiny_dir)
 
 @pytest.mark.slow
 def test_a_snapshot_under_ema_predicts_with_the_averaged_weights_and_training_goes_on_unchanged(tmp_path):
-    from kit.utils._runtime import prepare_tensorflow
+    from kit.utils import prepare_tensorflow
 
     prepare_tensorflow(None)
     import keras
 
-    from kit.engine._models import build_model
-    from kit.engine._snapshots import averaged_weights
+    from kit.engine import averaged_weights, build_model
 
     recipe = tiny(tmp_path).with_overrides({"train.ema": 0.9})
     keras.utils.set_random_seed(0)

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
-from kit.tuning._space import parse_space
+from kit.recipes import load_recipe
+from kit.tuning import parse_space
 
 
 def with_tune(table, name="demo"):

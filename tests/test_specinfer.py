@@ -9,10 +9,8 @@ from layout_data import LAYOUTS, build
 from typer.testing import CliRunner
 
 from kit.cli import competition as competition_cli
-from kit.competitions._registry import as_competition
-from kit.competitions._specfile import load_spec
-from kit.data._infer import infer_competition
-from kit.data._load import load_test, load_train
+from kit.competitions import as_competition, load_spec
+from kit.data import infer_competition, load_test, load_train
 from kit.errors import KitError
 
 

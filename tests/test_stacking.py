@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 from test_ensemble import make_run
 
-from kit.crossval._rundir import RunFolder
-from kit.ensemble._combine import build_ensemble
-from kit.ensemble._members import STACKED
-from kit.ensemble._predict import predict
+from kit.crossval import RunFolder
+from kit.ensemble import STACKED, build_ensemble, predict
 from kit.ensemble._stacking import CS, _fit, _predict, choose_c, cross_fit, features, fit_stack, fold_rows
 from kit.errors import KitError
-from kit.utils._io import save_array
-from kit.utils._runtime import softmax_scores
+from kit.utils import save_array, softmax_scores
 
 CLASSES = 3
 

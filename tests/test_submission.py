@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.competitions._registry import get_competition
+from kit.competitions import get_competition
 from kit.errors import KitError
-from kit.submission._format import check_submission, expected_ids, read_submission, write_submission
+from kit.submission import check_submission, expected_ids, read_submission, write_submission
 
 
 @pytest.fixture

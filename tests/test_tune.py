@@ -22,17 +22,26 @@ from typer.testing import CliRunner
 from conftest import tiny_recipe_toml
 from kit.cli import app
 from kit.cli.tune import distribution
-from kit.data._load import load_train
-from kit.engine._models import build_model
+from kit.data import load_train
+from kit.engine import build_model
 from kit.errors import KitError
-from kit.recipes._load import load_recipe
-from kit.tuning._hypermodel import RecipeHyperModel
-from kit.tuning._role import TuneRole, kerastuner_environment
-from kit.tuning._search import SEARCH_RECORD, TrialScore, TuneResult, holdout_split, run_tune
-from kit.tuning._space import parse_space
-from kit.tuning._tunedfile import tuned_recipe_text, write_tuned_recipe, written_by_kit
-from kit.tuning._tuners import TRIAL_RECORD
-from kit.utils._callbacks import Callback
+from kit.recipes import load_recipe
+from kit.tuning import (
+    SEARCH_RECORD,
+    TRIAL_RECORD,
+    RecipeHyperModel,
+    TrialScore,
+    TuneResult,
+    TuneRole,
+    holdout_split,
+    kerastuner_environment,
+    parse_space,
+    run_tune,
+    tuned_recipe_text,
+    write_tuned_recipe,
+    written_by_kit,
+)
+from kit.utils import Callback
 
 TINY = tiny_recipe_toml(
     "a tiny CNN with a tiny search space, for tests",

@@ -1,1 +1,25 @@
 """kit.benchmark._bench."""
+
+import lazy_loader
+
+# The face: names resolve to their private module on first use (SPEC 1), so importing a package is cheap.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_bench": ["run_bench", "verdict"],
+        "_fullsize": ["FULL_TRAIN_ROWS", "process_tree", "tree_memory_mib", "write_full_size_data"],
+        "_measure": [
+            "Contender",
+            "ENSEMBLE_TARGET",
+            "INFERENCE_ROWS",
+            "SeedRun",
+            "bench_data",
+            "fold_data",
+            "median_curve",
+            "over_seeds",
+            "pooled",
+            "steady_throughput",
+        ],
+        "_result": ["BenchResult"],
+    },
+)

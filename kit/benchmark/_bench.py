@@ -46,14 +46,13 @@ from kit.benchmark._result import (
     BenchRows,
     StartupTime,
 )
-from kit.competitions._registry import as_competition
-from kit.competitions._spec import Competition
+from kit.competitions import Competition, as_competition
 from kit.errors import KitError
-from kit.utils._callbacks import Callback, CallbackList, as_callback_list
-from kit.utils._runtime import cpu_has_bf16, resolve_precision
+from kit.utils import Callback, CallbackList, as_callback_list, cpu_has_bf16, resolve_precision
 
 if TYPE_CHECKING:
-    from kit.recipes._load import Recipe
+    from kit.recipes import Recipe
+
 
 def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = None) -> StartupTime:
     """Time ``kit cv --help`` ``runs`` times in fresh processes (the console script beside this Python, else
@@ -77,7 +76,7 @@ def measure_startup(runs: int = STARTUP_RUNS, callbacks: CallbackList | None = N
 
 def fast_precision(recipe: Recipe) -> str | None:
     """The precision to compare the recipe's with: float32 if it uses a mixed one, else the hardware's fast one."""
-    from kit.utils._runtime import import_tensorflow
+    from kit.utils import import_tensorflow
 
     if resolve_precision(recipe.train.precision) != "float32":
         return "float32"
@@ -103,9 +102,8 @@ def option_throughputs(
     """(training images/s, seconds of the first 3-batch fit: graph tracing or XLA compilation) of the recipe's model
     per speed option with op determinism off, then of float32 with it on (as `kit cv` trains unless the recipe sets
     ``train.deterministic = false``), and the images/s of the input pipeline alone."""
-    from kit.engine._models import build_model
-    from kit.engine._pipeline import training_dataset
-    from kit.utils._runtime import prepare_tensorflow
+    from kit.engine import build_model, training_dataset
+    from kit.utils import prepare_tensorflow
 
     listeners = callbacks or CallbackList()
     batch = recipe.train.batch_size
@@ -172,10 +170,9 @@ def run_bench(
     estimates a full-size 5-fold run from a one-epoch one, ``full_size`` times the whole full-size run of the recipe
     and of ``fast``. Writes the result as ``bench.json`` (and with ``plot`` the curves as
     ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
-    from kit.data._load import resolve_data_dir
-    from kit.recipes._load import Recipe, load_recipe
-    from kit.utils._io import write_json
-    from kit.utils._runtime import software_versions
+    from kit.data import resolve_data_dir
+    from kit.recipes import Recipe, load_recipe
+    from kit.utils import software_versions, write_json
 
     competition = as_competition(competition, data)
     if out is not None and Path(out).is_file():

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kit.benchmark._measure import INFERENCE_ROWS
-from kit.competitions._spec import Competition
+from kit.competitions import Competition
 from kit.errors import KitError
-from kit.utils._callbacks import CallbackList
-from kit.utils._runtime import proc_mib
+from kit.utils import CallbackList, proc_mib
 
 if TYPE_CHECKING:
-    from kit.recipes._load import Recipe
+    from kit.recipes import Recipe
 
 FULL_TRAIN_ROWS = 42_000
 CV_TARGET_SECONDS = 10 * 60  # issue 15: 0.4× the 26.4 min of the old `fast` on a 2-core AVX-512 BF16 EPYC
@@ -94,7 +93,7 @@ def write_full_size_data(source: Path, competition: Competition, dest: Path) -> 
 
 def write_recipe_file(recipe: Recipe, folder: Path) -> Path:
     """The recipe as trained (overrides included, ``extends`` resolved) as ``<folder>/<name>.toml``, for a child."""
-    from kit.tuning._tunedfile import toml_text
+    from kit.tuning import toml_text
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{recipe.name}.toml"
@@ -184,7 +183,7 @@ def full_size_cv(
     """Time the recipe's whole ``kit cv`` on full-size synthetic data as kit runs it by default (``--jobs auto``),
     then the baseline's (default: ``fast``) as the issue measured it, one fold at a time (``--jobs 1``), each in a
     child process; the ratio of their wall times is the bench's full-size figure."""
-    from kit.recipes._load import load_recipe
+    from kit.recipes import load_recipe
 
     listeners = callbacks or CallbackList()
     baseline = baseline or load_recipe(BASELINE)

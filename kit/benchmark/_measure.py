@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions._spec import Competition
+from kit.competitions import Competition
 from kit.errors import KitError
-from kit.utils._runtime import cpu_has_bf16
+from kit.utils import cpu_has_bf16
 
 VALIDATION_SHARE = 0.2
 INFERENCE_ROWS = 28_000
@@ -135,7 +135,7 @@ def peak_rss_mib() -> float:
 
 def machine() -> str:
     """The CPU (or GPU), core count and TensorFlow version, in words."""
-    from kit.utils._runtime import import_tensorflow
+    from kit.utils import import_tensorflow
 
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
@@ -158,7 +158,7 @@ def bench_data(data_dir: Path, competition: Competition, size: int | None, seed:
     """
     from sklearn.model_selection import train_test_split
 
-    from kit.data._load import load_test, load_train
+    from kit.data import load_test, load_train
 
     train = load_train(data_dir, competition)
     size = size or len(train)
@@ -192,8 +192,8 @@ def fold_data(
     train.csv (default all; fewer: a stratified sample; more: each side of every split repeated, for speed only)."""
     from sklearn.model_selection import train_test_split
 
-    from kit.crossval._run import fold_splits
-    from kit.data._load import load_train
+    from kit.crossval import fold_splits
+    from kit.data import load_train
 
     train = load_train(data_dir, competition)
     size = size or len(train)

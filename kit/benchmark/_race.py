@@ -23,10 +23,10 @@ from kit.benchmark._measure import (
     pooled,
     steady_throughput,
 )
-from kit.utils._callbacks import CallbackList
+from kit.utils import CallbackList
 
 if TYPE_CHECKING:
-    from kit.recipes._load import Recipe
+    from kit.recipes import Recipe
 
 
 def kit_pipeline(
@@ -41,8 +41,8 @@ def kit_pipeline(
     """The recipe trained as fold ``fold`` of a `kit cv` run is (:func:`kit.crossval._fold.train_fold`) on one bench split,
     timed from before its model is built; with ``infer``, its inference rate on ``data.inference_images`` is timed
     as `kit cv` predicts (batches of ``train.batch_size``). Returns the measurements and the saved model."""
-    from kit.crossval._fold import train_fold
-    from kit.data._load import ImageSet
+    from kit.crossval import train_fold
+    from kit.data import ImageSet
 
     listeners = callbacks or CallbackList()
     images = np.concatenate([data.fit_images, data.val_images])
@@ -61,7 +61,7 @@ def kit_pipeline(
     result = train_fold(recipe, fold, rows, ImageSet(images, labels, np.arange(len(images))), None, classes, stamp)
     rate = 0.0
     if infer:
-        from kit.engine._pipeline import evaluation_dataset
+        from kit.engine import evaluation_dataset
 
         model = load_models([result.model_bytes])[0]
         batch = recipe.train.batch_size
@@ -97,7 +97,7 @@ def ensemble_rates(saved: list[bytes], images: np.ndarray) -> dict[str, Any]:
     """Test images/s through all the fold models of one run at once, compiled as `kit predict --tta` and
     :func:`kit.infer` compile them (one graph averaging their softmax outputs, :func:`kit.engine._inference.compile_predictor`):
     in float32 (and by which engine), and quantized to int8, with the share of predicted classes int8 keeps."""
-    from kit.engine._inference import PROBE_ROWS, compile_predictor
+    from kit.engine import PROBE_ROWS, compile_predictor
 
     models = load_models(saved)
     exact = compile_predictor(models, probe=images[:PROBE_ROWS])

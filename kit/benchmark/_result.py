@@ -91,5 +91,3 @@ class BenchResult:
         content = asdict(self)
         content.pop("path")
         return content
-
-

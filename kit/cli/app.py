@@ -15,7 +15,7 @@ import typer
 from kit import __version__
 from kit.cli import competition, cv, ensemble, kaggle, recipe, tune
 from kit.cli.render import console, print_error
-from kit.competitions._spec import DEFAULT_COMPETITION
+from kit.competitions import DEFAULT_COMPETITION
 from kit.errors import KitError
 
 INTERRUPTED = 130
@@ -50,8 +50,8 @@ def demo_data(
     competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
 ) -> None:
     """Write competition-format CSVs built from scikit-learn's real handwritten digits (no network needed)."""
-    from kit.competitions._registry import get_competition
-    from kit.data._load import write_demo_data
+    from kit.competitions import get_competition
+    from kit.data import write_demo_data
 
     folder = write_demo_data(dest, get_competition(competition))
     console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
-from kit.benchmark._measure import ENSEMBLE_TARGET
+from kit.benchmark import ENSEMBLE_TARGET
 from kit.cli.render import RichProgress
 
 ENGINE_NAMES = {"tflite": "TensorFlow Lite, XNNPACK", "keras": "Keras"}
 
 if TYPE_CHECKING:
-    from kit.benchmark._result import BenchResult
+    from kit.benchmark import BenchResult
 
 
 class PhaseDisplay(RichProgress):

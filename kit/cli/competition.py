@@ -44,7 +44,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="Replace an existing competition.toml that says otherwise."),
 ) -> None:
     """Infer the competition spec from the files in DATA, say what was found and why, write DATA/competition.toml."""
-    from kit.data._infer import infer_competition
+    from kit.data import infer_competition
 
     inferred = infer_competition(data, name=name, force=force, settings=parse_settings(set_))
     for note in inferred.notes:
@@ -62,7 +62,7 @@ def score(
     """Score SUBMISSION against held-out answers, print the per-class accuracy, note the score in its sidecar."""
     from rich.table import Table
 
-    from kit.submission._scoring import score_submission
+    from kit.submission import score_submission
 
     result = score_submission(submission, solution=solution, data_dir=data, competition=competition, metric=metric)
     table = Table(title=f"{submission.name}: per-class accuracy ({result.rows:,} rows)")

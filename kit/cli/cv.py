@@ -106,7 +106,7 @@ def runs_list(
     folder: Path = typer.Argument(Path("runs"), help="Folder holding run folders (searched recursively)."),
 ) -> None:
     """List runs with recipe, overrides, epochs, recipe hash, OOF accuracy and training time, best first."""
-    from kit.crossval._results import list_runs
+    from kit.crossval import list_runs
 
     console.print(runs_table(list_runs(folder), folder))
 
@@ -118,7 +118,7 @@ def report(
     ),
 ) -> None:
     """Write PNG figures and a self-contained report.html into the run folder."""
-    from kit.crossval._results import load_run
+    from kit.crossval import load_run
 
     written = load_run(run).report(data)
     for path in written.images.values():

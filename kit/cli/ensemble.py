@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
 
-    from kit.ensemble._distill import Distillation
-    from kit.ensemble._predict import Prediction
+    from kit.ensemble import Distillation, Prediction
 
 METRICS = ("log_loss", "accuracy")
 
@@ -68,13 +67,13 @@ def predict(
     ]
     if len(chosen) > 1:
         raise KitError(f"{' and '.join(chosen)} exclude each other; pick one way to combine the runs")
-    from kit.ensemble._members import parse_weights
+    from kit.ensemble import parse_weights
 
     try:
         parsed = None if weights is None else parse_weights(weights, len(runs))
     except KitError as error:
         raise KitError(f"--{error}") from None
-    from kit.ensemble._predict import predict as run_predict
+    from kit.ensemble import predict as run_predict
 
     with PhaseProgress() as progress:
         prediction = run_predict(
@@ -106,7 +105,7 @@ def predict(
 
 def local_score(path: Path, folder: Path) -> None:
     """Print the submission's local score where the answers are known (the demo data, a dataset's test labels)."""
-    from kit.submission._scoring import has_answers, score_submission
+    from kit.submission import has_answers, score_submission
 
     if has_answers(folder):
         scored = score_submission(path, data_dir=folder)
@@ -135,9 +134,9 @@ def distill(
     force: bool = typer.Option(False, "--force", help="Replace an existing distilled model and submission."),
 ) -> None:
     """Train one model of RECIPE on the runs' soft targets; save model.keras and a submission."""
-    from kit.ensemble._distill import distill as run_distill
+    from kit.ensemble import distill as run_distill
     from kit.errors import KitError
-    from kit.recipes._load import load_recipe
+    from kit.recipes import load_recipe
 
     loaded = load_recipe(recipe)
     try:
@@ -187,7 +186,7 @@ def ensemble_table(prediction: Prediction) -> Group:
     from rich.console import Group
     from rich.table import Table
 
-    from kit.ensemble._members import EQUAL
+    from kit.ensemble import EQUAL
 
     ensemble = prediction.ensemble
     tta, selected = ensemble.tta > 0, ensemble.selection is not None
@@ -242,7 +241,7 @@ def ensemble_table(prediction: Prediction) -> Group:
 
 def notes(prediction: Prediction) -> list[str]:
     """What the ensemble gains over its best member (honest about choices made on the OOF rows); runs TTA skipped."""
-    from kit.ensemble._members import CROSS_FITTED, EQUAL, SELECTED_HONEST, STACKED
+    from kit.ensemble import CROSS_FITTED, EQUAL, SELECTED_HONEST, STACKED
 
     ensemble = prediction.ensemble
     best = max(row["oof_accuracy"] for row in ensemble.member_scores())

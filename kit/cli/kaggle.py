@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kit.cli.render import RichProgress, console
-from kit.competitions._spec import DEFAULT_COMPETITION
+from kit.competitions import DEFAULT_COMPETITION
 
 if TYPE_CHECKING:
     from kit.kaggle import FetchResult, SubmissionList

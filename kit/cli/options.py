@@ -15,7 +15,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     """The ``--set KEY=VALUE`` items as dotted recipe overrides (values parsed as TOML by the recipe module)."""
     if not items:
         return {}
-    from kit.recipes._load import parse_set
+    from kit.recipes import parse_set
 
     return parse_set(items)
 

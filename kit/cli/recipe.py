@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 @recipe_app.command("list")
 def list_recipes() -> None:
     """The recipes on the search path ($KIT_RECIPES, ./recipes, the shipped ones): name, origin, description."""
-    from kit.recipes._load import list_recipes as entries
+    from kit.recipes import list_recipes as entries
 
     found = entries()
     table = Table(title="recipes", expand=False)
@@ -45,7 +45,7 @@ def show(
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Print RECIPE resolved (extends and --set applied) as TOML, headed by its content hash."""
-    from kit.recipes._load import load_recipe, recipe_toml
+    from kit.recipes import load_recipe, recipe_toml
 
     loaded = load_recipe(recipe)
     if set_:
@@ -64,7 +64,7 @@ def schema(
     import json
 
     from kit.errors import KitError
-    from kit.recipes._load import recipe_json_schema
+    from kit.recipes import recipe_json_schema
 
     text = json.dumps(recipe_json_schema(), indent=2, ensure_ascii=False) + "\n"
     if out is None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from kit.utils._callbacks import Callback
+from kit.utils import Callback
 
 console = Console()
 errors = Console(stderr=True)

@@ -21,8 +21,7 @@ from kit.cli.render import RichProgress, console
 from kit.errors import KitError
 
 if TYPE_CHECKING:
-    from kit.tuning._role import TuneRole
-    from kit.tuning._search import TrialScore, TuneResult
+    from kit.tuning import TrialScore, TuneResult, TuneRole
 
 DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
 COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
@@ -48,7 +47,7 @@ def _address(address: str, where: str) -> tuple[str, int]:
 
 def distribution(chief: str | None = None, worker: str | None = None, worker_id: str | None = None) -> TuneRole | None:
     """The role given by ``--chief HOST:PORT`` or ``--worker HOST:PORT --worker-id ID`` (None: a local search)."""
-    from kit.tuning._role import CHIEF, WORKER_ID_PATTERN, TuneRole
+    from kit.tuning import CHIEF, WORKER_ID_PATTERN, TuneRole
 
     if chief and worker:
         raise KitError("--chief and --worker exclude each other: run one chief and any number of workers")
@@ -109,7 +108,7 @@ def short_names(keys: list[str]) -> dict[str, str]:
 
 def values_text(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
     """A trial's values as ``name=value`` words (short names, floats to 4 significant digits)."""
-    from kit.tuning._trials import brief
+    from kit.tuning import brief
 
     names = names or short_names(list(values))
     return " ".join(f"{names.get(key, key)}={brief(value)}" for key, value in values.items())
@@ -118,7 +117,7 @@ def values_text(values: Mapping[str, Any], names: Mapping[str, str] | None = Non
 def trials_table(result: TuneResult, top: int = 10) -> Table:
     """The ``top`` best trials: hold-out accuracy and loss, best epoch / epochs trained, seconds, the tuner that ran
     it (distributed searches), then the trial's values in one column by their short names, so it fits 80 columns."""
-    from kit.tuning._tuners import DEFAULT_TUNER_ID
+    from kit.tuning import DEFAULT_TUNER_ID
 
     shown = result.trials[:top]
     by = any(trial.tuner_id not in (None, DEFAULT_TUNER_ID) for trial in result.trials)
@@ -144,7 +143,7 @@ def trials_table(result: TuneResult, top: int = 10) -> Table:
 
 def best_values_table(result: TuneResult) -> Table:
     """Each searched key with what was searched and the best trial's value."""
-    from kit.tuning._trials import brief
+    from kit.tuning import brief
 
     table = Table(title=f"best values (trial {result.best.trial_id})", box=box.SIMPLE_HEAD)
     table.add_column("key", overflow="fold")
@@ -182,14 +181,14 @@ def tune(
     worker_id: Optional[str] = typer.Option(None, help="This worker's distinct name, e.g. gpu1."),
 ) -> None:
     """Search the tune space of RECIPE with KerasTuner on a stratified hold-out; write recipes/RECIPE-tuned.toml."""
-    from kit.tuning._role import TuneRole
+    from kit.tuning import TuneRole
 
     role = distribution(chief, worker, worker_id) or TuneRole.from_environment()
     overrides = parse_sets(set_)
     if role is not None:
         hint = f" (workers: --worker HOST:{role.port} --worker-id ID)" if role.is_chief else ""
         console.print(role.describe() + hint, highlight=False)
-    from kit.tuning._search import run_tune
+    from kit.tuning import run_tune
 
     try:
         with TrialDisplay() as progress:
@@ -215,7 +214,7 @@ def tune(
 
 def print_tune_result(result: TuneResult) -> None:
     """The tables and closing lines of a search (a worker: what it ran)."""
-    from kit.tuning._tunedfile import recipe_reference
+    from kit.tuning import recipe_reference
 
     if result.tuned_path is None:
         ran = ", ".join(result.ran) or "none"
@@ -274,7 +273,7 @@ def bench(
     overrides = parse_sets(set_)
     if quick:
         seeds, folds, notebook_epochs, options = 1, 2, min(notebook_epochs, 2), False
-    from kit.benchmark._bench import run_bench
+    from kit.benchmark import run_bench
     from kit.cli.benchview import PhaseDisplay, bench_notes, bench_table
 
     try:

@@ -1,1 +1,19 @@
 """kit.competitions._spec."""
+
+import lazy_loader
+
+# The face: names resolve to their private module on first use (SPEC 1), so importing a package is cheap.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_registry": [
+            "COMPETITIONS",
+            "as_competition",
+            "find_competition_for",
+            "get_competition",
+            "known_competitions",
+        ],
+        "_spec": ["BESIDE_DATA", "Competition", "DEFAULT_COMPETITION", "METRICS", "PixelLayout", "class_values_of"],
+        "_specfile": ["load_spec", "parse_spec", "spec_content", "spec_toml"],
+    },
+)

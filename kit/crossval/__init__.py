@@ -1,1 +1,25 @@
 """kit.crossval._run."""
+
+import lazy_loader
+
+# The face: names resolve to their private module on first use (SPEC 1), so importing a package is cheap.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_cluster": [
+            "connect",
+            "dask_folds",
+            "gpu_devices_present",
+            "local_gpu_cluster",
+            "prepare_workers",
+            "visible_gpus",
+        ],
+        "_fold": ["train_fold"],
+        "_infer": ["load_fold_models"],
+        "_report": ["confident_errors", "confident_errors_figure", "png_bytes", "write_report"],
+        "_results": ["CVResult", "list_runs", "load_run"],
+        "_run": ["fold_splits", "run_cv"],
+        "_rundir": ["FoldResult", "RUNS_DIR", "RunFolder", "RunLock", "prepare_out", "resolve_run"],
+        "_runners": ["AUTO_MIN_IMAGE_EPOCHS", "auto_jobs"],
+    },
+)

@@ -20,7 +20,7 @@ from kit.errors import KitError
 
 if TYPE_CHECKING:
     from kit.crossval._fold import EpochReport
-    from kit.utils._callbacks import Callback
+    from kit.utils import Callback
 
 CONNECT_TIMEOUT = 10.0
 WORKERS_TIMEOUT = 60.0
@@ -41,7 +41,7 @@ def visible_gpus() -> list[str]:
     ``--jobs`` workers then stays small (TensorFlow's ~450 MiB would sit idle beside the workers')."""
     if not gpu_devices_present():
         return []
-    from kit.utils._runtime import import_tensorflow
+    from kit.utils import import_tensorflow
 
     tf = import_tensorflow()
     count = len(tf.config.list_physical_devices("GPU"))
@@ -51,7 +51,7 @@ def visible_gpus() -> list[str]:
 
 def _prepare_worker(processes_on_host: int) -> dict[str, str]:
     """Run on a worker before its first fold: its share of the host's cores for TensorFlow; return its versions."""
-    from kit.utils._runtime import prepare_tensorflow, software_versions, usable_cores
+    from kit.utils import prepare_tensorflow, software_versions, usable_cores
 
     prepare_tensorflow(max(1, usable_cores() // processes_on_host))
     return software_versions()
@@ -128,7 +128,7 @@ def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT, expected: int
         raise KitError(
             f"a Dask worker cannot import kit ({error}); install the same kit on every worker machine"
         ) from None
-    from kit.utils._runtime import software_versions
+    from kit.utils import software_versions
 
     here = software_versions()
     for address, versions in found.items():

@@ -15,11 +15,11 @@ import numpy as np
 
 from kit.crossval._results import FoldScore
 from kit.crossval._rundir import FoldResult
-from kit.data._load import ImageSet
-from kit.engine._checkpoint import resume_state
+from kit.data import ImageSet
+from kit.engine import resume_state
 from kit.errors import KitError
-from kit.recipes._load import Recipe
-from kit.utils._runtime import prepare_tensorflow, softmax_scores
+from kit.recipes import Recipe
+from kit.utils import prepare_tensorflow, softmax_scores
 
 EpochReport = Callable[[int, int, dict[str, float]], None]
 
@@ -64,8 +64,7 @@ def train_fold(
     prepare_tensorflow(threads, recipe.train.deterministic)
     import keras
 
-    from kit.engine._models import build_callbacks, build_model
-    from kit.engine._pipeline import evaluation_dataset, fit_on_pipeline
+    from kit.engine import build_callbacks, build_model, evaluation_dataset, fit_on_pipeline
 
     train_rows, val_rows = rows
     seed = recipe.cv.seed * 1000 + fold
@@ -82,7 +81,7 @@ def train_fold(
     resumed = resume_state(*checkpoint, model_builder=builder) if checkpoint else None
     snapshots: list[Any] = []  # train.snapshots: the snapshots of the cycles finished before the last
     if recipe.train.snapshots is not None:
-        from kit.engine._snapshots import finished_snapshots
+        from kit.engine import finished_snapshots
 
         shapes = {"val": (len(val_rows), classes), "test": None if test is None else (len(test.images), classes)}
         shapes["holdout"] = None if holdout is None or not len(holdout) else (len(holdout), classes)
@@ -95,7 +94,7 @@ def train_fold(
     if resumed:
         model = resumed.model
     else:  # this thread's traced model of the recipe with a fresh model's numbers (no tracing again)
-        from kit.engine._modelcache import fold_model
+        from kit.engine import fold_model
 
         model = fold_model(recipe, train.images.shape[1:], classes, train_rows=len(images), seed=seed)
     callbacks = [*own, FiniteLoss(fold)]
@@ -119,12 +118,12 @@ def train_fold(
         )
 
     if recipe.train.snapshots is not None:
-        from kit.engine._snapshots import SnapshotKeeper
+        from kit.engine import SnapshotKeeper
 
         callbacks.append(SnapshotKeeper(recipe.train, predict_all, snapshots, *(checkpoint or ())))
     saver = None
     if checkpoint:
-        from kit.engine._checkpoint import EpochCheckpoint
+        from kit.engine import EpochCheckpoint
 
         saver = EpochCheckpoint(checkpoint[0], own, checkpoint[1], resume=resumed)
         callbacks.append(saver)  # last: it saves the state the others reached
@@ -140,7 +139,7 @@ def train_fold(
     val_proba, test_proba, holdout_proba = predict_all()
     voted = {}
     if recipe.train.snapshots is not None:  # the model after fit is the last snapshot; the fold predicts their mean
-        from kit.engine._snapshots import Snapshot, vote
+        from kit.engine import Snapshot, vote
 
         snapshots.append(Snapshot(len(snapshots) + 1, epochs, val_proba, test_proba, holdout_proba))
         scores = [softmax_scores(snapshot.val, train.labels[val_rows])[0] for snapshot in snapshots]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from kit.crossval._rundir import resolve_run
-from kit.engine._inference import PROBE_ROWS, compile_predictor
+from kit.engine import PROBE_ROWS, compile_predictor
 from kit.errors import KitError
 
 
@@ -41,7 +41,7 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
     """The saved models of a run folder's folds (all by default); ``compile`` restores their optimizer and metrics
     too (inference needs neither). For a snapshot-ensemble recipe (``[train.snapshots]``) a fold's model is its last
     snapshot, so it differs from the fold's voted test softmax."""
-    from kit.utils._runtime import import_tensorflow
+    from kit.utils import import_tensorflow
 
     import_tensorflow()
     import keras

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kit.crossval._rundir import RunFolder, resolve_run
-from kit.utils._io import load_array, write_bytes_atomic
+from kit.utils import load_array, write_bytes_atomic
 
 SAMPLES_PER_CLASS = 6
 CONFIDENT_ERRORS = 24

@@ -23,7 +23,7 @@ from kit.crossval._rundir import (
 from kit.errors import KitError
 
 if TYPE_CHECKING:
-    from kit.recipes._load import Recipe
+    from kit.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class CVResult:
     @cached_property
     def recipe(self) -> Recipe:
         """The resolved recipe the run was trained with (overrides applied)."""
-        from kit.recipes._load import parse_recipe
+        from kit.recipes import parse_recipe
 
         try:
             return parse_recipe(self.summary["recipe_content"], self.recipe_name)

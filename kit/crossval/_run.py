@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions._registry import as_competition
-from kit.competitions._spec import Competition
+from kit.competitions import Competition, as_competition
 from kit.crossval._fold import fold_score
 from kit.crossval._results import CVResult, load_run
 from kit.crossval._rundir import (
@@ -26,11 +25,10 @@ from kit.crossval._rundir import (
     write_json,
 )
 from kit.crossval._runners import train_pending
-from kit.data._load import ImageSet, load_test, load_train, resolve_data_dir
+from kit.data import ImageSet, load_test, load_train, resolve_data_dir
 from kit.errors import KitError
-from kit.recipes._load import Recipe
-from kit.utils._callbacks import Callback, as_callback_list
-from kit.utils._runtime import softmax_scores, software_versions
+from kit.recipes import Recipe
+from kit.utils import Callback, as_callback_list, softmax_scores, software_versions
 
 MAX_JOBS = 64
 

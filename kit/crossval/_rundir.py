@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from kit.errors import KitError
-from kit.utils._io import load_array, read_json, save_array, write_bytes_atomic, write_json
+from kit.utils import load_array, read_json, save_array, write_bytes_atomic, write_json
 
 if TYPE_CHECKING:
-    from kit.data._load import ImageSet
+    from kit.data import ImageSet
 
 RUNS_DIR = Path("runs")
 FOLD_RECORD = "fold.json"
@@ -201,8 +201,8 @@ class RunFolder:
 
         Fails with one line unless the file holds exactly the rows the run was trained with (same fingerprint).
         """
-        from kit.competitions._registry import as_competition
-        from kit.data._load import load_test, load_train
+        from kit.competitions import as_competition
+        from kit.data import load_test, load_train
 
         summary = self.summary()
         folder = Path(data_dir if data_dir is not None else summary["data_dir"])

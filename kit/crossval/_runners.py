@@ -13,10 +13,9 @@ import numpy as np
 
 from kit.crossval._fold import EpochReport, fold_score, train_fold
 from kit.crossval._rundir import FoldResult, RunFolder
-from kit.data._load import ImageSet
-from kit.recipes._load import Recipe
-from kit.utils._callbacks import Callback, CallbackList
-from kit.utils._runtime import available_memory_mib, usable_cores
+from kit.data import ImageSet
+from kit.recipes import Recipe
+from kit.utils import Callback, CallbackList, available_memory_mib, usable_cores
 
 CHECKPOINT = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold, per epoch
 AUTO = "auto"

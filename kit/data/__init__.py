@@ -1,1 +1,22 @@
 """kit.data._load."""
+
+import lazy_loader
+
+# The face: names resolve to their private module on first use (SPEC 1), so importing a package is cheap.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_demo": ["write_demo_data"],
+        "_infer": ["infer_competition"],
+        "_load": [
+            "ImageSet",
+            "id_values",
+            "label_indices",
+            "load_extra",
+            "load_test",
+            "load_train",
+            "read_images",
+            "resolve_data_dir",
+        ],
+    },
+)

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.competitions._registry import get_competition
-from kit.competitions._spec import DEFAULT_COMPETITION, Competition, class_values_of
+from kit.competitions import DEFAULT_COMPETITION, Competition, class_values_of, get_competition
 
 DEMO_DIR = Path("data/demo")
 MAX_PIXEL = 255

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions._spec import BESIDE_DATA, Competition
-from kit.competitions._specfile import parse_spec, spec_content, spec_toml
+from kit.competitions import BESIDE_DATA, Competition, parse_spec, spec_content, spec_toml
 from kit.errors import KitError
 
 LABEL_NAMES = ("label", "labels", "emotion", "class", "target", "y", "category", "digit")
@@ -273,7 +272,7 @@ def infer_competition(
         return InferredSpec(competition, None, tuple(notes))
     text = spec_toml(competition, header=f"written by kit init from the files in {folder}; edit freely")
     if path.is_file():
-        from kit.competitions._specfile import load_spec
+        from kit.competitions import load_spec
 
         try:
             same = spec_content(load_spec(path)) == spec_content(competition)
@@ -283,7 +282,7 @@ def infer_competition(
             return InferredSpec(competition, path, (*notes, f"{path} already says this; left as it is"))
         if not force:
             raise KitError(f"{path} exists with other settings; remove it, edit it, or pass force=True to replace it")
-    from kit.utils._io import write_bytes_atomic
+    from kit.utils import write_bytes_atomic
 
     write_bytes_atomic(path, text.encode())
     return InferredSpec(competition, path, tuple(notes))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.competitions._spec import Competition
+from kit.competitions import Competition
 from kit.errors import KitError
 
 MAX_PIXEL = 255

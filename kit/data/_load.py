@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.competitions._spec import Competition
+from kit.competitions import Competition
 from kit.data._demo import DEMO_DIR, write_demo_data
 from kit.data._layouts import MAX_PIXEL, expected_columns, is_integer_frame, numeric_cells, pixel_values, to_images
 from kit.errors import KitError

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from kit.utils._io import write_bytes_atomic, write_json
+from kit.utils import write_bytes_atomic, write_json
 
 STATE_FILE = "state.json"
 FORMAT = 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kit.recipes._load import Recipe
+from kit.recipes import Recipe
 
 _LOCAL = threading.local()  # per thread (folds trained in threads never share a model): .key and .model
 

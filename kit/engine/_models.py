@@ -13,8 +13,8 @@ from keras import layers, ops
 from keras.initializers import GlorotUniform
 
 from kit.engine._pipeline import steps
-from kit.recipes._load import BatchNorm, Recipe, TrainSpec
-from kit.utils._runtime import resolve_precision
+from kit.recipes import BatchNorm, Recipe, TrainSpec
+from kit.utils import resolve_precision
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,

@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kit.recipes._load import AugmentSpec
-from kit.utils._runtime import usable_cores
+from kit.recipes import AugmentSpec
+from kit.utils import usable_cores
 
 plain = tf.autograph.experimental.do_not_convert  # the map functions are plain TensorFlow: skip AutoGraph's ~3.7 s
 RNG = "philox"  # the same stateless random bits on every device (auto_select would pick per device)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from kit.recipes._load import TrainSpec
-from kit.utils._io import write_bytes_atomic
+from kit.recipes import TrainSpec
+from kit.utils import write_bytes_atomic
 
 FOLDER = "snapshots"  # inside the fold's checkpoint folder, which EpochCheckpoint's clean-up of files leaves alone
 PARTS = ("val", "test", "holdout")

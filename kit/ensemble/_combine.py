@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kit.engine._inference import PRECISIONS
+from kit.engine import PRECISIONS
 from kit.ensemble._members import (
     AUTO,
     CROSS_FITTED,
@@ -30,9 +30,7 @@ from kit.ensemble._members import (
 )
 from kit.ensemble._tta import augment_members, augmented_models
 from kit.errors import KitError
-from kit.utils._callbacks import Callback, as_callback_list
-from kit.utils._io import load_array
-from kit.utils._runtime import softmax_scores
+from kit.utils import Callback, as_callback_list, load_array, softmax_scores
 
 if TYPE_CHECKING:
     from kit.ensemble._selection import Selection

@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from kit.crossval._rundir import RUNS_DIR
+from kit.crossval import RUNS_DIR
 from kit.errors import KitError
-from kit.recipes._load import Recipe, load_recipe
-from kit.utils._callbacks import Callback, as_callback_list
-from kit.utils._io import save_array, write_json
-from kit.utils._runtime import softmax_scores
+from kit.recipes import Recipe, load_recipe
+from kit.utils import Callback, as_callback_list, save_array, softmax_scores, write_json
 
 RECORD = "distill.json"
 
@@ -79,10 +77,10 @@ def holdout_split(labels: np.ndarray, holdout: float, seed: int) -> tuple[np.nda
 
 def soft_training_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, augment: Any, seed: int) -> Any:
     """Shuffled, batched (float image, soft target) pairs, augmented per batch as in the recipe's training."""
-    from kit.utils._runtime import import_tensorflow
+    from kit.utils import import_tensorflow
 
     tf = import_tensorflow()
-    from kit.engine._pipeline import make_augmenter, without_autotune
+    from kit.engine import make_augmenter, without_autotune
 
     augmenter = make_augmenter(augment, seed)
     dataset = tf.data.Dataset.from_tensor_slices((images, targets))
@@ -128,7 +126,7 @@ def distill(
     _check(alpha, holdout, epochs)
     from kit.ensemble._predict import SUBMISSIONS_DIR, submission_path, write_softmax_submission
     from kit.ensemble._pseudo import confident_rows
-    from kit.submission._format import refuse_overwrite
+    from kit.submission import refuse_overwrite
 
     loaded = load_recipe(recipe) if isinstance(recipe, str) else recipe
     if epochs is not None:
@@ -167,7 +165,7 @@ def distill(
     save_array(folder / "test_ids.npy", ensemble.test_ids)
     save_array(folder / "holdout_rows.npy", held_rows)
     save_array(folder / "holdout_proba.npy", held_proba.astype(np.float32))
-    from kit.utils._runtime import software_versions
+    from kit.utils import software_versions
 
     record = {
         "recipe": loaded.name,
@@ -227,13 +225,12 @@ def _train(
     progress: Any,
 ) -> tuple[Any, dict[str, list[float]], float]:
     """The student, trained on (images, targets) with the held-out rows as its validation data."""
-    from kit.utils._runtime import prepare_tensorflow
+    from kit.utils import prepare_tensorflow
 
     prepare_tensorflow(None)
     import keras
 
-    from kit.engine._models import build_callbacks, build_model
-    from kit.engine._pipeline import evaluation_dataset
+    from kit.engine import build_callbacks, build_model, evaluation_dataset
 
     keras.utils.set_random_seed(seed)
     batch = recipe.train.batch_size
@@ -257,6 +254,6 @@ def _train(
 
 
 def _predict(model: Any, held: np.ndarray, test: np.ndarray, classes: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    from kit.engine._pipeline import evaluation_dataset
+    from kit.engine import evaluation_dataset
 
     return tuple(model.predict(evaluation_dataset(images, None, classes, batch), verbose=0) for images in (held, test))

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kit.crossval._results import load_run
-from kit.crossval._rundir import RunFolder
+from kit.crossval import RunFolder, load_run
 from kit.errors import KitError
-from kit.recipes._load import Recipe, parse_recipe
-from kit.utils._io import load_array
-from kit.utils._runtime import softmax_scores
+from kit.recipes import Recipe, parse_recipe
+from kit.utils import load_array, softmax_scores
 
 if TYPE_CHECKING:
     pass

@@ -11,13 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions._registry import as_competition
-from kit.crossval._rundir import resolve_run
+from kit.competitions import as_competition
+from kit.crossval import resolve_run
 from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
-from kit.submission._format import expected_ids, refuse_overwrite, spec_ids, write_submission
-from kit.utils._callbacks import Callback
-from kit.utils._io import save_array, write_json
+from kit.submission import expected_ids, refuse_overwrite, spec_ids, write_submission
+from kit.utils import Callback, save_array, write_json
 
 SUBMISSIONS_DIR = Path("submissions")
 MAX_NAME = 100

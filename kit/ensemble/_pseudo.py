@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kit.errors import KitError
-from kit.utils._io import load_array, read_json
+from kit.utils import load_array, read_json
 
 THRESHOLD = 0.99
 
@@ -147,8 +147,8 @@ def pseudo_rows(
 
 
 def _check_test_rows(data_dir: Path, competition: str, expected: str | None, description: str) -> None:
-    from kit.competitions._registry import get_competition
-    from kit.data._load import load_test
+    from kit.competitions import get_competition
+    from kit.data import load_test
 
     spec = get_competition(competition)
     path = data_dir / spec.test_file

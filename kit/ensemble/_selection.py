@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kit.errors import KitError
-from kit.utils._runtime import softmax_scores
+from kit.utils import softmax_scores
 
 METRICS = ("log_loss", "accuracy")
 ROUNDS = 25

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kit.crossval._rundir import RunFolder
+from kit.crossval import RunFolder
 from kit.errors import KitError
-from kit.utils._io import load_array
+from kit.utils import load_array
 
 EPSILON = 1e-7
 C = 1.0

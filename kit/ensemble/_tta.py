@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kit.errors import KitError
-from kit.utils._callbacks import CallbackList
+from kit.utils import CallbackList
 
 if TYPE_CHECKING:
-    from kit.engine._inference import Predictor
+    from kit.engine import Predictor
     from kit.ensemble._members import Member
-    from kit.recipes._load import AugmentSpec
+    from kit.recipes import AugmentSpec
 
 TTA_SEED = 0
 PHASE = "test-time augmentation"
@@ -30,7 +30,7 @@ PHASE = "test-time augmentation"
 
 def augmented_softmax(predictor: Predictor, images: np.ndarray, spec: AugmentSpec, copies: int) -> np.ndarray:
     """The mean softmax of ``predictor`` over ``images`` and ``copies`` augmented copies of them."""
-    from kit.engine._pipeline import augmented_copy
+    from kit.engine import augmented_copy
 
     total = predictor(images)
     for copy in range(copies):
@@ -54,8 +54,8 @@ def with_tta(
     """
     if not member.recipe.augment.enabled:
         return member
-    from kit.crossval._infer import load_fold_models
-    from kit.engine._inference import PROBE_ROWS, compile_predictor
+    from kit.crossval import load_fold_models
+    from kit.engine import PROBE_ROWS, compile_predictor
 
     folds = [score["fold"] for score in member.summary["folds"]]
     oof, test = np.zeros_like(member.oof), np.zeros_like(member.test)

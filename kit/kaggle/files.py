@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from kit.competitions._registry import as_competition, find_competition_for
-from kit.competitions._spec import DEFAULT_COMPETITION, Competition
+from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition, find_competition_for
 from kit.errors import KitError
 from kit.kaggle.services import Files, connect
 from kit.kaggle.transport import RETRY, Retry, Target
-from kit.utils._callbacks import Callback, as_callback_list
+from kit.utils import Callback, as_callback_list
 
 DATA_DIR = Path("data")
 UNCHANGED = "nothing was changed — fetch again"
@@ -95,8 +94,8 @@ def check_data(
     """Rows of the train, test, sample-submission (when there) and extra labelled files of ``folder`` after checking
     them as cross-validation and prediction do (the sample's ids must be the test ids, in order); ``replaced`` maps
     names to other paths."""
-    from kit.data._load import read_images
-    from kit.submission._format import read_submission
+    from kit.data import read_images
+    from kit.submission import read_submission
 
     competition = as_competition(competition, folder)
 
@@ -119,8 +118,8 @@ def check_data(
 
 def check_file(path: Path, name: str, competition: Competition) -> None:
     """Check ``path`` against the spec when ``name`` is one of its files (train, test, sample, extra); others pass."""
-    from kit.data._load import read_images
-    from kit.submission._format import read_submission
+    from kit.data import read_images
+    from kit.submission import read_submission
 
     if name in (competition.train_file, competition.test_file, *competition.extra_files):
         read_images(path, competition, labelled=name != competition.test_file)
@@ -174,7 +173,7 @@ def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
 def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, list[str]]:
     """The spec of a competition kit does not know, inferred from the files and written beside them as
     ``competition.toml``. A spec that cannot be inferred is a note, not a failure: the files stay."""
-    from kit.data._infer import infer_competition
+    from kit.data import infer_competition
 
     try:
         inferred = infer_competition(folder, name, write=True)

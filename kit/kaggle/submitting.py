@@ -12,13 +12,12 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_exponential
 
-from kit.competitions._registry import as_competition
-from kit.competitions._spec import DEFAULT_COMPETITION, Competition
+from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition
 from kit.errors import KitError
 from kit.kaggle.files import DATA_DIR
 from kit.kaggle.services import Submissions, connect
 from kit.kaggle.transport import RETRY, Retry, UploadError
-from kit.utils._callbacks import Callback, as_callback_list
+from kit.utils import Callback, as_callback_list
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def as_submission(item: Any) -> Submission:
 def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The prediction sidecar of a submission file (``<name>.json`` naming it), if there is one, and a note when a
     ``<name>.json`` is there but is not a readable sidecar of this file."""
-    from kit.utils._io import read_json
+    from kit.utils import read_json
 
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
@@ -104,7 +103,7 @@ def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 def record(path: Path, content: dict[str, Any], competition: str, message: str, submission: Submission) -> None:
     """Note the submission (ref, status, score; never credentials) in the file's sidecar ``content``."""
-    from kit.utils._io import write_json
+    from kit.utils import write_json
 
     entry = {
         "competition": competition,
@@ -187,7 +186,7 @@ def submit(
     the sample submission in ``data_dir`` (default ``data/<competition>``). An invalid file is refused before Kaggle
     is contacted. The submission is noted in the sidecar.
     """
-    from kit.submission._format import read_checked_submission
+    from kit.submission import read_checked_submission
 
     progress = as_callback_list(callbacks)
     path = Path(path)

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions._spec import Competition, class_values_of
+from kit.competitions import Competition, class_values_of
 from kit.errors import KitError
-from kit.utils._io import write_bytes_atomic, write_json
+from kit.utils import write_bytes_atomic, write_json
 
 
 def id_key(value: Any) -> str:

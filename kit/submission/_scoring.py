@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions._registry import as_competition
-from kit.competitions._spec import METRICS, Competition
+from kit.competitions import METRICS, Competition, as_competition
 from kit.errors import KitError
 from kit.submission._format import id_key
-from kit.utils._io import read_json, write_json
+from kit.utils import read_json, write_json
 
 EPSILON = 1e-15
 
@@ -119,7 +118,7 @@ def answers(
             str(path),
         )
     if data_dir is not None and competition.test_labels and (data_dir / competition.test_file).is_file():
-        from kit.data._load import id_values, label_indices
+        from kit.data import id_values, label_indices
 
         path = data_dir / competition.test_file
         frame = _read(path, "test file")

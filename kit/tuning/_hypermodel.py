@@ -9,10 +9,9 @@ import time
 import keras
 import keras_tuner as kt
 
-from kit.data._load import ImageSet
-from kit.engine._models import build_callbacks, build_model
-from kit.engine._pipeline import fit_on_pipeline
-from kit.recipes._load import Recipe
+from kit.data import ImageSet
+from kit.engine import build_callbacks, build_model, fit_on_pipeline
+from kit.recipes import Recipe
 from kit.tuning._space import SearchSpace
 
 

@@ -16,16 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.competitions._registry import as_competition
-from kit.competitions._spec import Competition
+from kit.competitions import Competition, as_competition
 from kit.errors import KitError
 from kit.tuning._role import CHIEF, TuneRole, kerastuner_environment
 from kit.tuning._trials import FAILED, OBJECTIVE, TrialScore, ranked
-from kit.utils._callbacks import Callback, as_callback_list
+from kit.utils import Callback, as_callback_list
 
 if TYPE_CHECKING:
-    from kit.data._load import ImageSet
-    from kit.recipes._load import Recipe
+    from kit.data import ImageSet
+    from kit.recipes import Recipe
     from kit.tuning._space import SearchSpace
 
 __all__ = ["SEARCH_RECORD", "TUNE_DIR", "TrialScore", "TuneResult", "TuneRole", "holdout_split", "run_tune"]
@@ -74,7 +73,7 @@ def holdout_split(images: ImageSet, fraction: float, seed: int) -> tuple[ImageSe
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from kit.data._load import ImageSet
+    from kit.data import ImageSet
 
     try:
         fit_rows, val_rows = train_test_split(
@@ -115,8 +114,8 @@ def run_tune(
     ``KERASTUNER_*`` environment variables decide, else the search is local. A tuned recipe edited by hand is only
     overwritten with ``force=True``.
     """
-    from kit.data._load import load_train, resolve_data_dir
-    from kit.recipes._load import RECIPE_SUFFIX, Recipe, find_recipe, load_recipe
+    from kit.data import load_train, resolve_data_dir
+    from kit.recipes import RECIPE_SUFFIX, Recipe, find_recipe, load_recipe
     from kit.tuning._space import parse_space, trial_budget, tuner_kind
 
     source = None if isinstance(recipe, Recipe) else find_recipe(str(recipe))
@@ -142,7 +141,7 @@ def run_tune(
         check_overwritable(target, force)
         _check_folder(folder, identity, restart)
     listeners = as_callback_list(callbacks)
-    from kit.utils._runtime import import_tensorflow
+    from kit.utils import import_tensorflow
 
     import_tensorflow()  # quietly, and only once the arguments, recipe and data are known to be good
     from kit.tuning._hypermodel import RecipeHyperModel
@@ -155,7 +154,7 @@ def run_tune(
         oracle = search.oracle
         before = list(oracle.end_order) if writes else []
         if writes:
-            from kit.utils._io import write_json
+            from kit.utils import write_json
 
             write_json(folder / SEARCH_RECORD, identity)
         for trial_id in before:  # finished by an earlier run: the caller sees them once, before any new trial
@@ -249,7 +248,7 @@ def _search_identity(recipe: Recipe, space: SearchSpace, kind: str, images: Imag
 
 def _check_folder(folder: Path, identity: dict[str, Any], restart: bool) -> None:
     """Refuse to resume a project folder that holds another search (unless ``restart`` discards it)."""
-    from kit.utils._io import read_json
+    from kit.utils import read_json
 
     if restart or not (folder / "oracle.json").is_file():
         return

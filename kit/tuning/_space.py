@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kit.errors import KitError
-from kit.recipes._keys import apply_overrides
-from kit.recipes._load import Recipe, parse_recipe
+from kit.recipes import Recipe, apply_overrides, parse_recipe
 
 if TYPE_CHECKING:
     import keras_tuner as kt

@@ -12,8 +12,8 @@ from typing import Any
 import tomli_w
 
 from kit.errors import KitError
-from kit.recipes._load import find_recipe, load_recipe
-from kit.utils._io import write_bytes_atomic
+from kit.recipes import find_recipe, load_recipe
+from kit.utils import write_bytes_atomic
 
 HASH_LINE = "# kit-tune-hash: "
 SIGNIFICANT_DIGITS = 10  # a stepped 0.30000000000000004 is written 0.3

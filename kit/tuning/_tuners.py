@@ -16,8 +16,7 @@ import numpy as np
 
 from kit.tuning._hypermodel import RecipeHyperModel
 from kit.tuning._trials import OBJECTIVE, TrialScore
-from kit.utils._callbacks import CallbackList
-from kit.utils._io import read_json, write_json
+from kit.utils import CallbackList, read_json, write_json
 
 TRIAL_RECORD = "kit_trial.json"  # in each trial folder: which tuner ran the trial
 DEFAULT_TUNER_ID = "tuner0"  # KerasTuner's id of a tuner outside a distributed search

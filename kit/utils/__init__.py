@@ -1,1 +1,24 @@
 """kit.utils."""
+
+import lazy_loader
+
+# The face: names resolve to their private module on first use (SPEC 1), so importing a package is cheap.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_callbacks": ["Callback", "CallbackList", "as_callback_list"],
+        "_io": ["load_array", "read_json", "save_array", "write_bytes_atomic", "write_json"],
+        "_quiet": ["native_stderr_silenced"],
+        "_runtime": [
+            "available_memory_mib",
+            "cpu_has_bf16",
+            "import_tensorflow",
+            "prepare_tensorflow",
+            "proc_mib",
+            "resolve_precision",
+            "softmax_scores",
+            "software_versions",
+            "usable_cores",
+        ],
+    },
+)
