@@ -17,6 +17,8 @@ from kit.crossval import RunFolder, RunLock, list_runs, prepare_out
 from kit.errors import KitError
 from kit.utils import load_array, read_json, write_json
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 TINY = tiny_recipe_toml("tiny run-folder recipe", epochs=1)
 
 

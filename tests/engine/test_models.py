@@ -159,6 +159,7 @@ def test_one_cycle_warms_up_then_anneals(recipe_from):
     assert [lr_at(rate, step) for step in (0, 10)] == pytest.approx([0.005, 0.01])
 
 
+@pytest.mark.slow
 def test_the_schedule_spans_the_training_rows_it_is_given(recipe_from, tiny_dir):
     """A fit on 40 rows in batches of 10 lowers an exponential rate exactly once per epoch."""
     recipe = recipe_from(train='[train.schedule]\nkind = "exponential"\ndecay = 0.9')
@@ -230,6 +231,7 @@ def test_the_weight_average_warms_up_like_tensorflows_moving_average(recipe_from
     assert expected < 0.8 * value  # Keras' own EMA would still sit at the first step's weights
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_ema_saves_and_loads(recipe_from, tmp_path):
     model = build_model(recipe_from("after_activation", train="ema = 0.99"), (28, 28, 1), 10)
     images = np.random.default_rng(0).integers(0, 255, (20, 28, 28, 1)).astype("float32")

@@ -64,6 +64,7 @@ def test_what_cannot_be_inferred_stops_naming_the_key_and_writes_nothing(tmp_pat
     assert spec.label_column == "answer" and spec.image_shape == (6, 10, 1)
 
 
+@pytest.mark.slow
 def test_an_existing_spec_is_kept_unless_forced(tmp_path):
     build("digit-recognizer", tmp_path)
     first = infer_competition(tmp_path)

@@ -18,6 +18,8 @@ from kit.ensemble import distill, holdout_split, soft_targets, soft_training_dat
 from kit.errors import KitError
 from kit.recipes import AugmentSpec, load_recipe
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 
 def test_soft_targets_mix_the_label_and_the_teacher():
     teacher = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])

@@ -238,6 +238,7 @@ def real_run(tmp_path_factory, tiny_dir):
     return folder / "tiny"
 
 
+@pytest.mark.slow
 def test_tta_with_no_copies_reproduces_the_fold_predictions(real_run, tiny_dir):
     member = load_member(real_run)
     train, test = member.run.images("train").images, member.run.images("test").images
@@ -265,6 +266,7 @@ def test_tta_refuses_other_images(real_run, tmp_path, tiny_dir):
         build_ensemble([real_run], tta=1, data_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_select_and_stack_on_a_real_run_and_its_folds(real_run, tmp_path):
     """End to end on a trained run: the stack is cross-fitted on the run's own fold-K/val_rows.npy."""
     other = tmp_path / "tiny-copy"
@@ -282,6 +284,7 @@ def test_select_and_stack_on_a_real_run_and_its_folds(real_run, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     other = tmp_path / "tiny-copy"
     shutil.copytree(real_run, other)

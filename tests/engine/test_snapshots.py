@@ -24,6 +24,8 @@ from kit.errors import KitError
 from kit.recipes import load_recipe
 from kit.utils import Callback
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 SNAPSHOTS = "[train.snapshots]\ncount = 2"
 
 

@@ -25,6 +25,8 @@ from kit.cli import ensemble as ensemble_cli
 from kit.competitions import as_competition
 from kit.data import load_test, load_train
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:

@@ -236,6 +236,7 @@ def test_recipes_take_auto_precision_and_the_determinism_switch():
         turbo.with_overrides({"train.deterministic": "no"})
 
 
+@pytest.mark.slow
 def test_full_size_times_each_whole_run_in_its_own_child(tmp_path, tiny_dir, competition, monkeypatch):
     """The full-size comparison on a shrunken "full size" (300 rows): both recipes' whole runs, each child's own
     peak memory, the ratio of their wall times, and a failing child named in one line."""

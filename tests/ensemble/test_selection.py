@@ -91,6 +91,7 @@ def test_predict_select_writes_the_counts(tmp_path):
     assert np.load(prediction.path.with_suffix(".npy")) == pytest.approx(prediction.ensemble.test)
 
 
+@pytest.mark.slow
 def test_kit_predict_select_prints_the_chosen_runs(tmp_path):
     runs = [str(make_run(tmp_path / "a", OOF_A, TEST_A)), str(make_run(tmp_path / "b", OOF_B, TEST_B))]
     env = {**os.environ, "COLUMNS": "80", "TF_CPP_MIN_LOG_LEVEL": "3"}

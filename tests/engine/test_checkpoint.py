@@ -17,6 +17,8 @@ from kit.data import load_train
 from kit.engine import STATE_FILE, clean_temporary, resume_state
 from kit.recipes import load_recipe
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 AUGMENT = "rotation = 10.0\nzoom = 0.1\nwidth_shift = 0.1\nheight_shift = 0.1"
 PLATEAU = """[callbacks.reduce_lr_on_plateau]
 patience = 1

@@ -15,6 +15,8 @@ import pytest
 
 from conftest import tiny_recipe_toml
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("tensorflow", "keras", "keras_tuner", "sklearn")
 

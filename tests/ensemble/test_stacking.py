@@ -115,6 +115,7 @@ def test_fold_rows_are_read_from_the_run_and_must_cover_every_row(tmp_path):
         fold_rows(RunFolder(folder), 4)
 
 
+@pytest.mark.slow
 def test_predict_stack_on_run_folders(tmp_path):
     rng = np.random.default_rng(4)
     rows, test_rows = 120, 7

@@ -17,6 +17,8 @@ from kit.errors import KitError
 from kit.recipes import load_recipe
 from kit.utils import Callback
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 TINY = tiny_recipe_toml("a tiny CNN for cluster tests", seed=5)
 TIMING = {"seconds", "train_seconds", "finished_at"}
 

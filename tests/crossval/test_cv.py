@@ -23,6 +23,8 @@ TINY = tiny_recipe_toml(
     extra="[callbacks.reduce_lr_on_plateau]\npatience = 1\n",
 )
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 
 @pytest.fixture
 def tiny_recipe(tmp_path):

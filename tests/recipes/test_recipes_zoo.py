@@ -13,6 +13,8 @@ from kit.engine import build_layers, build_model
 from kit.errors import KitError
 from kit.recipes import load_recipe
 
+pytestmark = pytest.mark.slow  # trains models or starts subprocesses
+
 ZOO = ("deotte", "an3", "an5", "an7", "fast", "fast-bf16")
 
 

@@ -88,6 +88,7 @@ def fake_run(folder, data_dir, competition, accuracy=0.9, recipe="fake", finishe
     return folder
 
 
+@pytest.mark.slow
 def test_report_writes_every_figure_and_one_self_contained_page(tmp_path, tiny_dir, competition):
     folder = fake_run(tmp_path / "run", tiny_dir, competition)
     report = write_report(folder)
@@ -104,6 +105,7 @@ def test_report_writes_every_figure_and_one_self_contained_page(tmp_path, tiny_d
     assert "OOF accuracy" in page and "abc123" in page
 
 
+@pytest.mark.slow
 def test_report_reads_images_only_from_the_runs_data(tmp_path, tiny_dir, demo_dir, competition):
     folder = fake_run(tmp_path / "run", tiny_dir, competition)
     with pytest.raises(KitError, match=r"train.csv: not the train rows of run .*run \(fingerprint"):
@@ -140,6 +142,7 @@ def test_list_runs_best_first_with_unfinished_and_broken_ones(tmp_path, tiny_dir
         list_runs(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_cli_runs_and_report(tmp_path, tiny_dir, competition):
     fake_run(tmp_path / "runs" / "only", tiny_dir, competition)
     env = {**os.environ, "COLUMNS": "150"}
