@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import numpy as np
 
 from kit.benchmark._measure import INFERENCE_ROWS
 from kit.competitions import Competition
+from kit.crossval import RunFolder
 from kit.errors import KitError
 from kit.utils import CallbackList, proc_mib
 
@@ -167,10 +167,10 @@ def timed_cv(
     last = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
     if child.returncode != 0:
         raise KitError(f"the full-size `kit cv {recipe.name}` failed: {last}")
-    if not (out / "summary.json").is_file():
-        raise KitError(f"the full-size `kit cv {recipe.name}` wrote no summary.json; its last line: {last}")
-    summary = json.loads((out / "summary.json").read_text())
-    return wall, peak, summary
+    run = RunFolder(out)
+    if not run.summary_path.is_file():
+        raise KitError(f"the full-size `kit cv {recipe.name}` wrote no {run.summary_path.name}; its last line: {last}")
+    return wall, peak, run.summary()
 
 
 def full_size_cv(

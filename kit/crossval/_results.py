@@ -1,5 +1,5 @@
 """The typed view of run folders: :class:`CVResult` (one finished run, read by :func:`load_run`, the one reader of
-``summary.json``) and :func:`list_runs` (every run under a folder, finished or not)."""
+summary) and :func:`list_runs` (every run under a folder, finished or not)."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def check_folds_match(run: RunFolder, summary: dict[str, Any]) -> None:
         if differ:
             raise KitError(
                 f"{run.root}: mixed run folder ({record_path.parent.name} was trained with another "
-                f"{differ[0].replace('_', ' ')} than summary.json); rerun its `kit cv` with force to rebuild it"
+                f"{differ[0].replace('_', ' ')} than {SUMMARY}); rerun its `kit cv` with force to rebuild it"
             )
 
 

@@ -153,7 +153,7 @@ def run_cv(
     holdout: float = 0.0,
     pseudo: Any = None,
 ) -> CVResult:
-    """Train every fold not already finished, then write oof.npy, test.npy and summary.json; return the run.
+    """Train every fold not already finished, then write oof.npy, test.npy and the run summary; return the run.
 
     ``recipe`` is resolved, ``overrides`` already applied (they are recorded). Folds run in ``jobs`` local processes
     (one per GPU when several are visible; ``"auto"``: see :func:`kit.crossval._runners.auto_jobs`) or on the Dask scheduler
@@ -223,7 +223,7 @@ def _write_summary(
     results: dict[int, FoldResult],
     identity: dict[str, Any],
 ) -> None:
-    """Assemble the OOF and test softmaxes from the folds and write them with summary.json (last)."""
+    """Assemble the OOF and test softmaxes from the folds and write them with the run summary (last)."""
     ordered = [results[fold] for fold in sorted(results)]
     oof = np.zeros((len(train), competition.classes), dtype=np.float32)
     for result in ordered:

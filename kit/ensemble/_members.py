@@ -55,7 +55,7 @@ class Member:
         try:
             return parse_recipe(self.summary["recipe_content"], self.summary["recipe"])
         except KitError as error:
-            raise KitError(f"run {self.run.root}: summary.json recipe_content: {error}") from None
+            raise KitError(f"{self.run.summary_path}: recipe_content: {error}") from None
 
 
 def load_member(reference: str | Path) -> Member:

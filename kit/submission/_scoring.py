@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions import METRICS, Competition, as_competition
+from kit.crossval import RunFolder
 from kit.errors import KitError
 from kit.submission._format import id_key
 from kit.utils import read_json, write_json
@@ -57,9 +58,9 @@ def _data_dir(path: Path, sidecar: dict[str, Any]) -> Path | None:
     if sidecar.get("data_dir"):
         return Path(sidecar["data_dir"])
     for run in sidecar.get("runs") or []:
-        summary = Path(str(run.get("run", ""))) / "summary.json" if isinstance(run, dict) else None
-        if summary is not None and summary.is_file():
-            data_dir = read_json(summary, dict).get("data_dir")
+        folder = RunFolder(Path(str(run.get("run", "")))) if isinstance(run, dict) else None
+        if folder is not None and folder.summary_path.is_file():
+            data_dir = folder.summary().get("data_dir")
             if data_dir:
                 return Path(data_dir)
     return None
