@@ -29,7 +29,7 @@ _LAZY = {
     "CVResult": ("kit.crossval._results", "CVResult"),
     "FoldScore": ("kit.crossval._results", "FoldScore"),
     "RunInfo": ("kit.crossval._results", "RunInfo"),
-    "load_recipe": ("kit.recipes._load", "load_recipe"),
+    "load_recipe": ("kit.recipes._files", "load_recipe"),
     "Recipe": ("kit.recipes._load", "Recipe"),
     "predict": ("kit.ensemble._predict", "predict"),
     "infer": ("kit.crossval._infer", "infer"),

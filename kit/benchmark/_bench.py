@@ -24,9 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.benchmark._fullsize import PHASE as FULL_SIZE
-from kit.benchmark._fullsize import RUNS_PHASE as FULL_SIZE_RUNS
-from kit.benchmark._fullsize import full_size_cv, full_size_cv_estimate
+from kit.benchmark._fullsize import CVEstimate, FullSize, full_size_cv, full_size_cv_estimate
 from kit.benchmark._measure import BenchData, Contender, bench_data, fold_data, machine
 from kit.benchmark._notebook import NAME as NOTEBOOK
 from kit.benchmark._notebook import NOTEBOOK_EPOCHS, notebook_pipeline
@@ -145,6 +143,126 @@ def verdict(on: Contender, off: Contender, target: float, tolerance: float) -> s
     return "keep: faster, same accuracy" if pace(on) < pace(off) else "drop: not faster"
 
 
+def _check_arguments(out: Path | str | None, notebook_epochs: int, seeds: int, folds: int) -> None:
+    if out is not None and Path(out).is_file():
+        raise KitError(f"out={out}: is a file; give the folder to write {BENCH_FILE} into")
+    if notebook_epochs < 1:
+        raise KitError(f"notebook_epochs={notebook_epochs}: the notebook pipeline needs at least 1 epoch")
+    if seeds < 1:
+        raise KitError(f"seeds={seeds}: the bench needs at least 1 seed")
+    if folds < 2:
+        raise KitError(f"folds={folds}: the bench needs at least 2 folds")
+
+
+def _race_notebook(
+    epochs: int,
+    seed_list: tuple[int, ...],
+    splits: Callable[[int], list[BenchData]],
+    classes: int,
+    listeners: CallbackList,
+) -> Contender:
+    """The seed notebook's pipeline trained ``epochs`` epochs on every split of every seed."""
+    quiet = CallbackList()
+
+    def notebook_fold(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, None]:
+        return notebook_pipeline(part, classes, epochs, quiet, seed * 1000 + fold, infer), None
+
+    return race(NOTEBOOK, seed_list, splits, notebook_fold, listeners)
+
+
+def _race_recipe(
+    loaded: Recipe,
+    alternative: str | None,
+    notebook: Contender,
+    seed_list: tuple[int, ...],
+    splits: Callable[[int], list[BenchData]],
+    classes: int,
+    listeners: CallbackList,
+) -> list[Contender]:
+    """The notebook's result, then the recipe's (and the recipe's in its ``alternative`` precision), each timed to the
+    notebook's final accuracy."""
+    quiet = CallbackList()
+    kit_name = f"kit {loaded.name}"
+
+    def kit_fold(name: str, trained: Recipe) -> Callable[[BenchData, int, int, bool], tuple[Contender, bytes]]:
+        def train(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, bytes]:
+            seeded = trained.with_overrides({"cv.seed": seed})
+            return kit_pipeline(seeded, part, classes, name, quiet, fold, infer)
+
+        return train
+
+    contenders = [race(kit_name, seed_list, splits, kit_fold(kit_name, loaded), listeners, ensemble=True)]
+    if alternative:
+        flipped = loaded.with_overrides({"train.precision": alternative})
+        name = f"{kit_name} · {alternative}"
+        contenders.append(race(name, seed_list, splits, kit_fold(name, flipped), listeners, ensemble=True))
+    return [notebook] + [replace(each, matched_at=each.time_to(notebook.val_accuracy)) for each in contenders]
+
+
+def _precision_verdicts(
+    loaded: Recipe, alternative: str | None, contenders: list[Contender], notebook: Contender
+) -> dict[str, str]:
+    """Whether the faster precision reaches the notebook's accuracy as the precise one does."""
+    if not alternative:
+        return {}
+    precise, fast = (contenders[1], contenders[2]) if alternative != "float32" else (contenders[2], contenders[1])
+    tolerance = max(0.001, 1 / notebook.seeds[0].predictions)
+    label = alternative if alternative != "float32" else resolve_precision(loaded.train.precision)
+    return {label: verdict(fast, precise, notebook.val_accuracy, tolerance)}
+
+
+def _full_size(
+    loaded: Recipe,
+    data_dir: Path,
+    competition: Competition,
+    kit: Contender,
+    cv_estimate: bool,
+    full_size: bool,
+    listeners: CallbackList,
+    load_average: list[float],
+) -> tuple[CVEstimate | None, FullSize | None]:
+    """The full-size estimate from a one-epoch run and the full-size runs themselves, as asked; each appends the
+    load average after it."""
+    estimate = full = None
+    if cv_estimate:
+        estimate = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
+        load_average.append(os.getloadavg()[0])
+    if full_size:
+        full = full_size_cv(loaded, data_dir, competition, callbacks=listeners)
+        load_average.append(os.getloadavg()[0])
+    return estimate, full
+
+
+def _ratios(notebook: Contender, kit: Contender) -> tuple[float | None, float | None]:
+    """The recipe's time to the notebook's final accuracy, as a share of the notebook's full time and of the time the
+    notebook itself first reached it."""
+    if kit.matched_at is None:
+        return None, None
+    first_reach = notebook.time_to(notebook.val_accuracy)
+    return kit.matched_at / notebook.wall_seconds, kit.matched_at / first_reach if first_reach else None
+
+
+def _rows(split: BenchData, part: BenchData) -> BenchRows:
+    """Where the bench's rows came from and how many each part of a split had."""
+    return BenchRows(
+        str(split.source), len(part.fit_images), len(part.val_images), len(split.inference_images), part.replicated
+    )
+
+
+def _save(result: BenchResult, out: Path | str | None, plot: bool) -> BenchResult:
+    """``bench.json`` (and with ``plot`` ``bench.png``) in ``out``; nothing where ``out`` is None."""
+    if out is None:
+        return result
+    from kit.benchmark._plot import draw_curves
+    from kit.utils import write_json
+
+    result = replace(result, path=Path(out) / BENCH_FILE)
+    write_json(result.path, result.to_json())
+    if plot:
+        draw_curves(result, Path(out) / PLOT_FILE)
+    return result
+
+
 def run_bench(
     recipe: str | Path | Recipe = DEFAULT_RECIPE,
     data: Path | str | None = None,
@@ -172,17 +290,10 @@ def run_bench(
     ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
-    from kit.utils import software_versions, write_json
+    from kit.utils import software_versions
 
     competition = as_competition(competition, data)
-    if out is not None and Path(out).is_file():
-        raise KitError(f"out={out}: is a file; give the folder to write {BENCH_FILE} into")
-    if notebook_epochs < 1:
-        raise KitError(f"notebook_epochs={notebook_epochs}: the notebook pipeline needs at least 1 epoch")
-    if seeds < 1:
-        raise KitError(f"seeds={seeds}: the bench needs at least 1 seed")
-    if folds < 2:
-        raise KitError(f"folds={folds}: the bench needs at least 2 folds")
+    _check_arguments(out, notebook_epochs, seeds, folds)
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(str(recipe))
     overrides = dict(overrides or {})
     loaded = loaded.with_overrides(overrides) if overrides else loaded
@@ -195,53 +306,18 @@ def run_bench(
     def splits(seed: int) -> list[BenchData]:
         return fold_data(data_dir, competition, size, folds, seed, split.inference_images)
 
-    splits(0)  # a data problem stops the bench before any training
+    part = splits(0)[0]  # a data problem stops the bench before any training
     alternative = fast_precision(loaded) if options else None
-    kit_name = f"kit {loaded.name}"
-    phases = [STARTUP] * startup + [NOTEBOOK] + [OPTIONS] * options + [kit_name]
-    phases += [f"{kit_name} · {alternative}"] * bool(alternative) + [FULL_SIZE] * cv_estimate
-    phases += [FULL_SIZE_RUNS] * full_size
     listeners = as_callback_list(callbacks)
-    listeners.on_run_begin("bench", len(phases), None)
+    listeners.on_run_begin("bench", startup + 2 + options + bool(alternative) + cv_estimate + full_size, None)
     started_up = measure_startup(callbacks=listeners) if startup else None
-    quiet = CallbackList()
-
-    def notebook_fold(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, None]:
-        return notebook_pipeline(part, classes, notebook_epochs, quiet, seed * 1000 + fold, infer), None
-
-    def kit_fold(name: str, trained: Recipe) -> Callable[[BenchData, int, int, bool], tuple[Contender, bytes]]:
-        def train(part: BenchData, seed: int, fold: int, infer: bool) -> tuple[Contender, bytes]:
-            seeded = trained.with_overrides({"cv.seed": seed})
-            return kit_pipeline(seeded, part, classes, name, quiet, fold, infer)
-
-        return train
-
-    notebook = race(NOTEBOOK, seed_list, splits, notebook_fold, listeners)
+    notebook = _race_notebook(notebook_epochs, seed_list, splits, classes, listeners)
     throughputs, warmups = option_throughputs(loaded, split, classes, callbacks=listeners) if options else ({}, {})
-    contenders = [notebook, race(kit_name, seed_list, splits, kit_fold(kit_name, loaded), listeners, ensemble=True)]
-    if alternative:
-        flipped = loaded.with_overrides({"train.precision": alternative})
-        name = f"{kit_name} · {alternative}"
-        contenders.append(race(name, seed_list, splits, kit_fold(name, flipped), listeners, ensemble=True))
-    contenders[1:] = [replace(each, matched_at=each.time_to(notebook.val_accuracy)) for each in contenders[1:]]
-    kit = contenders[1]
-    verdicts = {}
-    if alternative:
-        precise, fast = (contenders[1], contenders[2]) if alternative != "float32" else (contenders[2], contenders[1])
-        tolerance = max(0.001, 1 / notebook.seeds[0].predictions)
-        label = alternative if alternative != "float32" else resolve_precision(loaded.train.precision)
-        verdicts[label] = verdict(fast, precise, notebook.val_accuracy, tolerance)
+    contenders = _race_recipe(loaded, alternative, notebook, seed_list, splits, classes, listeners)
     load_average = [load_before, os.getloadavg()[0]]
-    estimate = None
-    if cv_estimate:
-        estimate = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
-        load_average.append(os.getloadavg()[0])
-    full = None
-    if full_size:
-        full = full_size_cv(loaded, data_dir, competition, callbacks=listeners)
-        load_average.append(os.getloadavg()[0])
-    first_reach = notebook.time_to(notebook.val_accuracy)
-    part = splits(0)[0]
+    kit = contenders[1]
+    estimate, full = _full_size(loaded, data_dir, competition, kit, cv_estimate, full_size, listeners, load_average)
+    ratio, first_reach_ratio = _ratios(notebook, kit)
     result = BenchResult(
         machine=machine(),
         load_average=tuple(load_average),
@@ -249,28 +325,20 @@ def run_bench(
         recipe=loaded.name,
         recipe_hash=loaded.content_hash,
         overrides=overrides,
-        data=BenchRows(
-            str(split.source), len(part.fit_images), len(part.val_images), len(split.inference_images), part.replicated
-        ),
+        data=_rows(split, part),
         contenders=tuple(contenders),
-        time_to_notebook_accuracy_ratio=None if kit.matched_at is None else kit.matched_at / notebook.wall_seconds,
-        first_reach_ratio=None if kit.matched_at is None or not first_reach else kit.matched_at / first_reach,
+        time_to_notebook_accuracy_ratio=ratio,
+        first_reach_ratio=first_reach_ratio,
         seeds=seed_list,
         folds=folds,
         option_images_per_s=throughputs,
         option_warmup_seconds=warmups,
-        verdicts=verdicts,
+        verdicts=_precision_verdicts(loaded, alternative, contenders, notebook),
         cli_startup=started_up,
         cv_estimate=estimate,
         full_size=full,
         versions=software_versions(),
     )
-    if out is not None:
-        result = replace(result, path=Path(out) / BENCH_FILE)
-        write_json(result.path, result.to_json())
-        if plot:
-            from kit.benchmark._plot import draw_curves
-
-            draw_curves(result, Path(out) / PLOT_FILE)
+    result = _save(result, out, plot)
     listeners.on_run_end()
     return result

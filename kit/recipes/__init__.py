@@ -6,18 +6,10 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_files": ["find_recipe", "list_recipes", "load_recipe", "shipped_recipes"],
         "_jsonschema": ["recipe_json_schema"],
         "_keys": ["apply_overrides", "parse_set"],
-        "_load": [
-            "RECIPE_SUFFIX",
-            "Recipe",
-            "find_recipe",
-            "list_recipes",
-            "load_recipe",
-            "parse_recipe",
-            "recipe_toml",
-            "shipped_recipes",
-        ],
+        "_load": ["RECIPE_SUFFIX", "Recipe", "parse_recipe", "recipe_toml"],
         "_schema": ["AugmentSpec", "BatchNorm", "ConvBlock", "ModelSpec", "TrainSpec"],
     },
 )

@@ -384,7 +384,7 @@ def test_recipes_and_the_recipe_commands_import_no_tensorflow():
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from kit.cli.recipe import recipe_app\n"
-        "from kit.recipes._load import list_recipes, load_recipe\n"
+        "from kit.recipes import list_recipes, load_recipe\n"
         "[load_recipe(entry.name).feature_maps((28, 28, 1)) for entry in list_recipes()]\n"
         "for args in (['list'], ['schema'], ['show', 'deotte'], ['show', 'nope']):\n"
         "    CliRunner().invoke(recipe_app, args)\n"

@@ -54,7 +54,7 @@ def test_schedule_settings_of_the_recipes_kind_are_searchable():
 
 def test_checking_a_space_imports_no_tensorflow_or_keras_tuner():
     code = (
-        "import sys, dataclasses; from kit.recipes._load import load_recipe; from kit.tuning._space import parse_space; "
+        "import sys, dataclasses; from kit.recipes import load_recipe; from kit.tuning import parse_space; "
         "parse_space(load_recipe('tuned-search')); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))"
     )
