@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,31 @@ from kit.utils import CallbackList
 NAME = "notebook pipeline"
 NOTEBOOK_EPOCHS = 30
 NOTEBOOK_BATCH = 128
+
+
+def _notebook_cnn(tf_keras: Any, input_shape: tuple[int, ...], classes: int) -> Any:
+    """The seed notebook's final CNN, layer for layer."""
+    layers = tf_keras.layers
+    return tf_keras.Sequential(
+        [
+            layers.Conv2D(32, (3, 3), activation="relu", padding="same", input_shape=input_shape),
+            layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
+            layers.MaxPool2D(strides=2),
+            layers.Dropout(0.5),
+            layers.Conv2D(64, (3, 3), activation="relu", padding="same"),
+            layers.Conv2D(64, (3, 3), activation="relu", padding="same"),
+            layers.MaxPool2D(strides=2, padding="same"),
+            layers.Dropout(0.4),
+            layers.Conv2D(128, (3, 3), activation="relu", padding="same"),
+            layers.Conv2D(128, (3, 3), activation="relu", padding="same"),
+            layers.MaxPool2D(strides=2, padding="same"),
+            layers.Dropout(0.2),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.1),
+            layers.Dense(classes, activation="softmax"),
+        ]
+    )
 
 
 def notebook_pipeline(
@@ -32,7 +58,6 @@ def notebook_pipeline(
     import_tensorflow()
     try:
         import tf_keras
-        from tf_keras import layers
         from tf_keras.preprocessing.image import ImageDataGenerator
     except ImportError:
         raise KitError(
@@ -44,26 +69,7 @@ def notebook_pipeline(
     fit_x, val_x = data.fit_images.astype(np.float32) / 255.0, data.val_images.astype(np.float32) / 255.0
     fit_y, val_y = (tf_keras.utils.to_categorical(labels, classes) for labels in (data.fit_labels, data.val_labels))
     started = time.perf_counter()
-    model = tf_keras.Sequential(
-        [
-            layers.Conv2D(32, (3, 3), activation="relu", padding="same", input_shape=fit_x.shape[1:]),
-            layers.Conv2D(32, (3, 3), activation="relu", padding="same"),
-            layers.MaxPool2D(strides=2),
-            layers.Dropout(0.5),
-            layers.Conv2D(64, (3, 3), activation="relu", padding="same"),
-            layers.Conv2D(64, (3, 3), activation="relu", padding="same"),
-            layers.MaxPool2D(strides=2, padding="same"),
-            layers.Dropout(0.4),
-            layers.Conv2D(128, (3, 3), activation="relu", padding="same"),
-            layers.Conv2D(128, (3, 3), activation="relu", padding="same"),
-            layers.MaxPool2D(strides=2, padding="same"),
-            layers.Dropout(0.2),
-            layers.Flatten(),
-            layers.Dense(512, activation="relu"),
-            layers.Dropout(0.1),
-            layers.Dense(classes, activation="softmax"),
-        ]
-    )
+    model = _notebook_cnn(tf_keras, fit_x.shape[1:], classes)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     datagen = ImageDataGenerator(rotation_range=10, zoom_range=0.1, width_shift_range=0.1, height_shift_range=0.1)
     datagen.fit(fit_x)

@@ -105,10 +105,6 @@ class Competition:
         return height * width * channels
 
     @property
-    def pixel_prefix(self) -> str:
-        return self.pixel_layout.prefix
-
-    @property
     def pixel_columns(self) -> list[str] | None:
         """The pixel columns in storage order (the one string column for that layout; None for "every other")."""
         return self.pixel_layout.names(self.image_shape, self.channel_order)
@@ -116,11 +112,6 @@ class Competition:
     @property
     def train_columns(self) -> list[str]:
         return [self.label_column, *(self.pixel_columns or [])]
-
-    @property
-    def test_columns(self) -> list[str]:
-        ids = [self.test_id_column] if self.test_id_column else []
-        return [*ids, *(self.pixel_columns or [])]
 
     @property
     def where(self) -> str:

@@ -30,6 +30,15 @@ RUNS_DIR = Path("runs")
 FOLD_RECORD = "fold.json"
 SUMMARY = "summary.json"
 LOCK = ".kit.lock"
+RUN_ARRAYS = (  # the run's own arrays beside summary.json; --force removes every one of them
+    "oof.npy",
+    "labels.npy",
+    "test.npy",
+    "test_ids.npy",
+    "holdout_rows.npy",
+    "pseudo_rows.npy",
+    "pseudo_labels.npy",
+)
 IDENTITY_KEYS = (
     "recipe_hash",
     "train_fingerprint",
@@ -190,7 +199,7 @@ class RunFolder:
     def invalidate(self) -> None:
         """Make the folder hold no run: summary first (it no longer looks finished), then arrays, then folds."""
         self.summary_path.unlink(missing_ok=True)
-        for name in ("oof.npy", "labels.npy", "test.npy", "test_ids.npy", "holdout_rows.npy"):
+        for name in RUN_ARRAYS:
             (self.root / name).unlink(missing_ok=True)
         for folder in sorted(self.root.glob("fold-*")):
             (folder / FOLD_RECORD).unlink(missing_ok=True)
