@@ -8,7 +8,7 @@ It measures that, training and inference images/s and peak memory of both, the t
 final accuracy, what each speed option (reduced precision, XLA, determinism, input caching) is worth,
 the start-up time of ``kit cv --help``, and, optionally, a full-size 5-fold ``kit cv`` estimated from a one-epoch
 run on synthetic 42,000-row data (:mod:`kit.benchmark._fullsize`). Progress reaches the caller only through
-:mod:`kit.utils._callbacks`: ``on_run_begin("bench", phases)``, then ``on_phase(name, done, total)``, then ``on_run_end()``.
+kit's callbacks: ``on_run_begin("bench", phases)``, then ``on_phase(name, done, total)``, then ``on_run_end()``.
 """
 
 from __future__ import annotations

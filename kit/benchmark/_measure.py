@@ -59,7 +59,7 @@ class Contender:
     Over several seeds, ``val_accuracy`` and ``wall_seconds`` are the medians of the seeds' pooled out-of-fold
     accuracy and mean fold time, ``curve`` the per-epoch medians, ``spread`` the (lowest, highest) seed accuracy.
     ``ensemble_images_per_s``: test images per second through all the folds' models of one seed, as one graph
-    (:func:`kit.engine._inference.compile_predictor`), run by ``ensemble_engine`` ("tflite" or "keras") in float32; the same
+    (:func:`kit.engine.compile_predictor`), run by ``ensemble_engine`` ("tflite" or "keras") in float32; the same
     quantized to int8 (``ensemble_int8_images_per_s``) and the share of images whose predicted class it keeps
     (``ensemble_int8_agreement``).
     """

@@ -38,7 +38,7 @@ def kit_pipeline(
     fold: int = 1,
     infer: bool = True,
 ) -> tuple[Contender, bytes]:
-    """The recipe trained as fold ``fold`` of a `kit cv` run is (:func:`kit.crossval._fold.train_fold`) on one bench split,
+    """The recipe trained as fold ``fold`` of a `kit cv` run is (:func:`kit.crossval.train_fold`) on one bench split,
     timed from before its model is built; with ``infer``, its inference rate on ``data.inference_images`` is timed
     as `kit cv` predicts (batches of ``train.batch_size``). Returns the measurements and the saved model."""
     from kit.crossval import train_fold
@@ -95,7 +95,7 @@ def load_models(saved: Iterable[bytes]) -> list[Any]:
 
 def ensemble_rates(saved: list[bytes], images: np.ndarray) -> dict[str, Any]:
     """Test images/s through all the fold models of one run at once, compiled as `kit predict --tta` and
-    :func:`kit.infer` compile them (one graph averaging their softmax outputs, :func:`kit.engine._inference.compile_predictor`):
+    :func:`kit.infer` compile them (one graph averaging their softmax outputs, :func:`kit.engine.compile_predictor`):
     in float32 (and by which engine), and quantized to int8, with the share of predicted classes int8 keeps."""
     from kit.engine import PROBE_ROWS, compile_predictor
 

@@ -105,7 +105,7 @@ class CVResult:
         return int(self.summary.get("recipe_content", {}).get("train", {}).get("epochs", 0))
 
     def models(self) -> list[Any]:
-        """The fold models as compiled Keras models (imports TensorFlow; see :func:`kit.crossval._infer.load_fold_models`)."""
+        """The fold models as compiled Keras models (imports TensorFlow; see :func:`kit.crossval.load_fold_models`)."""
         from kit.crossval._infer import load_fold_models
 
         return load_fold_models(self.run, [score.fold for score in self.folds], compile=True)

@@ -10,8 +10,8 @@ Hooks, and which operations call them:
 - ``on_run_begin(kind, total, epochs)`` — ``kind`` is ``"cv"``, ``"tune"``, ``"predict"``, ``"bench"``, …;
   ``total`` counts its units (folds, trials, phases); ``epochs`` the epochs per unit where that applies.
 - ``on_fold_begin(fold)``, ``on_epoch_end(fold, epoch, logs)``, ``on_fold_end(score, resumed)`` — cv folds
-  (``score`` is a :class:`kit.crossval._rundir.FoldScore`); tune trials report their epochs with ``fold`` = the trial id.
-- ``on_trial_begin(trial)``, ``on_trial_end(trial)`` — tune trials (``trial`` is a :class:`kit.tuning._trials.TrialScore`).
+  (``score`` is a :class:`kit.FoldScore`); tune trials report their epochs with ``fold`` = the trial id.
+- ``on_trial_begin(trial)``, ``on_trial_end(trial)`` — tune trials (``trial`` is a :class:`kit.TrialScore`).
 - ``on_phase(name, done, total)`` — any other step: a bench phase, TTA passes, a download, a poll.
 - ``on_run_end()``.
 
@@ -43,7 +43,7 @@ class Callback:
         """A fold finished (``resumed``: it was trained by an earlier run and read back from the run folder)."""
 
     def on_trial_begin(self, trial: Any) -> None:
-        """A tune trial starts (``trial`` is a :class:`kit.tuning._trials.TrialScore` with status RUNNING, no score yet)."""
+        """A tune trial starts (``trial`` is a :class:`kit.TrialScore` with status RUNNING, no score yet)."""
 
     def on_trial_end(self, trial: Any) -> None:
         """A tune trial finished (or failed: see its ``status``)."""
