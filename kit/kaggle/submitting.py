@@ -17,6 +17,8 @@ from kit.errors import KitError
 from kit.kaggle.files import DATA_DIR
 from kit.kaggle.services import Submissions, connect
 from kit.kaggle.transport import RETRY, Retry, UploadError
+from kit.submission import Sidecar, note_sidecar
+from kit.submission import read_sidecar as submission_sidecar
 from kit.utils import Callback, as_callback_list
 
 
@@ -84,27 +86,17 @@ def as_submission(item: Any) -> Submission:
     )
 
 
-def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The prediction sidecar of a submission file (``<name>.json`` naming it), if there is one, and a note when a
-    ``<name>.json`` is there but is not a readable sidecar of this file."""
-    from kit.utils import read_json
-
-    sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        return None, None
+def read_sidecar(path: Path) -> tuple[Sidecar | None, str | None]:
+    """The prediction sidecar of a submission file, if kit wrote one for it, and a note when a ``<name>.json`` is
+    there but is not a readable sidecar of this file."""
     try:
-        content = read_json(sidecar)
+        return submission_sidecar(path), None
     except KitError as error:
         return None, f"{error}; the submission is not noted there"
-    if not isinstance(content, dict) or content.get("submission") != path.name:
-        return None, f"{sidecar} is not the sidecar of {path.name}; the submission is not noted there"
-    return content, None
 
 
-def record(path: Path, content: dict[str, Any], competition: str, message: str, submission: Submission) -> None:
-    """Note the submission (ref, status, score; never credentials) in the file's sidecar ``content``."""
-    from kit.utils import write_json
-
+def record(path: Path, sidecar: Sidecar, competition: str, message: str, submission: Submission) -> Sidecar:
+    """Note the submission (ref, status, score; never credentials) in the file's sidecar."""
     entry = {
         "competition": competition,
         "ref": submission.ref,
@@ -113,8 +105,8 @@ def record(path: Path, content: dict[str, Any], competition: str, message: str, 
         "status": submission.status,
         "public_score": submission.public_score,
     }
-    content["kaggle"] = [item for item in content.get("kaggle", []) if item.get("ref") != submission.ref] + [entry]
-    write_json(path.with_suffix(".json"), content)
+    earlier = [item.model_dump(mode="json") for item in sidecar.kaggle if item.ref != submission.ref]
+    return note_sidecar(path, kaggle=[*earlier, entry])
 
 
 def create(service: Submissions, path: Path, message: str) -> int:
@@ -192,7 +184,7 @@ def submit(
     path = Path(path)
     sidecar, note = read_sidecar(path)
     notes = [note] if note else []
-    chosen = competition or (sidecar or {}).get("competition")
+    chosen = competition or (sidecar.competition if sidecar else None)
     named = chosen.name if isinstance(chosen, Competition) else chosen
     folder = Path(data_dir) if data_dir is not None else DATA_DIR / (named or DEFAULT_COMPETITION)
     competition = as_competition(chosen, folder)
@@ -218,7 +210,7 @@ def submit(
     progress.on_phase(f"submitting {path.name} ({rows} rows)", 1, 1)
     submission = Submission(ref, datetime.now(UTC), path.name, message, "pending", None, None, None)
     if sidecar is not None:
-        record(path, sidecar, competition.name, message, submission)
+        sidecar = record(path, sidecar, competition.name, message, submission)
     if wait:
         try:
             submission = await_score(service, ref, poll, progress)

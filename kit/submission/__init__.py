@@ -1,4 +1,5 @@
-"""kit.submission._format."""
+"""Submissions: checked writing and reading of a submission CSV (``_format``), its sidecar — provenance, honest
+scores, local score, Kaggle uploads — with one schema and one reader/writer (``_sidecar``), and ``kit score`` (``_scoring``)."""
 
 import lazy_loader
 
@@ -16,5 +17,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "write_submission",
         ],
         "_scoring": ["has_answers", "score_submission"],
+        "_sidecar": [
+            "KaggleEntry",
+            "LocalScore",
+            "Sidecar",
+            "note_sidecar",
+            "read_sidecar",
+            "sidecar_path",
+            "write_sidecar",
+        ],
     },
 )

@@ -20,7 +20,7 @@ from kit.competitions import METRICS, Competition, as_competition
 from kit.crossval import RunFolder
 from kit.errors import KitError
 from kit.submission._format import id_key
-from kit.utils import read_json, write_json
+from kit.submission._sidecar import Sidecar, note_sidecar, read_sidecar
 
 EPSILON = 1e-15
 
@@ -48,16 +48,13 @@ class ScoreResult:
     notes: tuple[str, ...] = ()
 
 
-def _sidecar(path: Path) -> dict[str, Any]:
-    sidecar = path.with_suffix(".json")
-    return read_json(sidecar, dict) if sidecar.is_file() else {}
-
-
-def _data_dir(path: Path, sidecar: dict[str, Any]) -> Path | None:
+def _data_dir(sidecar: Sidecar | None) -> Path | None:
     """The data folder a ``kit predict`` submission came from: its sidecar's, else its first run's."""
-    if sidecar.get("data_dir"):
-        return Path(sidecar["data_dir"])
-    for run in sidecar.get("runs") or []:
+    if sidecar is None:
+        return None
+    if sidecar.data_dir:
+        return Path(sidecar.data_dir)
+    for run in getattr(sidecar, "runs", None) or []:
         folder = RunFolder(Path(str(run.get("run", "")))) if isinstance(run, dict) else None
         if folder is not None and folder.summary_path.is_file():
             data_dir = folder.summary().get("data_dir")
@@ -194,9 +191,14 @@ def score_submission(
     """
     path = Path(path)
     frame = _read(path, "submission")
-    sidecar = _sidecar(path)
-    folder = Path(data_dir) if data_dir is not None else _data_dir(path, sidecar)
-    spec = as_competition(competition if competition is not None else sidecar.get("competition"), folder)
+    notes: list[str] = []
+    try:
+        sidecar = read_sidecar(path)
+    except KitError as error:
+        sidecar, record = None, False
+        notes.append(str(error))
+    folder = Path(data_dir) if data_dir is not None else _data_dir(sidecar)
+    spec = as_competition(competition if competition is not None else sidecar and sidecar.competition, folder)
     if metric is not None and metric not in METRICS:
         raise KitError(f"metric {metric!r}: use one of {', '.join(METRICS)}")
     ids, truth, source = answers(spec, solution, folder)
@@ -215,7 +217,6 @@ def score_submission(
         raise KitError(f"{path}: id {extra} is not in the answers ({source})")
     order = np.array([position[key] for key in ids], dtype=np.int64)
     predicted = predicted[order]
-    notes: list[str] = []
     chosen = metric or spec.metric
     if chosen == "log_loss" and probabilities is None:
         if metric == "log_loss":
@@ -244,10 +245,8 @@ def score_submission(
 
 
 def _record(path: Path, result: ScoreResult) -> None:
-    """Add ``local_score`` to the sidecar JSON beside the submission, keeping every other key."""
-    sidecar_path = path.with_suffix(".json")
-    content = read_json(sidecar_path, dict) if sidecar_path.is_file() else {}
-    content["local_score"] = {
+    """Note ``local_score`` in the submission's sidecar, keeping every other key."""
+    local = {
         "metric": result.metric,
         "score": result.score,
         "accuracy": result.accuracy,
@@ -255,4 +254,4 @@ def _record(path: Path, result: ScoreResult) -> None:
         "solution": result.solution,
         "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_json(sidecar_path, content)
+    note_sidecar(path, local_score=local)

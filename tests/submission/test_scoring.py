@@ -168,3 +168,20 @@ def test_has_answers(tmp_path, digits):
     fashion = tmp_path / "fashion"
     build("fashion-mnist", fashion)
     assert has_answers(fashion, "fashion-mnist")
+
+
+def test_a_json_beside_the_csv_that_kit_did_not_write_is_left_as_it_is(tmp_path, digits):
+    solution = pd.read_csv(digits / "solution.csv")
+    path = _submission(tmp_path, solution, {"submission": "other.csv", "note": "a user's file"})
+    before = path.with_suffix(".json").read_bytes()
+    result = score_submission(path, data_dir=digits)
+    assert result.score == 1.0
+    assert path.with_suffix(".json").read_bytes() == before
+    assert any("not the sidecar kit wrote for sub.csv; kit leaves it as it is" in note for note in result.notes)
+
+
+def test_a_submission_without_a_sidecar_gets_one_naming_it(tmp_path, digits):
+    path = _submission(tmp_path, pd.read_csv(digits / "solution.csv"))
+    score_submission(path, data_dir=digits)
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["submission"] == "sub.csv" and sidecar["local_score"]["score"] == 1.0
