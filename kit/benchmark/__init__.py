@@ -1,4 +1,6 @@
-"""kit.benchmark._bench."""
+"""Everything `make bench` needs, out of the library's way: the race of a recipe against the seed notebook's
+pipeline (``_race``, ``_notebook``, ``_measure``), full-size runs (``_fullsize``), the result and its targets
+(``_result``), the plot (``_plot``) and ``kit.bench`` itself (``_bench``)."""
 
 import lazy_loader
 

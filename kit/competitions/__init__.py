@@ -1,4 +1,6 @@
-"""kit.competitions._spec."""
+"""The competition as data: the spec (``_spec``: files, columns, pixel layout, image shape, classes, submission,
+metric), its TOML files checked with pydantic (``_specfile``) and finding a spec by name, path or data folder
+(``_registry``)."""
 
 import lazy_loader
 

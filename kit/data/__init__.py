@@ -1,4 +1,5 @@
-"""kit.data._load."""
+"""Files to checked ``uint8`` image sets: pixel layouts (``_layouts``), checked CSV loading (``_load``), the embedded
+demo digits (``_demo``) and ``kit init``'s inference of a competition spec from its files (``_infer``)."""
 
 import lazy_loader
 
