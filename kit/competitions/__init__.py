@@ -8,6 +8,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_metrics": ["CLIP", "METRICS", "Metric", "get_metric", "softmax_scores"],
         "_registry": [
             "COMPETITIONS",
             "as_competition",
@@ -15,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "get_competition",
             "known_competitions",
         ],
-        "_spec": ["BESIDE_DATA", "Competition", "DEFAULT_COMPETITION", "METRICS", "PixelLayout", "class_values_of"],
+        "_spec": ["BESIDE_DATA", "Competition", "DEFAULT_COMPETITION", "PixelLayout", "class_values_of"],
         "_specfile": ["load_spec", "parse_spec", "spec_content", "spec_toml"],
     },
 )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from kit.competitions._metrics import METRIC_NAMES
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -20,7 +22,7 @@ DEFAULT_COMPETITION = "digit-recognizer"
 SPEC_SUFFIX = ".toml"
 BESIDE_DATA = "competition.toml"
 USER_DIR = Path("competitions")
-METRICS = ("accuracy", "log_loss", "macro_f1")
+METRICS = METRIC_NAMES  # the names a spec may give as its metric
 Metric = Literal["accuracy", "log_loss", "macro_f1"]
 LayoutKind = Literal["prefix", "pattern", "columns", "string", "rest"]
 

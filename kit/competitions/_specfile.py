@@ -22,6 +22,7 @@ from typing import Any
 
 from kit.competitions._spec import BESIDE_DATA, METRICS, Competition, PixelLayout
 from kit.errors import KitError
+from kit.utils import dotted_key
 
 PLACEHOLDERS = ("{i}", "{row}", "{col}", "{channel}")
 
@@ -91,7 +92,7 @@ def _problem(error: Any) -> str:
     loc = [str(part) for part in first["loc"]]
     if loc and loc[0] == "classes":
         return "key classes: expected a count (at least 2) or a list of the label values, all integers or all strings"
-    key = ".".join(part for part in loc if not part.isdigit())
+    key = dotted_key(part for part in loc if not part.isdigit())
     message = {"extra_forbidden": "unknown key", "missing": "missing"}.get(first["type"], first["msg"])
     return f"key {key}: {message}"
 
@@ -246,8 +247,7 @@ def spec_content(competition: Competition) -> dict[str, Any]:
 
 
 def spec_toml(competition: Competition, header: str = "") -> str:
-    """The spec as TOML text, with ``header`` lines as comments on top."""
-    import tomli_w
+    """The spec as TOML text (kit's one writer), with ``header`` lines as comments on top."""
+    from kit.utils import toml_comments, toml_dumps
 
-    comments = "".join(f"# {line}\n" for line in header.splitlines())
-    return comments + tomli_w.dumps(spec_content(competition))
+    return toml_comments(header.splitlines()) + toml_dumps(spec_content(competition))

@@ -1,5 +1,6 @@
 """Submissions: checked writing and reading of a submission CSV (``_format``), its sidecar — provenance, honest
-scores, local score, Kaggle uploads — with one schema and one reader/writer (``_sidecar``), and ``kit score`` (``_scoring``)."""
+scores, local score, Kaggle uploads — with one schema and one reader/writer (``_sidecar``), and ``kit score``
+(``_scoring``)."""
 
 import lazy_loader
 

@@ -16,13 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions import METRICS, Competition, as_competition
+from kit.competitions import METRICS, Competition, as_competition, get_metric
 from kit.crossval import RunFolder
 from kit.errors import KitError
 from kit.submission._format import id_key
 from kit.submission._sidecar import Sidecar, note_sidecar, read_sidecar
-
-EPSILON = 1e-15
 
 
 @dataclass(frozen=True)
@@ -164,17 +162,6 @@ def _predictions(path: Path, frame: pd.DataFrame, competition: Competition) -> t
     )
 
 
-def _macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
-    scores = []
-    for k in range(classes):
-        true_positive = np.sum((truth == k) & (predicted == k))
-        support, guessed = np.sum(truth == k), np.sum(predicted == k)
-        if support == 0 and guessed == 0:
-            continue
-        scores.append(2 * true_positive / (support + guessed))
-    return float(np.mean(scores)) if scores else 0.0
-
-
 def score_submission(
     path: Path | str,
     solution: Path | str | None = None,
@@ -199,8 +186,8 @@ def score_submission(
         notes.append(str(error))
     folder = Path(data_dir) if data_dir is not None else _data_dir(sidecar)
     spec = as_competition(competition if competition is not None else sidecar and sidecar.competition, folder)
-    if metric is not None and metric not in METRICS:
-        raise KitError(f"metric {metric!r}: use one of {', '.join(METRICS)}")
+    if metric is not None:
+        get_metric(metric)
     ids, truth, source = answers(spec, solution, folder)
     predicted, probabilities = _predictions(path, frame, spec)
     id_column = spec.submission_columns[0]
@@ -223,14 +210,12 @@ def score_submission(
             raise KitError(f"{path}: log_loss needs one probability column per class; this file holds labels only")
         notes.append("the competition's metric is log_loss, which needs class probabilities; scored accuracy instead")
         chosen = "accuracy"
-    accuracy = float(np.mean(predicted == truth))
-    if chosen == "accuracy":
-        score = accuracy
-    elif chosen == "macro_f1":
-        score = _macro_f1(truth, predicted, spec.classes)
+    accuracy = METRICS["accuracy"].score_labels(truth, predicted, spec.classes)
+    scorer = METRICS[chosen]
+    if scorer.needs == "probabilities":
+        score = scorer.score(truth, probabilities[order])
     else:
-        chosen_probabilities = np.clip(probabilities[order], EPSILON, 1.0)
-        score = float(-np.mean(np.log(chosen_probabilities[np.arange(len(truth)), truth])))
+        score = scorer.score_labels(truth, predicted, spec.classes)
     per_class = tuple(
         ClassScore(
             value, int(np.sum(truth == k)), float(np.mean(predicted[truth == k] == k)) if np.any(truth == k) else 0.0
