@@ -30,12 +30,12 @@ test-fast: install  ## the tests that train no model and start no subprocess (un
 	$(BIN)/pytest -m "not slow"
 
 lint: install
-	$(BIN)/ruff check kit tests
-	$(BIN)/ruff format --check kit tests
+	$(BIN)/ruff check kit tests examples
+	$(BIN)/ruff format --check kit tests examples
 
 format: install
-	$(BIN)/ruff check --fix kit tests
-	$(BIN)/ruff format kit tests
+	$(BIN)/ruff check --fix kit tests examples
+	$(BIN)/ruff format kit tests examples
 
 fetch: install  ## the Digit Recognizer files from Kaggle into data/digit-recognizer/ (needs Kaggle credentials)
 	$(BIN)/kit fetch

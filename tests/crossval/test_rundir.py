@@ -185,14 +185,14 @@ def test_leftover_temporary_files_are_removed_on_the_next_run(finished, tmp_path
 def test_non_finite_loss_stops_the_fold_with_one_line(tmp_path, recipe_path, tiny_dir, monkeypatch):
     import keras
 
-    import kit.engine._models
+    import kit.engine
 
     class Poison(keras.callbacks.Callback):  # the loss of a diverging model, without waiting for one to diverge
         def on_epoch_end(self, epoch, logs=None):
             logs["loss"] = float("nan")
 
-    build = kit.engine._models.build_callbacks
-    monkeypatch.setattr(kit.engine._models, "build_callbacks", lambda recipe: [*build(recipe), Poison()])
+    build = kit.engine.build_callbacks  # the fold takes it from the engine's face
+    monkeypatch.setattr(kit.engine, "build_callbacks", lambda recipe: [*build(recipe), Poison()])
     with pytest.raises(KitError, match=r"fold 1: loss became nan at epoch 1; lower train.learning_rate"):
         kit.cv(str(recipe_path), tiny_dir, out=tmp_path / "run")
     assert not (tmp_path / "run" / "fold-1" / "fold.json").exists() and not (tmp_path / "run" / "summary.json").exists()
