@@ -1,4 +1,5 @@
-"""kit.ensemble._members."""
+"""Combining runs: members (``_members``), combiners behind one interface and ``build_ensemble``, greedy selection,
+stacking, test-time augmentation, pseudo-labels, distillation and ``kit predict`` (``_predict``)."""
 
 import lazy_loader
 
@@ -6,16 +7,26 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "_combine": ["build_ensemble"],
+        "_combine": ["Ensemble", "build_ensemble"],
+        "_combiners": [
+            "Combiner",
+            "EqualWeights",
+            "FittedWeights",
+            "GivenWeights",
+            "GreedySelection",
+            "Stacked",
+            "cross_fitted",
+            "fit_weights",
+        ],
         "_distill": ["Distillation", "distill", "holdout_split", "soft_targets", "soft_training_dataset"],
         "_members": [
+            "AUTO",
             "CROSS_FITTED",
             "EQUAL",
+            "GIVEN",
             "SELECTED",
             "SELECTED_HONEST",
             "STACKED",
-            "cross_fitted",
-            "fit_weights",
             "load_member",
             "parse_weights",
             "soft_vote",

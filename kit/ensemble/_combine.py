@@ -12,22 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kit.engine import PRECISIONS
-from kit.ensemble._members import (
-    AUTO,
-    CROSS_FITTED,
-    EQUAL,
-    GIVEN,
-    SELECTED,
-    SELECTED_HONEST,
-    STACKED,
-    Member,
-    check_compatible,
-    cross_fitted,
-    fit_weights,
-    load_member,
-    normalise_weights,
-    soft_vote,
-)
+from kit.ensemble._combiners import Combiner, EqualWeights, check_one_way, choose_combiner
+from kit.ensemble._members import Member, check_compatible, load_member
 from kit.ensemble._tta import augment_members, augmented_models
 from kit.errors import KitError
 from kit.utils import Callback, as_callback_list, load_array, softmax_scores
@@ -35,6 +21,7 @@ from kit.utils import Callback, as_callback_list, load_array, softmax_scores
 if TYPE_CHECKING:
     from kit.ensemble._selection import Selection
     from kit.ensemble._stacking import Stack
+    from kit.utils import CallbackList
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,75 +99,74 @@ def build_ensemble(
     in ``tta_precision`` (float32 or int8, see :mod:`kit.engine._inference`).
 
     The equal soft vote is always scored beside the chosen method; fitted weights and selection are also scored
-    cross-fitted (chosen on one half of the rows, scored on the other), and the stack out of fold.
+    cross-fitted (chosen on one half of the rows, scored on the other), and the stack out of fold. The ways are the
+    combiners of :mod:`kit.ensemble._combiners`; these arguments pick one.
     """
+    _check_arguments(references, weights, auto_weights, select, stack, tta, tta_precision)
+    members = [load_member(reference) for reference in references]
+    check_compatible(members)
+    progress = as_callback_list(callbacks)
+    combiner = choose_combiner(
+        [member.run for member in members],
+        weights,
+        auto_weights,
+        select,
+        stack,
+        metric,
+        seed,
+        on_stack_step=lambda done, total: progress.on_phase("stacking", done, total),
+    )
+    members = _with_tta(members, tta, data_dir, progress, tta_precision)
+    ensemble = _combine(members, combiner, tta)
+    progress.on_run_end()
+    return ensemble
+
+
+def _check_arguments(
+    references: Sequence[str | Path],
+    weights: Sequence[float] | None,
+    auto_weights: bool,
+    select: bool,
+    stack: bool,
+    tta: int,
+    tta_precision: str,
+) -> None:
     if not references:
         raise KitError("runs: none given; name at least one run folder")
-    chosen_methods = [
-        name
-        for name, on in (
-            ("weights", weights is not None),
-            ("auto_weights", auto_weights),
-            ("select", select),
-            ("stack", stack),
-        )
-        if on
-    ]
-    if len(chosen_methods) > 1:
-        raise KitError(f"{' and '.join(chosen_methods)} exclude each other; pick one way to combine the runs")
+    check_one_way(weights, auto_weights, select, stack)
     if tta < 0:
         raise KitError(f"tta: must be 0 (off) or a number of augmented copies, got {tta}")
     if tta_precision not in PRECISIONS:
         raise KitError(f"tta_precision: {tta_precision!r} is not one of {', '.join(PRECISIONS)}")
-    members = [load_member(reference) for reference in references]
-    check_compatible(members)
-    given = None if weights is None else normalise_weights(weights, len(members))
-    progress = as_callback_list(callbacks)
-    if tta:
-        progress.on_run_begin("predict", total=augmented_models(members))
-        members = augment_members(members, tta, data_dir, progress, tta_precision)
-    else:
+
+
+def _with_tta(
+    members: list[Member], tta: int, data_dir: Path | str | None, progress: CallbackList, tta_precision: str
+) -> list[Member]:
+    """The members, with ``tta`` augmented copies averaged in (and the run announced to ``progress``)."""
+    if not tta:
         progress.on_run_begin("predict")
+        return members
+    progress.on_run_begin("predict", total=augmented_models(members))
+    return augment_members(members, tta, data_dir, progress, tta_precision)
+
+
+def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensemble:
+    """Fit ``combiner`` on the members' OOF softmaxes and apply it to their test ones; the equal vote's score first."""
     labels = load_array(members[0].run.root / "labels.npy")
     oofs, tests = [member.oof for member in members], [member.test for member in members]
-    equal = np.full(len(members), 1.0 / len(members))
-    scores = {EQUAL: softmax_scores(soft_vote(oofs, equal), labels)}
-    chosen, weighting, selection, stacked = equal, EQUAL, None, None
-    if given is not None:
-        chosen, weighting = given, GIVEN
-        scores[GIVEN] = softmax_scores(soft_vote(oofs, given), labels)
-    if auto_weights:
-        chosen, weighting = fit_weights(oofs, labels, seed), AUTO
-        scores[AUTO] = softmax_scores(soft_vote(oofs, chosen), labels)
-        scores[CROSS_FITTED] = softmax_scores(cross_fitted(oofs, labels, seed), labels)
-    if select:
-        from kit.ensemble._selection import select_runs
-
-        selection = select_runs(oofs, labels, metric=metric, seed=seed)
-        chosen, weighting = selection.weights, SELECTED
-        scores[SELECTED] = softmax_scores(soft_vote(oofs, chosen), labels)
-        scores[SELECTED_HONEST] = softmax_scores(selection.cross_fitted, labels)
-    if stack:
-        from kit.ensemble._stacking import fit_stack, shared_fold_rows
-
-        folds = shared_fold_rows([member.run for member in members], len(labels))
-        progress.on_phase("stacking", 0, len(folds) + 1)
-        stacked = fit_stack(
-            oofs, tests, labels, folds, on_step=lambda done, total: progress.on_phase("stacking", done, total)
-        )
-        weighting = STACKED
-        scores[STACKED] = softmax_scores(stacked.oof, labels)
-    progress.on_run_end()
+    equal = EqualWeights().fit(oofs, labels)
+    scores = {**equal.scores(labels), **combiner.fit(oofs, labels).scores(labels)}
+    test = combiner.combine(tests)
     return Ensemble(
         members=tuple(members),
-        weights=chosen,
-        weighting=weighting,
+        weights=equal.weights if combiner.weights is None else combiner.weights,  # a stack has none: shown as —
+        weighting=combiner.weighting,
         labels=labels,
         test_ids=load_array(members[0].run.root / "test_ids.npy"),
-        oof=stacked.oof if stacked else soft_vote(oofs, chosen),
-        test=stacked.test if stacked else soft_vote(tests, chosen),
+        oof=combiner.oof,
+        test=test,
         scores=scores,
         tta=tta,
-        selection=selection,
-        stack=stacked,
+        **combiner.details(test),
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from kit.crossval import RUNS_DIR
 from kit.errors import KitError
 from kit.recipes import Recipe, load_recipe
 from kit.utils import Callback, as_callback_list, save_array, softmax_scores, write_json
+
+if TYPE_CHECKING:
+    from kit.ensemble._combine import Ensemble
 
 RECORD = "distill.json"
 
@@ -124,8 +127,62 @@ def distill(
     ``holdout_rows.npy``; and the submission ``<submissions>/<name>.csv`` (default ``submissions/<out name>.csv``).
     """
     _check(alpha, holdout, epochs)
-    from kit.ensemble._predict import SUBMISSIONS_DIR, submission_path, write_softmax_submission
-    from kit.ensemble._pseudo import confident_rows
+    loaded, folder, csv = _destinations(recipe, epochs, out, name, submissions, force)
+    from kit.ensemble._combine import build_ensemble
+
+    ensemble = build_ensemble(runs)
+    progress = as_callback_list(callbacks)
+    train_set = ensemble.members[0].run.images("train", data_dir)
+    test_set = ensemble.members[0].run.images("test", data_dir)
+    labels, classes, seed = ensemble.labels, ensemble.oof.shape[1], loaded.cv.seed
+    train_rows, held_rows = holdout_split(labels, holdout, seed)
+    images, targets, pseudo = _training_rows(
+        ensemble, train_set.images, test_set.images, train_rows, alpha, pseudo_threshold
+    )
+    student, history, seconds = _train(
+        loaded, images, targets, train_set.images[held_rows], labels[held_rows], classes, seed, progress
+    )
+    held_proba, test = _predict(student, train_set.images[held_rows], test_set.images, classes, loaded.train.batch_size)
+    student_scores = softmax_scores(held_proba, labels[held_rows])
+    teacher_scores = softmax_scores(ensemble.oof[held_rows], labels[held_rows])
+    progress.on_fold_end(DistillScore(1, *student_scores), False)
+    _save_student(folder, student, test, ensemble.test_ids, held_rows, held_proba)
+    split = {
+        "alpha": alpha,
+        "holdout": holdout,
+        "train_rows": len(train_rows),
+        "holdout_rows": len(held_rows),
+        "pseudo": None if pseudo_threshold is None else {"threshold": pseudo_threshold, "rows": len(pseudo)},
+    }
+    record = _record(loaded, ensemble, student, (teacher_scores, student_scores), split, history, seconds)
+    sidecar = {
+        "distilled": str(folder),
+        "weighting": "distilled",
+        "oof_accuracy": None,
+        "holdout_accuracy": student_scores[0],
+        "holdout_loss": student_scores[1],
+        "teacher_holdout_accuracy": teacher_scores[0],
+        "runs": record["runs"],
+    }
+    from kit.ensemble._predict import write_softmax_submission
+
+    write_softmax_submission(csv, test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force)
+    record["submission"] = str(csv)
+    write_json(folder / RECORD, record)  # last: it marks the folder finished
+    progress.on_run_end()
+    return Distillation(path=folder, record=record, test=test, submission=csv)
+
+
+def _destinations(
+    recipe: str | Recipe,
+    epochs: int | None,
+    out: Path | str | None,
+    name: str | None,
+    submissions: Path | str | None,
+    force: bool,
+) -> tuple[Recipe, Path, Path]:
+    """The student's recipe (with ``epochs``), its folder and its submission path, refused if they exist already."""
+    from kit.ensemble._predict import SUBMISSIONS_DIR, submission_path
     from kit.submission import refuse_overwrite
 
     loaded = load_recipe(recipe) if isinstance(recipe, str) else recipe
@@ -136,40 +193,61 @@ def distill(
         raise KitError(f"{folder}: already holds a distilled model; force=True replaces it, or choose another out")
     csv = submission_path(name or folder.name, submissions if submissions is not None else SUBMISSIONS_DIR)
     refuse_overwrite(csv, force)
-    from kit.ensemble._combine import build_ensemble
+    return loaded, folder, csv
 
-    ensemble = build_ensemble(runs)
-    progress = as_callback_list(callbacks)
-    train_set = ensemble.members[0].run.images("train", data_dir)
-    test_set = ensemble.members[0].run.images("test", data_dir)
-    labels, classes = ensemble.labels, ensemble.oof.shape[1]
-    seed = loaded.cv.seed
-    train_rows, held_rows = holdout_split(labels, holdout, seed)
-    images = train_set.images[train_rows]
-    targets = soft_targets(labels[train_rows], ensemble.oof[train_rows], alpha)
+
+def _training_rows(
+    ensemble: Ensemble,
+    train_images: np.ndarray,
+    test_images: np.ndarray,
+    train_rows: np.ndarray,
+    alpha: float,
+    pseudo_threshold: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The student's images and soft targets: the training rows, then the confident test rows (``pseudo_threshold``)
+    with the ensemble's test softmax as targets; and those test rows."""
+    from kit.ensemble._pseudo import confident_rows
+
+    images = train_images[train_rows]
+    targets = soft_targets(ensemble.labels[train_rows], ensemble.oof[train_rows], alpha)
     pseudo = np.zeros(0, dtype=np.int64)
     if pseudo_threshold is not None:
         pseudo, _, _ = confident_rows(ensemble.test, pseudo_threshold)
-        images = np.concatenate([images, test_set.images[pseudo]])
+        images = np.concatenate([images, test_images[pseudo]])
         targets = np.concatenate([targets, ensemble.test[pseudo].astype(np.float32)])
-    student, history, seconds = _train(
-        loaded, images, targets, train_set.images[held_rows], labels[held_rows], classes, seed, progress
-    )
-    held_proba, test = _predict(student, train_set.images[held_rows], test_set.images, classes, loaded.train.batch_size)
-    student_scores = softmax_scores(held_proba, labels[held_rows])
-    teacher_scores = softmax_scores(ensemble.oof[held_rows], labels[held_rows])
-    progress.on_fold_end(DistillScore(1, *student_scores), False)
+    return images, targets, pseudo
+
+
+def _save_student(
+    folder: Path, student: Any, test: np.ndarray, test_ids: np.ndarray, held_rows: np.ndarray, held_proba: np.ndarray
+) -> None:
+    """``model.keras`` and the student's softmaxes (test rows, held-out rows) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     student.save(folder / "model.keras")
     save_array(folder / "test.npy", test.astype(np.float32))
-    save_array(folder / "test_ids.npy", ensemble.test_ids)
+    save_array(folder / "test_ids.npy", test_ids)
     save_array(folder / "holdout_rows.npy", held_rows)
     save_array(folder / "holdout_proba.npy", held_proba.astype(np.float32))
+
+
+def _record(
+    recipe: Recipe,
+    ensemble: Ensemble,
+    student: Any,
+    scores: tuple[tuple[float, float], tuple[float, float]],
+    split: dict[str, Any],
+    history: dict[str, list[float]],
+    seconds: float,
+) -> dict[str, Any]:
+    """``distill.json`` but for the submission: the teacher's and the student's held-out ``scores``, the ``split``
+    of the rows (alpha, hold-out, rows, pseudo-labels), the training and the provenance."""
     from kit.utils import software_versions
 
-    record = {
-        "recipe": loaded.name,
-        "recipe_hash": loaded.content_hash,
+    first = ensemble.members[0].summary
+    teacher_scores, student_scores = scores
+    return {
+        "recipe": recipe.name,
+        "recipe_hash": recipe.content_hash,
         "runs": [str(member.run.root) for member in ensemble.members],
         "teacher": {
             "method": "equal soft vote",
@@ -182,36 +260,18 @@ def distill(
             "holdout_loss": student_scores[1],
             "parameters": int(student.count_params()),
         },
-        "alpha": alpha,
-        "holdout": holdout,
-        "train_rows": len(train_rows),
-        "holdout_rows": len(held_rows),
-        "pseudo": None if pseudo_threshold is None else {"threshold": pseudo_threshold, "rows": len(pseudo)},
-        "epochs": loaded.train.epochs,
-        "seed": seed,
+        **split,
+        "epochs": recipe.train.epochs,
+        "seed": recipe.cv.seed,
         "seconds": round(seconds, 2),
         "history": history,
-        "competition": ensemble.members[0].summary["competition"],
-        "train_fingerprint": ensemble.members[0].summary["train_fingerprint"],
-        "test_fingerprint": ensemble.members[0].summary["test_fingerprint"],
+        "competition": first["competition"],
+        "train_fingerprint": first["train_fingerprint"],
+        "test_fingerprint": first["test_fingerprint"],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": software_versions(),
-        "recipe_content": loaded.content,
+        "recipe_content": recipe.content,
     }
-    sidecar = {
-        "distilled": str(folder),
-        "weighting": "distilled",
-        "oof_accuracy": None,
-        "holdout_accuracy": student_scores[0],
-        "holdout_loss": student_scores[1],
-        "teacher_holdout_accuracy": teacher_scores[0],
-        "runs": record["runs"],
-    }
-    write_softmax_submission(csv, test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force)
-    record["submission"] = str(csv)
-    write_json(folder / RECORD, record)  # last: it marks the folder finished
-    progress.on_run_end()
-    return Distillation(path=folder, record=record, test=test, submission=csv)
 
 
 def _train(

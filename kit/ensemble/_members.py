@@ -1,4 +1,4 @@
-"""Ensembles of fold runs: members, soft voting with equal, given or fitted weights, greedy selection or stacking.
+"""Ensembles of fold runs: members, their compatibility, soft voting, weights, and the names of the combinations.
 
 Each run's folds are averaged first (its ``test.npy``; its ``oof.npy`` already holds one held-out prediction per
 row), then the runs are combined, so a weight means the same on the OOF rows and on the test rows. With equal fold
@@ -11,19 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from kit.crossval import RunFolder, load_run
 from kit.errors import KitError
 from kit.recipes import Recipe, parse_recipe
-from kit.utils import load_array, softmax_scores
+from kit.utils import load_array
 
-if TYPE_CHECKING:
-    pass
-
-FIT_GENERATIONS = 30
 EQUAL, GIVEN, AUTO, CROSS_FITTED = "equal", "given", "auto, in-sample", "auto, cross-fitted"
 SELECTED, SELECTED_HONEST = "selected, in-sample", "selected, cross-fitted"
 STACKED = "stack, out of fold"
@@ -122,42 +118,3 @@ def parse_weights(text: str, runs: int) -> np.ndarray:
     except ValueError:
         raise KitError(f"weights {text!r}: expected comma-separated numbers, one per run, e.g. 2,1") from None
     return normalise_weights(values, runs)
-
-
-def fit_weights(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Weights on the simplex that maximise OOF accuracy, ties broken by the lower log loss (differential evolution).
-
-    Accuracy is a step function of the weights, so a gradient-free search runs a fixed number of generations (about
-    6 s for 5 runs of 42,000 rows); it starts from equal weights and keeps the best point found, so it never does
-    worse than them on these rows.
-    """
-    runs = len(oofs)
-    if runs == 1:
-        return np.ones(1)
-    stacked = np.stack(oofs)
-    tie = 1.0 / (20 * len(labels))  # the clipped log loss stays below 16.2, so this term is worth less than one row
-
-    def objective(raw: np.ndarray) -> float:
-        weights = raw / raw.sum() if raw.sum() > 0 else np.full(runs, 1.0 / runs)
-        accuracy, loss = softmax_scores(np.tensordot(weights, stacked, axes=1), labels)
-        return -accuracy + tie * loss
-
-    from scipy.optimize import differential_evolution
-
-    found = differential_evolution(
-        objective, [(0.0, 1.0)] * runs, x0=np.ones(runs), seed=seed, maxiter=FIT_GENERATIONS, tol=0.0, polish=False
-    )
-    return normalise_weights(found.x, runs)
-
-
-def cross_fitted(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """OOF softmax of fitted weights where each random half of the rows is voted with weights fit on the other half.
-
-    Scoring weights on the rows they were fit on flatters them; this is the honest estimate of what fitting gains.
-    """
-    voted = np.zeros_like(oofs[0], dtype=np.float64)
-    halves = np.array_split(np.random.default_rng(seed).permutation(len(labels)), 2)
-    for fit_rows, score_rows in (halves, halves[::-1]):
-        weights = fit_weights([oof[fit_rows] for oof in oofs], labels[fit_rows], seed)
-        voted[score_rows] = soft_vote([oof[score_rows] for oof in oofs], weights)
-    return voted

@@ -120,8 +120,9 @@ def predict(
     metric: str = "log_loss",
     tta_precision: str = "float32",
 ) -> Prediction:
-    """Combine the runs (see :func:`kit.ensemble._combine.build_ensemble`); write ``out_dir/<name>.csv``, checked against
-    the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and scores)."""
+    """Combine the runs (see :func:`kit.ensemble._combine.build_ensemble`); write ``out_dir/<name>.csv``, checked
+    against the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and
+    scores)."""
     path = submission_path(name or default_name(references, tta, auto_weights, select, stack, tta_precision), out_dir)
     refuse_overwrite(path, force)  # before any long work
     ensemble = build_ensemble(

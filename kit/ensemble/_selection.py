@@ -4,37 +4,21 @@ most improves the OOF metric; the chosen counts are the weights. Scored honestly
 As in Caruana's paper and AutoGluon, the search runs a fixed number of rounds and keeps the best prefix, so it never
 scores worse on these rows than the best single run. Because the choice is made on the OOF rows it is then scored
 on, :func:`select_runs` also reports a cross-fitted softmax: the rows are split in two halves, runs are selected on
-each half and vote the other one.
+each half and vote the other one (:func:`kit.ensemble._crossfit.cross_fitted_vote`, as fitted weights are).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from kit.ensemble._crossfit import cross_fitted_vote, objective
 from kit.errors import KitError
-from kit.utils import softmax_scores
 
-METRICS = ("log_loss", "accuracy")
 ROUNDS = 25
 TOLERANCE = 1e-12
-
-
-def objective(metric: str, labels: np.ndarray) -> Callable[[np.ndarray], float]:
-    """A lower-is-better score of a softmax: the log loss, or minus the accuracy with ties broken by the log loss."""
-    if metric not in METRICS:
-        raise KitError(f"metric {metric!r}: use one of {', '.join(METRICS)}")
-    if metric == "log_loss":
-        return lambda proba: softmax_scores(proba, labels)[1]
-    tie = 1.0 / (20 * max(len(labels), 1))  # the clipped log loss stays below 16.2: worth less than one row
-
-    def score(proba: np.ndarray) -> float:
-        accuracy, loss = softmax_scores(proba, labels)
-        return -accuracy + tie * loss
-
-    return score
 
 
 def greedy_counts(
@@ -92,18 +76,18 @@ def select_runs(
     if not oofs:
         raise KitError("runs: none given; name at least one run folder")
     counts, path = greedy_counts(oofs, labels, metric, rounds)
-    voted = np.zeros_like(oofs[0], dtype=np.float64)
-    halves = np.array_split(np.random.default_rng(seed).permutation(len(labels)), 2)
-    half_counts = []
-    for fit_rows, score_rows in (halves, halves[::-1]):
-        chosen, _ = greedy_counts([oof[fit_rows] for oof in oofs], labels[fit_rows], metric, rounds)
-        half_counts.append(tuple(int(count) for count in chosen))
-        voted[score_rows] = np.average(np.stack([oof[score_rows] for oof in oofs]), axis=0, weights=chosen)
+    voted, half_counts = cross_fitted_vote(
+        oofs, labels, lambda fit_oofs, fit_labels: greedy_counts(fit_oofs, fit_labels, metric, rounds)[0], seed
+    )
     return Selection(
-        counts=tuple(int(count) for count in counts),
+        counts=_ints(counts),
         metric=metric,
         rounds=rounds,
         path=tuple(path),
-        half_counts=(half_counts[0], half_counts[1]),
+        half_counts=(_ints(half_counts[0]), _ints(half_counts[1])),
         cross_fitted=voted,
     )
+
+
+def _ints(counts: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(count) for count in counts)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from kit.crossval import RunFolder
+from kit.ensemble._crossfit import cross_fit_proba, fold_splits
 from kit.errors import KitError
 from kit.utils import load_array
 
@@ -78,12 +80,17 @@ def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inne
 
     splits = list(StratifiedKFold(n_splits=inner, shuffle=True, random_state=0).split(x, labels))
     classes = int(labels.max()) + 1
-    losses = []
-    for c in grid:
-        proba = np.zeros((len(labels), classes))
-        for train, held in splits:
-            proba[held] = _predict(_fit(x[train], labels[train], c), x[held], classes)
-        losses.append(-np.mean(np.log(np.clip(proba[np.arange(len(labels)), labels], EPSILON, 1.0))))
+
+    def inner_loss(c: float) -> float:
+        proba, _ = cross_fit_proba(
+            splits,
+            fit=lambda rows: _fit(x[rows], labels[rows], c),
+            predict=lambda model, rows: _predict(model, x[rows], classes),
+            shape=(len(labels), classes),
+        )
+        return -np.mean(np.log(np.clip(proba[np.arange(len(labels)), labels], EPSILON, 1.0)))
+
+    losses = [inner_loss(c) for c in grid]
     return float(grid[int(np.argmin(losses))])
 
 
@@ -98,19 +105,21 @@ def cross_fit(
     """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only,
     with ``c`` or (None) a C chosen by :func:`choose_c` on those other rows too (nested, so the choice stays honest).
     Returns the probabilities and the C of each fold."""
-    oof = np.zeros((len(labels), classes))
-    everything = np.arange(len(labels))
-    chosen = []
-    for rows in folds:
-        train = np.setdiff1d(everything, rows, assume_unique=True)
+
+    def fit(train: np.ndarray) -> tuple[float, Any]:
         if len(np.unique(labels[train])) < 2:
             raise KitError("stack: a fold's other rows hold a single class; stacking needs at least two")
         fold_c = choose_c(x[train], labels[train]) if c is None else c
-        chosen.append(fold_c)
-        oof[rows] = _predict(_fit(x[train], labels[train], fold_c), x[rows], classes)
+        return fold_c, _fit(x[train], labels[train], fold_c)
+
+    def predict(fitted: tuple[float, Any], rows: np.ndarray) -> np.ndarray:
+        proba = _predict(fitted[1], x[rows], classes)
         if on_fold:
             on_fold()
-    return oof, chosen
+        return proba
+
+    oof, fitted = cross_fit_proba(fold_splits(folds, len(labels)), fit, predict, (len(labels), classes))
+    return oof, [fold_c for fold_c, _ in fitted]
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,15 +136,35 @@ class Stack:
     coefficients: np.ndarray = field(repr=False)
 
 
-def fit_stack(
+@dataclass(frozen=True, eq=False)
+class MetaModel:
+    """A fitted stack before it meets the test rows: its out-of-fold softmax, the folds and Cs it was cross-fitted
+    with, and the final meta-model (refit on every OOF row) that :meth:`predict` applies to other softmaxes."""
+
+    oof: np.ndarray = field(repr=False)
+    folds: int
+    c: float
+    fold_cs: tuple[float, ...]
+    model: Any = field(repr=False)
+
+    def predict(self, probas: Sequence[np.ndarray]) -> np.ndarray:
+        """The final meta-model's class probabilities for the runs' softmaxes ``probas`` of some rows."""
+        return _predict(self.model, features(probas), self.oof.shape[1])
+
+    def stack(self, test: np.ndarray) -> Stack:
+        """The :class:`Stack` record, with ``test`` (the meta-model's test softmax)."""
+        coefficients = np.asarray(self.model.coef_)
+        return Stack(self.oof, test, folds=self.folds, c=self.c, fold_cs=self.fold_cs, coefficients=coefficients)
+
+
+def fit_meta(
     oofs: Sequence[np.ndarray],
-    tests: Sequence[np.ndarray],
     labels: np.ndarray,
     folds: Sequence[np.ndarray],
     c: float | None = None,
     on_step: Callable[[int, int], None] | None = None,
-) -> Stack:
-    """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows.
+) -> MetaModel:
+    """Cross-fit the meta-model on ``folds`` of the runs' OOF softmaxes, then refit it on all rows.
 
     ``c`` fixes the meta-model's inverse regularisation; None chooses it from a grid by inner CV, fold by fold.
     ``on_step(done, total)`` is called after each meta-model (one per fold, then the final one).
@@ -143,7 +172,7 @@ def fit_stack(
     if c is not None and not c > 0:
         raise KitError(f"c: the meta-model's inverse regularisation must be positive, got {c}")
     classes = oofs[0].shape[1]
-    x, x_test = features(oofs), features(tests)
+    x = features(oofs)
     done, total = 0, len(folds) + 1
 
     def step() -> None:
@@ -156,11 +185,18 @@ def fit_stack(
     final_c = choose_c(x, labels) if c is None else c
     model = _fit(x, labels, final_c)
     step()
-    return Stack(
-        oof=oof,
-        test=_predict(model, x_test, classes),
-        folds=len(folds),
-        c=final_c,
-        fold_cs=tuple(fold_cs),
-        coefficients=np.asarray(model.coef_),
-    )
+    return MetaModel(oof=oof, folds=len(folds), c=final_c, fold_cs=tuple(fold_cs), model=model)
+
+
+def fit_stack(
+    oofs: Sequence[np.ndarray],
+    tests: Sequence[np.ndarray],
+    labels: np.ndarray,
+    folds: Sequence[np.ndarray],
+    c: float | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Stack:
+    """Stack the runs' softmaxes: cross-fitted OOF softmax on ``folds``, then a refit on all rows for the test rows
+    (see :func:`fit_meta`)."""
+    meta = fit_meta(oofs, labels, folds, c, on_step)
+    return meta.stack(meta.predict(tests))

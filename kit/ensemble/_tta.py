@@ -1,9 +1,9 @@
 """Test-time augmentation: each fold model's softmax averaged over its images and augmented copies of them, for its
 out-of-fold rows and the test rows.
 
-The copies are made as training augments (:func:`kit.engine._pipeline.augmented_copy`): copy ``c`` of the test rows is the
-same bits for every fold model, and every call repeats them. The models run through :mod:`kit.engine._inference` (each
-compiled once, float32 or int8), and TensorFlow is imported only when a model runs. Progress goes through
+The copies are made as training augments (:func:`kit.engine._pipeline.augmented_copy`): copy ``c`` of the test rows is
+the same bits for every fold model, and every call repeats them. The models run through :mod:`kit.engine._inference`
+(each compiled once, float32 or int8), and TensorFlow is imported only when a model runs. Progress goes through
 :mod:`kit.utils._callbacks`: one ``on_phase("test-time augmentation", done, total)`` per fold model.
 """
 

@@ -1,0 +1,84 @@
+"""Honest scores of choices made on OOF rows: the one objective they optimise and the one cross-fitting helper.
+
+A choice (weights, a greedy selection, a meta-model) scored on the rows it was made on flatters itself, so every
+combiner also reports a cross-fitted softmax: each part of the rows predicted by a choice made on other rows only.
+:func:`cross_fit_proba` does that for any (fit rows, score rows) splits: the two random halves of
+:func:`halves` (fitted weights, selection), the complements of the runs' folds (:func:`fold_splits`, stacking) or the
+inner stratified folds that choose the stack's regularisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from kit.ensemble._members import soft_vote
+from kit.errors import KitError
+from kit.utils import softmax_scores
+
+METRICS = ("log_loss", "accuracy")
+Model = TypeVar("Model")
+Split = tuple[np.ndarray, np.ndarray]  # (rows a choice is made on, rows it then predicts)
+
+
+def objective(metric: str, labels: np.ndarray) -> Callable[[np.ndarray], float]:
+    """A lower-is-better score of a softmax: the log loss, or minus the accuracy with ties broken by the log loss."""
+    if metric not in METRICS:
+        raise KitError(f"metric {metric!r}: use one of {', '.join(METRICS)}")
+    if metric == "log_loss":
+        return lambda proba: softmax_scores(proba, labels)[1]
+    tie = 1.0 / (20 * max(len(labels), 1))  # the clipped log loss stays below 16.2: worth less than one row
+
+    def score(proba: np.ndarray) -> float:
+        accuracy, loss = softmax_scores(proba, labels)
+        return -accuracy + tie * loss
+
+    return score
+
+
+def halves(rows: int, seed: int) -> list[Split]:
+    """A random split of ``rows`` in two halves, as two splits: fit on the first half and score the second, then
+    the other way round."""
+    first, second = np.array_split(np.random.default_rng(seed).permutation(rows), 2)
+    return [(first, second), (second, first)]
+
+
+def fold_splits(folds: Sequence[np.ndarray], rows: int) -> list[Split]:
+    """One split per fold: fit on every other row (ascending), score the fold's rows."""
+    everything = np.arange(rows)
+    return [(np.setdiff1d(everything, held, assume_unique=True), held) for held in folds]
+
+
+def cross_fit_proba(
+    splits: Sequence[Split],
+    fit: Callable[[np.ndarray], Model],
+    predict: Callable[[Model, np.ndarray], np.ndarray],
+    shape: tuple[int, ...],
+) -> tuple[np.ndarray, list[Model]]:
+    """The cross-fitted probabilities (float64, ``shape``): for each split, ``fit(fit_rows)`` makes a choice and
+    ``predict(choice, score_rows)`` fills the score rows. Returns them and the choice made on each split."""
+    proba = np.zeros(shape, dtype=np.float64)
+    chosen = []
+    for fit_rows, score_rows in splits:
+        model = fit(fit_rows)
+        chosen.append(model)
+        proba[score_rows] = predict(model, score_rows)
+    return proba, chosen
+
+
+def cross_fitted_vote(
+    oofs: Sequence[np.ndarray],
+    labels: np.ndarray,
+    choose: Callable[[list[np.ndarray], np.ndarray], np.ndarray],
+    seed: int = 0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The soft vote of each random half of the rows with the weights ``choose(oofs, labels)`` picks on the other
+    half; returns it and the weights chosen on each half (first half, then second)."""
+    return cross_fit_proba(
+        halves(len(labels), seed),
+        fit=lambda rows: choose([oof[rows] for oof in oofs], labels[rows]),
+        predict=lambda weights, rows: soft_vote([oof[rows] for oof in oofs], weights),
+        shape=oofs[0].shape,
+    )
