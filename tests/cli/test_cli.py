@@ -17,7 +17,7 @@ from conftest import tiny_recipe_toml
 
 pytestmark = pytest.mark.slow  # trains models or starts subprocesses
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("tensorflow", "keras", "keras_tuner", "sklearn")
 
 PROBE = """
