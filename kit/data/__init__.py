@@ -7,6 +7,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_split": ["holdout_split"],
         "_demo": ["write_demo_data"],
         "_infer": ["infer_competition"],
         "_load": [
