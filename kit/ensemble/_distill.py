@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kit.crossval import RUNS_DIR
+from kit.data import holdout_split
 from kit.errors import KitError
 from kit.recipes import Recipe, load_recipe
 from kit.utils import Callback, as_callback_list, save_array, softmax_scores, write_json
@@ -65,17 +66,6 @@ def soft_targets(labels: np.ndarray, teacher: np.ndarray, alpha: float) -> np.nd
     """``alpha · one-hot(labels) + (1 − alpha) · teacher``, as float32 rows summing to 1."""
     one_hot = np.eye(teacher.shape[1], dtype=np.float64)[labels]
     return (alpha * one_hot + (1 - alpha) * teacher.astype(np.float64)).astype(np.float32)
-
-
-def holdout_split(labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (training rows, held-out rows), each ascending."""
-    from sklearn.model_selection import train_test_split
-
-    try:
-        train, held = train_test_split(np.arange(len(labels)), test_size=holdout, stratify=labels, random_state=seed)
-    except ValueError as error:
-        raise KitError(f"holdout: {holdout} cannot be split stratified from {len(labels)} rows ({error})") from None
-    return np.sort(train), np.sort(held)
 
 
 def soft_training_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, augment: Any, seed: int) -> Any:

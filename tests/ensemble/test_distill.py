@@ -14,7 +14,7 @@ from test_ensemble import make_run
 
 from conftest import tiny_recipe_toml
 from kit.data import load_test, load_train
-from kit.ensemble import distill, holdout_split, soft_targets, soft_training_dataset
+from kit.ensemble import distill, soft_targets, soft_training_dataset
 from kit.errors import KitError
 from kit.recipes import AugmentSpec, load_recipe
 
@@ -27,15 +27,6 @@ def test_soft_targets_mix_the_label_and_the_teacher():
     assert targets == pytest.approx(np.array([[0.625, 0.225, 0.15], [0.075, 0.325, 0.6]]))
     assert targets.dtype == np.float32 and targets.sum(axis=1) == pytest.approx([1.0, 1.0])
     assert soft_targets(np.array([2]), teacher[:1], alpha=1.0).tolist() == [[0.0, 0.0, 1.0]]
-
-
-def test_holdout_is_stratified_and_disjoint():
-    labels = np.repeat(np.arange(4), 25)
-    train, held = holdout_split(labels, 0.2, seed=0)
-    assert len(held) == 20 and np.bincount(labels[held]).tolist() == [5, 5, 5, 5]
-    assert not set(train) & set(held) and len(train) + len(held) == 100
-    with pytest.raises(KitError, match=r"^holdout: 0.01 cannot be split stratified from 100 rows"):
-        holdout_split(labels, 0.01, seed=0)
 
 
 def test_soft_training_dataset_keeps_the_targets():
