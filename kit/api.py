@@ -14,14 +14,9 @@ from kit.utils import Callback
 
 def flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"train": {"learning_rate": 3e-3}, "cv.folds": 3}`` → ``{"train.learning_rate": 3e-3, "cv.folds": 3}``."""
-    flat: dict[str, Any] = {}
-    for key, value in overrides.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_overrides(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat
+    from kit.utils import flatten_keys
+
+    return {f"{prefix}{key}": value for key, value in flatten_keys(overrides).items()}
 
 
 def resolve_recipe(recipe: Any, overrides: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -64,8 +59,8 @@ def cv(
     change it and are recorded in the run. Finished folds in ``out`` (default ``runs/<recipe>``) are resumed;
     ``force=True`` retrains. ``callbacks`` receive progress (see :class:`kit.Callback`). ``holdout`` keeps that share
     of the training rows out of every fold and scores the fold models on it. ``pseudo`` (a submission written by
-    ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at least
-    ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
+    ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at
+    least ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
     """
     from kit.crossval import run_cv
 

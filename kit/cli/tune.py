@@ -1,8 +1,8 @@
 """`kit tune` and `kit bench`: their options (chief/worker roles, ``--set KEY=VALUE``), the search's live progress and
 tables, and library errors reworded with the flags; what the bench shows is in :mod:`kit.cli.benchview`.
 
-The library modules (:mod:`kit.tuning._search`, :mod:`kit.benchmark._bench`) are imported inside the commands, so ``--help`` and
-argument errors answer without TensorFlow.
+The library modules (:mod:`kit.tuning._search`, :mod:`kit.benchmark._bench`) are imported inside the commands, so
+``--help`` and argument errors answer without TensorFlow.
 """
 
 from __future__ import annotations
@@ -99,8 +99,10 @@ class TrialDisplay(RichProgress):
 
 def short_names(keys: list[str]) -> dict[str, str]:
     """Each dotted key by its shortest tail that stays unique (``model.dense.0.units`` → ``units``)."""
+    from kit.utils import dotted_key, split_key
+
     for cut in (1, 2, 3):
-        names = [".".join(key.split(".")[-cut:]) for key in keys]
+        names = [dotted_key(split_key(key)[-cut:]) for key in keys]
         if len(set(names)) == len(names):
             return dict(zip(keys, names, strict=True))
     return {key: key for key in keys}

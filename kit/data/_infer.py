@@ -19,6 +19,7 @@ import pandas as pd
 
 from kit.competitions import BESIDE_DATA, Competition, parse_spec, spec_content, spec_toml
 from kit.errors import KitError
+from kit.utils import set_dotted, split_key
 
 LABEL_NAMES = ("label", "labels", "emotion", "class", "target", "y", "category", "digit")
 ID_NAMES = ("id", "imageid", "image_id", "img_id")
@@ -133,66 +134,59 @@ def _label_values(path: Path, column: str) -> list[Any]:
     return sorted(set(series))
 
 
-def _set(content: dict[str, Any], key: str, value: Any) -> None:
-    table = content
-    *parents, last = key.split(".")
-    for part in parents:
-        table = table.setdefault(part, {})
-        if not isinstance(table, dict):
-            raise KitError(f"setting {key}: {part} is not a table")
-    table[last] = value
-
-
-def infer_content(
-    folder: Path, name: str | None = None, settings: dict[str, Any] | None = None
-) -> tuple[dict, list[str]]:
-    """The spec table inferred from the files of ``folder`` (``settings`` win) and the notes on how."""
-    settings = dict(settings or {})
-    given = [f"{key} = {value!r}" for key, value in settings.items()]
-    if not folder.is_dir():
-        raise KitError(f"{folder}: no such folder")
+def _data_files(folder: Path, settings: dict[str, Any]) -> tuple[list[str], tuple[str, str, str | None]]:
+    """The folder's CSV files, and its train, test and (optional) sample-submission file."""
     names = _csvs(folder)
-    notes: list[str] = []
     train_file = settings.pop("files.train", None) or _pick(names, "train.csv", "train", "files.train", folder)
     test_file = settings.pop("files.test", None) or _pick(names, "test.csv", "test", "files.test", folder)
     sample_file = settings.pop("files.sample_submission", None) or _pick(
         names, "sample_submission.csv", "submission", "files.sample_submission", folder, required=False
     )
-    notes.append(f"train {train_file}, test {test_file}, sample submission {sample_file or 'none'}")
-    if given:
-        notes.append(f"given: {', '.join(given)}")
-    train, test = _head(folder / train_file), _head(folder / test_file)
-    only_train = [c for c in train.columns if c not in test.columns]
+    return names, (train_file, test_file, sample_file)
+
+
+def _label_column(
+    train: pd.DataFrame, test: pd.DataFrame, settings: dict[str, Any], path: Path, notes: list[str]
+) -> str:
+    """The label column: given, else the one named like a label, else the one column the test file lacks."""
     label = settings.pop("columns.label", None)
     if label is None:
         named = [c for c in train.columns if c.lower() in LABEL_NAMES]
-        candidates = named or only_train
+        candidates = named or [c for c in train.columns if c not in test.columns]
         if len(candidates) != 1:
-            raise KitError(f"{folder / train_file}: cannot tell the label column: set key columns.label")
+            raise KitError(f"{path}: cannot tell the label column: set key columns.label")
         label = candidates[0]
         notes.append(f"label column {label!r} ({'its name' if named else 'the one column the test file lacks'})")
     if label not in train.columns:
-        raise KitError(f"{folder / train_file}: no column {label!r}: set key columns.label")
-    sample = _head(folder / sample_file) if sample_file else None
+        raise KitError(f"{path}: no column {label!r}: set key columns.label")
+    return label
+
+
+def _id_columns(
+    test: pd.DataFrame, sample: pd.DataFrame | None, test_file: str, settings: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
+    """The ``[columns]`` keys of the test ids: the id column (given, the sample submission's first, or named like an
+    id), else the first row number (the sample submission's first id, else 1)."""
     id_column = settings.pop("columns.id", None)
     if id_column is None:
         wanted = [sample.columns[0]] if sample is not None else []
         found = [c for c in test.columns if c in wanted or c.lower() in ID_NAMES]
         id_column = found[0] if found else None
-    content: dict[str, Any] = {"name": name or folder.resolve().name, "metric": "accuracy"}
-    columns: dict[str, Any] = {"label": label}
     if id_column:
-        columns["id"] = id_column
         notes.append(f"test ids from column {id_column!r}")
-    else:
-        first = int(sample.iloc[0, 0]) if sample is not None and str(sample.iloc[0, 0]).isdigit() else 1
-        columns["first_id"] = first
-        notes.append(f"no id column in {test_file}: ids are row numbers from {first}")
-    label_in_test = label in test.columns
-    others = [c for c in train.columns if c not in (label, id_column)]
+        return {"id": id_column}
+    first = int(sample.iloc[0, 0]) if sample is not None and str(sample.iloc[0, 0]).isdigit() else 1
+    notes.append(f"no id column in {test_file}: ids are row numbers from {first}")
+    return {"first_id": first}
+
+
+def _pixel_columns(
+    train: pd.DataFrame, others: list[str], path: Path, notes: list[str]
+) -> tuple[dict[str, Any], tuple[int, int] | None, int, list[str]]:
+    """The ``[pixels]`` table, the (height, width) the column names give, the pixels per image and the other columns
+    (ignored): one column of space-separated values, or integer columns 0–255."""
     strings = [c for c in others if _is_pixel_string(train[c])]
     pixels = [c for c in others if c not in strings and _is_pixel_column(train[c])]
-    image = {key.split(".")[1]: settings.pop(key) for key in list(settings) if key.startswith("image.")}
     if len(strings) == 1 and not pixels:
         count = len(str(train[strings[0]].iloc[0]).split())
         layout, ignore = {"string": strings[0]}, [c for c in others if c != strings[0]]
@@ -201,16 +195,24 @@ def infer_content(
         layout, from_names, layout_note = _name_layout(pixels)
         count, ignore = len(pixels), [c for c in others if c not in pixels]
     else:
-        raise KitError(f"{folder / train_file}: no pixel columns (integers 0–255) found: set the [pixels] keys")
+        raise KitError(f"{path}: no pixel columns (integers 0–255) found: set the [pixels] keys")
     notes.append(layout_note)
     if ignore:
-        columns["ignore"] = ignore
         notes.append(f"ignoring column{'s' if len(ignore) > 1 else ''} {', '.join(map(repr, ignore))} (not pixels)")
-    if not image:
-        shape, shape_note = _shape(count, from_names, folder)
-        image = dict(zip(("height", "width", "channels"), shape))
-        if shape_note:
-            notes.append(shape_note)
+    return layout, from_names, count, ignore
+
+
+def _files_table(
+    folder: Path,
+    names: list[str],
+    chosen: tuple[str, str, str | None],
+    train: pd.DataFrame,
+    test_labels: bool,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The ``[files]`` table: the chosen files, the other CSV files with the train file's columns (extra labelled
+    rows) and whether the test file carries labels."""
+    train_file, test_file, sample_file = chosen
     extra = [
         n
         for n in names
@@ -223,27 +225,62 @@ def infer_content(
     if extra:
         files["extra"] = extra
         notes.append(f"extra labelled file{'s' if len(extra) > 1 else ''} {', '.join(extra)} (same columns as train)")
-    if label_in_test:
+    if test_labels:
         files["test_labels"] = True
         notes.append(f"{test_file} carries labels too: they serve as the answers for scoring, not as input")
-    values = _label_values(folder / train_file, label)
-    for name_ in extra:
-        values += _label_values(folder / name_, label)
-    content["classes"], class_note = _classes(values)
-    notes.append(class_note)
+    return files
+
+
+def _submission_columns(
+    sample: pd.DataFrame | None, sample_file: str | None, id_column: str | None, label: str, notes: list[str]
+) -> list[str]:
+    """The submission's columns: the sample submission's first two, else the id column (or ImageId) and the label."""
     if sample is not None:
-        columns["submission"] = list(sample.columns[:2])
         notes.append(f"submission columns {','.join(sample.columns[:2])} (from {sample_file})")
-    else:
-        columns["submission"] = [id_column or "ImageId", label]
-        notes.append(
-            f"no sample submission: submission columns {id_column or 'ImageId'},{label} (set columns.submission)"
-        )
+        return list(sample.columns[:2])
+    notes.append(f"no sample submission: submission columns {id_column or 'ImageId'},{label} (set columns.submission)")
+    return [id_column or "ImageId", label]
+
+
+def infer_content(
+    folder: Path, name: str | None = None, settings: dict[str, Any] | None = None
+) -> tuple[dict, list[str]]:
+    """The spec table inferred from the files of ``folder`` (``settings`` win) and the notes on how."""
+    settings = dict(settings or {})
+    given = [f"{key} = {value!r}" for key, value in settings.items()]
+    if not folder.is_dir():
+        raise KitError(f"{folder}: no such folder")
+    names, chosen = _data_files(folder, settings)
+    train_file, test_file, sample_file = chosen
+    notes = [f"train {train_file}, test {test_file}, sample submission {sample_file or 'none'}"]
+    if given:
+        notes.append(f"given: {', '.join(given)}")
+    train, test = _head(folder / train_file), _head(folder / test_file)
+    label = _label_column(train, test, settings, folder / train_file, notes)
+    sample = _head(folder / sample_file) if sample_file else None
+    columns: dict[str, Any] = {"label": label, **_id_columns(test, sample, test_file, settings, notes)}
+    id_column = columns.get("id")
+    others = [c for c in train.columns if c not in (label, id_column)]
+    image = {split_key(key)[1]: settings.pop(key) for key in list(settings) if key.startswith("image.")}
+    layout, from_names, count, ignore = _pixel_columns(train, others, folder / train_file, notes)
+    if ignore:
+        columns["ignore"] = ignore
+    if not image:
+        shape, shape_note = _shape(count, from_names, folder)
+        image = dict(zip(("height", "width", "channels"), shape))
+        if shape_note:
+            notes.append(shape_note)
+    files = _files_table(folder, names, chosen, train, label in test.columns, notes)
+    values = [value for file in (train_file, *files.get("extra", ())) for value in _label_values(folder / file, label)]
+    classes, class_note = _classes(values)
+    notes.append(class_note)
+    columns["submission"] = _submission_columns(sample, sample_file, id_column, label, notes)
     if any(key.startswith("pixels.") for key in settings):
         layout = {}
+    content = {"name": name or folder.resolve().name, "metric": "accuracy", "classes": classes}
     content.update(files=files, columns=columns, image=image, pixels=layout)
     for key, value in settings.items():
-        _set(content, key, value)
+        set_dotted(content, key, value, label="setting")
     return content, notes
 
 

@@ -1,4 +1,5 @@
-"""kit.recipes._load."""
+"""Recipes: the checked :class:`Recipe` (``_load``), its types, pydantic schema, schedules, error wording, dotted keys
+(``_keys``), JSON Schema and files (``_files``: search path, ``extends``, listing)."""
 
 import lazy_loader
 

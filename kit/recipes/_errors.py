@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from kit.errors import KitError
 from kit.recipes._types import Spec, field_names
+from kit.utils import dotted_key, split_key
 
 BOUNDS = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
 BOUND_NAMES = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
@@ -111,7 +112,7 @@ def locate(root: type, loc: tuple[Any, ...]) -> Place:
         whole = False
         origin = typing.get_origin(plain)
         kind = typing.get_args(plain)[0] if origin in (tuple, list) else typing.Any
-    return Place(".".join(parts), table, field, field_kind if whole else kind, whole)
+    return Place(dotted_key(parts), table, field, field_kind if whole else kind, whole)
 
 
 def shown(value: Any, limit: int = 80) -> str:
@@ -132,7 +133,7 @@ def describe(error: ErrorDetails, root: type) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     context = error.get("ctx") or {}
     if kind == "kit_field":
-        loc = (*loc, *[part for part in context["field"].split(".") if part])
+        loc = (*loc, *[part for part in split_key(context["field"]) if part])
     place = locate(root, loc)
     key = place.key or "top level"
     if kind == "kit_field":

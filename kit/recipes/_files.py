@@ -1,4 +1,5 @@
-"""Recipe files: the search path (``$KIT_RECIPES``, ``./recipes``, the shipped ones), finding a recipe by name or path, ``extends`` merged into one table, loading it as a checked :class:`Recipe`, and listing every recipe."""
+"""Recipe files: the search path (``$KIT_RECIPES``, ``./recipes``, the shipped ones), finding a recipe by name or path,
+``extends`` merged into one table, loading it as a checked :class:`Recipe`, and listing every recipe."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
-from kit.recipes._keys import index_of, join
 from kit.recipes._load import (
     RECIPE_SUFFIX,
     Recipe,
     parse_recipe,
 )
+from kit.utils import merge_tables
 
 
 def search_path() -> list[Path]:
@@ -57,22 +58,6 @@ def find_recipe(reference: str, near: Path | None = None) -> Path:
     raise KitError(f"recipe {reference!r} not found; known recipes: {', '.join(known) or 'none'}")
 
 
-def merge(base: Any, override: Any, key: str = "") -> Any:
-    """Deep-merge ``override`` into ``base``; a table with numeric keys overrides list items by index."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for name, value in override.items():
-            merged[name] = merge(base[name], value, join(key, name)) if name in base else value
-        return merged
-    if isinstance(base, list) and isinstance(override, dict):
-        merged = list(base)
-        for index, value in override.items():
-            position = index_of(merged, index, join(key, index))
-            merged[position] = merge(merged[position], value, join(key, index))
-        return merged
-    return override
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -104,7 +89,7 @@ def read_recipe_content(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, An
     base = read_recipe_content(parent_path, (*seen, path))
     base.pop("description", None)
     try:
-        return merge(base, content)
+        return merge_tables(base, content)
     except KitError as error:
         raise KitError(f"recipe {path}: {error} (extending {parent})") from None
 

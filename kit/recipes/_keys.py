@@ -1,5 +1,6 @@
 """Recipe overrides: dotted keys (``model.blocks.0.dropout``) or nested tables set into a recipe's TOML table, and the
-``KEY=VALUE`` items of the command line's ``--set`` parsed into them (values are TOML)."""
+``KEY=VALUE`` items of the command line's ``--set`` parsed into them (values are TOML). The keys themselves are walked
+by :mod:`kit.utils._keys`."""
 
 from __future__ import annotations
 
@@ -9,59 +10,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kit.errors import KitError
+from kit.utils import get_dotted, join_key, set_dotted
 
 KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.+:/-]*")  # taken as a string when it is not a TOML value
-MISSING = object()
 
 
-def join(prefix: str, key: Any) -> str:
-    return f"{prefix}.{key}" if prefix else str(key)
-
-
-def index_of(node: list, part: Any, key: str) -> int:
-    """``part`` as an index of ``node``, failing with the key if it is not one."""
-    part = str(part)
-    if not part.isdigit() or int(part) >= len(node):
-        raise KitError(f"key {key}: {part!r} is not an index of a list of {len(node)}")
-    return int(part)
-
-
-def set_dotted(content: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``value`` at a dotted ``key`` whose numeric parts index lists, failing with the key if it has no place."""
+def check_key(key: str) -> str:
+    """``key`` if it is a dotted recipe key, else a one-line error."""
     if not KEY.fullmatch(key):
         raise KitError(f"key {key!r}: not a dotted recipe key such as train.learning_rate or model.blocks.0.dropout")
-    *parents, last = key.split(".")
-    node: Any = content
-    for part in parents:
-        node = _child(node, part, key)
-    if isinstance(node, list):
-        node[index_of(node, last, key)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise KitError(f"key {key}: {'.'.join(parents)} is not a table")
-
-
-def _child(node: Any, part: str, key: str) -> Any:
-    if isinstance(node, list):
-        return node[index_of(node, part, key)]
-    if isinstance(node, dict):
-        return node.setdefault(part, {})
-    raise KitError(f"key {key}: {part!r} is not inside a table")
-
-
-def _lookup(content: dict[str, Any], key: str) -> Any:
-    """The value at a dotted key, or MISSING."""
-    node: Any = content
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return MISSING
-    return node
+    return key
 
 
 def _plain(value: Any) -> Any:
@@ -81,11 +40,11 @@ def apply_overrides(content: dict[str, Any], overrides: Mapping[str, Any]) -> No
 
 
 def _apply(content: dict[str, Any], key: str, value: Any) -> None:
-    if isinstance(value, Mapping) and isinstance(_lookup(content, key), (dict, list)):
+    if isinstance(value, Mapping) and isinstance(get_dotted(content, key), (dict, list)):
         for name, item in value.items():
-            _apply(content, join(key, name), item)
+            _apply(content, join_key(key, name), item)
         return
-    set_dotted(content, key, _plain(value))
+    set_dotted(content, check_key(key), _plain(value))
 
 
 def parse_set(items: Iterable[str]) -> dict[str, Any]:

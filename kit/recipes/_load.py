@@ -10,11 +10,11 @@ import json
 import re
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError, model_validator
+from pydantic import TypeAdapter, ValidationError
 
 from kit.errors import KitError
 from kit.recipes._errors import first_problem
-from kit.recipes._keys import apply_overrides, join, parse_set, set_dotted
+from kit.recipes._keys import apply_overrides, parse_set
 from kit.recipes._schedules import SCHEDULE_SETTINGS, SETTING_NAMES, ScheduleSpec
 from kit.recipes._schema import (
     MAX_PARAMETERS,
@@ -31,9 +31,9 @@ from kit.recipes._schema import (
     RecipeTable,
     ReduceLROnPlateauSpec,
     TrainSpec,
-    check_schedule_owns_the_rate,
 )
 from kit.recipes._types import Str, spec
+from kit.utils import flatten_keys, set_dotted
 
 __all__ = [
     "MAX_PARAMETERS", "PER_CONV", "RECIPE_SUFFIX", "SCHEDULE_SETTINGS", "AugmentSpec", "BatchNorm", "CVSpec",
@@ -52,27 +52,15 @@ LATER_TRAIN_KEYS: dict[str, Any] = {"deterministic": True, "snapshots": None}
 
 
 @spec
-class Recipe:
+class Recipe(RecipeTable):
     """A CNN variant: architecture, training, CV, augmentation and callbacks, plus an optional tuning space.
 
-    The tables of :class:`kit.recipes._schema.RecipeTable` with the recipe's ``name`` (its file's stem) and ``content``,
-    the resolved TOML table it was read from (``extends`` applied).
+    The tables of :class:`kit.recipes._schema.RecipeTable` (its fields and checks, declared there once) with the
+    recipe's ``name`` (its file's stem) and ``content``, the resolved TOML table it was read from (``extends`` applied).
     """
 
-    name: Str
-    model: ModelSpec
-    description: Str = ""
-    train: TrainSpec = TrainSpec()
-    cv: CVSpec = CVSpec()
-    augment: AugmentSpec = AugmentSpec()
-    callbacks: CallbacksSpec = CallbacksSpec()
-    tune: dict[str, Any] = dataclasses.field(default_factory=dict)
+    name: Str = dataclasses.field(kw_only=True)
     content: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
-
-    @model_validator(mode="after")
-    def _schedule_owns_the_rate(self) -> Recipe:
-        check_schedule_owns_the_rate(self.train, self.callbacks)
-        return self
 
     def feature_maps(self, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
         """(height, width, channels) after each conv block for images of ``input_shape`` (height, width, channels).
@@ -151,14 +139,8 @@ def _channels(input_shape: tuple[int, ...]) -> int:
 
 
 def applied_keys(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overrides as dotted keys (nested tables flattened), for naming the one at fault."""
-    flat: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and value:
-            flat.update({join(str(key), name): item for name, item in applied_keys(value).items()})
-        else:
-            flat[str(key)] = value
-    return flat
+    """Overrides as dotted keys (nested tables flattened, an empty one kept), for naming the one at fault."""
+    return flatten_keys(overrides, is_value=lambda table: not table)
 
 
 def _override_note(message: str, overrides: dict[str, Any]) -> str:
@@ -186,22 +168,13 @@ def parse_recipe(content: dict[str, Any], name: str) -> Recipe:
 def recipe_toml(recipe: Recipe) -> str:
     """The recipe's resolved table as TOML text (``extends`` applied, overrides included), headed by a comment with
     its name and content hash; loading the text gives the same recipe."""
-    import tomli_w
+    from kit.utils import toml_comments, toml_dumps
 
     try:
-        text = tomli_w.dumps(_without_none(recipe.table()))
+        text = toml_dumps(recipe.table())
     except (TypeError, ValueError) as error:
         raise KitError(f"recipe {recipe.name}: cannot be written as TOML ({error})") from None
-    return f"# recipe {recipe.name}, content hash {recipe.content_hash}\n{text}"
-
-
-def _without_none(node: Any) -> Any:
-    """A table without the ``None`` values TOML cannot hold (a ``None`` setting is the same as an absent one)."""
-    if isinstance(node, dict):
-        return {key: _without_none(value) for key, value in node.items() if value is not None}
-    if isinstance(node, list):
-        return [_without_none(item) for item in node]
-    return node
+    return toml_comments([f"recipe {recipe.name}, content hash {recipe.content_hash}"]) + text
 
 
 def recipe_json_schema() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""kit.tuning._search."""
+"""``kit tune``: the ``[tune]`` space (``_space``), the KerasTuner hypermodel and tuners, trials, the tuning role, the
+tuned recipe file and the search itself (``_search``)."""
 
 import lazy_loader
 

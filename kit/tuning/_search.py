@@ -20,7 +20,7 @@ from kit.competitions import Competition, as_competition
 from kit.errors import KitError
 from kit.tuning._role import CHIEF, TuneRole, kerastuner_environment
 from kit.tuning._trials import FAILED, OBJECTIVE, TrialScore, ranked
-from kit.utils import Callback, as_callback_list
+from kit.utils import Callback, CallbackList, as_callback_list
 
 if TYPE_CHECKING:
     from kit.data import ImageSet
@@ -114,6 +114,69 @@ def run_tune(
     ``KERASTUNER_*`` environment variables decide, else the search is local. A tuned recipe edited by hand is only
     overwritten with ``force=True``.
     """
+    plan = _plan(recipe, data, competition, tuner, max_trials, epochs, overrides, out, recipes_dir, role)
+    if plan.writes:
+        from kit.tuning._tunedfile import check_overwritable
+
+        check_overwritable(plan.target, force)
+        _check_folder(plan.folder, plan.identity, restart)
+    listeners = as_callback_list(callbacks)
+    from kit.utils import import_tensorflow
+
+    import_tensorflow()  # quietly, and only once the arguments, recipe and data are known to be good
+    search, before = _search(plan, restart, listeners)
+    result = _result(plan, search, before)
+    if plan.writes:
+        if result.best is None:
+            where = f"no trial of the search in {plan.folder} completed"
+            raise KitError(f"{where}; the trial.json files there hold the errors")
+        note = _write_tuned(result, plan.base, plan.source, plan.recipes_dir, len(plan.images), force)
+        result = result if note is None else replace(result, notes=(*result.notes, note))
+    listeners.on_run_end()
+    return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A search ready to run: the recipe as given and as trained, its space, tuner and budget, this process's role,
+    the data and its hold-out split, the project folder, the tuned recipe's path and what identifies the search."""
+
+    source: Path | None
+    base: Recipe
+    trained: Recipe
+    overrides: dict[str, Any]
+    space: SearchSpace
+    kind: str
+    budget: int
+    role: TuneRole | None
+    competition: Competition
+    images: ImageSet
+    train: ImageSet
+    val: ImageSet
+    folder: Path
+    recipes_dir: Path
+    target: Path
+    identity: dict[str, Any]
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process records the search and writes the tuned recipe (a local search or the chief)."""
+        return self.role is None or self.role.is_chief
+
+
+def _plan(
+    recipe: str | Path | Recipe,
+    data: Path | str | None,
+    competition: Competition | str | None,
+    tuner: str | None,
+    max_trials: int | None,
+    epochs: int | None,
+    overrides: Mapping[str, Any] | None,
+    out: Path | str | None,
+    recipes_dir: Path | str,
+    role: TuneRole | None,
+) -> _Plan:
+    """Check the arguments, load the recipe and the data and split off the hold-out (no TensorFlow yet)."""
     from kit.data import load_train, resolve_data_dir
     from kit.recipes import RECIPE_SUFFIX, Recipe, find_recipe, load_recipe
     from kit.tuning._space import parse_space, trial_budget, tuner_kind
@@ -127,69 +190,84 @@ def run_tune(
     kind = tuner_kind(tuner, "tuner") if tuner is not None else space.tuner
     budget = trial_budget(max_trials, "max_trials") if max_trials is not None else space.max_trials
     role = role or TuneRole.from_environment()
-    writes = role is None or role.is_chief
     competition = as_competition(competition, data)
     images = load_train(resolve_data_dir(data, competition), competition)
     trained.feature_maps(images.images.shape[1:])
     train, val = holdout_split(images, space.holdout, trained.cv.seed)
-    folder = Path(out) if out else TUNE_DIR / trained.name
-    target = Path(recipes_dir) / f"{trained.name}-tuned{RECIPE_SUFFIX}"
-    identity = _search_identity(trained, space, kind, images)
-    if writes:
-        from kit.tuning._tunedfile import check_overwritable
+    return _Plan(
+        source=source,
+        base=base,
+        trained=trained,
+        overrides=overrides,
+        space=space,
+        kind=kind,
+        budget=budget,
+        role=role,
+        competition=competition,
+        images=images,
+        train=train,
+        val=val,
+        folder=Path(out) if out else TUNE_DIR / trained.name,
+        recipes_dir=Path(recipes_dir),
+        target=Path(recipes_dir) / f"{trained.name}-tuned{RECIPE_SUFFIX}",
+        identity=_search_identity(trained, space, kind, images),
+    )
 
-        check_overwritable(target, force)
-        _check_folder(folder, identity, restart)
-    listeners = as_callback_list(callbacks)
-    from kit.utils import import_tensorflow
 
-    import_tensorflow()  # quietly, and only once the arguments, recipe and data are known to be good
+def _search(plan: _Plan, restart: bool, listeners: CallbackList) -> tuple[Any, list[str]]:
+    """Run (or resume) the KerasTuner search; return the tuner and the trials an earlier run had finished."""
     from kit.tuning._hypermodel import RecipeHyperModel
     from kit.tuning._tuners import make_tuner, trial_score, watch_chief
 
-    listeners.on_run_begin("tune", budget, trained.train.epochs)
-    hypermodel = RecipeHyperModel(trained, space, images.images.shape[1:], competition.classes, len(train))
+    listeners.on_run_begin("tune", plan.budget, plan.trained.train.epochs)
+    role, space, folder, writes = plan.role, plan.space, plan.folder, plan.writes
+    shape = plan.images.images.shape[1:]
+    hypermodel = RecipeHyperModel(plan.trained, space, shape, plan.competition.classes, len(plan.train))
     with kerastuner_environment(role):
-        search = make_tuner(kind, hypermodel, budget, folder, overwrite=restart and writes, callbacks=listeners)
+        search = make_tuner(
+            plan.kind, hypermodel, plan.budget, folder, overwrite=restart and writes, callbacks=listeners
+        )
         oracle = search.oracle
         before = list(oracle.end_order) if writes else []
         if writes:
             from kit.utils import write_json
 
-            write_json(folder / SEARCH_RECORD, identity)
+            write_json(folder / SEARCH_RECORD, plan.identity)
         for trial_id in before:  # finished by an earlier run: the caller sees them once, before any new trial
             listeners.on_trial_end(trial_score(oracle.trials[trial_id], space.keys, folder))
         watching = role is not None and role.is_chief
         try:
-            if not writes or len(before) < budget:  # a finished search needs no trial (and a chief no workers)
+            if not writes or len(before) < plan.budget:  # a finished search needs no trial (and a chief no workers)
                 with watch_chief(oracle, space.keys, folder, listeners if watching else None):
-                    search.search(train, val, verbose=0)
+                    search.search(plan.train, plan.val, verbose=0)
         except RuntimeError as error:  # KerasTuner's "too many failed trials in a row", a port in use, …
             raise KitError(f"the search stopped: {_summary(error)}") from None
+    return search, before
+
+
+def _result(plan: _Plan, search: Any, before: list[str]) -> TuneResult:
+    """The search's :class:`TuneResult`: on a worker the trials it ran, else every trial of the oracle."""
+    from kit.tuning._tuners import trial_score
+
     common = {
-        "recipe": trained.name,
-        "tuner": kind,
-        "space": space,
-        "train_rows": len(train),
-        "epochs": trained.train.epochs,
-        "folder": folder,
-        "overrides": overrides,
+        "recipe": plan.trained.name,
+        "tuner": plan.kind,
+        "space": plan.space,
+        "train_rows": len(plan.train),
+        "epochs": plan.trained.train.epochs,
+        "folder": plan.folder,
+        "overrides": plan.overrides,
     }
-    if not writes:
+    if not plan.writes:
         ran = tuple(score.trial_id for score in search.scores)
-        result = TuneResult(**common, role=role.name, trials=ranked(search.scores), ran=ran, resumed=0, tuned_path=None)
-        listeners.on_run_end()
-        return result
-    trials = ranked(trial_score(trial, space.keys, folder) for trial in oracle.trials.values())
+        return TuneResult(
+            **common, role=plan.role.name, trials=ranked(search.scores), ran=ran, resumed=0, tuned_path=None
+        )
+    oracle = search.oracle
+    trials = ranked(trial_score(trial, plan.space.keys, plan.folder) for trial in oracle.trials.values())
     ran = tuple(trial_id for trial_id in oracle.end_order if trial_id not in before)
-    result = TuneResult(
-        **common, role=CHIEF if role else "local", trials=trials, ran=ran, resumed=len(before), tuned_path=target
-    )
-    if result.best is None:
-        raise KitError(f"no trial of the search in {folder} completed; the trial.json files there hold the errors")
-    note = _write_tuned(result, base, source, Path(recipes_dir), len(images), force)
-    listeners.on_run_end()
-    return result if note is None else replace(result, notes=(*result.notes, note))
+    role = CHIEF if plan.role else "local"
+    return TuneResult(**common, role=role, trials=trials, ran=ran, resumed=len(before), tuned_path=plan.target)
 
 
 def _write_tuned(
@@ -197,7 +275,8 @@ def _write_tuned(
 ) -> str | None:
     """Write the tuned recipe: ``extends`` the source file with the overrides and the best values (a recipe given as
     an object, which has no file: the whole recipe with them); return a note when the source is named by its path."""
-    from kit.tuning._tunedfile import nested, recipe_reference, tuned_recipe_text, write_tuned_recipe
+    from kit.tuning._tunedfile import recipe_reference, tuned_recipe_text, write_tuned_recipe
+    from kit.utils import nest_keys
 
     best = result.best
     values = {**result.overrides, **best.values}
@@ -205,7 +284,7 @@ def _write_tuned(
     note = None
     if source is not None:
         reference, note = recipe_reference(source, near=recipes_dir)
-        content = {"description": description, "extends": reference, **nested(values)}
+        content = {"description": description, "extends": reference, **nest_keys(values)}
     else:
         content = {**recipe.with_overrides(best.values).table(), "description": description}
         content.pop("extends", None)

@@ -3,15 +3,14 @@ against the recipe so that every value a trial may draw is one the recipe accept
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from kit.errors import KitError
 from kit.recipes import Recipe, apply_overrides, parse_recipe
+from kit.tuning._tunedfile import SIGNIFICANT_DIGITS
+from kit.utils import MISSING, flatten_keys, get_dotted, table_child, toml_value
 
 if TYPE_CHECKING:
     import keras_tuner as kt
@@ -46,10 +45,15 @@ class Tunable:
     def describe(self) -> str:
         """The searched values as a short text: ``0.1 | 0.2 | 0.3`` or ``0.0001 … 0.01 (log)``."""
         if self.choices:
-            return " | ".join(toml_value(choice) for choice in self.choices)
-        step = f" step {toml_value(self.step)}" if self.step is not None else ""
+            return " | ".join(_shown(choice) for choice in self.choices)
+        step = f" step {_shown(self.step)}" if self.step is not None else ""
         sampling = f" ({self.sampling})" if self.sampling != "linear" else ""
-        return f"{toml_value(self.low)} … {toml_value(self.high)}{step}{sampling}"
+        return f"{_shown(self.low)} … {_shown(self.high)}{step}{sampling}"
+
+
+def _shown(value: Any) -> str:
+    """A value as the tuned recipe writes it (TOML, floats to 10 significant digits: 0.30000000000000004 reads 0.3)."""
+    return toml_value(value, SIGNIFICANT_DIGITS)
 
 
 @dataclass(frozen=True)
@@ -98,16 +102,9 @@ def parse_space(recipe: Recipe) -> SearchSpace:
     return SearchSpace(tunables, **_settings(settings, where))
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(table: dict[str, Any]) -> dict[str, Any]:
     """``[tune]`` with nested tables (unquoted dotted keys) turned into dotted keys; range tables stay as values."""
-    flat = {}
-    for key, value in table.items():
-        dotted = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and not set(value) & set(RANGE_KEYS):
-            flat.update(_flatten(value, dotted))
-        else:
-            flat[dotted] = value
-    return flat
+    return flatten_keys(table, is_value=lambda value: bool(set(value) & set(RANGE_KEYS)))
 
 
 def _settings(settings: dict[str, Any], where: str) -> dict[str, Any]:
@@ -140,19 +137,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _setting(node: Any, part: str) -> Any:
+    """One step into a recipe: a tunable field of a table, or an item of a list of tables by index; else MISSING."""
+    if is_dataclass(node):
+        return getattr(node, part) if part in {spec.name for spec in fields(node)} - NOT_TUNABLE else MISSING
+    return table_child(node, part) if isinstance(node, tuple) else MISSING
+
+
 def _recipe_value(recipe: Recipe, key: str, where: str) -> Any:
     """The recipe's value at a dotted key (list items by index), failing if the recipe has no such setting."""
-    node: Any = recipe
-    for part in key.split("."):
-        if isinstance(node, tuple) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif is_dataclass(node) and part in {spec.name for spec in fields(node)} - NOT_TUNABLE:
-            node = getattr(node, part)
-        else:
-            raise KitError(
-                f"{where}: no such setting in this recipe; use the dotted key of a value it has, "
-                'e.g. "model.blocks.0.dropout" or "train.optimizer"'
-            )
+    node = get_dotted(recipe, key, child=_setting)
+    if node is MISSING:
+        raise KitError(
+            f"{where}: no such setting in this recipe; use the dotted key of a value it has, "
+            'e.g. "model.blocks.0.dropout" or "train.optimizer"'
+        )
     if is_dataclass(node) or (isinstance(node, tuple) and node and is_dataclass(node[0])):
         example = f"{key}.{fields(_first(node))[0].name}"
         raise KitError(f"{where}: is a table, not a value; search one of its keys, e.g. {example}")
@@ -221,15 +220,3 @@ def _range(spec: dict[str, Any], integer: bool, key: str, where: str) -> Tunable
     number = int if integer else float
     step = None if step is None else number(step)
     return Tunable(key, low=number(low), high=number(high), step=step, sampling=sampling, integer=integer)
-
-
-def toml_value(value: Any) -> str:
-    """A value as TOML writes it (floats to 10 significant digits, so a stepped 0.30000000000000004 reads 0.3)."""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        text = f"{float(value):.10g}"
-        return text if any(mark in text for mark in (".", "e", "inf", "nan")) else f"{text}.0"
-    return json.dumps(str(value), ensure_ascii=False)

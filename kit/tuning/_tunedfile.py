@@ -1,52 +1,19 @@
-"""The tuned recipe file ``<recipe>-tuned.toml`` a search leaves: written with tomli-w under a header that names the
-search, signed by a hash line so that a file edited by hand is never overwritten unless ``force=True``."""
+"""The tuned recipe file ``<recipe>-tuned.toml`` a search leaves: written by kit's one TOML writer under a header that
+names the search, signed by a hash line so that a file edited by hand is never overwritten unless ``force=True``."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from kit.errors import KitError
 from kit.recipes import find_recipe, load_recipe
-from kit.utils import write_bytes_atomic
+from kit.utils import toml_comments, toml_dumps, write_bytes_atomic
 
 HASH_LINE = "# kit-tune-hash: "
 SIGNIFICANT_DIGITS = 10  # a stepped 0.30000000000000004 is written 0.3
-
-
-def nested(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Dotted keys as nested tables: ``{"model.blocks.0.dropout": 0.2}`` → ``{"model": {"blocks": {"0": {…}}}}``.
-
-    A recipe that ``extends`` another reads a table with numeric keys as overrides of list items by index. A later key
-    inside an earlier key's table or list (``"train": {…}`` then ``"train.epochs"``) is set inside a copy of it.
-    """
-    tables: dict[str, Any] = {}
-    for key, value in values.items():
-        *parents, last = key.split(".")
-        node: Any = tables
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        if isinstance(node, list):
-            node[int(last)] = copy.deepcopy(value)
-        else:
-            node[last] = copy.deepcopy(value)
-    return tables
-
-
-def _tidy(value: Any) -> Any:
-    """Floats to :data:`SIGNIFICANT_DIGITS` digits and no None (TOML has no null: an unset key), all the way down."""
-    if isinstance(value, float):
-        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-    if isinstance(value, dict):
-        return {key: _tidy(item) for key, item in value.items() if item is not None}
-    if isinstance(value, (list, tuple)):
-        return [_tidy(item) for item in value]
-    return value
 
 
 def _digest(text: str) -> str:
@@ -54,13 +21,13 @@ def _digest(text: str) -> str:
 
 
 def toml_text(table: Mapping[str, Any]) -> str:
-    """A recipe table as TOML (tomli-w), floats to 10 significant digits, unset (None) keys left out."""
-    return tomli_w.dumps(_tidy(dict(table)))
+    """A recipe table as TOML (kit's one writer), floats to 10 significant digits, unset (None) keys left out."""
+    return toml_dumps(table, SIGNIFICANT_DIGITS)
 
 
 def tuned_recipe_text(content: Mapping[str, Any], comments: Sequence[str]) -> str:
-    """The file: the hash line, ``comments`` as ``#`` lines, then ``content`` as TOML (tomli-w)."""
-    body = "".join(f"# {line}\n" for line in comments) + "\n" + toml_text(content)
+    """The file: the hash line, ``comments`` as ``#`` lines, then ``content`` as TOML (:func:`toml_text`)."""
+    body = toml_comments(comments) + "\n" + toml_text(content)
     return f"{HASH_LINE}{_digest(body)}\n{body}"
 
 

@@ -1,4 +1,5 @@
-"""kit.utils."""
+"""Small shared helpers below every package: checked atomic files (``_io``), threads, determinism, versions and scores
+(``_runtime``), TensorFlow without its start-up lines (``_quiet``) and progress callbacks (``_callbacks``)."""
 
 import lazy_loader
 
@@ -8,6 +9,19 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "_callbacks": ["Callback", "CallbackList", "as_callback_list"],
         "_io": ["load_array", "read_json", "save_array", "write_bytes_atomic", "write_json"],
+        "_keys": [
+            "MISSING",
+            "dotted_key",
+            "flatten_keys",
+            "get_dotted",
+            "join_key",
+            "list_index",
+            "merge_tables",
+            "nest_keys",
+            "set_dotted",
+            "split_key",
+            "table_child",
+        ],
         "_quiet": ["native_stderr_silenced"],
         "_runtime": [
             "available_memory_mib",
@@ -20,5 +34,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "software_versions",
             "usable_cores",
         ],
+        "_toml": ["toml_tidy", "toml_comments", "toml_dumps", "toml_value"],
     },
 )
