@@ -40,6 +40,7 @@ def _log_loss(truth: np.ndarray, proba: np.ndarray, classes: int) -> float:
     from sklearn.metrics import log_loss
 
     clipped = np.clip(np.asarray(proba, dtype=np.float64), CLIP, 1.0)
+    clipped /= clipped.sum(axis=1, keepdims=True)  # as Kaggle does, and so scikit-learn has nothing to warn about
     return float(log_loss(truth, clipped, labels=np.arange(classes)))
 
 

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kit.competitions import softmax_scores
 from kit.engine import PRECISIONS
 from kit.ensemble._combiners import Combiner, EqualWeights, check_one_way, choose_combiner
 from kit.ensemble._members import Member, check_compatible, load_member
 from kit.ensemble._tta import augment_members, augmented_models
 from kit.errors import KitError
-from kit.utils import Callback, as_callback_list, load_array, softmax_scores
+from kit.utils import Callback, as_callback_list, load_array
 
 if TYPE_CHECKING:
     from kit.ensemble._selection import Selection

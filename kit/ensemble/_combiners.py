@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from kit.competitions import softmax_scores
 from kit.crossval import RunFolder
 from kit.ensemble._crossfit import cross_fitted_vote, objective
 from kit.ensemble._members import (
@@ -30,7 +31,6 @@ from kit.ensemble._members import (
 from kit.ensemble._selection import Selection, select_runs
 from kit.ensemble._stacking import MetaModel, fit_meta, shared_fold_rows
 from kit.errors import KitError
-from kit.utils import softmax_scores
 
 FIT_GENERATIONS = 30
 

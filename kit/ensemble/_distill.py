@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kit.competitions import softmax_scores
 from kit.crossval import RUNS_DIR
 from kit.data import holdout_split
 from kit.errors import KitError
 from kit.recipes import Recipe, load_recipe
-from kit.utils import Callback, as_callback_list, save_array, softmax_scores, write_json
+from kit.utils import Callback, as_callback_list, save_array, write_json
 
 if TYPE_CHECKING:
     from kit.ensemble._combine import Ensemble

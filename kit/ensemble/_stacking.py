@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from kit.competitions import METRICS
 from kit.crossval import RunFolder
 from kit.ensemble._crossfit import cross_fit_proba, fold_splits
 from kit.errors import KitError
 from kit.utils import load_array
 
-EPSILON = 1e-7
+FEATURE_FLOOR = 1e-7  # the meta-model's features are log-probabilities floored here (Keras' epsilon)
 C = 1.0
 CS = (0.01, 0.1, 1.0, 10.0)
 INNER_FOLDS = 3
@@ -49,7 +50,9 @@ def shared_fold_rows(runs: Sequence[RunFolder], rows: int) -> list[np.ndarray]:
 
 def features(probas: Sequence[np.ndarray]) -> np.ndarray:
     """The meta-features: each run's log-softmax (clipped away from 0), side by side."""
-    return np.concatenate([np.log(np.clip(np.asarray(p, dtype=np.float64), EPSILON, 1.0)) for p in probas], axis=1)
+    return np.concatenate(
+        [np.log(np.clip(np.asarray(p, dtype=np.float64), FEATURE_FLOOR, 1.0)) for p in probas], axis=1
+    )
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float):
@@ -88,7 +91,7 @@ def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inne
             predict=lambda model, rows: _predict(model, x[rows], classes),
             shape=(len(labels), classes),
         )
-        return -np.mean(np.log(np.clip(proba[np.arange(len(labels)), labels], EPSILON, 1.0)))
+        return METRICS["log_loss"].score(labels, proba)
 
     losses = [inner_loss(c) for c in grid]
     return float(grid[int(np.argmin(losses))])

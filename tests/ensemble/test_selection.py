@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from test_ensemble import LABELS, OOF_A, OOF_B, TEST_A, TEST_B, make_run
 
+from kit.competitions import softmax_scores
 from kit.ensemble import SELECTED, SELECTED_HONEST, build_ensemble, greedy_counts, predict, select_runs, soft_vote
 from kit.errors import KitError
-from kit.utils import softmax_scores
 
 
 def noisy_runs(rows: int = 400, classes: int = 4, runs: int = 6, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
@@ -43,7 +43,7 @@ def test_greedy_counts_mix_runs_that_help_each_other():
     b = np.array([[0.4, 0.6], [0.1, 0.9]])  # wrong on row 0, right on row 1
     counts, _ = greedy_counts([a, b], labels, "accuracy", rounds=4)
     assert counts.tolist() == [1, 1]  # A+B votes [.65 .35], [.35 .65]: both right
-    with pytest.raises(KitError, match=r"^metric 'auc': use one of log_loss, accuracy$"):
+    with pytest.raises(KitError, match=r"^metric: must be one of log_loss, accuracy, got 'auc'$"):
         greedy_counts([a, b], labels, "auc")
     with pytest.raises(KitError, match=r"^rounds: must be at least 1, got 0$"):
         greedy_counts([a, b], labels, rounds=0)

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from test_ensemble import make_run
 
+from kit.competitions import softmax_scores
 from kit.crossval import RunFolder
 from kit.ensemble import STACKED, build_ensemble, predict
 from kit.ensemble._stacking import CS, _fit, _predict, choose_c, cross_fit, features, fit_stack, fold_rows
 from kit.errors import KitError
-from kit.utils import save_array, softmax_scores
+from kit.utils import save_array
 
 CLASSES = 3
 
