@@ -2,8 +2,9 @@
 
 Each run's folds are averaged first (its ``test.npy``; its ``oof.npy`` already holds one held-out prediction per
 row), then the runs are combined, so a weight means the same on the OOF rows and on the test rows. With equal fold
-counts equal weights give the plain mean over every fold model of every run. The result is an :class:`Ensemble`
-with the combined OOF and test softmaxes and the OOF score of every combination tried, honest ones included.
+counts equal weights give the plain mean over every fold model of every run. The result is an
+:class:`kit.ensemble.Ensemble` with the combined OOF and test softmaxes and the OOF score of every combination tried,
+honest ones included.
 """
 
 from __future__ import annotations
