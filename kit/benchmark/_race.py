@@ -41,7 +41,7 @@ def kit_pipeline(
     """The recipe trained as fold ``fold`` of a `kit cv` run is (:func:`kit.crossval.train_fold`) on one bench split,
     timed from before its model is built; with ``infer``, its inference rate on ``data.inference_images`` is timed
     as `kit cv` predicts (batches of ``train.batch_size``). Returns the measurements and the saved model."""
-    from kit.crossval import train_fold
+    from kit.crossval import FoldJob, train_fold
     from kit.data import ImageSet
 
     listeners = callbacks or CallbackList()
@@ -58,7 +58,8 @@ def kit_pipeline(
         curve.append((time.perf_counter() - started, float(logs["val_accuracy"])))
         listeners.on_phase(name, epoch, recipe.train.epochs)
 
-    result = train_fold(recipe, fold, rows, ImageSet(images, labels, np.arange(len(images))), None, classes, stamp)
+    job = FoldJob.of(recipe, fold, rows, classes)
+    result = train_fold(job, ImageSet(images, labels, np.arange(len(images))), None, stamp)
     rate = 0.0
     if infer:
         from kit.engine import evaluation_dataset

@@ -1,4 +1,7 @@
-"""kit.crossval._run."""
+"""Cross-validation: one fold (``_fold``), the folds of a run and their resume (``_run``), where folds train — here,
+joblib processes or Dask (``_runners``, ``_cluster``), the run folder and its one writer (``_rundir``, schema in
+``_summary``), the typed view of a finished run (``_results``), its fold models and ``kit.infer`` (``_infer``) and its
+report (``_report``)."""
 
 import lazy_loader
 
@@ -14,7 +17,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "prepare_workers",
             "visible_gpus",
         ],
-        "_fold": ["train_fold"],
+        "_fold": ["FoldJob", "train_fold"],
         "_infer": ["load_fold_models"],
         "_report": ["confident_errors", "confident_errors_figure", "png_bytes", "write_report"],
         "_results": ["CVResult", "list_runs", "load_run"],

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from kit.errors import KitError
 
 if TYPE_CHECKING:
-    from kit.crossval._fold import EpochReport
+    from kit.crossval._fold import FoldJob, Runner
+    from kit.crossval._rundir import FoldResult
+    from kit.data import ImageSet
     from kit.utils import Callback
 
 CONNECT_TIMEOUT = 10.0
@@ -137,25 +139,27 @@ def prepare_workers(client: Any, timeout: float = WORKERS_TIMEOUT, expected: int
     return found
 
 
-Runner = Callable[[Callable[..., Any], Iterable[tuple[Any, ...]]], Iterator[Any]]
-
-
 @contextmanager
 def dask_folds(
     address: str | None,
     callbacks: Callback,
-    scatter: Sequence[Any] = (),
+    train: ImageSet | None = None,
+    test: ImageSet | None = None,
     gpus: Sequence[str] = (),
     workers: int = 0,
-) -> Iterator[tuple[EpochReport, Runner]]:
-    """While open, yield the epoch reporter for fold tasks and a runner that trains calls on the cluster.
+    task: Callable[..., Any] | None = None,
+) -> Iterator[Runner]:
+    """While open, yield a runner that trains fold jobs on the cluster, yielding their results as they finish.
 
     ``address`` names a running scheduler; without one, a local cluster of ``workers`` processes is started with one
-    GPU of ``gpus`` each. The objects in ``scatter`` (the image sets) are sent to every worker once, not per fold.
-    Epochs reach ``callbacks`` as Dask events (epoch 0: the fold begins). The runner yields results as they finish.
+    GPU of ``gpus`` each. The image sets ``train`` and ``test`` are sent to every worker once, not per fold. Epochs
+    reach ``callbacks`` as Dask events (epoch 0: the fold begins). ``task(job, train, test, report)`` is what a
+    worker runs per job (:func:`~kit.crossval._fold.train_fold`).
     """
     from distributed import Client, as_completed
 
+    if task is None:
+        from kit.crossval._fold import train_fold as task
     with ExitStack() as stack:
         if address is None:
             client = stack.enter_context(
@@ -175,15 +179,14 @@ def dask_folds(
 
         client.subscribe_topic(topic, relay)
         stack.callback(client.unsubscribe_topic, topic)
-        shared = [item for item in scatter if item is not None]
-        futures = dict(zip(map(id, shared), client.scatter(shared, broadcast=True))) if shared else {}
+        given = [part for part in (train, test) if part is not None]
+        futures = iter(client.scatter(given, broadcast=True) if given else [])
+        shared = [None if part is None else next(futures) for part in (train, test)]
+        report = partial(_log_epoch, topic)
 
-        def run(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
-            submitted = [
-                client.submit(function, *[futures.get(id(argument), argument) for argument in call], pure=False)
-                for call in calls
-            ]
+        def run(jobs: Iterable[FoldJob]) -> Iterator[FoldResult]:
+            submitted = [client.submit(task, job, *shared, report, pure=False) for job in jobs]
             for future in as_completed(submitted, loop=client.loop):
                 yield future.result()
 
-        yield partial(_log_epoch, topic), run
+        yield run

@@ -156,8 +156,8 @@ def run_cv(
     """Train every fold not already finished, then write oof.npy, test.npy and the run summary; return the run.
 
     ``recipe`` is resolved, ``overrides`` already applied (they are recorded). Folds run in ``jobs`` local processes
-    (one per GPU when several are visible; ``"auto"``: see :func:`kit.crossval._runners.auto_jobs`) or on the Dask scheduler
-    at ``cluster``; the run folder and its numbers are the same either way.
+    (one per GPU when several are visible; ``"auto"``: see :func:`kit.crossval._runners.auto_jobs`) or on the Dask
+    scheduler at ``cluster``; the run folder and its numbers are the same either way.
     """
     listeners = as_callback_list(callbacks)
     if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS):
@@ -175,7 +175,7 @@ def run_cv(
     splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed)]
     identity = run_identity(recipe, train, test, overrides, float(holdout), pseudo)
     run = RunFolder(prepare_out(Path(out) if out else RUNS_DIR / recipe.name))
-    extra = None if pseudo is None else (test.images[pseudo.rows], np.asarray(pseudo.labels, dtype=np.int64))
+    pseudo_rows = None if pseudo is None else (pseudo.rows, np.asarray(pseudo.labels, dtype=np.int64))  # test rows
     with RunLock(run.root):
         remove_leftovers(run.root)
         if force:
@@ -191,11 +191,10 @@ def run_cv(
             recipe,
             pending,
             splits,
-            train,
-            test,
+            (train, test),
             competition.classes,
             held,
-            extra,
+            pseudo_rows,
             identity,
             run,
             results,

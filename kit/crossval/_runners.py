@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kit.crossval._fold import EpochReport, fold_score, train_fold
+from kit.crossval._fold import EpochReport, FoldJob, Runner, fold_score, train_fold
 from kit.crossval._rundir import FoldResult, RunFolder
 from kit.data import ImageSet
 from kit.recipes import Recipe
@@ -40,14 +41,8 @@ def auto_jobs(pending: int, fold_rows: int, epochs: int, gpus: int = 0) -> int:
     return jobs
 
 
-@contextmanager
-def local_folds(callbacks: Callback, parallel: bool, jobs: int) -> Iterator[tuple[EpochReport, Any]]:
-    """An epoch reporter fit for worker processes (a manager queue drained into ``callbacks`` by a thread) and a
-    runner that trains the fold calls in ``jobs`` joblib processes, yielding results as they finish."""
-    from joblib import Parallel, delayed
-
-    def runner(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
-        return Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(function)(*call) for call in calls)
+def _deliverer(callbacks: Callback) -> EpochReport:
+    """An epoch reporter that hands a fold's events to ``callbacks`` (epoch 0: the fold begins)."""
 
     def deliver(fold: int, epoch: int, logs: dict[str, float]) -> None:
         if epoch == 0:
@@ -55,11 +50,25 @@ def local_folds(callbacks: Callback, parallel: bool, jobs: int) -> Iterator[tupl
         else:
             callbacks.on_epoch_end(fold, epoch, logs)
 
-    if not parallel:
-        yield deliver, runner
-        return
+    return deliver
+
+
+@contextmanager
+def in_process(callbacks: Callback, train: ImageSet, test: ImageSet | None) -> Iterator[Runner]:
+    """A runner that trains the folds one after another in this process."""
+    report = _deliverer(callbacks)
+    yield lambda jobs: (train_fold(job, train, test, report) for job in jobs)
+
+
+@contextmanager
+def in_processes(callbacks: Callback, workers: int, train: ImageSet, test: ImageSet | None) -> Iterator[Runner]:
+    """A runner that trains the folds in ``workers`` joblib processes; their epochs reach ``callbacks`` through a
+    manager queue drained by a thread."""
     from multiprocessing import Manager
 
+    from joblib import Parallel, delayed
+
+    deliver = _deliverer(callbacks)
     with Manager() as manager:
         queue = manager.Queue()
 
@@ -67,34 +76,37 @@ def local_folds(callbacks: Callback, parallel: bool, jobs: int) -> Iterator[tupl
             while (item := queue.get()) is not None:
                 deliver(*item)
 
+        def report(fold: int, epoch: int, logs: dict[str, float]) -> None:
+            queue.put((fold, epoch, logs))
+
+        def run(jobs: Iterable[FoldJob]) -> Iterator[FoldResult]:
+            calls = (delayed(train_fold)(job, train, test, report) for job in jobs)
+            return Parallel(n_jobs=workers, return_as="generator_unordered")(calls)
+
         thread = threading.Thread(target=drain, daemon=True)
         thread.start()
         try:
-            yield (lambda fold, epoch, logs: queue.put((fold, epoch, logs))), runner
+            yield run
         finally:
             queue.put(None)
             thread.join(timeout=5)
 
 
-def train_pending(
-    recipe: Recipe,
-    pending: list[int],
-    splits: list,
-    train: ImageSet,
-    test: ImageSet | None,
-    classes: int,
-    held: np.ndarray,
-    extra: Any,
-    identity: dict[str, Any],
-    run: RunFolder,
-    results: dict[int, FoldResult],
-    listeners: CallbackList,
-    jobs: int | str,
-    cluster: str | None,
-) -> None:
-    """Train the pending folds here, in joblib processes or on a Dask cluster, saving each as it finishes; ``jobs``
-    is a number of folds at once or ``"auto"`` (:func:`auto_jobs`)."""
-    from kit.crossval._cluster import dask_folds, visible_gpus
+@dataclass(frozen=True)
+class Placement:
+    """Where the pending folds train: on Dask (a cluster, or one worker per GPU of ``gpus``), in ``jobs`` processes
+    (``parallel``) or here; ``threads`` per fold (None: TensorFlow's default)."""
+
+    jobs: int
+    parallel: bool
+    on_dask: bool
+    gpus: list[str]
+    threads: int | None
+
+
+def place_folds(recipe: Recipe, pending: list[int], splits: list, jobs: int | str, cluster: str | None) -> Placement:
+    """Where ``pending`` folds train for ``jobs`` (a number of folds at once or ``"auto"``, :func:`auto_jobs`)."""
+    from kit.crossval._cluster import visible_gpus
 
     gpus = visible_gpus() if cluster is None and len(pending) > 1 and (jobs == AUTO or jobs > 1) else []
     if jobs == AUTO:
@@ -103,28 +115,68 @@ def train_pending(
     parallel = jobs > 1 and len(pending) > 1
     on_dask = bool(pending) and (cluster is not None or (parallel and len(gpus) > 1))
     threads = max(1, usable_cores() // jobs) if parallel and not on_dask else None
-    if on_dask:
-        relay = dask_folds(cluster, listeners, scatter=(train, test), gpus=gpus, workers=min(jobs, len(pending)))
+    return Placement(jobs, parallel, on_dask, gpus, threads)
+
+
+def fold_jobs(
+    recipe: Recipe,
+    pending: list[int],
+    splits: list,
+    classes: int,
+    held: np.ndarray,
+    pseudo: tuple[np.ndarray, np.ndarray] | None,
+    identity: dict[str, Any],
+    run: RunFolder,
+    placement: Placement,
+) -> list[FoldJob]:
+    """The one place where folds become :class:`FoldJob` values; on Dask without checkpoints (workers share no
+    disk with the run folder)."""
+    return [
+        FoldJob.of(
+            recipe,
+            fold,
+            splits[fold - 1],
+            classes,
+            holdout=held,
+            pseudo=pseudo,
+            threads=placement.threads,
+            checkpoint=None if placement.on_dask else (run.fold_dir(fold) / CHECKPOINT, {**identity, "fold": fold}),
+        )
+        for fold in pending
+    ]
+
+
+def train_pending(
+    recipe: Recipe,
+    pending: list[int],
+    splits: list,
+    data: tuple[ImageSet, ImageSet | None],
+    classes: int,
+    held: np.ndarray,
+    pseudo: tuple[np.ndarray, np.ndarray] | None,
+    identity: dict[str, Any],
+    run: RunFolder,
+    results: dict[int, FoldResult],
+    listeners: CallbackList,
+    jobs: int | str,
+    cluster: str | None,
+) -> None:
+    """Train the pending folds of ``data`` = (train, test) here, in joblib processes or on a Dask cluster, saving
+    each as it finishes; ``jobs`` is a number of folds at once or ``"auto"`` (:func:`auto_jobs`); ``pseudo`` =
+    (test rows, labels) added to every fold's training rows."""
+    from kit.crossval._cluster import dask_folds
+
+    placement = place_folds(recipe, pending, splits, jobs, cluster)
+    train, test = data
+    if placement.on_dask:
+        workers = min(placement.jobs, len(pending))
+        strategy = dask_folds(cluster, listeners, train, test, gpus=placement.gpus, workers=workers)
+    elif placement.parallel:
+        strategy = in_processes(listeners, min(placement.jobs, len(pending)), train, test)
     else:
-        relay = local_folds(listeners, parallel, min(jobs, max(1, len(pending))))
-    with relay as (report, runner):
-        calls = [
-            (
-                recipe,
-                fold,
-                splits[fold - 1],
-                train,
-                test,
-                classes,
-                report,
-                threads,
-                held,
-                extra,
-                None if on_dask else (run.fold_dir(fold) / CHECKPOINT, {**identity, "fold": fold}),
-            )
-            for fold in pending
-        ]
-        for result in runner(train_fold, calls):
+        strategy = in_process(listeners, train, test)
+    with strategy as runner:
+        for result in runner(fold_jobs(recipe, pending, splits, classes, held, pseudo, identity, run, placement)):
             result.record.update(identity)
             run.save_fold(result)
             shutil.rmtree(run.fold_dir(result.fold) / CHECKPOINT, ignore_errors=True)  # the fold is done

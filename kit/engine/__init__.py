@@ -1,4 +1,6 @@
-"""kit.engine."""
+"""The only package that imports Keras and TensorFlow at module level: models, optimisers and callbacks (``_models``),
+the epoch-addressable ``tf.data`` pipeline (``_pipeline``), per-epoch checkpoints (``_checkpoint``), snapshot
+ensembles (``_snapshots``), the traced-model cache (``_modelcache``) and compiled inference (``_inference``)."""
 
 import lazy_loader
 

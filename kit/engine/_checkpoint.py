@@ -4,8 +4,8 @@ A checkpoint folder holds ``state.json`` (written last, through an atomic rename
 consistent checkpoint: ``model-EEEEE.keras`` (the model with its optimizer state: step count, moments, learning rate,
 EMA averages) and, for an EarlyStopping that restores its best weights, ``best-EEEEE.npz``. Beside them it records the
 epochs done, the history so far, the training seconds and the state of kit's callbacks (EarlyStopping,
-ReduceLROnPlateau). With TensorFlow op determinism and kit's epoch-addressable pipeline (kit.engine._pipeline), a fit resumed
-from epoch ``e`` ends with the same weights as one that never stopped.
+ReduceLROnPlateau). With TensorFlow op determinism and kit's epoch-addressable pipeline (kit.engine._pipeline), a fit
+resumed from epoch ``e`` ends with the same weights as one that never stopped.
 
 Usage (``callbacks`` are kit's own, e.g. from kit.engine._models.build_callbacks)::
 
@@ -113,6 +113,38 @@ class ResumeState:
             if index in self.best_weights:
                 callback.best_weights = [array.copy() for array in self.best_weights[index]]
 
+    def best_on_disk(self, callbacks: list[Any]) -> dict[int, tuple[Any, str]]:
+        """Callback index -> (its restored best-weights list, the checkpoint file that already holds it)."""
+        found = {}
+        for index, callback in enumerate(callbacks):
+            weights = getattr(callback, "best_weights", None)
+            if weights is not None and index in self.best_files:
+                found[index] = (weights, self.best_files[index])
+        return found
+
+
+def _save_model_atomic(model: Any, folder: Path, name: str) -> None:
+    """``model.save`` into ``folder``/``name`` through a temporary file and an atomic rename."""
+    temporary = folder / f".{name}.tmp.keras"
+    try:
+        model.save(temporary)
+        os.replace(temporary, folder / name)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _callback_state(callback: Any) -> dict[str, Any]:
+    """The JSON-safe state of one of kit's callbacks (its kind and the attributes of CALLBACK_STATE)."""
+    kind = type(callback).__name__
+    return {"kind": kind, **{name: _number(getattr(callback, name, None)) for name in CALLBACK_STATE.get(kind, ())}}
+
+
+def _remove_others(folder: Path, files: dict[str, str]) -> None:
+    """Drop the files of ``folder`` that the checkpoint just written does not name (older epochs')."""
+    for path in folder.iterdir():
+        if path.name not in files and path.name != STATE_FILE and path.is_file():
+            path.unlink(missing_ok=True)
+
 
 def _checkpoint_class():
     import keras
@@ -144,10 +176,7 @@ def _checkpoint_class():
             self._started = time.perf_counter()
             if self.resume is not None:
                 self.resume.restore(self.tracked)
-                for index, callback in enumerate(self.tracked):  # restored best weights are already on disk
-                    weights = getattr(callback, "best_weights", None)
-                    if weights is not None and index in self.resume.best_files:
-                        self._saved_best[index] = (weights, self.resume.best_files[index])
+                self._saved_best.update(self.resume.best_on_disk(self.tracked))  # restored best weights: on disk
 
         def on_epoch_end(self, epoch, logs=None):
             for key, value in (logs or {}).items():
@@ -159,49 +188,41 @@ def _checkpoint_class():
             self.folder.mkdir(parents=True, exist_ok=True)
             clean_temporary(self.folder)
             model_name = f"model-{done:05d}.keras"
-            temporary = self.folder / f".{model_name}.tmp.keras"
-            try:
-                self.model.save(temporary)
-                os.replace(temporary, self.folder / model_name)
-            finally:
-                temporary.unlink(missing_ok=True)
+            _save_model_atomic(self.model, self.folder, model_name)
             files = {model_name: _digest(self.folder / model_name)}
-            states = []
-            best_files: dict[str, str] = {}
-            for index, callback in enumerate(self.tracked):
-                kind = type(callback).__name__
-                names = CALLBACK_STATE.get(kind, ())
-                states.append({"kind": kind, **{name: _number(getattr(callback, name, None)) for name in names}})
-                weights = getattr(callback, "best_weights", None)
-                if weights is None:
-                    continue
-                saved = self._saved_best.get(index)
-                if saved is None or saved[0] is not weights or not (self.folder / saved[1]).is_file():
-                    name = f"best-{done:05d}.npz" if index == 0 else f"best-{done:05d}-{index}.npz"
-                    write_bytes_atomic(self.folder / name, _weights_bytes(weights))
-                    saved = self._saved_best[index] = (weights, name)
-                best_files[str(index)] = saved[1]
-                files[saved[1]] = _digest(self.folder / saved[1])
-            write_json(
-                self.folder / STATE_FILE,
-                {
-                    "format": FORMAT,
-                    "identity": self.identity,
-                    "epochs_done": done,
-                    "epochs_total": int(self.params.get("epochs") or done),
-                    "stopped": bool(self.model.stop_training),
-                    "seconds": round(self.seconds_before + time.perf_counter() - self._started, 3),
-                    "model": model_name,
-                    "best_weights": best_files,
-                    "callbacks": states,
-                    "random_states": [np.asarray(variable.numpy()).tolist() for variable in random_states(self.model)],
-                    "history": self.history,
-                    "sha256": files,
-                },
-            )
-            for path in self.folder.iterdir():
-                if path.name not in files and path.name != STATE_FILE and path.is_file():
-                    path.unlink(missing_ok=True)
+            best = [index for index, kept in enumerate(self.tracked) if getattr(kept, "best_weights", None) is not None]
+            best_files = {str(index): self._save_best(index, done, files) for index in best}
+            write_json(self.folder / STATE_FILE, self._state(done, model_name, best_files, files))
+            _remove_others(self.folder, files)
+
+        def _save_best(self, index: int, done: int, files: dict[str, str]) -> str:
+            """The file of tracked callback ``index``'s best weights, written now unless already saved; add its
+            digest to ``files``."""
+            weights = self.tracked[index].best_weights
+            saved = self._saved_best.get(index)
+            if saved is None or saved[0] is not weights or not (self.folder / saved[1]).is_file():
+                name = f"best-{done:05d}.npz" if index == 0 else f"best-{done:05d}-{index}.npz"
+                write_bytes_atomic(self.folder / name, _weights_bytes(weights))
+                saved = self._saved_best[index] = (weights, name)
+            files[saved[1]] = _digest(self.folder / saved[1])
+            return saved[1]
+
+        def _state(self, done: int, model_name: str, best_files: dict[str, str], files: dict[str, str]) -> dict:
+            """The contents of state.json for ``done`` finished epochs."""
+            return {
+                "format": FORMAT,
+                "identity": self.identity,
+                "epochs_done": done,
+                "epochs_total": int(self.params.get("epochs") or done),
+                "stopped": bool(self.model.stop_training),
+                "seconds": round(self.seconds_before + time.perf_counter() - self._started, 3),
+                "model": model_name,
+                "best_weights": best_files,
+                "callbacks": [_callback_state(callback) for callback in self.tracked],
+                "random_states": [np.asarray(variable.numpy()).tolist() for variable in random_states(self.model)],
+                "history": self.history,
+                "sha256": files,
+            }
 
     return EpochCheckpoint
 

@@ -2,8 +2,8 @@
 cycle, kept on disk beside the fold's checkpoint so that a killed fold resumes with them, and their vote.
 
 With ``count = K`` the fold's epochs form K equal cosine cycles with warm restarts (the schedule is
-:func:`kit.engine._models.learning_rate`'s). At the end of cycles 1 … K-1 :func:`SnapshotKeeper` (a Keras callback, put before
-the checkpoint's) predicts the validation, test and hold-out rows and writes them atomically to
+:func:`kit.engine._models.learning_rate`'s). At the end of cycles 1 … K-1 :func:`SnapshotKeeper` (a Keras callback,
+put before the checkpoint's) predicts the validation, test and hold-out rows and writes them atomically to
 ``checkpoint/snapshots/snapshot-K.npz``, stamped with the fold's identity; the model after ``fit`` is the last
 snapshot. :func:`vote` averages the K softmaxes, which become the fold's predictions.
 

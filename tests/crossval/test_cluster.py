@@ -102,15 +102,16 @@ def test_finished_run_resumes_without_contacting_the_cluster(both_runs, tiny_dir
     assert run_cv(recipe, tiny_dir, out=folder / "cluster", cluster="tcp://127.0.0.1:9").summary == remote
 
 
-def worker_address():
-    return get_worker().address
+def worker_address(job, train, test, report):
+    return job, train, test, get_worker().address
 
 
 def test_a_one_thread_cluster_still_trains_on_the_cluster():
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as single:
-        with dask_folds(single.scheduler_address, Callback()) as (_, run):
-            places = list(run(worker_address, [(), ()]))
-        assert places == [single.workers[0].address] * 2
+        with dask_folds(single.scheduler_address, Callback(), [1, 2], task=worker_address) as run:
+            places = sorted(run(["job-1", "job-2"]))
+        address = single.workers[0].address
+        assert places == [("job-1", [1, 2], None, address), ("job-2", [1, 2], None, address)]  # the data scattered
 
 
 def test_workers_with_several_threads_are_refused():

@@ -1,6 +1,6 @@
-"""Model reuse from fold to fold (kit.engine._modelcache): a fold trained on the process's traced model gives the same bits as
-one trained on a newly built model, for recipes with dropout, batch norm, EMA, weight decay, a one-cycle schedule and
-ReduceLROnPlateau; a different recipe or fold size gets a model of its own."""
+"""Model reuse from fold to fold (kit.engine._modelcache): a fold trained on the process's traced model gives the same
+bits as one trained on a newly built model, for recipes with dropout, batch norm, EMA, weight decay, a one-cycle
+schedule and ReduceLROnPlateau; a different recipe or fold size gets a model of its own."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def recipe_of(tmp_path: Path, extra: str = "", **overrides):
 
 def folds(recipe, train, reuse: bool, count: int = 3):
     """Folds 1..count on rows split 150 / 50 differently per fold: (validation softmaxes, the models trained)."""
-    from kit.crossval import train_fold
+    from kit.crossval import FoldJob, train_fold
 
     rows = np.arange(len(train.images))
     out, models = [], []
@@ -53,7 +53,7 @@ def folds(recipe, train, reuse: bool, count: int = 3):
         if not reuse:
             modelcache.release()
         held = rows[(rows + fold) % 4 == 0]
-        result = train_fold(recipe, fold, (np.setdiff1d(rows, held), held), train, None, 10)
+        result = train_fold(FoldJob.of(recipe, fold, (np.setdiff1d(rows, held), held), 10), train)
         out.append(result.val_proba)
         models.append(modelcache._LOCAL.model)
     return out, models
