@@ -3,6 +3,7 @@ and recipe overrides as keyword arguments (dotted keys or nested tables)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from kit.crossval import CVResult
 from kit.errors import KitError
 from kit.utils import Callback
+
+MAX_HOLDOUT = 0.5  # the largest share of the training rows kit cv keeps out of every fold (as kit.crossval.run_cv)
 
 
 def flatten_overrides(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -29,10 +32,27 @@ def resolve_recipe(recipe: Any, overrides: Mapping[str, Any]) -> tuple[Any, dict
         recipe = load_recipe(recipe)
     elif not isinstance(recipe, Recipe):
         raise KitError(
-            f"recipe: expected a recipe name, a path to a .toml file or a kit.Recipe, got {type(recipe).__name__}"
+            f"must be a recipe name, a path to a .toml file or a kit.Recipe, got {type(recipe).__name__}",
+            argument="recipe",
         )
     flat = flatten_overrides(overrides)
     return (recipe.with_overrides(flat) if flat else recipe), flat
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_cv_arguments(folds: Any, epochs: Any, holdout: Any, threshold: Any = None) -> None:
+    """The arguments of :func:`cv` checked before any work, each bad one as ``NAME: must be …, got …``
+    (``threshold`` None: no pseudo-labels, so not checked)."""
+    for name, value in (("folds", folds), ("epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise KitError.invalid(name, "a whole number", value)
+    if not _is_number(holdout) or not 0 <= holdout <= MAX_HOLDOUT:
+        raise KitError.invalid("holdout", f"a share from 0 to {MAX_HOLDOUT} of the training rows", holdout)
+    if threshold is not None and (not _is_number(threshold) or not 0 < threshold <= 1):
+        raise KitError.invalid("threshold", "a probability in (0, 1], e.g. 0.99", threshold)
 
 
 def cv(
@@ -62,6 +82,7 @@ def cv(
     ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at
     least ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
     """
+    check_cv_arguments(folds, epochs, holdout, threshold if pseudo is not None else None)
     from kit.crossval import run_cv
 
     if pseudo is not None and not hasattr(pseudo, "fingerprint"):
@@ -69,9 +90,6 @@ def cv(
 
         pseudo = pseudo_rows(pseudo, threshold, data)
 
-    for name, value in (("folds", folds), ("epochs", epochs)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise KitError(f"{name}: expected a whole number, got {value!r}")
     changes = dict(overrides)
     if folds is not None:
         changes["cv.folds"] = folds

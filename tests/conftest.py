@@ -62,3 +62,28 @@ def tiny_dir(tmp_path_factory, demo_dir, competition) -> Path:
     for name in ("sample_submission.csv", "solution.csv"):
         pd.read_csv(demo_dir / name, nrows=40).to_csv(folder / name, index=False)
     return folder
+
+
+def minimal_summary(folds: tuple[int, ...] = (1, 2), **changes) -> dict:
+    """The content of a valid summary.json (every key its schema requires) for a run of ``folds``; ``changes``
+    replace keys."""
+    content = {
+        "recipe": "tiny",
+        "recipe_hash": "abc123",
+        "train_fingerprint": "train",
+        "test_fingerprint": None,
+        "folds_total": len(folds),
+        "seed": 0,
+        "competition": "digit-recognizer",
+        "data_dir": "data",
+        "data": {"train_rows": 60, "test_rows": 0, "image_shape": [28, 28, 1], "classes": 3},
+        "folds": [{"fold": k, "epochs": 1, "val_accuracy": 0.5, "val_loss": 1.0, "seconds": 1.0} for k in folds],
+        "oof_accuracy": 0.5,
+        "oof_loss": 1.0,
+        "fold_accuracy_mean": 0.5,
+        "fold_accuracy_std": 0.0,
+        "train_seconds": 1.0,
+        "finished_at": "2026-12-04T00:00:00+00:00",
+        "recipe_content": {},
+    }
+    return {**content, **changes}

@@ -145,13 +145,13 @@ def verdict(on: Contender, off: Contender, target: float, tolerance: float) -> s
 
 def _check_arguments(out: Path | str | None, notebook_epochs: int, seeds: int, folds: int) -> None:
     if out is not None and Path(out).is_file():
-        raise KitError(f"out={out}: is a file; give the folder to write {BENCH_FILE} into")
+        raise KitError(f"{out} is a file; give the folder to write {BENCH_FILE} into", argument="out")
     if notebook_epochs < 1:
-        raise KitError(f"notebook_epochs={notebook_epochs}: the notebook pipeline needs at least 1 epoch")
+        raise KitError.invalid("notebook_epochs", "at least 1 (epochs of the notebook pipeline)", notebook_epochs)
     if seeds < 1:
-        raise KitError(f"seeds={seeds}: the bench needs at least 1 seed")
+        raise KitError.invalid("seeds", "at least 1", seeds)
     if folds < 2:
-        raise KitError(f"folds={folds}: the bench needs at least 2 folds")
+        raise KitError.invalid("folds", "at least 2", folds)
 
 
 def _race_notebook(

@@ -194,7 +194,7 @@ def full_size_cv(
         for done, (each, jobs) in enumerate(((recipe, "auto"), (baseline, "1")), start=1):
             wall, rss, summary = timed_cv(each, folder, competition, Path(workdir), jobs=jobs)
             runs.append(
-                FullSizeRun(each.name, each.train.epochs, round(wall, 1), round(rss, 1), summary["oof_accuracy"], jobs)
+                FullSizeRun(each.name, each.train.epochs, round(wall, 1), round(rss, 1), summary.oof_accuracy, jobs)
             )
             listeners.on_phase(RUNS_PHASE, done, 2)
     return FullSize(

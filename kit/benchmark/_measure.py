@@ -164,7 +164,7 @@ def bench_data(data_dir: Path, competition: Competition, size: int | None, seed:
     size = size or len(train)
     smallest = 10 * competition.classes
     if size < smallest:
-        raise KitError(f"size={size}: the bench needs at least {smallest} rows ({competition.classes} classes)")
+        raise KitError.invalid("size", f"at least {smallest} rows ({competition.classes} classes)", size)
     rows = np.arange(len(train))
     if size < len(train):
         rows = train_test_split(rows, train_size=size, stratify=train.labels, random_state=seed)[0]

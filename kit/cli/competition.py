@@ -26,7 +26,7 @@ def parse_settings(items: list[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise KitError(f"--set {item!r}: expected KEY=VALUE, e.g. --set image.height=6")
+            raise KitError.invalid("--set", "KEY=VALUE, e.g. --set image.height=6", item)
         try:
             value = tomllib.loads(f"value = {text.strip()}")["value"]
         except tomllib.TOMLDecodeError:
@@ -44,9 +44,14 @@ def init(
     force: bool = typer.Option(False, "--force", help="Replace an existing competition.toml that says otherwise."),
 ) -> None:
     """Infer the competition spec from the files in DATA, say what was found and why, write DATA/competition.toml."""
+    from kit.cli.options import as_flags, flags
     from kit.data import infer_competition
+    from kit.errors import KitError
 
-    inferred = infer_competition(data, name=name, force=force, settings=parse_settings(set_))
+    try:
+        inferred = infer_competition(data, name=name, force=force, settings=parse_settings(set_))
+    except KitError as error:
+        raise as_flags(error, flags("name", "force", data_dir="--data", settings="--set")) from None
     for note in inferred.notes:
         console.print(f"• {note}", highlight=False)
     console.print(f"wrote [bold]{inferred.path}[/] (competition {inferred.competition.name})", highlight=False)
@@ -62,9 +67,14 @@ def score(
     """Score SUBMISSION against held-out answers, print the per-class accuracy, note the score in its sidecar."""
     from rich.table import Table
 
+    from kit.cli.options import as_flags, flags
+    from kit.errors import KitError
     from kit.submission import score_submission
 
-    result = score_submission(submission, solution=solution, data_dir=data, competition=competition, metric=metric)
+    try:
+        result = score_submission(submission, solution=solution, data_dir=data, competition=competition, metric=metric)
+    except KitError as error:
+        raise as_flags(error, flags("solution", "competition", "metric", data_dir="--data")) from None
     table = Table(title=f"{submission.name}: per-class accuracy ({result.rows:,} rows)")
     for column in ("class", "rows", "accuracy", ""):
         table.add_column(column, justify="left" if column in ("class", "") else "right")

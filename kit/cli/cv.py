@@ -10,8 +10,23 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from kit.cli.options import SET_HELP, as_flags, parse_sets
+from kit.cli.options import SET_HELP, as_flags, flags, parse_sets
 from kit.cli.render import console, duration
+
+CV_FLAGS = flags(  # library argument → flag, for errors of kit.cv
+    "force",
+    "jobs",
+    "holdout",
+    "threshold",
+    "pseudo",
+    "out",
+    "cluster",
+    "data",
+    "competition",
+    "folds",
+    "epochs",
+    overrides="--set",
+)
 
 
 def jobs_value(value: str) -> int | str:
@@ -85,10 +100,10 @@ def cv(
                 **overrides,
             )
     except KitError as error:
-        raise as_flags(error, ("force", "jobs", "holdout", "threshold", "pseudo", "out")) from None
+        raise as_flags(error, CV_FLAGS) from None
     console.print(fold_table(result))
-    if result.summary.get("pseudo_rows"):
-        console.print(f"{result.summary['pseudo_rows']} pseudo-labelled test rows added to every fold's training part")
+    if result.summary is not None and result.summary.pseudo_rows:
+        console.print(f"{result.summary.pseudo_rows} pseudo-labelled test rows added to every fold's training part")
     held = (
         ""
         if result.holdout_accuracy is None

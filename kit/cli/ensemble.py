@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from kit.cli.options import as_flags, flags
 from kit.cli.render import RichProgress, console
 
 if TYPE_CHECKING:
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
     from kit.ensemble import Distillation, Prediction
 
 METRICS = ("log_loss", "accuracy")
+PREDICT_FLAGS = flags(  # library argument → flag, for errors of kit.ensemble.predict
+    *("weights", "auto_weights", "select", "stack", "metric", "tta", "name", "force"),
+    **{"tta_precision": "--precision", "precision": "--precision", "out_dir": "--out", "data_dir": "--data"},
+)
+DISTILL_FLAGS = flags(  # and of kit.ensemble.distill (its pseudo-labels' threshold is --pseudo-threshold)
+    *("recipe", "alpha", "holdout", "epochs", "out", "name", "force"),
+    **{"pseudo_threshold": "--pseudo-threshold", "threshold": "--pseudo-threshold", "data_dir": "--data"},
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,12 +58,10 @@ def predict(
     """Combine fold runs into submissions/<name>.csv; print each run's OOF score beside the ensemble's."""
     from kit.errors import KitError
 
-    if metric not in METRICS:
-        raise KitError(f"--metric {metric!r}: use one of {', '.join(METRICS)}")
-    if precision not in ("float32", "int8"):
-        raise KitError(f"--precision {precision!r}: use float32 or int8")
-    if precision != "float32" and not tta:
-        raise KitError("--precision: only test-time augmentation runs models; add --tta N, or leave it out")
+    try:
+        check_predict_options(metric, tta, precision)
+    except KitError as error:
+        raise as_flags(error, PREDICT_FLAGS) from None
     chosen = [
         flag
         for flag, on in (
@@ -72,25 +79,28 @@ def predict(
     try:
         parsed = None if weights is None else parse_weights(weights, len(runs))
     except KitError as error:
-        raise KitError(f"--{error}") from None
+        raise as_flags(error, PREDICT_FLAGS) from None
     from kit.ensemble import predict as run_predict
 
-    with PhaseProgress() as progress:
-        prediction = run_predict(
-            runs,
-            name=name,
-            out_dir=out,
-            weights=parsed,
-            auto_weights=auto_weights,
-            tta=tta,
-            tta_precision=precision,
-            data_dir=data,
-            force=force,
-            callbacks=[progress],
-            select=select,
-            stack=stack,
-            metric=metric,
-        )
+    try:
+        with PhaseProgress() as progress:
+            prediction = run_predict(
+                runs,
+                name=name,
+                out_dir=out,
+                weights=parsed,
+                auto_weights=auto_weights,
+                tta=tta,
+                tta_precision=precision,
+                data_dir=data,
+                force=force,
+                callbacks=[progress],
+                select=select,
+                stack=stack,
+                metric=metric,
+            )
+    except KitError as error:
+        raise as_flags(error, PREDICT_FLAGS) from None
     console.print(ensemble_table(prediction))
     for line in notes(prediction):
         console.print(line, highlight=False)
@@ -101,6 +111,22 @@ def predict(
         highlight=False,
     )
     local_score(prediction.path, Path(prediction.sidecar["data_dir"]))
+
+
+def check_predict_options(metric: str, tta: int, precision: str) -> None:
+    """What ``kit predict`` refuses before loading any run, each bad value as ``NAME: must be …, got …``."""
+    from kit.errors import KitError
+
+    if metric not in METRICS:
+        raise KitError.invalid("metric", f"one of {', '.join(METRICS)}", metric)
+    if tta < 0:
+        raise KitError.invalid("tta", "0 (off) or a number of augmented copies", tta)
+    if precision not in ("float32", "int8"):
+        raise KitError.invalid("tta_precision", "one of float32, int8", precision)
+    if precision != "float32" and not tta:
+        raise KitError(
+            "only test-time augmentation runs models; add --tta N, or leave it out", argument="tta_precision"
+        )
 
 
 def local_score(path: Path, folder: Path) -> None:
@@ -155,13 +181,7 @@ def distill(
                 callbacks=[progress],
             )
     except KitError as error:
-        text = str(error)
-        for word in ("alpha", "holdout", "epochs"):
-            if text.startswith(f"{word}:"):
-                text = f"--{word.replace('_', '-')}{text[len(word) :]}"
-        text = text.replace("force=True replaces it, or choose another out", "pass --force, or choose another --out")
-        text = text.replace("threshold:", "--pseudo-threshold:", 1) if text.startswith("threshold:") else text
-        raise KitError(text) from None
+        raise as_flags(error, DISTILL_FLAGS) from None
     console.print(distill_table(distilled))
     console.print(
         f"wrote [bold]{distilled.model_path}[/], {distilled.path / 'distill.json'} and [bold]{distilled.submission}[/]",

@@ -1,9 +1,9 @@
 """Options and wording shared by the commands: the ``--set KEY=VALUE`` recipe overrides, and library errors that
-name arguments (``force=True``) reworded with the command's flags (``--force``)."""
+name an argument (``force``) worded with the command's flags (``--force``)."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kit.errors import KitError
@@ -20,15 +20,20 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return parse_set(items)
 
 
-def as_flags(error: KitError, arguments: tuple[str, ...]) -> KitError:
-    """A library error that names arguments (``force=True``, ``size=50``, ``tuner: …``) reworded with the command's
-    flags (``--force``, ``--size 50``, ``--tuner: …``)."""
-    message = str(error)
-    for name in arguments:
-        flag = "--" + name.replace("_", "-")
-        message = message.replace(f"pass {name}=True", f"rerun with {flag}")
-        message = re.sub(rf"(?<![\w.-]){name}=True\b", flag, message)
-        message = re.sub(rf"(?<![\w.-]){name}=(?=\S)", f"{flag} ", message)
-        message = re.sub(rf"^{name}:", f"{flag}:", message)
-        message = message.replace(f"another {name} folder", f"another {flag} folder")
-    return KitError(message)
+def flag(argument: str) -> str:
+    """The usual flag of a library argument: ``max_trials`` → ``--max-trials``."""
+    return "--" + argument.replace("_", "-")
+
+
+def flags(*arguments: str, **renamed: str) -> dict[str, str]:
+    """A command's library arguments → its flags: each of ``arguments`` by :func:`flag`, ``renamed`` as given
+    (``flags("force", tta_precision="--precision")``)."""
+    return {**{argument: flag(argument) for argument in arguments}, **renamed}
+
+
+def as_flags(error: KitError, arguments: Mapping[str, str] | Iterable[str]) -> KitError:
+    """A library error worded with the command's flags: ``arguments`` maps the library's argument names to them (an
+    iterable of names maps each by :func:`flag`). Only the error's data (its ``argument`` and ``fix``) is used; an
+    error naming none of the command's arguments keeps its words."""
+    mapping = arguments if isinstance(arguments, Mapping) else flags(*arguments)
+    return KitError(error.render(mapping))

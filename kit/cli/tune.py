@@ -16,7 +16,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from kit.cli.options import SET_HELP, as_flags, parse_sets
+from kit.cli.options import SET_HELP, as_flags, flags, parse_sets
 from kit.cli.render import RichProgress, console
 from kit.errors import KitError
 
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
 COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
-TUNE_ARGUMENTS = ("force", "restart", "out", "tuner", "max_trials", "epochs")
-BENCH_ARGUMENTS = ("size", "notebook_epochs", "seeds", "folds", "out")
+TUNE_ARGUMENTS = flags(
+    "force", "restart", "out", "tuner", "max_trials", "epochs", "data", "competition", "recipes_dir", overrides="--set"
+)
+BENCH_ARGUMENTS = flags("size", "notebook_epochs", "seeds", "folds", "out", "data", "competition", overrides="--set")
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
 def _address(address: str, where: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise KitError(f"{where} {address!r}: expected HOST:PORT, e.g. 10.0.0.5:8000")
+        raise KitError.invalid(where, "HOST:PORT, e.g. 10.0.0.5:8000", address)
     return host, int(port)
 
 
@@ -59,9 +61,10 @@ def distribution(chief: str | None = None, worker: str | None = None, worker_id:
     if chief:
         return TuneRole(host, port)
     if not worker_id or not re.fullmatch(WORKER_ID_PATTERN, worker_id) or CHIEF in worker_id:
-        raise KitError(
-            f"--worker-id {worker_id!r}: give each worker a distinct id of letters, digits, '.', '_' or '-' "
-            f"(not containing {CHIEF!r}), e.g. --worker-id gpu1"
+        raise KitError.invalid(
+            "--worker-id",
+            f"a distinct id for each worker, of letters, digits, '.', '_' or '-' (not containing {CHIEF!r}), e.g. gpu1",
+            worker_id,
         )
     return TuneRole(host, port, worker_id)
 

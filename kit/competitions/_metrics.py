@@ -64,7 +64,7 @@ class Metric:
     def score_labels(self, truth: np.ndarray, labels: np.ndarray, classes: int) -> float:
         """The score of predicted class indices (for a submission of labels); only for a metric that needs labels."""
         if self.needs != "labels":
-            raise KitError(f"metric: {self.name} needs class probabilities, got class labels")
+            raise KitError(f"{self.name} needs class probabilities, got class labels", argument="metric")
         return self.implementation(truth, labels, classes)
 
     def better(self, a: float, b: float) -> bool:
@@ -87,7 +87,7 @@ METRIC_NAMES = tuple(METRICS)
 def get_metric(name: str, argument: str = "metric", among: tuple[str, ...] = METRIC_NAMES) -> Metric:
     """The metric called ``name`` (one of ``among``); one line naming ``argument`` otherwise."""
     if name not in among:
-        raise KitError(f"{argument}: must be one of {', '.join(among)}, got {name!r}")
+        raise KitError.invalid(argument, f"one of {', '.join(among)}", name)
     return METRICS[name]
 
 

@@ -37,9 +37,11 @@ def get_competition(name: str) -> Competition:
     ):
         if candidate.is_file():
             return load_spec(candidate)
-    raise KitError(
-        f"unknown competition {name!r}: use one of {', '.join(known_competitions())}, "
-        f"or a spec file (competitions/{name}.toml, or competition.toml beside the data)"
+    raise KitError.invalid(
+        "competition",
+        f"one of {', '.join(known_competitions())}, or a spec file (competitions/{name}.toml, or competition.toml "
+        "beside the data)",
+        name,
     )
 
 

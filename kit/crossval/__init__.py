@@ -9,6 +9,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_summary": ["DataShape", "FoldSummary", "RunIdentity", "Summary", "parse_summary"],
         "_cluster": [
             "connect",
             "dask_folds",

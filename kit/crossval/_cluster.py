@@ -76,8 +76,9 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise KitError(
-            f"cluster {address}: no Dask scheduler answered ({error}); start one with `dask scheduler` "
-            "and pass its tcp://HOST:8786 address"
+            f"no Dask scheduler answered at {address} ({error}); start one with `dask scheduler` "
+            "and pass its tcp://HOST:8786 address",
+            argument="cluster",
         ) from None
     with client:
         yield client

@@ -46,12 +46,11 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
     import_tensorflow()
     import keras
 
-    summary = run.summary()
-    available = [score["fold"] for score in summary["folds"]]
+    available = [score.fold for score in run.summary().folds]
     chosen = list(folds) if folds is not None else available
     missing = [fold for fold in chosen if fold not in available]
     if missing:
-        raise KitError(f"folds: run {run.root} has folds {available}, not {missing}")
+        raise KitError(f"run {run.root} has folds {available}, not {missing}", argument="folds")
     models = []
     for fold in chosen:
         path = run.fold_dir(fold) / "model.keras"

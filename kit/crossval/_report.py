@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kit.crossval._rundir import RunFolder, resolve_run
+from kit.crossval._summary import Summary
 from kit.utils import load_array, write_bytes_atomic
 
 SAMPLES_PER_CLASS = 6
@@ -160,15 +161,15 @@ class Report:
 def run_figures(run: RunFolder, data_dir: Path | str | None = None) -> dict[str, Figure]:
     """Every report figure of a run, by name; the sample and mistake images come from the run's training data."""
     summary = run.summary()
-    classes = summary["data"]["classes"]
+    classes = summary.data.classes
     labels = load_array(run.root / "labels.npy")
     oof = load_array(run.oof_path)
     images = run.images("train", data_dir).images
     histories = {}
-    for score in summary["folds"]:
-        result = run.load_fold(score["fold"])
+    for score in summary.folds:
+        result = run.load_fold(score.fold)
         if result is not None:
-            histories[score["fold"]] = result.history
+            histories[score.fold] = result.history
     return {
         "label_counts": label_counts_figure(labels, classes),
         "samples": samples_figure(images, labels, classes),
@@ -192,34 +193,34 @@ def write_report(reference: str | Path, data_dir: Path | str | None = None) -> R
     return Report(images=paths, html=page)
 
 
-def report_html(summary: dict[str, Any], root: Path, pictures: dict[str, bytes]) -> str:
+def report_html(summary: Summary, root: Path, pictures: dict[str, bytes]) -> str:
     """One HTML page with the run's scores, fold table, figures (base64 PNGs) and resolved recipe."""
     escape = html.escape
     folds = "".join(
-        f"<tr><td>{f['fold']}</td><td>{f['epochs']}</td><td>{f['val_accuracy']:.4f}</td>"
-        f"<td>{f['val_loss']:.4f}</td><td>{f['seconds']:.1f}</td></tr>"
-        for f in summary["folds"]
+        f"<tr><td>{f.fold}</td><td>{f.epochs}</td><td>{f.val_accuracy:.4f}</td>"
+        f"<td>{f.val_loss:.4f}</td><td>{f.seconds:.1f}</td></tr>"
+        for f in summary.folds
     )
     figures = "".join(
         f"<h2>{escape(name.replace('_', ' '))}</h2><p>{escape(CAPTIONS[name])}</p>"
         f'<img alt="{escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         for name, data in pictures.items()
     )
-    title = f"kit report: {summary['recipe']} ({root})"
+    title = f"kit report: {summary.recipe} ({root})"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}img{{max-width:100%}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}
 pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <h1>{escape(title)}</h1>
-<p>competition {escape(summary["competition"])} · recipe hash {escape(summary["recipe_hash"])} ·
-{summary["data"]["train_rows"]} train / {summary["data"]["test_rows"]} test images ·
-finished {escape(summary["finished_at"])}</p>
-<p><b>OOF accuracy {summary["oof_accuracy"]:.4f}</b> · OOF loss {summary["oof_loss"]:.4f} ·
-fold accuracy {summary["fold_accuracy_mean"]:.4f} ± {summary["fold_accuracy_std"]:.4f} ·
-training {summary["train_seconds"]:.0f} s</p>
+<p>competition {escape(summary.competition)} · recipe hash {escape(summary.recipe_hash)} ·
+{summary.data.train_rows} train / {summary.data.test_rows} test images ·
+finished {escape(summary.finished_at)}</p>
+<p><b>OOF accuracy {summary.oof_accuracy:.4f}</b> · OOF loss {summary.oof_loss:.4f} ·
+fold accuracy {summary.fold_accuracy_mean:.4f} ± {summary.fold_accuracy_std:.4f} ·
+training {summary.train_seconds:.0f} s</p>
 <table><tr><th>fold</th><th>epochs</th><th>val accuracy</th><th>val loss</th><th>seconds</th></tr>{folds}</table>
 {figures}
-<h2>recipe</h2><pre>{escape(json.dumps(summary["recipe_content"], indent=2))}</pre>
+<h2>recipe</h2><pre>{escape(json.dumps(summary.recipe_content, indent=2))}</pre>
 </body></html>
 """

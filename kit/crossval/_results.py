@@ -12,7 +12,6 @@ import numpy as np
 
 from kit.crossval._rundir import (
     FOLD_RECORD,
-    IDENTITY_KEYS,
     RUNS_DIR,
     SUMMARY,
     RunFolder,
@@ -20,6 +19,7 @@ from kit.crossval._rundir import (
     read_json,
     resolve_run,
 )
+from kit.crossval._summary import Summary
 from kit.errors import KitError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class CVResult:
     holdout_accuracy: float | None = None
     holdout_rows: int = 0
     versions: dict[str, str] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict, repr=False)
+    summary: Summary | None = field(default=None, repr=False)  # the checked run summary it was read from
 
     @property
     def run(self) -> RunFolder:
@@ -78,7 +78,7 @@ class CVResult:
         from kit.recipes import parse_recipe
 
         try:
-            return parse_recipe(self.summary["recipe_content"], self.recipe_name)
+            return parse_recipe(self.summary.recipe_content, self.recipe_name)
         except KitError as error:
             raise KitError(f"{self.path / SUMMARY}: recipe_content: {error}") from None
 
@@ -102,7 +102,7 @@ class CVResult:
 
     @property
     def epochs(self) -> int:
-        return int(self.summary.get("recipe_content", {}).get("train", {}).get("epochs", 0))
+        return int(self.summary.recipe_content.get("train", {}).get("epochs", 0)) if self.summary else 0
 
     def models(self) -> list[Any]:
         """The fold models as compiled Keras models (imports TensorFlow; see :func:`kit.crossval.load_fold_models`)."""
@@ -129,90 +129,48 @@ def probabilities(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return proba
 
 
-def _number(summary: dict[str, Any], key: str, path: Path, kind: type = float) -> Any:
-    value = summary.get(key)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (kind is int and not float(value).is_integer())
-    ):
-        raise KitError(f"{path}: damaged (key {key}: expected a number, found {value!r}); rerun its `kit cv`")
-    if not np.isfinite(value):
-        raise KitError(f"{path}: key {key} is not finite ({value}); the run is not usable, rerun its `kit cv`")
-    return kind(value)
-
-
-def _text(summary: dict[str, Any], key: str, path: Path) -> str:
-    value = summary.get(key)
-    if not isinstance(value, str):
-        raise KitError(f"{path}: damaged (key {key}: expected text, found {value!r}); rerun its `kit cv`")
-    return value
-
-
-def _fold_scores(summary: dict[str, Any], path: Path) -> tuple[FoldScore, ...]:
-    folds = summary.get("folds")
-    if not isinstance(folds, list) or not folds or not all(isinstance(item, dict) for item in folds):
-        raise KitError(f"{path}: damaged (key folds: expected a list of fold records); rerun its `kit cv`")
-    return tuple(
-        FoldScore(
-            fold=_number(item, "fold", path, int),
-            epochs=_number(item, "epochs", path, int),
-            val_accuracy=_number(item, "val_accuracy", path),
-            val_loss=_number(item, "val_loss", path),
-            seconds=_number(item, "seconds", path),
-        )
-        for item in folds
-    )
-
-
-def check_folds_match(run: RunFolder, summary: dict[str, Any]) -> None:
+def check_folds_match(run: RunFolder, summary: Summary) -> None:
     """Refuse a folder whose fold records belong to another run than its summary (a mixed folder)."""
     for record_path in sorted(run.root.glob(f"fold-*/{FOLD_RECORD}")):
-        record = read_json(record_path, dict)
-        differ = [key for key in IDENTITY_KEYS if key in summary and record.get(key) != summary.get(key)]
+        differ = summary.differs_from(read_json(record_path, dict))
         if differ:
             raise KitError(
                 f"{run.root}: mixed run folder ({record_path.parent.name} was trained with another "
-                f"{differ[0].replace('_', ' ')} than {SUMMARY}); rerun its `kit cv` with force to rebuild it"
+                f"{differ[0].replace('_', ' ')} than {SUMMARY}); rerun its `kit cv`",
+                fix=("force", True),
             )
 
 
 def load_run(reference: str | Path) -> CVResult:
-    """Read a finished run folder (a path, or a name under ``runs/``) into a :class:`CVResult`, checking every key."""
+    """Read a finished run folder (a path, or a name under ``runs/``) into a :class:`CVResult`, its summary checked
+    against the schema and its fold records against the summary."""
     run = resolve_run(reference)
-    path = run.summary_path
     summary = run.summary()
-    data = summary.get("data")
-    if not isinstance(data, dict):
-        raise KitError(f"{path}: damaged (key data: expected a table); rerun its `kit cv`")
-    folds = _fold_scores(summary, path)
-    overrides = summary.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise KitError(f"{path}: damaged (key overrides: expected a table); rerun its `kit cv`")
     check_folds_match(run, summary)
-    holdout = summary.get("holdout_accuracy")
     return CVResult(
         path=run.root,
-        recipe_name=_text(summary, "recipe", path),
-        recipe_hash=_text(summary, "recipe_hash", path),
-        overrides=overrides,
-        competition=_text(summary, "competition", path),
-        data_dir=Path(_text(summary, "data_dir", path)),
-        train_rows=_number(data, "train_rows", path, int),
-        test_rows=_number(data, "test_rows", path, int),
-        classes=_number(data, "classes", path, int),
-        image_shape=tuple(data.get("image_shape") or ()),
-        folds=folds,
-        oof_accuracy=_number(summary, "oof_accuracy", path),
-        oof_loss=_number(summary, "oof_loss", path),
-        fold_accuracy_mean=_number(summary, "fold_accuracy_mean", path),
-        fold_accuracy_std=_number(summary, "fold_accuracy_std", path),
-        train_seconds=_number(summary, "train_seconds", path),
-        finished_at=_text(summary, "finished_at", path),
-        seed=_number(summary, "seed", path, int),
-        holdout_accuracy=None if holdout is None else _number(summary, "holdout_accuracy", path),
-        holdout_rows=int(summary.get("holdout_rows") or 0),
-        versions=dict(summary.get("versions") or {}),
+        recipe_name=summary.recipe,
+        recipe_hash=summary.recipe_hash,
+        overrides=dict(summary.overrides),
+        competition=summary.competition,
+        data_dir=Path(summary.data_dir),
+        train_rows=summary.data.train_rows,
+        test_rows=summary.data.test_rows,
+        classes=summary.data.classes,
+        image_shape=tuple(summary.data.image_shape),
+        folds=tuple(
+            FoldScore(**score.model_dump(include=set(FoldScore.__dataclass_fields__))) for score in summary.folds
+        ),
+        oof_accuracy=summary.oof_accuracy,
+        oof_loss=summary.oof_loss,
+        fold_accuracy_mean=summary.fold_accuracy_mean,
+        fold_accuracy_std=summary.fold_accuracy_std,
+        train_seconds=summary.train_seconds,
+        finished_at=summary.finished_at,
+        seed=summary.seed,
+        holdout_accuracy=summary.holdout_accuracy,
+        holdout_rows=summary.holdout_rows,
+        versions=dict(summary.versions),
         summary=summary,
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions import Competition, as_competition
+from kit.competitions import Competition, as_competition, softmax_scores
 from kit.crossval._fold import fold_score
 from kit.crossval._results import CVResult, load_run
 from kit.crossval._rundir import (
@@ -22,13 +22,13 @@ from kit.crossval._rundir import (
     prepare_out,
     remove_leftovers,
     save_array,
-    write_json,
 )
 from kit.crossval._runners import train_pending
-from kit.data import ImageSet, load_test, load_train, resolve_data_dir
-from kit.errors import KitError
+from kit.crossval._summary import DataShape, FoldSummary, Summary
+from kit.data import ImageSet, holdout_split, load_test, load_train, resolve_data_dir
+from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe
-from kit.utils import Callback, as_callback_list, softmax_scores, software_versions
+from kit.utils import Callback, as_callback_list, software_versions
 
 MAX_JOBS = 64
 
@@ -49,20 +49,6 @@ def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndar
         raise KitError(f"cv.folds = {folds} needs at least {folds} images of every class; the rarest has {smallest}")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels))
-
-
-def holdout_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows for the folds, rows kept out of every fold): a stratified, seeded split; no hold-out when share is 0."""
-    rows = np.arange(len(labels))
-    if not share:
-        return rows, rows[:0]
-    from sklearn.model_selection import train_test_split
-
-    try:
-        kept, held = train_test_split(rows, test_size=share, random_state=seed, stratify=labels)
-    except ValueError as error:
-        raise KitError(f"holdout = {share}: cannot keep a stratified share out ({error})") from None
-    return np.sort(kept), np.sort(held)
 
 
 def _check_pseudo(pseudo: Any, test: ImageSet | None) -> None:
@@ -122,19 +108,19 @@ def _finished_folds(run: RunFolder, identity: dict[str, Any], classes: int) -> d
         differ = _differences(result.record, identity)
         if differ:
             raise KitError(
-                f"{run.root} holds another run (its {run.fold_dir(fold).name} differs in {', '.join(differ)}); "
-                "retrain it with force=True or give another output folder"
+                f"{run.root} holds another run (its {run.fold_dir(fold).name} differs in {', '.join(differ)})",
+                fix=(("force", True), ("out", ANOTHER)),
             )
         finished[fold] = result
     if run.summary_path.is_file() and not finished:
         try:
-            differ = _differences(run.summary(), identity)
+            differ = _differences(run.summary().identity, identity)
         except KitError:
             differ = []
         if differ:
             raise KitError(
-                f"{run.root} holds another run (it differs in {', '.join(differ)}); "
-                "retrain it with force=True or give another output folder"
+                f"{run.root} holds another run (it differs in {', '.join(differ)})",
+                fix=(("force", True), ("out", ANOTHER)),
             )
     return finished
 
@@ -161,9 +147,9 @@ def run_cv(
     """
     listeners = as_callback_list(callbacks)
     if jobs != "auto" and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS):
-        raise KitError(f'jobs must be "auto" or a whole number from 1 to {MAX_JOBS}, got {jobs!r}')
+        raise KitError.invalid("jobs", f'"auto" or a whole number from 1 to {MAX_JOBS}', jobs)
     if not isinstance(holdout, (int, float)) or not math.isfinite(holdout) or not 0 <= holdout <= 0.5:
-        raise KitError(f"holdout must be a share from 0 to 0.5 of the training rows, got {holdout}")
+        raise KitError.invalid("holdout", "a share from 0 to 0.5 of the training rows", holdout)
     data_dir = resolve_data_dir(data_dir, as_competition(competition, None))
     competition = as_competition(competition, data_dir)
     train = load_train(data_dir, competition)
@@ -244,28 +230,28 @@ def _write_summary(
     if test is not None:
         save_array(run.test_path, np.mean([result.test_proba for result in ordered], axis=0).astype(np.float32))
         save_array(run.root / "test_ids.npy", test.ids)
-    summary = {
-        "recipe": recipe.name,
+    summary = Summary(
+        recipe=recipe.name,
         **identity,
-        "competition": competition.name,
-        "data_dir": str(data_dir),
-        "data": {
-            "train_rows": len(train),
-            "test_rows": 0 if test is None else len(test),
-            "image_shape": list(train.images.shape[1:]),
-            "classes": competition.classes,
-        },
-        "folds": fold_scores,
-        "oof_accuracy": oof_accuracy,
-        "oof_loss": oof_loss,
-        "fold_accuracy_mean": float(np.mean(accuracies)),
-        "fold_accuracy_std": float(np.std(accuracies)),
-        "holdout_rows": len(held),
-        "holdout_accuracy": holdout_accuracy,
-        "pseudo_rows": 0 if not identity["pseudo"] else len(np.load(run.root / "pseudo_rows.npy")),
-        "train_seconds": round(sum(score["seconds"] for score in fold_scores), 2),
-        "finished_at": max(result.record["finished_at"] for result in ordered),
-        "versions": software_versions(),
-        "recipe_content": recipe.content,
-    }
-    write_json(run.summary_path, summary)
+        competition=competition.name,
+        data_dir=str(data_dir),
+        data=DataShape(
+            train_rows=len(train),
+            test_rows=0 if test is None else len(test),
+            image_shape=tuple(train.images.shape[1:]),
+            classes=competition.classes,
+        ),
+        folds=tuple(FoldSummary(**score) for score in fold_scores),
+        oof_accuracy=oof_accuracy,
+        oof_loss=oof_loss,
+        fold_accuracy_mean=float(np.mean(accuracies)),
+        fold_accuracy_std=float(np.std(accuracies)),
+        holdout_rows=len(held),
+        holdout_accuracy=holdout_accuracy,
+        pseudo_rows=0 if not identity["pseudo"] else len(np.load(run.root / "pseudo_rows.npy")),
+        train_seconds=round(sum(score["seconds"] for score in fold_scores), 2),
+        finished_at=max(result.record["finished_at"] for result in ordered),
+        versions=software_versions(),
+        recipe_content=recipe.content,
+    )
+    run.write_summary(summary)

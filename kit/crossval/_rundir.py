@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from kit.errors import KitError
+from kit.crossval._summary import RunIdentity, Summary, parse_summary
+from kit.errors import ANOTHER, KitError
 from kit.utils import load_array, read_json, save_array, write_bytes_atomic, write_json
 
 if TYPE_CHECKING:
@@ -39,23 +40,14 @@ RUN_ARRAYS = (  # the run's own arrays beside summary.json; --force removes ever
     "pseudo_rows.npy",
     "pseudo_labels.npy",
 )
-IDENTITY_KEYS = (
-    "recipe_hash",
-    "train_fingerprint",
-    "test_fingerprint",
-    "folds_total",
-    "seed",
-    "overrides",
-    "holdout",
-    "pseudo",
-)
+IDENTITY_KEYS = tuple(RunIdentity.model_fields)  # what makes two runs the same run; fold records carry them too
 
 
 def prepare_out(path: Path) -> Path:
     """Create the output folder and prove it can be written, before any long work; one line naming the cause."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise KitError(f"{path}: exists and is not a folder; give a folder for the output")
+        raise KitError(f"{path} exists and is not a folder; give a folder for the output", argument="out")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".kit-write-test-{os.getpid()}"
@@ -65,7 +57,7 @@ def prepare_out(path: Path) -> Path:
             os.fsync(stream.fileno())
         probe.unlink()
     except OSError as error:
-        raise KitError(f"{path}: cannot write there ({error.strerror or error}); pick another output folder") from None
+        raise KitError(f"{path}: cannot write there ({error.strerror or error})", fix=("out", ANOTHER)) from None
     return path
 
 
@@ -99,8 +91,8 @@ class RunLock:
             self.lock.acquire()
         except Timeout:
             raise KitError(
-                f"{self.folder}: another kit process is writing this run ({self._holder()}); "
-                "wait for it to finish or pick another output folder"
+                f"{self.folder}: another kit process is writing this run ({self._holder()}); wait for it to finish",
+                fix=("out", ANOTHER),
             ) from None
         holder = {
             "pid": os.getpid(),
@@ -193,8 +185,13 @@ class RunFolder:
             holdout_proba=loaded["holdout_proba"],
         )
 
-    def summary(self) -> dict[str, Any]:
-        return read_json(self.summary_path, dict)
+    def summary(self) -> Summary:
+        """The run's summary, checked against its schema (one line naming the file and key where it is not)."""
+        return parse_summary(read_json(self.summary_path, dict), str(self.summary_path))
+
+    def write_summary(self, summary: Summary) -> None:
+        """Write the summary (last: the folder then holds a finished run)."""
+        write_json(self.summary_path, summary.to_json())
 
     def invalidate(self) -> None:
         """Make the folder hold no run: summary first (it no longer looks finished), then arrays, then folds."""
@@ -214,13 +211,13 @@ class RunFolder:
         from kit.data import load_test, load_train
 
         summary = self.summary()
-        folder = Path(data_dir if data_dir is not None else summary["data_dir"])
-        competition = as_competition(summary["competition"], folder)
+        folder = Path(data_dir if data_dir is not None else summary.data_dir)
+        competition = as_competition(summary.competition, folder)
         path = folder / (competition.train_file if part == "train" else competition.test_file)
         if not path.is_file():
             raise KitError(f"{path}: not found; pass the folder run {self.root} was trained on as its data folder")
         images = (load_train if part == "train" else load_test)(folder, competition)
-        expected = summary[f"{part}_fingerprint"]
+        expected = getattr(summary, f"{part}_fingerprint")
         if images.fingerprint() != expected:
             raise KitError(
                 f"{path}: not the {part} rows of run {self.root} (fingerprint {images.fingerprint()}, the run has "

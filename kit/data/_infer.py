@@ -318,7 +318,9 @@ def infer_competition(
         if same:
             return InferredSpec(competition, path, (*notes, f"{path} already says this; left as it is"))
         if not force:
-            raise KitError(f"{path} exists with other settings; remove it, edit it, or pass force=True to replace it")
+            raise KitError(
+                f"{path} exists with other settings (remove it, edit it, or replace it)", fix=("force", True)
+            )
     from kit.utils import write_bytes_atomic
 
     write_bytes_atomic(path, text.encode())

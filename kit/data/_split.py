@@ -23,6 +23,6 @@ def holdout_split(
         kept, held = train_test_split(rows, test_size=share, random_state=seed, stratify=labels)
     except ValueError as error:
         raise KitError(
-            f"{argument}: cannot hold out a stratified share of {share} from {len(labels)} rows ({error})"
+            f"cannot hold out a stratified share of {share} from {len(labels)} rows ({error})", argument=argument
         ) from None
     return np.sort(kept), np.sort(held)

@@ -204,17 +204,17 @@ def compile_predictor(
     ``probe``: images to check the engines on (default: random pixels; real images check int8 better).
     """
     if engine not in ENGINES:
-        raise KitError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+        raise KitError.invalid("engine", f"one of {', '.join(ENGINES)}", engine)
     if precision not in PRECISIONS:
-        raise KitError(f"precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+        raise KitError.invalid("precision", f"one of {', '.join(PRECISIONS)}", precision)
     if precision == "int8" and engine == "keras":
-        raise KitError("precision int8 runs on engine tflite (or auto); engine keras computes in float32")
+        raise KitError("int8 runs on engine tflite (or auto); engine keras computes in float32", argument="precision")
     if not models:
-        raise KitError("models: none given; pass at least one trained model")
+        raise KitError("none given; pass at least one trained model", argument="models")
     if batch is not None and not 1 <= batch <= MAX_BATCH:
-        raise KitError(f"batch: must be 1–{MAX_BATCH:,} images, got {batch}")
+        raise KitError.invalid("batch", f"1–{MAX_BATCH:,} images", batch)
     if threads is not None and threads < 1:
-        raise KitError(f"threads: must be at least 1, got {threads}")
+        raise KitError.invalid("threads", "at least 1", threads)
     threads = threads or usable_cores()
     graph = checked_graph(models)
     shape, classes = tuple(graph.input_shape[1:]), int(graph.output_shape[-1])

@@ -64,10 +64,10 @@ class Ensemble:
             rows.append(
                 {
                     "run": str(member.run.root),
-                    "recipe": member.summary["recipe"],
-                    "recipe_hash": member.summary["recipe_hash"],
-                    "folds": len(member.summary["folds"]),
-                    "seed": member.summary["seed"],
+                    "recipe": member.summary.recipe,
+                    "recipe_hash": member.summary.recipe_hash,
+                    "folds": len(member.summary.folds),
+                    "seed": member.summary.seed,
                     "weight": None if self.stack is not None else float(weight),
                     "chosen": count,
                     "tta": member.tta,
@@ -133,12 +133,12 @@ def _check_arguments(
     tta_precision: str,
 ) -> None:
     if not references:
-        raise KitError("runs: none given; name at least one run folder")
+        raise KitError("none given; name at least one run folder", argument="runs")
     check_one_way(weights, auto_weights, select, stack)
     if tta < 0:
-        raise KitError(f"tta: must be 0 (off) or a number of augmented copies, got {tta}")
+        raise KitError.invalid("tta", "0 (off) or a number of augmented copies", tta)
     if tta_precision not in PRECISIONS:
-        raise KitError(f"tta_precision: {tta_precision!r} is not one of {', '.join(PRECISIONS)}")
+        raise KitError.invalid("tta_precision", f"one of {', '.join(PRECISIONS)}", tta_precision)
 
 
 def _with_tta(

@@ -21,7 +21,7 @@ import numpy as np
 from kit.competitions import softmax_scores
 from kit.crossval import RUNS_DIR
 from kit.data import holdout_split
-from kit.errors import KitError
+from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe, load_recipe
 from kit.utils import Callback, as_callback_list, save_array, write_json
 
@@ -89,13 +89,15 @@ def soft_training_dataset(images: np.ndarray, targets: np.ndarray, batch_size: i
     return without_autotune(dataset.map(prepare).prefetch(2))  # sequential map: reproducible augmentation draws
 
 
-def _check(alpha: float, holdout: float, epochs: int | None) -> None:
+def _check(alpha: float, holdout: float, epochs: int | None, pseudo_threshold: float | None = None) -> None:
     if not 0 <= alpha <= 1:
-        raise KitError(f"alpha: {alpha} must lie in [0, 1] (1: true labels only, 0: the ensemble's softmax only)")
+        raise KitError.invalid("alpha", "in [0, 1] (1: true labels only, 0: the ensemble's softmax only)", alpha)
     if not 0 < holdout < 1:
-        raise KitError(f"holdout: {holdout} must lie strictly between 0 and 1, e.g. 0.1")
+        raise KitError.invalid("holdout", "strictly between 0 and 1, e.g. 0.1", holdout)
     if epochs is not None and epochs < 1:
-        raise KitError(f"epochs: must be at least 1, got {epochs}")
+        raise KitError.invalid("epochs", "at least 1", epochs)
+    if pseudo_threshold is not None and not 0 < pseudo_threshold <= 1:
+        raise KitError.invalid("pseudo_threshold", "a probability in (0, 1], e.g. 0.99", pseudo_threshold)
 
 
 def distill(
@@ -117,7 +119,7 @@ def distill(
     Writes ``out`` (default ``runs/<recipe>-distill``): ``model.keras``, ``distill.json``, ``test.npy``,
     ``holdout_rows.npy``; and the submission ``<submissions>/<name>.csv`` (default ``submissions/<out name>.csv``).
     """
-    _check(alpha, holdout, epochs)
+    _check(alpha, holdout, epochs, pseudo_threshold)
     loaded, folder, csv = _destinations(recipe, epochs, out, name, submissions, force)
     from kit.ensemble._combine import build_ensemble
 
@@ -181,7 +183,7 @@ def _destinations(
         loaded = loaded.with_overrides({"train.epochs": epochs})
     folder = Path(out) if out is not None else RUNS_DIR / f"{loaded.name}-distill"
     if (folder / RECORD).is_file() and not force:
-        raise KitError(f"{folder}: already holds a distilled model; force=True replaces it, or choose another out")
+        raise KitError(f"{folder}: already holds a distilled model", fix=(("force", True), ("out", ANOTHER)))
     csv = submission_path(name or folder.name, submissions if submissions is not None else SUBMISSIONS_DIR)
     refuse_overwrite(csv, force)
     return loaded, folder, csv
@@ -256,9 +258,9 @@ def _record(
         "seed": recipe.cv.seed,
         "seconds": round(seconds, 2),
         "history": history,
-        "competition": first["competition"],
-        "train_fingerprint": first["train_fingerprint"],
-        "test_fingerprint": first["test_fingerprint"],
+        "competition": first.competition,
+        "train_fingerprint": first.train_fingerprint,
+        "test_fingerprint": first.test_fingerprint,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": software_versions(),
         "recipe_content": recipe.content,

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from kit.crossval import RunFolder, load_run
+from kit.crossval import RunFolder, Summary, load_run
 from kit.errors import KitError
 from kit.recipes import Recipe, parse_recipe
 from kit.utils import load_array
@@ -35,7 +34,7 @@ class Member:
     """
 
     run: RunFolder
-    summary: dict[str, Any]
+    summary: Summary
     oof: np.ndarray
     test: np.ndarray
     tta: int = 0
@@ -50,7 +49,7 @@ class Member:
     def recipe(self) -> Recipe:
         """The resolved recipe the run was trained with, from its summary."""
         try:
-            return parse_recipe(self.summary["recipe_content"], self.summary["recipe"])
+            return parse_recipe(self.summary.recipe_content, self.summary.recipe)
         except KitError as error:
             raise KitError(f"{self.run.summary_path}: recipe_content: {error}") from None
 
@@ -80,10 +79,10 @@ def check_compatible(members: Sequence[Member]) -> None:
             ("train_fingerprint", "training rows"),
             ("test_fingerprint", "test rows"),
         ):
-            if member.summary[key] != first.summary[key]:
+            if getattr(member.summary, key) != getattr(first.summary, key):
                 raise KitError(
-                    f"{where}: its {what} ({member.summary[key]}) differ from run {first.run.root} "
-                    f"({first.summary[key]}); ensemble only runs of the same competition and data"
+                    f"{where}: its {what} ({getattr(member.summary, key)}) differ from run {first.run.root} "
+                    f"({getattr(first.summary, key)}); ensemble only runs of the same competition and data"
                 )
         if member.oof.shape != first.oof.shape or member.test.shape != first.test.shape:
             raise KitError(
@@ -106,9 +105,9 @@ def normalise_weights(weights: Sequence[float], runs: int) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (runs,):
         example = ",".join(["1"] * runs)
-        raise KitError(f"weights: {len(weights)} weights for {runs} runs; give one per run, e.g. {example}")
+        raise KitError(f"{len(weights)} weights for {runs} runs; give one per run, e.g. {example}", argument="weights")
     if not np.all(np.isfinite(weights)) or (weights < 0).any() or weights.sum() <= 0:
-        raise KitError(f"weights: {','.join(f'{w:g}' for w in weights)} must be non-negative numbers, not all zero")
+        raise KitError.invalid("weights", "non-negative numbers, not all zero", ",".join(f"{w:g}" for w in weights))
     return weights / weights.sum()
 
 
@@ -117,5 +116,5 @@ def parse_weights(text: str, runs: int) -> np.ndarray:
     try:
         values = [float(part) for part in text.split(",")]
     except ValueError:
-        raise KitError(f"weights {text!r}: expected comma-separated numbers, one per run, e.g. 2,1") from None
+        raise KitError.invalid("weights", "comma-separated numbers, one per run, e.g. 2,1", text) from None
     return normalise_weights(values, runs)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from kit.competitions import as_competition
-from kit.crossval import resolve_run
+from kit.crossval import Summary, resolve_run
 from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
 from kit.submission import expected_ids, refuse_overwrite, spec_ids, write_submission
@@ -58,7 +58,7 @@ def submission_path(name: str, out_dir: Path | str) -> Path:
     """``out_dir/<name>.csv``; a name is a file name, not a path."""
     name = name.removesuffix(".csv")
     if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise KitError(f"name {name!r}: give a plain file name (no folders, not starting with a dot), e.g. demo-vote")
+        raise KitError.invalid("name", "a plain file name (no folders, not starting with a dot), e.g. demo-vote", name)
     return Path(out_dir) / f"{name}.csv"
 
 
@@ -66,7 +66,7 @@ def write_softmax_submission(
     path: Path,
     test: np.ndarray,
     test_ids: np.ndarray,
-    summary: dict[str, Any],
+    summary: Summary,
     data_dir: Path | str | None,
     sidecar: dict[str, Any],
     force: bool = False,
@@ -76,8 +76,8 @@ def write_softmax_submission(
 
     ``summary`` is a member run's summary (competition, data folder, test fingerprint).
     """
-    folder = Path(data_dir if data_dir is not None else summary["data_dir"])
-    competition = as_competition(summary["competition"], folder)
+    folder = Path(data_dir if data_dir is not None else summary.data_dir)
+    competition = as_competition(summary.competition, folder)
     expected = expected_ids(folder, competition)
     if expected is not None:
         checked = f"{folder / competition.sample_submission_file}"
@@ -95,7 +95,7 @@ def write_softmax_submission(
         "checked_against": checked,
         "data_dir": str(folder),
         "test_softmax": softmax.name,
-        "test_fingerprint": summary.get("test_fingerprint"),
+        "test_fingerprint": summary.test_fingerprint,
         **sidecar,
         "predicted_class_counts": np.bincount(labels, minlength=competition.classes).tolist(),
     }

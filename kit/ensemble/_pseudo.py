@@ -65,7 +65,7 @@ def confident_rows(proba: np.ndarray, threshold: float) -> tuple[np.ndarray, np.
 
 def check_threshold(threshold: float) -> None:
     if not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
-        raise KitError(f"threshold: {threshold!r} must be a probability in (0, 1], e.g. 0.99")
+        raise KitError.invalid("threshold", "a probability in (0, 1], e.g. 0.99", threshold)
 
 
 def _from_sidecar(path: Path) -> tuple[np.ndarray, str, str | None, str]:
@@ -94,7 +94,7 @@ def _from_runs(references: Sequence[str | Path]) -> tuple[np.ndarray, str, str |
     names = ", ".join(str(member.run.root) for member in members)
     description = f"run {names}" if len(members) == 1 else f"runs {names} (equal soft vote)"
     voted = soft_vote([member.test for member in members])
-    return voted, summary["competition"], summary["test_fingerprint"], description
+    return voted, summary.competition, summary.test_fingerprint, description
 
 
 def _load(source: str | Path | Sequence[str | Path]) -> tuple[np.ndarray, str, str | None, str]:
@@ -109,9 +109,11 @@ def _load(source: str | Path | Sequence[str | Path]) -> tuple[np.ndarray, str, s
         return _from_runs([source])
     sources = list(source)
     if not sources:
-        raise KitError("source: empty; give a submission's .json (or .csv) or one or more run folders")
+        raise KitError("empty; give a submission's .json (or .csv) or one or more run folders", argument="source")
     if any(Path(item).suffix in (".json", ".csv") for item in sources) and len(sources) > 1:
-        raise KitError("source: give one submission, or run folders only (a submission already combines its runs)")
+        raise KitError(
+            "give one submission, or run folders only (a submission already combines its runs)", argument="source"
+        )
     return _load(sources[0]) if len(sources) == 1 else _from_runs(sources)
 
 

@@ -27,7 +27,7 @@ def greedy_counts(
     """How often each run is chosen (the best-scoring prefix of ``rounds`` greedy additions) and the score after
     each round. Ties go to the earlier run, and to the shorter prefix."""
     if rounds < 1:
-        raise KitError(f"rounds: must be at least 1, got {rounds}")
+        raise KitError.invalid("rounds", "at least 1", rounds)
     score = objective(metric, labels)
     stacked = np.stack(oofs).astype(np.float64)
     total = np.zeros_like(stacked[0])
@@ -74,7 +74,7 @@ def select_runs(
 ) -> Selection:
     """Greedy selection with replacement over the runs' OOF softmaxes, with its cross-fitted OOF softmax."""
     if not oofs:
-        raise KitError("runs: none given; name at least one run folder")
+        raise KitError("none given; name at least one run folder", argument="runs")
     counts, path = greedy_counts(oofs, labels, metric, rounds)
     voted, half_counts = cross_fitted_vote(
         oofs, labels, lambda fit_oofs, fit_labels: greedy_counts(fit_oofs, fit_labels, metric, rounds)[0], seed

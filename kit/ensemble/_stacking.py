@@ -31,7 +31,7 @@ SOLVER = "newton-cg"  # ~20 Newton steps where lbfgs needs hundreds on saturated
 
 def fold_rows(run: RunFolder, rows: int) -> list[np.ndarray]:
     """The validation rows of each of the run's folds (``fold-K/val_rows.npy``); they must cover every row once."""
-    folds = [score["fold"] for score in run.summary()["folds"]]
+    folds = [score.fold for score in run.summary().folds]
     parts = [load_array(run.fold_dir(fold) / "val_rows.npy").astype(np.int64) for fold in folds]
     covered = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     if len(covered) != rows or not np.array_equal(np.sort(covered), np.arange(rows)):
@@ -111,7 +111,7 @@ def cross_fit(
 
     def fit(train: np.ndarray) -> tuple[float, Any]:
         if len(np.unique(labels[train])) < 2:
-            raise KitError("stack: a fold's other rows hold a single class; stacking needs at least two")
+            raise KitError("a fold's other rows hold a single class; stacking needs at least two", argument="stack")
         fold_c = choose_c(x[train], labels[train]) if c is None else c
         return fold_c, _fit(x[train], labels[train], fold_c)
 
@@ -173,7 +173,7 @@ def fit_meta(
     ``on_step(done, total)`` is called after each meta-model (one per fold, then the final one).
     """
     if c is not None and not c > 0:
-        raise KitError(f"c: the meta-model's inverse regularisation must be positive, got {c}")
+        raise KitError.invalid("c", "a positive inverse regularisation of the meta-model", c)
     classes = oofs[0].shape[1]
     x = features(oofs)
     done, total = 0, len(folds) + 1

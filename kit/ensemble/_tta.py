@@ -57,7 +57,7 @@ def with_tta(
     from kit.crossval import load_fold_models
     from kit.engine import PROBE_ROWS, compile_predictor
 
-    folds = [score["fold"] for score in member.summary["folds"]]
+    folds = [score.fold for score in member.summary.folds]
     oof, test = np.zeros_like(member.oof), np.zeros_like(member.test)
     engines = []
     for fold in folds:
@@ -78,7 +78,7 @@ def with_tta(
 
 def augmented_models(members: Sequence[Member]) -> int:
     """How many fold models test-time augmentation runs (those of runs whose recipe augments)."""
-    return sum(len(member.summary["folds"]) for member in members if member.recipe.augment.enabled)
+    return sum(len(member.summary.folds) for member in members if member.recipe.augment.enabled)
 
 
 def augment_members(

@@ -191,7 +191,7 @@ def submit(
     if data_dir is None:
         folder = DATA_DIR / competition.name
     if not message.strip():
-        raise KitError("message is empty: give the submission a message; it labels the submission on Kaggle")
+        raise KitError.invalid("message", "a non-empty text (it labels the submission on Kaggle)", message)
     rows = len(read_checked_submission(path, competition, folder))
     progress.on_phase(f"submitting {path.name} ({rows} rows)", 0, 1)
     service = Submissions(connect(competition.name, retry))

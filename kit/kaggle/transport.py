@@ -73,9 +73,11 @@ class Target:
     def __post_init__(self) -> None:
         parts = self.slug.split("/")
         if len(parts) > 2 or not all(SLUG.match(part) for part in parts):
-            raise KitError(
-                f"competition {self.slug!r}: not a Kaggle competition slug (the name in its address, e.g. "
-                "digit-recognizer) nor a dataset slug (owner/name)"
+            raise KitError.invalid(
+                "competition",
+                "a Kaggle competition slug (the name in its address, e.g. digit-recognizer) or a dataset slug "
+                "(owner/name)",
+                self.slug,
             )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions import Competition, class_values_of
-from kit.errors import KitError
+from kit.errors import ANOTHER, KitError
 from kit.utils import write_bytes_atomic, write_json
 
 
@@ -156,7 +156,7 @@ def spec_ids(competition: Competition, rows: int) -> np.ndarray | None:
 def refuse_overwrite(path: Path | str, force: bool) -> None:
     """Fail unless ``path`` is free or ``force`` allows replacing it."""
     if Path(path).exists() and not force:
-        raise KitError(f"{path} exists; pass --force to overwrite it, or --name to pick another name")
+        raise KitError(f"{path} exists", fix=(("force", True), ("name", ANOTHER)))
 
 
 def _class_values(labels: np.ndarray, competition: Competition, source: str, label_column: str) -> np.ndarray:

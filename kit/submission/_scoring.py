@@ -55,7 +55,7 @@ def _data_dir(sidecar: Sidecar | None) -> Path | None:
     for run in getattr(sidecar, "runs", None) or []:
         folder = RunFolder(Path(str(run.get("run", "")))) if isinstance(run, dict) else None
         if folder is not None and folder.summary_path.is_file():
-            data_dir = folder.summary().get("data_dir")
+            data_dir = folder.summary().data_dir
             if data_dir:
                 return Path(data_dir)
     return None

@@ -27,14 +27,14 @@ class TuneRole:
 
     def __post_init__(self) -> None:
         if not self.host:
-            raise KitError("role: host must not be empty (the chief's address, e.g. 10.0.0.5)")
+            raise KitError("host must not be empty (the chief's address, e.g. 10.0.0.5)", argument="role")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 < self.port < 65536:
-            raise KitError(f"role: port must be an integer from 1 to 65535, got {self.port!r}")
+            raise KitError(f"port must be an integer from 1 to 65535, got {self.port!r}", argument="role")
         if self.tuner_id != CHIEF and (not re.fullmatch(WORKER_ID_PATTERN, self.tuner_id) or CHIEF in self.tuner_id):
             raise KitError(
-                f"role: worker id {self.tuner_id!r}: give each worker a distinct id of letters, digits, "
-                "'.', '_' or '-' "
-                f"(not containing {CHIEF!r}), e.g. 'gpu1'"
+                f"worker id {self.tuner_id!r}: give each worker a distinct id of letters, digits, '.', '_' or '-' "
+                f"(not containing {CHIEF!r}), e.g. 'gpu1'",
+                argument="role",
             )
 
     @property

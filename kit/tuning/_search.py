@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.competitions import Competition, as_competition
-from kit.errors import KitError
+from kit.errors import ANOTHER, KitError
 from kit.tuning._role import CHIEF, TuneRole, kerastuner_environment
 from kit.tuning._trials import FAILED, OBJECTIVE, TrialScore, ranked
 from kit.utils import Callback, CallbackList, as_callback_list
@@ -69,20 +69,12 @@ class TuneResult:
 
 
 def holdout_split(images: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
-    """A seeded stratified (fit, validation) split of labelled images, ``fraction`` of them for validation."""
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
+    """A seeded stratified (fit, validation) split of labelled images, ``fraction`` of them for validation (the
+    rows of :func:`kit.data.holdout_split`)."""
     from kit.data import ImageSet
+    from kit.data import holdout_split as rows_split
 
-    try:
-        fit_rows, val_rows = train_test_split(
-            np.arange(len(images)), test_size=fraction, stratify=images.labels, random_state=seed
-        )
-    except ValueError as error:
-        raise KitError(
-            f"tune.holdout = {fraction}: cannot hold out a stratified part of {len(images)} images ({error})"
-        ) from None
+    fit_rows, val_rows = rows_split(images.labels, fraction, seed, argument="tune.holdout")
     return tuple(ImageSet(images.images[rows], images.labels[rows], images.ids[rows]) for rows in (fit_rows, val_rows))
 
 
@@ -187,8 +179,8 @@ def _plan(
     base = base.with_overrides(overrides) if overrides else base
     trained = base.with_overrides({"train.epochs": epochs}) if epochs is not None else base
     space = parse_space(trained)
-    kind = tuner_kind(tuner, "tuner") if tuner is not None else space.tuner
-    budget = trial_budget(max_trials, "max_trials") if max_trials is not None else space.max_trials
+    kind = tuner_kind(tuner) if tuner is not None else space.tuner
+    budget = trial_budget(max_trials) if max_trials is not None else space.max_trials
     role = role or TuneRole.from_environment()
     competition = as_competition(competition, data)
     images = load_train(resolve_data_dir(data, competition), competition)
@@ -336,6 +328,6 @@ def _check_folder(folder: Path, identity: dict[str, Any], restart: bool) -> None
     stale = [key for key, value in identity.items() if stored.get(key) != value]
     if stale:
         raise KitError(
-            f"{folder} holds a search with a different {stale[0].replace('_', ' ')}; "
-            "pass restart=True to discard it, or pick another out folder"
+            f"{folder} holds a search with a different {stale[0].replace('_', ' ')}",
+            fix=(("restart", True), ("out", ANOTHER)),
         )

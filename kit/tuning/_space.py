@@ -110,7 +110,7 @@ def _flatten(table: dict[str, Any]) -> dict[str, Any]:
 def _settings(settings: dict[str, Any], where: str) -> dict[str, Any]:
     holdout = settings.get("holdout", DEFAULT_SETTINGS["holdout"])
     if not _is_number(holdout) or not 0 < holdout < 1:
-        raise KitError(f"{where} key holdout: expected a fraction between 0 and 1 such as 0.2, got {holdout!r}")
+        raise _invalid(f"{where} key holdout", "a fraction strictly between 0 and 1, e.g. 0.2", holdout)
     checked = {"holdout": float(holdout)}
     if "tuner" in settings:
         checked["tuner"] = tuner_kind(settings["tuner"], f"{where} key tuner")
@@ -119,16 +119,26 @@ def _settings(settings: dict[str, Any], where: str) -> dict[str, Any]:
     return checked
 
 
-def tuner_kind(name: Any, where: str = "--tuner") -> str:
-    """``name`` if it is a KerasTuner tuner kit offers, else a one-line error."""
+def _invalid(where: str | None, expected: str, value: Any, argument: str = "") -> KitError:
+    """The one wording of a bad value, about the library ``argument`` (``where`` None) or a recipe key (``where``)."""
+    if where is None:
+        return KitError.invalid(argument, expected, value)
+    return KitError(f"{where}: must be {expected}, got {value!r}")
+
+
+def tuner_kind(name: Any, where: str | None = None) -> str:
+    """``name`` if it is a KerasTuner tuner kit offers, else a one-line error about the argument ``tuner`` (or the
+    recipe key ``where``)."""
     if name not in TUNERS:
-        raise KitError(f"{where}: unknown tuner {name!r}; use {', '.join(TUNERS)}")
+        raise _invalid(where, f"one of {', '.join(TUNERS)}", name, "tuner")
     return name
 
 
-def trial_budget(trials: Any, where: str = "--max-trials") -> int:
+def trial_budget(trials: Any, where: str | None = None) -> int:
+    """``trials`` if it is a number of trials kit runs, else a one-line error about the argument ``max_trials`` (or
+    the recipe key ``where``)."""
     if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS:
-        raise KitError(f"{where}: expected a number of trials ≥ 1 (at most {MAX_TRIALS:,}), got {trials!r}")
+        raise _invalid(where, f"a whole number of trials from 1 to {MAX_TRIALS:,}", trials, "max_trials")
     return trials
 
 

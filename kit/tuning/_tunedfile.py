@@ -55,7 +55,8 @@ def check_overwritable(path: Path, force: bool) -> None:
     """Refuse to replace a file kit did not write as it stands (a hand-edited tuned recipe) unless ``force``."""
     if path.exists() and not force and not written_by_kit(path):
         raise KitError(
-            f"{path} was edited by hand (or not written by kit tune); pass force=True to overwrite it, or move it away"
+            f"{path} was edited by hand (or not written by kit tune), so kit keeps it (move it away, or overwrite it)",
+            fix=("force", True),
         )
 
 

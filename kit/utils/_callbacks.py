@@ -115,8 +115,8 @@ def as_callback_list(callbacks: Iterable[Callback] | Callback | None) -> Callbac
         if not isinstance(callback, Callback):
             from kit.errors import KitError
 
-            raise KitError(
-                f"callbacks: {callback!r} is not a kit.Callback (subclass kit.Callback and override its hooks)"
+            raise KitError.invalid(
+                "callbacks", "kit.Callback objects (subclass kit.Callback and override its hooks)", callback
             )
     return listed
 

@@ -69,7 +69,7 @@ def test_larger_size_repeats_rows_without_leaking_validation_into_training(demo_
 
 
 def test_too_small_a_size_is_refused(demo_dir, competition):
-    with pytest.raises(KitError, match="size=50: the bench needs at least 100 rows"):
+    with pytest.raises(KitError, match=r"^size: must be at least 100 rows \(10 classes\), got 50$"):
         bench_data(demo_dir, competition, size=50)
 
 
@@ -193,15 +193,17 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):
 def test_zero_notebook_epochs_seeds_or_one_fold_are_refused_before_any_work(tmp_path):
     from kit.benchmark import run_bench
 
-    with pytest.raises(KitError, match="notebook_epochs=0: the notebook pipeline needs at least 1 epoch"):
+    with pytest.raises(
+        KitError, match=r"^notebook_epochs: must be at least 1 \(epochs of the notebook pipeline\), got 0$"
+    ):
         run_bench(notebook_epochs=0, out=tmp_path)
-    with pytest.raises(KitError, match="seeds=0: the bench needs at least 1 seed"):
+    with pytest.raises(KitError, match=r"^seeds: must be at least 1, got 0$"):
         run_bench(seeds=0, out=tmp_path)
-    with pytest.raises(KitError, match="folds=1: the bench needs at least 2 folds"):
+    with pytest.raises(KitError, match=r"^folds: must be at least 2, got 1$"):
         run_bench(folds=1, out=tmp_path)
     assert not (tmp_path / "bench.json").exists()
     (tmp_path / "taken").write_text("")
-    with pytest.raises(KitError, match=r"out=.*taken: is a file; give the folder to write bench\.json into"):
+    with pytest.raises(KitError, match=r"^out: .*taken is a file; give the folder to write bench\.json into$"):
         run_bench(out=tmp_path / "taken")
 
 
@@ -220,9 +222,9 @@ def test_set_overrides_reach_the_recipe_and_errors_name_flags(tmp_path, tiny_dir
     done = runner.invoke(app, [*base, "--set", "train.epochs=0"])
     assert done.exit_code == 1 and "train.epochs" in str(done.exception)
     done = runner.invoke(app, [*base, "--size", "50"])
-    assert done.exit_code == 1 and str(done.exception).startswith("--size 50: the bench needs at least 100 rows")
+    assert done.exit_code == 1 and str(done.exception).startswith("--size: must be at least 100 rows")
     done = runner.invoke(app, [*base, "--seeds", "0"])
-    assert done.exit_code == 1 and str(done.exception) == "--seeds 0: the bench needs at least 1 seed"
+    assert done.exit_code == 1 and str(done.exception) == "--seeds: must be at least 1, got 0"
     assert not (tmp_path / "b").exists()
 
 

@@ -85,7 +85,10 @@ def test_a_user_spec_shadows_a_shipped_one(tmp_path, monkeypatch):
 
 
 def test_unknown_competition_lists_the_known_ones():
-    with pytest.raises(KitError, match=r"unknown competition 'nope': use one of .*digit-recognizer.*competition.toml"):
+    with pytest.raises(
+        KitError,
+        match=r"^competition: must be one of .*digit-recognizer.*competition.toml beside the data\), got 'nope'$",
+    ):
         get_competition("nope")
 
 

@@ -61,7 +61,7 @@ def both_runs(tmp_path_factory, tiny_dir, recipe, cluster):
     recorder = Recorder()
     remote = run_cv(recipe, tiny_dir, out=folder / "cluster", callbacks=[recorder], cluster=cluster.scheduler_address)
     local = run_cv(recipe, tiny_dir, out=folder / "local", jobs=2)
-    return folder, remote.summary, local.summary, recorder
+    return folder, remote.summary.to_json(), local.summary.to_json(), recorder
 
 
 def without_timing(summary):
@@ -99,7 +99,7 @@ def test_epochs_and_folds_reach_the_client_progress(both_runs):
 
 def test_finished_run_resumes_without_contacting_the_cluster(both_runs, tiny_dir, recipe):
     folder, remote, *_ = both_runs
-    assert run_cv(recipe, tiny_dir, out=folder / "cluster", cluster="tcp://127.0.0.1:9").summary == remote
+    assert run_cv(recipe, tiny_dir, out=folder / "cluster", cluster="tcp://127.0.0.1:9").summary.to_json() == remote
 
 
 def worker_address(job, train, test, report):
@@ -155,7 +155,7 @@ def test_jobs_on_several_gpus_run_one_worker_per_gpu(monkeypatch, both_runs, tin
 
     monkeypatch.setattr("kit.crossval._cluster.visible_gpus", lambda: ["0", "1"])
     monkeypatch.setattr(kit.crossval._cluster, "local_gpu_cluster", recording)
-    summary = run_cv(recipe, tiny_dir, out=tmp_path / "gpus", jobs=2).summary
+    summary = run_cv(recipe, tiny_dir, out=tmp_path / "gpus", jobs=2).summary.to_json()
     assert started == [(["0", "1"], 2)]
     assert without_timing(summary) == without_timing(both_runs[2])
 

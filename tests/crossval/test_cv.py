@@ -195,7 +195,10 @@ def test_cli_prints_fold_table_and_oof(tmp_path, tiny_dir):
         (["cv", "demo", "--data", "{empty}"], "train.csv: file not found"),
         (["cv", "demo", "--epochs", "0", "--data", "{empty}"], "recipe demo: key train.epochs: 0 must be ≥ 1"),
         (["cv", "demo", "--jobs", "0", "--data", "{tiny}"], "a whole number from 1 to 64, got 0"),
-        (["cv", "demo", "--holdout", "0.9", "--data", "{tiny}"], "holdout must be a share from 0 to 0.5"),
+        (
+            ["cv", "demo", "--holdout", "0.9", "--data", "{tiny}"],
+            "--holdout: must be a share from 0 to 0.5 of the training rows, got 0.9",
+        ),
         (["cv", "demo", "--set", "train.learning_rate=nan", "--data", "{tiny}"], "train.learning_rate"),
     ],
 )

@@ -38,7 +38,7 @@ def test_kannada_spec_is_a_few_lines(tmp_path):
 
 
 def test_unknown_competition():
-    with pytest.raises(KitError, match="unknown competition 'nope'"):
+    with pytest.raises(KitError, match=r"^competition: must be one of .*, got 'nope'$"):
         get_competition("nope")
 
 

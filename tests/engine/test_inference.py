@@ -83,7 +83,7 @@ def test_int8_quantizes_within_a_few_hundredths(models, images):
     got = predictor(images)
     assert got == pytest.approx(keras_mean(models[:2], images), abs=0.05)
     assert got.sum(axis=1) == pytest.approx(np.ones(len(images)), abs=1e-4)
-    with pytest.raises(KitError, match=r"^precision int8 runs on engine tflite \(or auto\)"):
+    with pytest.raises(KitError, match=r"^precision: int8 runs on engine tflite \(or auto\)"):
         compile_predictor(models[:1], engine="keras", precision="int8")
 
 
@@ -110,10 +110,10 @@ def test_a_graph_that_disagrees_with_keras_is_never_used(models, images, monkeyp
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"engine": "onnx"}, r"^engine: 'onnx' is not one of auto, tflite, keras$"),
+        ({"engine": "onnx"}, r"^engine: must be one of auto, tflite, keras, got 'onnx'$"),
         ({"batch": 0}, r"^batch: must be 1–65,536 images, got 0$"),
         ({"threads": 0}, r"^threads: must be at least 1, got 0$"),
-        ({"precision": "fp8"}, r"^precision: 'fp8' is not one of float32, int8$"),
+        ({"precision": "fp8"}, r"^precision: must be one of float32, int8, got 'fp8'$"),
     ],
 )
 def test_bad_arguments_fail_in_one_line(models, arguments, message):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import minimal_summary
 from kit.competitions import softmax_scores
 from kit.crossval import RunFolder
 from kit.ensemble import (
@@ -117,7 +118,7 @@ def test_the_stack_combiner_is_out_of_fold_and_matches_fit_stack(tmp_path):
     for fold, rows in enumerate(folds, 1):
         run.fold_dir(fold).mkdir(parents=True)
         save_array(run.fold_dir(fold) / "val_rows.npy", rows)
-    write_json(run.summary_path, {"folds": [{"fold": fold} for fold in (1, 2, 3)]})
+    write_json(run.summary_path, minimal_summary(folds=(1, 2, 3)))
     steps = []
     stacked = Stacked([run], on_phase=lambda done, total: steps.append((done, total))).fit(oofs, labels)
     assert steps == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]

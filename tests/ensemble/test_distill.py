@@ -89,15 +89,16 @@ def test_distill_end_to_end(teachers, tmp_path, tiny_dir):
     sidecar = json.loads(result.submission.with_suffix(".json").read_text())
     assert sidecar["weighting"] == "distilled" and sidecar["test_softmax"] == "student.npy"
     assert record["epochs"] == 1 and len(record["history"]["val_accuracy"]) == 1
-    with pytest.raises(KitError, match=r"student: already holds a distilled model; force=True replaces it"):
+    with pytest.raises(KitError, match=r"student: already holds a distilled model; pass force=True or out=\.\.\.$"):
         distill(runs, load_recipe(str(recipe)), out=out, submissions=subs)
 
 
 def test_bad_arguments_fail_before_training(teachers, tmp_path):
     runs, recipe = teachers
     for options, message in (
-        ({"alpha": 1.5}, r"^alpha: 1.5 must lie in \[0, 1\]"),
-        ({"holdout": 0.0}, r"^holdout: 0.0 must lie strictly between 0 and 1"),
+        ({"alpha": 1.5}, r"^alpha: must be in \[0, 1\] .*, got 1.5$"),
+        ({"holdout": 0.0}, r"^holdout: must be strictly between 0 and 1, e.g. 0.1, got 0.0$"),
+        ({"pseudo_threshold": 1.5}, r"^pseudo_threshold: must be a probability in \(0, 1\], e.g. 0.99, got 1.5$"),
         ({"epochs": 0}, r"^epochs: must be at least 1, got 0"),
     ):
         with pytest.raises(KitError, match=message):
@@ -107,5 +108,5 @@ def test_bad_arguments_fail_before_training(teachers, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 1
     assert done.stderr.strip() == (
-        "error: --alpha: 2.0 must lie in [0, 1] (1: true labels only, 0: the ensemble's softmax only)"
+        "error: --alpha: must be in [0, 1] (1: true labels only, 0: the ensemble's softmax only), got 2.0"
     )

@@ -83,7 +83,7 @@ def test_soft_vote_by_hand():
 def test_parse_weights():
     assert parse_weights("2,1", 2) == pytest.approx([2 / 3, 1 / 3])
     assert parse_weights("0.5, 0.5,1", 3) == pytest.approx([0.25, 0.25, 0.5])
-    with pytest.raises(KitError, match=r"weights '2,x': expected comma-separated numbers"):
+    with pytest.raises(KitError, match=r"weights: must be comma-separated numbers, one per run, e.g. 2,1, got '2,x'"):
         parse_weights("2,x", 2)
     with pytest.raises(KitError, match=r"^weights: 1 weights for 2 runs; give one per run, e.g. 1,1"):
         parse_weights("3", 2)
@@ -205,12 +205,12 @@ def test_predict_writes_a_checked_submission_and_its_sidecar(two_runs, tmp_path,
     assert sidecar["oof_accuracy"] == pytest.approx(np.mean((0.25 * OOF_A + 0.75 * OOF_B).argmax(axis=1) == LABELS))
     assert sidecar["checked_against"] == "digit-recognizer format (ids 1…3)"
     assert sidecar["created_at"] and sidecar["rows"] == 3 and sidecar["competition"] == "digit-recognizer"
-    with pytest.raises(KitError, match=r"a\+b.csv exists; pass --force"):
+    with pytest.raises(KitError, match=r"a\+b.csv exists; pass force=True or name=\.\.\.$"):
         predict(two_runs, out_dir=out)
     assert json.loads((out / "a+b.json").read_text()) == sidecar
     again = predict(two_runs, out_dir=out, force=True)
     assert again.sidecar["weights"] == pytest.approx([0.5, 0.5])
-    with pytest.raises(KitError, match=r"name '../x': give a plain file name"):
+    with pytest.raises(KitError, match=r"name: must be a plain file name .*, got '../x'"):
         predict(two_runs, name="../x", out_dir=out)
 
 
@@ -255,7 +255,7 @@ def test_tta_with_no_copies_reproduces_the_fold_predictions(real_run, tiny_dir):
     assert quantized.test == pytest.approx(augmented.test, abs=0.05) and not np.array_equal(
         quantized.test, ensemble.test
     )
-    with pytest.raises(KitError, match=r"^tta_precision: 'fp16' is not one of float32, int8$"):
+    with pytest.raises(KitError, match=r"^tta_precision: must be one of float32, int8, got 'fp16'$"):
         build_ensemble([real_run], tta=2, tta_precision="fp16")
 
 
@@ -298,7 +298,7 @@ def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     assert "wrote" in done.stdout and (tmp_path / "subs" / "tiny+tiny-copy.csv").is_file()
     refused = subprocess.run(command, capture_output=True, text=True, env=_env())
     assert refused.returncode == 1
-    assert refused.stderr.strip().startswith("error: ") and "exists; pass --force" in refused.stderr
+    assert refused.stderr.strip().startswith("error: ") and "exists; rerun with --force or --name ..." in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     wide = {**_env(), "COLUMNS": "400"}
     tta = subprocess.run([*command, "--tta", "1", "--precision", "int8"], capture_output=True, text=True, env=wide)

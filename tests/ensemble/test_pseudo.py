@@ -28,7 +28,7 @@ def test_confident_rows_take_the_argmax_at_or_above_the_threshold():
     rows, labels, probabilities = confident_rows(np.array([[0.2, 0.8], [0.99, 0.01], [0.5, 0.5]]), 0.8)
     assert rows.tolist() == [0, 1] and labels.tolist() == [1, 0] and probabilities == pytest.approx([0.8, 0.99])
     for bad in (0, 1.5, -0.1, float("nan"), "0.9"):
-        with pytest.raises(KitError, match=r"^threshold: .* must be a probability in \(0, 1\], e.g. 0.99$"):
+        with pytest.raises(KitError, match=r"^threshold: must be a probability in \(0, 1\], e.g. 0.99, got .*$"):
             confident_rows(np.ones((1, 2)) / 2, bad)
 
 
@@ -94,7 +94,7 @@ def test_bad_sources_fail_with_one_line(runs, tmp_path):
         with pytest.raises(KitError, match=message) as raised:
             pseudo_rows(source)
         assert "\n" not in str(raised.value)
-    with pytest.raises(KitError, match=r"^threshold: 0 must be a probability"):
+    with pytest.raises(KitError, match=r"^threshold: must be a probability in \(0, 1\], e.g. 0.99, got 0$"):
         pseudo_rows(runs[0], threshold=0)
 
 

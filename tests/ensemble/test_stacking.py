@@ -33,7 +33,7 @@ def with_folds(folder, parts: list[np.ndarray]):
     run = RunFolder(folder)
     for fold, rows in enumerate(parts, start=1):
         save_array(run.fold_dir(fold) / "val_rows.npy", rows)
-    summary = run.summary()
+    summary = run.summary().to_json()
     summary["folds"] = [
         {"fold": fold, "epochs": 1, "val_accuracy": 0.5, "val_loss": 1.0, "seconds": 1.0}
         for fold in range(1, len(parts) + 1)
@@ -102,7 +102,7 @@ def test_a_class_missing_from_the_other_folds_gets_zero_probability():
     x = np.eye(3)[labels] + 0.1
     stacked, _ = cross_fit(x, labels, [np.array([4]), np.array([0, 2, 5]), np.array([1, 3, 6, 7])], 3)
     assert stacked[4, 2] == 0.0 and stacked[4].sum() == pytest.approx(1.0)
-    with pytest.raises(KitError, match=r"^c: the meta-model's inverse regularisation must be positive, got 0"):
+    with pytest.raises(KitError, match=r"^c: must be a positive inverse regularisation of the meta-model, got 0"):
         fit_stack([x], [x], labels, [np.arange(4), np.arange(4, 8)], c=0)
 
 

@@ -430,8 +430,8 @@ def test_a_spec_that_cannot_be_inferred_is_a_note_and_the_files_stay(kaggle, inf
             r"^Kaggle has no dataset 'kit-tester/nope' \(404 Not Found\): check the name in its "
             r"address, https://www\.kaggle\.com/datasets/kit-tester/nope$",
         ),
-        ("no such", r"^competition 'no such': not a Kaggle competition slug"),
-        ("a/b/c", r"^competition 'a/b/c': not a Kaggle competition slug .* nor a dataset slug \(owner/name\)$"),
+        ("no such", r"^competition: must be a Kaggle competition slug .*, got 'no such'$"),
+        ("a/b/c", r"^competition: must be a Kaggle competition slug .* or a dataset slug \(owner/name\), got 'a/b/c'$"),
     ],
 )
 def test_unknown_or_malformed_slugs_are_one_line(kaggle, tmp_path, slug, expected):
@@ -573,7 +573,9 @@ def test_a_sidecar_that_is_not_readable_is_a_note(kaggle, tmp_path, solution):
 
 
 def test_an_empty_message_is_refused_before_any_request(kaggle, tmp_path, solution):
-    with pytest.raises(KitError, match=r"^message is empty: give the submission a message"):
+    with pytest.raises(
+        KitError, match=r"^message: must be a non-empty text \(it labels the submission on Kaggle\), got "
+    ):
         submit(_submission(tmp_path, solution), "  ", retry=FAST)
     assert kaggle.requests == []
 

@@ -37,7 +37,7 @@ def test_labels_as_whole_floats_are_written_as_integers(tmp_path, competition):
 def test_refuses_to_overwrite_unless_forced(tmp_path, competition):
     path = tmp_path / "sub.csv"
     write_submission(np.array([1, 2]), np.array([1, 1]), path, competition, sidecar={"n": 1})
-    with pytest.raises(KitError, match=r"sub.csv exists; pass --force to overwrite it"):
+    with pytest.raises(KitError, match=r"sub.csv exists; pass force=True or name=\.\.\.$"):
         write_submission(np.array([1, 2]), np.array([5, 5]), path, competition, sidecar={"n": 2})
     assert path.read_text() == "ImageId,Label\n1,1\n2,1\n"
     assert json.loads(path.with_suffix(".json").read_text()) == {"n": 1}

@@ -24,7 +24,7 @@ from kit.cli import app
 from kit.cli.tune import distribution
 from kit.data import load_train
 from kit.engine import build_model
-from kit.errors import KitError
+from kit.errors import ANOTHER, KitError
 from kit.recipes import load_recipe
 from kit.tuning import (
     SEARCH_RECORD,
@@ -157,12 +157,18 @@ def test_ranges_become_int_and_float_hyperparameters_and_unquoted_keys_work():
             r"train.batch_size takes integers, so the range min must be one",
         ),
         ({"train.optimizer": "adam"}, r"expected a list of choices or a range"),
-        ({"train.epochs": [1, 2], "holdout": 1.5}, r"key holdout: expected a fraction between 0 and 1"),
+        (
+            {"train.epochs": [1, 2], "holdout": 1.5},
+            r"key holdout: must be a fraction strictly between 0 and 1, e.g. 0.2, got ",
+        ),
         (
             {"train.epochs": [1, 2], "tuner": "grid"},
-            r"key tuner: unknown tuner 'grid'; use bayesian, hyperband, random",
+            r"key tuner: must be one of bayesian, hyperband, random, got 'grid'$",
         ),
-        ({"train.epochs": [1, 2], "max_trials": 0}, r"key max_trials: expected a number of trials ≥ 1"),
+        (
+            {"train.epochs": [1, 2], "max_trials": 0},
+            r"key max_trials: must be a whole number of trials from 1 to [\d,]+, got ",
+        ),
     ],
 )
 def test_bad_spaces_fail_with_one_line_naming_the_key(table, message):
@@ -288,7 +294,9 @@ def test_another_search_in_the_folder_is_refused_then_restarted(search, tiny_dir
     (tmp_path / "other").mkdir()
     other = tmp_path / "other" / "tiny.toml"
     other.write_text(TINY.replace('"model.dense.0.units" = [8, 16]', '"model.dense.0.units" = [8, 32]'))
-    with pytest.raises(KitError, match="search holds a search with a different space; pass restart=True"):
+    with pytest.raises(
+        KitError, match=r"search holds a search with a different space; pass restart=True or out=\.\.\.$"
+    ):
         run_tune(other, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path)
     with pytest.raises(KitError, match="different recipe hash"):
         run_tune(source, tiny_dir, epochs=2, out=tmp_path / "search", recipes_dir=tmp_path)
@@ -306,7 +314,7 @@ def test_a_hand_edited_tuned_recipe_is_kept_unless_forced(search, tiny_dir, tmp_
     path = tmp_path / "tiny-tuned.toml"
     edited = path.read_text().replace("[train]", "[train]\nepochs = 40")
     path.write_text(edited)
-    with pytest.raises(KitError, match=r"tiny-tuned.toml was edited by hand .*; pass force=True to overwrite it"):
+    with pytest.raises(KitError, match=r"tiny-tuned.toml was edited by hand .*; pass force=True$"):
         run_tune(source, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path)
     assert path.read_text() == edited
     run_tune(source, tiny_dir, out=tmp_path / "search", recipes_dir=tmp_path, force=True)
@@ -370,7 +378,7 @@ def test_the_tuned_file_is_toml_with_a_hash_line_and_tidy_floats(tmp_path):
     assert written_by_kit(path)
     path.write_text(text.replace("epochs = 2", "epochs = 3"))
     assert not written_by_kit(path)
-    with pytest.raises(KitError, match=r"demo-tuned.toml was edited by hand .*; pass force=True to overwrite it"):
+    with pytest.raises(KitError, match=r"demo-tuned.toml was edited by hand .*; pass force=True$"):
         write_tuned_recipe(path, text, force=False)
     write_tuned_recipe(path, text, force=True)
     assert path.read_text() == text
@@ -382,11 +390,11 @@ def test_the_tuned_file_is_toml_with_a_hash_line_and_tidy_floats(tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"chief": "localhost"}, r"--chief 'localhost': expected HOST:PORT"),
-        ({"chief": "host:99999"}, r"--chief 'host:99999': expected HOST:PORT"),
-        ({"worker": "host:8000"}, r"--worker-id None: give each worker a distinct id"),
+        ({"chief": "localhost"}, r"^--chief: must be HOST:PORT, e.g. 10.0.0.5:8000, got 'localhost'$"),
+        ({"chief": "host:99999"}, r"^--chief: must be HOST:PORT, e.g. 10.0.0.5:8000, got 'host:99999'$"),
+        ({"worker": "host:8000"}, r"^--worker-id: must be a distinct id for each worker, .*, got None$"),
         ({"worker": "host:8000", "worker_id": "mischief"}, r"not containing 'chief'"),
-        ({"worker": "host:8000", "worker_id": "a b"}, r"--worker-id 'a b'"),
+        ({"worker": "host:8000", "worker_id": "a b"}, r"^--worker-id: must be .*, got 'a b'$"),
         ({"worker_id": "w1"}, r"--worker-id needs --worker HOST:PORT"),
         ({"chief": "host:1", "worker": "host:1", "worker_id": "w1"}, r"--chief and --worker exclude each other"),
     ],
@@ -538,7 +546,10 @@ def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch
     ("args", "message"),
     [
         (["tune", "base"], "error: recipe base: [tune] has no keys to search"),
-        (["tune", "demo", "--worker", "nowhere"], "error: --worker 'nowhere': expected HOST:PORT"),
+        (
+            ["tune", "demo", "--worker", "nowhere"],
+            "error: --worker: must be HOST:PORT, e.g. 10.0.0.5:8000, got 'nowhere'",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(args, message, tmp_path):
@@ -553,15 +564,17 @@ def test_library_errors_become_flags_on_the_command_line():
     from kit.cli.options import as_flags
     from kit.cli.tune import BENCH_ARGUMENTS, TUNE_ARGUMENTS
 
-    reworded = as_flags(KitError("x.toml was edited by hand; pass force=True to overwrite it"), TUNE_ARGUMENTS)
-    assert str(reworded) == "x.toml was edited by hand; rerun with --force to overwrite it"
-    reworded = as_flags(
-        KitError("f holds a search; pass restart=True to discard it, or pick another out folder"), TUNE_ARGUMENTS
+    reworded = as_flags(KitError("x.toml was edited by hand", fix=("force", True)), TUNE_ARGUMENTS)
+    assert str(reworded) == "x.toml was edited by hand; rerun with --force"
+    reworded = as_flags(KitError("f holds a search", fix=(("restart", True), ("out", ANOTHER))), TUNE_ARGUMENTS)
+    assert str(reworded) == "f holds a search; rerun with --restart or --out ..."
+    invalid = KitError.invalid("max_trials", "at least 1", 0)
+    assert str(as_flags(invalid, TUNE_ARGUMENTS)) == "--max-trials: must be at least 1, got 0"
+    assert str(as_flags(KitError.invalid("size", "at least 100 rows", 50), BENCH_ARGUMENTS)) == (
+        "--size: must be at least 100 rows, got 50"
     )
-    assert str(reworded) == "f holds a search; rerun with --restart to discard it, or pick another --out folder"
-    assert str(as_flags(KitError("max_trials: expected ≥ 1"), TUNE_ARGUMENTS)) == "--max-trials: expected ≥ 1"
-    assert str(as_flags(KitError("size=50: too few"), BENCH_ARGUMENTS)) == "--size 50: too few"
     assert str(as_flags(KitError("recipe x: key train.epochs: 0"), TUNE_ARGUMENTS)) == "recipe x: key train.epochs: 0"
+    assert str(as_flags(KitError("0.01", argument="tune.holdout"), TUNE_ARGUMENTS)) == "tune.holdout: 0.01"
 
 
 @pytest.mark.slow
