@@ -2,7 +2,7 @@
 (its ``NAME.npy`` test softmax) or from run folders (their ``test.npy`` soft-voted with equal weights).
 
 :func:`pseudo_rows` only chooses the rows; training on them (added to every fold's training part, never to a
-validation part) is the job of cross-validation, which records :meth:`PseudoLabels.record` in the run folder and
+validation part) is the job of cross-validation, which records the rows and labels in the run folder and
 :attr:`PseudoLabels.fingerprint` in the run's identity.
 """
 
@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,18 +40,6 @@ class PseudoLabels:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    def record(self) -> dict[str, Any]:
-        """A JSON-ready description (without the rows themselves) for a run's summary."""
-        return {
-            "source": self.source,
-            "threshold": self.threshold,
-            "rows": len(self.rows),
-            "test_rows": self.test_rows,
-            "class_counts": np.bincount(self.labels, minlength=self.classes).tolist(),
-            "test_fingerprint": self.test_fingerprint,
-            "fingerprint": self.fingerprint,
-        }
 
 
 def confident_rows(proba: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
