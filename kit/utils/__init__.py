@@ -7,7 +7,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "_callbacks": ["Callback", "CallbackList", "as_callback_list"],
+        "_callbacks": ["Callback", "CallbackList", "ProgressBar", "as_callback_list"],
         "_io": ["load_array", "read_json", "save_array", "write_bytes_atomic", "write_json"],
         "_keys": [
             "MISSING",
