@@ -38,7 +38,8 @@ class FakeKaggle:
 
     Files named in ``wrapped`` are served as ``<name>.zip``. Set ``rules_accepted`` false to answer 403,
     ``pending_polls`` to keep a new submission PENDING for that many ListSubmissions calls, ``corrupt`` to serve
-    broken archives, and queue failures with :meth:`fail`. ``requests`` logs every call in order.
+    broken archives, queue failures with :meth:`fail` and misbehaviour (silence, a cut body, HTML) with :meth:`fault`.
+    ``requests`` logs every call in order.
     """
 
     def __init__(
@@ -65,6 +66,8 @@ class FakeKaggle:
         self.uploads: dict[str, bytes] = {}
         self.upload_names: dict[str, str] = {}
         self._failures: dict[str, list[tuple[int, str | None, bool]]] = {}
+        self._faults: dict[str, list[str]] = {}
+        self.closing = threading.Event()  # set on exit: silent handlers let go
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.port = self._server.server_address[1]
@@ -75,6 +78,7 @@ class FakeKaggle:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -85,6 +89,23 @@ class FakeKaggle:
         ``after``: do the work first, then fail (a server that records a submission but errors on the reply).
         """
         self._failures.setdefault(call, []).extend([(status, retry_after, after)] * times)
+
+    def fault(self, call: str, mode: str, times: int = 1) -> None:
+        """Misbehave on the next ``times`` ``call``s (a method name, ``blob`` or ``upload``; ``*``: any call).
+
+        ``silent``: accept the request and never answer; ``stalled``: send the headers and half the body, then fall
+        silent; ``cut``: send the headers and half the body, then close the connection; ``html``: answer 200 with an
+        HTML page (a proxy's or captive portal's) instead of JSON.
+        """
+        assert mode in ("silent", "stalled", "cut", "html"), mode
+        self._faults.setdefault(call, []).extend([mode] * times)
+
+    def next_fault(self, call: str) -> str | None:
+        with self._lock:
+            for name in (call, "*"):
+                if self._faults.get(name):
+                    return self._faults[name].pop(0)
+            return None
 
     def next_failure(self, call: str) -> tuple[int, str | None, bool] | None:
         with self._lock:
@@ -192,7 +213,15 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def _answer(self, call: str, work) -> None:
-            failure = kaggle.next_failure(call)
+            failure, fault = kaggle.next_failure(call), kaggle.next_fault(call)
+            if fault == "silent":
+                kaggle.closing.wait(120)
+                self.close_connection = True
+                return
+            if fault == "html":
+                page = b"<!DOCTYPE html><html><head><title>Sign in to the network</title></head><body></body></html>"
+                self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
+                return
             try:
                 if failure and not failure[2]:
                     raise _Reply(failure[0], "injected failure", failure[1])
@@ -203,9 +232,12 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
                 headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
                 self._send(reply.status, {"code": reply.status, "message": reply.message}, headers)
                 return
-            self._send(*result)
+            self._send(*result, cut=fault)
 
-        def _send(self, status: int, body: dict | bytes, headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: dict | bytes, headers: dict[str, str] | None = None, cut: str | None = None
+        ) -> None:
+            """Answer; ``cut`` (``stalled`` or ``cut``) sends only half the body, then stays silent or hangs up."""
             content = json.dumps(body).encode() if isinstance(body, dict) else body
             self.send_response(status)
             if isinstance(body, dict):
@@ -214,7 +246,14 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(content)
+            if cut is None:
+                self.wfile.write(content)
+                return
+            self.wfile.write(content[: len(content) // 2])
+            self.wfile.flush()
+            if cut == "stalled":
+                kaggle.closing.wait(120)
+            self.close_connection = True
 
         def _api(self, method: str, body: dict):
             if self.headers.get("Authorization") != kaggle.credentials:

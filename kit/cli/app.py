@@ -50,10 +50,14 @@ def demo_data(
     competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
 ) -> None:
     """Write competition-format CSVs built from scikit-learn's real handwritten digits (no network needed)."""
+    from kit.cli.options import as_flags, flags
     from kit.competitions import get_competition
     from kit.data import write_demo_data
 
-    folder = write_demo_data(dest, get_competition(competition))
+    try:
+        folder = write_demo_data(dest, get_competition(competition))
+    except KitError as error:
+        raise as_flags(error, flags("dest", "competition")) from None
     console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")
 
 
@@ -80,8 +84,16 @@ def exit_interrupted() -> None:
     sys.exit(INTERRUPTED)
 
 
+def os_error_line(error: OSError) -> str:
+    """An ``OSError`` no step turned into a KitError, as one line naming the path and the cause."""
+    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    where = " → ".join(paths) or "a file"
+    return f"{where}: {error.strerror or error} (nothing was finished with it; earlier results are intact)"
+
+
 def main() -> None:
-    """Console-script entry point: run the app and turn any KitError into one line on stderr, Ctrl-C into exit 130."""
+    """Console-script entry point: run the app and turn any KitError into one line on stderr, Ctrl-C into exit 130;
+    an ``OSError`` no step words itself (a full disk, an unreadable folder) is one line naming the path too."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = app(standalone_mode=False)
@@ -94,6 +106,11 @@ def main() -> None:
         exit_interrupted()
     except typer.Exit as done:
         sys.exit(done.exit_code)
+    except OSError as error:
+        if interrupted_during(error):
+            exit_interrupted()
+        print_error(os_error_line(error))
+        sys.exit(1)
     except Exception as error:  # usage errors of typer's click: one line, exit 2
         if interrupted_during(error):  # Ctrl-C inside an import (TensorFlow's re-raises it as an ImportError)
             exit_interrupted()

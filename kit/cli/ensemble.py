@@ -62,19 +62,9 @@ def predict(
         check_predict_options(metric, tta, precision)
     except KitError as error:
         raise as_flags(error, PREDICT_FLAGS) from None
-    chosen = [
-        flag
-        for flag, on in (
-            ("--weights", weights is not None),
-            ("--auto-weights", auto_weights),
-            ("--select", select),
-            ("--stack", stack),
-        )
-        if on
-    ]
-    if len(chosen) > 1:
-        raise KitError(f"{' and '.join(chosen)} exclude each other; pick one way to combine the runs")
-    from kit.ensemble import parse_weights
+    from kit.ensemble import check_one_way, parse_weights
+
+    check_one_way(weights, auto_weights, select, stack, names=PREDICT_FLAGS)
 
     try:
         parsed = None if weights is None else parse_weights(weights, len(runs))

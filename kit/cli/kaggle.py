@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -14,6 +16,18 @@ from kit.competitions import DEFAULT_COMPETITION
 
 if TYPE_CHECKING:
     from kit.kaggle import FetchResult, SubmissionList
+
+
+@contextlib.contextmanager
+def flagged() -> Iterator[None]:
+    """Library errors worded with these commands' flags (``timeout`` → ``--timeout``)."""
+    from kit.cli.options import as_flags
+    from kit.errors import KitError
+
+    try:
+        yield
+    except KitError as error:
+        raise as_flags(error, ["timeout"]) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -69,12 +83,15 @@ def fetch(
     ),
     dest: Path = typer.Option(Path("data"), help="Parent folder: the files go to DEST/<name>/."),
     force: bool = typer.Option(False, "--force", help="Download every file again, even those present and valid."),
+    timeout: Optional[float] = typer.Option(
+        None, help="Seconds the whole fetch may take (default: no limit; a request still gives up after 15 s silent)."
+    ),
 ) -> None:
     """Download a competition's (or dataset's) files from Kaggle into DEST/<name>/; check them, or infer their spec."""
     from kit.kaggle import fetch as fetch_files
 
-    with RichProgress() as progress:
-        fetched = fetch_files(competition, dest, force=force, callbacks=[progress])
+    with RichProgress() as progress, flagged():
+        fetched = fetch_files(competition, dest, force=force, timeout=timeout, callbacks=[progress])
     console.print(fetched_table(fetched))
     notes(fetched.notes)
     new = fetched.downloaded
@@ -100,15 +117,22 @@ def submit(
     wait: bool = typer.Option(
         True, "--wait/--no-wait", help="Wait until Kaggle has scored it and print the public score."
     ),
-    timeout: float = typer.Option(1800, help="Seconds to wait for the score."),
+    timeout: float = typer.Option(1800, help="Seconds the whole command may take, waiting for the score included."),
 ) -> None:
     """Check FILE as kit predict does, submit it to Kaggle and (by default) wait for its public score."""
     from kit.kaggle import Poll
     from kit.kaggle import submit as submit_file
 
-    with RichProgress() as progress:
+    with RichProgress() as progress, flagged():
         result = submit_file(
-            file, message, competition, data, wait=wait, poll=Poll(timeout=timeout), callbacks=[progress]
+            file,
+            message,
+            competition,
+            data,
+            wait=wait,
+            poll=Poll(timeout=timeout),
+            timeout=timeout,
+            callbacks=[progress],
         )
     notes(result.notes)
     scored = result.submission

@@ -9,8 +9,9 @@ the class values as they appear in the data, the submission columns and the metr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from kit.competitions._metrics import METRIC_NAMES
@@ -25,6 +26,26 @@ USER_DIR = Path("competitions")
 METRICS = METRIC_NAMES  # the names a spec may give as its metric
 Metric = Literal["accuracy", "log_loss", "macro_f1"]
 LayoutKind = Literal["prefix", "pattern", "columns", "string", "rest"]
+SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a name that becomes a folder (data/NAME) or a file name
+SLUG_RULE = "a name of letters, digits, '-', '_' and '.' (starting with a letter or digit, at most 100), e.g. my-comp"
+
+
+def is_slug(name: Any) -> bool:
+    """Whether ``name`` can become a folder or file name as it is: no path, no ``..``, nothing hidden."""
+    return isinstance(name, str) and SLUG.fullmatch(name) is not None and ".." not in name
+
+
+def slug_of(text: str) -> str:
+    """``text`` made a slug (runs of other characters become ``-``), e.g. a folder's name as a competition name."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).replace("..", "-").strip("-._")[:100]
+    return slug or "competition"
+
+
+def outside_folder(name: str) -> bool:
+    """Whether a file name of a spec would leave its data folder: absolute, a drive, ``..``, or empty."""
+    posix, windows = PurePosixPath(name), PureWindowsPath(name)
+    parts = (*posix.parts, *windows.parts)
+    return not name.strip() or posix.is_absolute() or bool(windows.drive or windows.root) or ".." in parts
 
 
 @dataclass(frozen=True)

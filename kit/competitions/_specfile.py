@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
-from kit.competitions._spec import BESIDE_DATA, METRICS, Competition, PixelLayout
+from kit.competitions._spec import BESIDE_DATA, METRICS, SLUG_RULE, Competition, PixelLayout, is_slug, outside_folder
 from kit.errors import KitError
 from kit.utils import dotted_key
 
 PLACEHOLDERS = ("{i}", "{row}", "{col}", "{channel}")
+PLACEHOLDER_NAMES = ("i", "row", "col", "channel")
+MAX_FIRST_ID = 2**53 - 1  # ids stay exact as int64 and as float64 (pandas reads a column with a gap as floats)
+MAX_DEPTH = 16  # tables and lists inside each other: a spec needs 2, Python's recursion gives out near 1,000
 
 
 def _models() -> Any:
@@ -49,7 +53,7 @@ def _models() -> Any:
     class Columns(Strict):
         label: Name = "label"
         id: Name | None = None
-        first_id: StrictInt = 1
+        first_id: Annotated[StrictInt, Field(ge=0, le=MAX_FIRST_ID)] = 1
         submission: Annotated[list[Name], Field(min_length=2, max_length=2)] = Field(
             default_factory=lambda: ["ImageId", "Label"]
         )
@@ -92,6 +96,8 @@ def _problem(error: Any) -> str:
     loc = [str(part) for part in first["loc"]]
     if loc and loc[0] == "classes":
         return "key classes: expected a count (at least 2) or a list of the label values, all integers or all strings"
+    if loc == ["columns", "first_id"] and first["type"] != "int_type":
+        return f"key columns.first_id: must be a row number from 0 to 2**53 - 1, got {first['input']!r}"
     key = dotted_key(part for part in loc if not part.isdigit())
     message = {"extra_forbidden": "unknown key", "missing": "missing"}.get(first["type"], first["msg"])
     return f"key {key}: {message}"
@@ -101,11 +107,13 @@ def parse_spec(content: dict[str, Any], source: str, default_name: str) -> Compe
     """Validate a spec table into a :class:`Competition`; ``source`` names the file in errors."""
     from pydantic import ValidationError
 
+    _check_depth(content, source)
     try:
         spec = _models().model_validate(content)
     except ValidationError as error:
         raise KitError(f"{source}: {_problem(error)}") from None
     image, pixels, columns, files = spec.image, spec.pixels, spec.columns, spec.files
+    _check_names(spec, source)
     shape = (image.height, image.width, image.channels)
     layout = _layout(pixels, shape, source)
     classes = tuple(range(spec.classes)) if isinstance(spec.classes, int) else tuple(spec.classes)
@@ -146,6 +154,20 @@ def parse_spec(content: dict[str, Any], source: str, default_name: str) -> Compe
     )
 
 
+def _check_names(spec: Any, source: str) -> None:
+    """The name must be a slug (it becomes ``data/NAME``); every file must lie inside the data folder."""
+    if spec.name is not None and not is_slug(spec.name):
+        raise KitError(f"{source}: key name: {spec.name!r} is not {SLUG_RULE}")
+    files = spec.files
+    named = [(key, getattr(files, key)) for key in ("train", "test", "sample_submission", "solution")]
+    for key, name in [*named, *((f"extra[{index}]", name) for index, name in enumerate(files.extra))]:
+        if outside_folder(name):
+            raise KitError(
+                f"{source}: key files.{key}: {name!r} is outside the data folder; name a file inside it "
+                "(a relative path without '..')"
+            )
+
+
 def _layout(pixels: Any, shape: tuple[int, int, int], source: str) -> PixelLayout:
     """The one pixel layout a ``[pixels]`` table chooses, checked against the image shape."""
     chosen = [key for key in ("prefix", "pattern", "columns", "string") if getattr(pixels, key) is not None]
@@ -162,17 +184,11 @@ def _layout(pixels: Any, shape: tuple[int, int, int], source: str) -> PixelLayou
             f"{shape[0]}×{shape[1]}×{shape[2]} = {count} pixels; set image.height, image.width, image.channels"
         )
     if kind == "pattern":
-        found = [name for name in PLACEHOLDERS if name in pixels.pattern]
-        if "{i}" not in found and not {"{row}", "{col}"} <= set(found):
+        found = _pattern_fields(pixels.pattern, source)
+        if "i" not in found and not {"row", "col"} <= found:
             raise KitError(f"{source}: key pixels.pattern: {pixels.pattern!r} needs {{i}} or both {{row}} and {{col}}")
-        if shape[2] > 1 and "{i}" not in found and "{channel}" not in found:
+        if shape[2] > 1 and not found & {"i", "channel"}:
             raise KitError(f"{source}: key pixels.pattern: {shape[2]} channels need {{channel}} (or {{i}}) in it")
-        try:
-            pixels.pattern.format(i=0, row=0, col=0, channel=0)
-        except (KeyError, IndexError, ValueError) as error:
-            raise KitError(
-                f"{source}: key pixels.pattern: {pixels.pattern!r} is not a name pattern ({error})"
-            ) from None
     return PixelLayout(
         kind=kind,
         prefix=pixels.prefix if pixels.prefix is not None else "pixel",
@@ -181,6 +197,36 @@ def _layout(pixels: Any, shape: tuple[int, int, int], source: str) -> PixelLayou
         columns=tuple(pixels.columns or ()),
         string=pixels.string or "",
     )
+
+
+def _pattern_fields(pattern: str, source: str) -> set[str]:
+    """The placeholders a pixel name pattern uses; each field must be a plain ``{i}``, ``{row}``, ``{col}`` or
+    ``{channel}`` (no ``{i.attr}``, ``{i[0]}``, ``{i!r}`` or ``{i:>999999}``), checked before it is ever formatted."""
+    where = f"{source}: key pixels.pattern: {pattern!r}"
+    try:
+        fields = [(name, spec, convert) for _, name, spec, convert in Formatter().parse(pattern) if name is not None]
+    except ValueError as error:
+        raise KitError(f"{where} is not a name pattern ({error})") from None
+    for name, spec, conversion in fields:
+        if name not in PLACEHOLDER_NAMES or spec or conversion:
+            field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise KitError(f"{where} has field {field}; use only {', '.join(PLACEHOLDERS)} (and '{{{{' for a brace)")
+    return {name for name, _, _ in fields}
+
+
+def _check_depth(content: Any, source: str) -> None:
+    """One line when tables or lists nest more than :data:`MAX_DEPTH` deep: validating (and reporting) such a value
+    would recurse past Python's limit. The walk itself does not recurse."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(content, ())]
+    while stack:
+        item, path = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if len(path) > MAX_DEPTH:
+            key = dotted_key(part if part.isprintable() else repr(part) for part in path[:3])
+            raise KitError(f"{source}: key {key}…: nested more than {MAX_DEPTH} tables or lists deep")
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        stack.extend((child, (*path, str(name)[:40])) for name, child in children)
 
 
 def load_spec(path: Path | str) -> Competition:
@@ -192,6 +238,8 @@ def load_spec(path: Path | str) -> Competition:
         content = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise KitError(f"{path}: invalid TOML ({error})") from None
+    except RecursionError:
+        raise KitError(f"{path}: invalid TOML (nested too deeply)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise KitError(f"{path}: cannot read it ({error})") from None
     default = path.parent.resolve().name if path.name == BESIDE_DATA else path.stem

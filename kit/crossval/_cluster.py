@@ -11,7 +11,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,12 +69,17 @@ def _log_epoch(topic: str, fold: int, epoch: int, logs: dict[str, float]) -> Non
 
 @contextmanager
 def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
-    """A ``distributed.Client`` of the scheduler at ``address``; a one-line error if none answers."""
+    """A ``distributed.Client`` of the scheduler at ``address``; a one-line error if none answers (or the address is
+    not one). The half-made client of a failed connection is closed at once: left to the garbage collector, it
+    would try to close itself at exit and print a ``TimeoutError`` traceback after the error."""
     from distributed import Client
 
+    client = Client.__new__(Client)
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        client.__init__(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
+        with suppress(Exception):
+            client.close(timeout=timeout)
         raise KitError(
             f"no Dask scheduler answered at {address} ({error}); start one with `dask scheduler` "
             "and pass its tcp://HOST:8786 address",

@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from kit.competitions import softmax_scores
 from kit.crossval._results import FoldScore
 from kit.crossval._rundir import FoldResult
 from kit.data import ImageSet
 from kit.engine import resume_state
 from kit.errors import KitError
 from kit.recipes import Recipe
-from kit.utils import prepare_tensorflow, softmax_scores
+from kit.utils import prepare_tensorflow
+from kit.utils._io import TEMP_PREFIX, os_error
 
 EpochReport = Callable[[int, int, dict[str, float]], None]
 Predictions = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]  # (validation, test, hold-out) softmaxes
@@ -276,10 +278,16 @@ def _final_predictions(
 
 
 def _model_bytes(model: Any) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
+    """The serialized ``.keras`` model, saved through a private temporary folder; an ``OSError`` there (a full disk,
+    a file size limit) is one line naming the path and the cause."""
+    path = Path(tempfile.gettempdir()) / "model.keras"
+    try:
+        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
+            path = Path(folder) / "model.keras"
+            model.save(path)
+            return path.read_bytes()
+    except OSError as error:
+        raise os_error(path, error, "cannot save the fold's model") from None
 
 
 def _fold_result(

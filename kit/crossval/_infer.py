@@ -4,6 +4,7 @@ as one graph (:func:`infer`, ``kit.infer``, through :func:`kit.engine.compile_pr
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from kit.crossval._rundir import resolve_run
+from kit.crossval._summary import REWRITE
 from kit.engine import PROBE_ROWS, compile_predictor
 from kit.errors import KitError
 
@@ -40,13 +42,15 @@ class Inference:
 def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool = False) -> list[Any]:
     """The saved models of a run folder's folds (all by default); ``compile`` restores their optimizer and metrics
     too (inference needs neither). For a snapshot-ensemble recipe (``[train.snapshots]``) a fold's model is its last
-    snapshot, so it differs from the fold's voted test softmax."""
+    snapshot, so it differs from the fold's voted test softmax.
+
+    Each model file must be the one the run wrote (its checksum, where the run recorded checksums) and a model of the
+    run: one input of its image shape, one softmax output over its classes (see :func:`load_model_file`)."""
     from kit.utils import import_tensorflow
 
     import_tensorflow()
-    import keras
-
-    available = [score.fold for score in run.summary().folds]
+    summary = run.summary()
+    available = [score.fold for score in summary.folds]
     chosen = list(folds) if folds is not None else available
     missing = [fold for fold in chosen if fold not in available]
     if missing:
@@ -55,9 +59,105 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
     for fold in chosen:
         path = run.fold_dir(fold) / "model.keras"
         if not path.is_file():
-            raise KitError(f"{path}: not found; the fold models of run {run.root} are incomplete (kit cv --force)")
-        models.append(keras.saving.load_model(path, compile=compile))
+            what = "not a file" if path.exists() else "not found"
+            raise KitError(f"{path}: {what}; the fold models of run {run.root} are incomplete (kit cv --force)")
+        summary.check_file(run.root, path)
+        shape = tuple(summary.data.image_shape)
+        models.append(load_model_file(path, summary.data.classes, shape, compile))
     return models
+
+
+def load_model_file(path: Path, classes: int, image_shape: tuple[int, ...], compile: bool = False) -> Any:
+    """The Keras model in ``path`` (in Keras' safe mode: no Python code is loaded), checked to be a fold model of a
+    run with ``classes`` classes and images of ``image_shape``; one line naming the file and what is wrong otherwise:
+    not a whole ``.keras`` archive, not loadable (a ``Lambda`` layer, an unknown layer or activation), another input
+    or output shape, no softmax at its end, outputs that are not probabilities on a probe."""
+    import keras
+
+    problem = archive_problem(path)
+    if problem is None:
+        try:
+            model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+        except Exception as error:  # Keras raises ValueError, TypeError, OSError, KeyError… for a bad file
+            problem = load_problem(error)
+        else:
+            problem = model_problem(model, classes, tuple(image_shape))
+    if problem is not None:
+        raise KitError(f"{path}: {problem}; {REWRITE}")
+    return model
+
+
+def archive_problem(path: Path) -> str | None:
+    """What makes ``path`` no ``.keras`` archive (empty, truncated, text, unreadable), or None."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file"
+        if not zipfile.is_zipfile(path):
+            return "damaged (not a .keras archive: truncated, or another kind of file)"
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except OSError as error:
+        return f"cannot read it ({error.strerror or error})"
+    except zipfile.BadZipFile:
+        return "damaged (not a readable .keras archive)"
+    if "config.json" not in names:
+        return "damaged (a zip archive without a Keras model's config.json)"
+    return None
+
+
+def load_problem(error: Exception) -> str:
+    """Keras' reason for not loading a model, as one short clause (its innermost "Exception encountered")."""
+    text = str(error).strip()
+    if "safe_mode" in text:
+        return "refused: it holds Python code (a Lambda layer or a function), which kit never loads"
+    reason = text.rsplit("Exception encountered:", 1)[-1].strip().splitlines()
+    reason = reason[0].strip() if reason else type(error).__name__
+    return f"not a loadable Keras model ({reason[:200]})"
+
+
+def model_problem(model: Any, classes: int, image_shape: tuple[int, ...]) -> str | None:
+    """What makes ``model`` no fold model of a run with ``classes`` classes and images of ``image_shape``, or None:
+    one input of that shape, one output of ``classes`` values ending in a softmax, probabilities on a probe."""
+    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+    if len(inputs) != 1 or len(outputs) != 1:
+        return f"has {len(inputs)} inputs and {len(outputs)} outputs, a fold model one of each"
+    takes, gives = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if takes != image_shape:
+        return f"takes images of shape {_shape(takes)}, the run's images are {_shape(image_shape)}"
+    if gives != (classes,):
+        return f"outputs {_shape(gives)} values per image, the run has {classes} classes"
+    last = _last_layer(model)
+    if not _is_softmax(last):
+        activation = getattr(getattr(last, "activation", None), "__name__", None) or "none"
+        return f"does not end in a softmax (its last layer {last.name!r} has activation {activation}: no probabilities)"
+    probe = np.random.default_rng(0).uniform(0, 255, (2, *image_shape)).astype(np.float32)
+    try:
+        proba = np.asarray(model(probe, training=False), dtype=np.float64)
+    except Exception as error:  # a model that loads but cannot compute
+        return f"fails on a probe image ({(str(error).strip().splitlines() or [type(error).__name__])[0][:200]})"
+    if not np.all(np.isfinite(proba)):
+        return "its outputs on a probe are not finite (NaN or infinity)"
+    sums = proba.sum(axis=1)
+    if (proba < -1e-6).any() or not np.allclose(sums, 1.0, atol=1e-3):
+        return f"its outputs are not probabilities (on a probe image they sum to {sums[np.argmax(abs(sums - 1))]:.4g})"
+    return None
+
+
+def _shape(shape: tuple[Any, ...]) -> str:
+    return "×".join("any" if size is None else str(size) for size in shape) or "()"
+
+
+def _last_layer(model: Any) -> Any:
+    layer = model
+    while hasattr(layer, "layers") and layer.layers:  # a model whose last layer is itself a model
+        layer = layer.layers[-1]
+    return layer
+
+
+def _is_softmax(layer: Any) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.Softmax) or getattr(layer, "activation", None) is keras.activations.softmax
 
 
 def infer(

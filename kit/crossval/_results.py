@@ -82,23 +82,33 @@ class CVResult:
         except KitError as error:
             raise KitError(f"{self.path / SUMMARY}: recipe_content: {error}") from None
 
+    def checked(self, name: str) -> Path:
+        """The path of the run's file ``name``, refused with one line unless it is the file the run wrote (see
+        :meth:`Summary.check_file`)."""
+        path = self.path / name
+        if self.summary is not None:
+            self.summary.check_file(self.path, path)
+        return path
+
     @cached_property
     def oof(self) -> np.ndarray:
-        return probabilities(self.path / "oof.npy", (self.train_rows, self.classes))
+        return probabilities(self.checked("oof.npy"), (self.train_rows, self.classes))
 
     @cached_property
     def labels(self) -> np.ndarray:
-        return load_array(self.path / "labels.npy", "iu", (self.train_rows,))
+        return class_labels(self.checked("labels.npy"), self.train_rows, self.classes)
 
     @cached_property
     def test(self) -> np.ndarray | None:
-        path = self.path / "test.npy"
-        return probabilities(path, (self.test_rows, self.classes)) if path.is_file() else None
+        if not (self.path / "test.npy").is_file():
+            return None
+        return probabilities(self.checked("test.npy"), (self.test_rows, self.classes))
 
     @cached_property
     def test_ids(self) -> np.ndarray | None:
-        path = self.path / "test_ids.npy"
-        return load_array(path, shape=(self.test_rows,)) if path.is_file() else None
+        if not (self.path / "test_ids.npy").is_file():
+            return None
+        return load_array(self.checked("test_ids.npy"), shape=(self.test_rows,))
 
     @property
     def epochs(self) -> int:
@@ -127,6 +137,19 @@ def probabilities(path: Path, shape: tuple[int, int]) -> np.ndarray:
             f"{path}: not probabilities (row {row} sums to {sums[row]:.4f}); rerun the command that wrote it"
         )
     return proba
+
+
+def class_labels(path: Path, rows: int, classes: int) -> np.ndarray:
+    """A checked label array: ``rows`` integers, each a class from 0 to ``classes`` - 1."""
+    labels = load_array(path, "iu", (rows,))
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        row = int(np.argmax(outside))
+        raise KitError(
+            f"{path}: damaged (row {row} has label {labels[row]}, the run's classes are 0 to {classes - 1}); rerun "
+            "the `kit cv` that wrote it"
+        )
+    return labels
 
 
 def check_folds_match(run: RunFolder, summary: Summary) -> None:

@@ -24,7 +24,7 @@ from kit.crossval._rundir import (
     save_array,
 )
 from kit.crossval._runners import train_pending
-from kit.crossval._summary import DataShape, FoldSummary, Summary
+from kit.crossval._summary import DataShape, FoldSummary, Summary, file_checksums
 from kit.data import ImageSet, holdout_split, load_test, load_train, resolve_data_dir
 from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe
@@ -161,6 +161,7 @@ def run_cv(
     splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed)]
     identity = run_identity(recipe, train, test, overrides, float(holdout), pseudo)
     run = RunFolder(prepare_out(Path(out) if out else RUNS_DIR / recipe.name))
+    run.refuse_links(range(1, recipe.cv.folds + 1))  # kit never writes or deletes through a link out of the run
     pseudo_rows = None if pseudo is None else (pseudo.rows, np.asarray(pseudo.labels, dtype=np.int64))  # test rows
     with RunLock(run.root):
         remove_leftovers(run.root)
@@ -253,5 +254,6 @@ def _write_summary(
         finished_at=max(result.record["finished_at"] for result in ordered),
         versions=software_versions(),
         recipe_content=recipe.content,
+        checksums=file_checksums(run),
     )
     run.write_summary(summary)

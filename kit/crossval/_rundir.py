@@ -4,15 +4,18 @@ A run folder holds ``summary.json`` (written last: the run is finished), ``oof.n
 ``test_ids.npy`` and one ``fold-K/`` per fold (``model.keras``, ``history.json``, ``val_rows.npy``,
 ``val_proba.npy``, ``test_proba.npy``, ``fold.json`` — written last: the fold is finished). Every file is written
 through a temporary file and an atomic rename; every read is checked and fails with one line naming the file.
-The typed view of a finished run is :mod:`kit.crossval._results`.
+kit writes and deletes only the files of this contract (and its own ``.kit-tmp-…`` temporaries), and never through a
+symbolic link that leads out of the folder. The typed view of a finished run is :mod:`kit.crossval._results`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
+import re
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,7 @@ import numpy as np
 from kit.crossval._summary import RunIdentity, Summary, parse_summary
 from kit.errors import ANOTHER, KitError
 from kit.utils import load_array, read_json, save_array, write_bytes_atomic, write_json
+from kit.utils._io import TEMP_PREFIX, os_error, remove_temporary
 
 if TYPE_CHECKING:
     from kit.data import ImageSet
@@ -31,6 +35,17 @@ RUNS_DIR = Path("runs")
 FOLD_RECORD = "fold.json"
 SUMMARY = "summary.json"
 LOCK = ".kit.lock"
+CHECKPOINT_DIR = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold
+FOLD_DIR = re.compile(r"fold-[0-9]+")
+FOLD_FILES = (  # a fold's own files; --force removes these (its record first), its checkpoint, then the empty folder
+    FOLD_RECORD,
+    "model.keras",
+    "history.json",
+    "val_rows.npy",
+    "val_proba.npy",
+    "test_proba.npy",
+    "holdout_proba.npy",
+)
 RUN_ARRAYS = (  # the run's own arrays beside summary.json; --force removes every one of them
     "oof.npy",
     "labels.npy",
@@ -46,11 +61,11 @@ IDENTITY_KEYS = tuple(RunIdentity.model_fields)  # what makes two runs the same 
 def prepare_out(path: Path) -> Path:
     """Create the output folder and prove it can be written, before any long work; one line naming the cause."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise KitError(f"{path} exists and is not a folder; give a folder for the output", argument="out")
     try:
+        if path.exists() and not path.is_dir():
+            raise KitError(f"{path}: exists and is not a folder; give a folder for the output", fix=("out", ANOTHER))
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".kit-write-test-{os.getpid()}"
+        probe = path / f"{TEMP_PREFIX}write-test-{os.getpid()}"
         with open(probe, "wb") as stream:
             stream.write(b"kit")
             stream.flush()
@@ -61,14 +76,44 @@ def prepare_out(path: Path) -> Path:
     return path
 
 
+def fold_dirs(root: Path) -> list[Path]:
+    """The ``fold-K`` entries of a run folder (folders, or links that pretend to be)."""
+    try:
+        return sorted(path for path in root.iterdir() if FOLD_DIR.fullmatch(path.name))
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise os_error(root, error, "cannot read it") from None
+
+
 def remove_leftovers(folder: Path) -> int:
-    """Remove the temporary files an interrupted writer left (``.NAME.*.tmp``, ``.NAME.tmp.keras``); return how many."""
-    removed = 0
-    for leftover in folder.rglob(".*.tmp*"):  # Keras insists on .keras: checkpoints write .NAME.tmp.keras
-        if leftover.is_file():
-            leftover.unlink(missing_ok=True)
-            removed += 1
+    """Remove the temporary files (``.kit-tmp-…``) an interrupted writer left where kit writes them: the run folder,
+    its ``fold-K/`` folders and their checkpoints; return how many. Nothing else is touched."""
+    from kit.engine._checkpoint import clean_temporary
+
+    removed = len(remove_temporary(folder))
+    for fold in fold_dirs(folder):
+        removed += len(remove_temporary(fold)) + len(clean_temporary(fold / CHECKPOINT_DIR))
     return removed
+
+
+def refuse_links_out(root: Path, paths: Iterable[Path]) -> None:
+    """Fail with one line if one of ``paths`` (inside the run folder ``root``) is a link that leads out of it: kit
+    would write or delete there. The run folder itself may be a link (the user's choice of ``--out``)."""
+    base = os.path.realpath(root)
+    for path in paths:
+        try:
+            if not os.path.lexists(path):
+                continue
+            target = os.path.realpath(path)
+        except (OSError, ValueError) as error:
+            raise KitError(f"{path}: cannot follow it ({error})", fix=("out", ANOTHER)) from None
+        if os.path.commonpath([base, target]) != base:
+            raise KitError(
+                f"{path} is a symbolic link out of the run folder (to {target}); kit never writes or deletes "
+                "through one: remove the link",
+                fix=("out", ANOTHER),
+            )
 
 
 class RunLock:
@@ -87,6 +132,10 @@ class RunLock:
     def __enter__(self) -> RunLock:
         from filelock import Timeout
 
+        if self.path.is_symlink():  # the lock file is opened for writing: never through a link
+            raise KitError(
+                f"{self.path} is a symbolic link; kit never writes through one: remove it", fix=("out", ANOTHER)
+            )
         try:
             self.lock.acquire()
         except Timeout:
@@ -94,6 +143,8 @@ class RunLock:
                 f"{self.folder}: another kit process is writing this run ({self._holder()}); wait for it to finish",
                 fix=("out", ANOTHER),
             ) from None
+        except OSError as error:  # after Timeout, which is one (a TimeoutError)
+            raise KitError(f"{self.path}: cannot take the run's lock ({error.strerror or error})") from None
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -110,7 +161,8 @@ class RunLock:
             return "holder unknown"
 
     def __exit__(self, *exc: Any) -> None:
-        (self.folder / f"{LOCK}.json").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the holder note only informs a second writer
+            (self.folder / f"{LOCK}.json").unlink(missing_ok=True)
         self.lock.release()
 
 
@@ -149,9 +201,19 @@ class RunFolder:
     def fold_dir(self, fold: int) -> Path:
         return self.root / f"fold-{fold}"
 
+    def refuse_links(self, folds: Iterable[int] = ()) -> None:
+        """Fail with one line where a folder kit writes or deletes in (a ``fold-K``, its checkpoint and snapshots,
+        for ``folds`` and every fold folder there) is a link out of the run folder."""
+        from kit.engine._snapshots import FOLDER as SNAPSHOTS
+
+        folders = sorted({*fold_dirs(self.root), *(self.fold_dir(fold) for fold in folds)})
+        checkpoints = [folder / CHECKPOINT_DIR for folder in folders]
+        refuse_links_out(self.root, [*folders, *checkpoints, *(folder / SNAPSHOTS for folder in checkpoints)])
+
     def save_fold(self, result: FoldResult) -> None:
         """Write a fold's model, history and softmaxes; its record, written last, marks it finished."""
         folder = self.fold_dir(result.fold)
+        refuse_links_out(self.root, [folder])
         write_bytes_atomic(folder / "model.keras", result.model_bytes)
         write_json(folder / "history.json", result.history)
         save_array(folder / "val_rows.npy", result.val_rows)
@@ -165,8 +227,11 @@ class RunFolder:
     def load_fold(self, fold: int, classes: int | None = None) -> FoldResult | None:
         """A finished fold's result (without the model bytes), or None if it never finished; every file checked."""
         folder = self.fold_dir(fold)
-        if not (folder / FOLD_RECORD).is_file():
-            return None
+        try:
+            if not (folder / FOLD_RECORD).is_file():
+                return None
+        except OSError as error:
+            raise os_error(folder, error, "cannot read it") from None
         record = read_json(folder / FOLD_RECORD, dict)
         val_rows = load_array(folder / "val_rows.npy", "iu", (None,))
         val_proba = load_array(folder / "val_proba.npy", "f", (len(val_rows), classes))
@@ -194,13 +259,24 @@ class RunFolder:
         write_json(self.summary_path, summary.to_json())
 
     def invalidate(self) -> None:
-        """Make the folder hold no run: summary first (it no longer looks finished), then arrays, then folds."""
-        self.summary_path.unlink(missing_ok=True)
-        for name in RUN_ARRAYS:
-            (self.root / name).unlink(missing_ok=True)
-        for folder in sorted(self.root.glob("fold-*")):
-            (folder / FOLD_RECORD).unlink(missing_ok=True)
-            shutil.rmtree(folder, ignore_errors=True)
+        """Make the folder hold no run: summary first (it no longer looks finished), then arrays, then folds. Only
+        the files of the run-folder contract are removed (a fold folder holding others stays, with them)."""
+        from kit.engine._checkpoint import remove_checkpoint
+
+        self.refuse_links()
+        try:
+            self.summary_path.unlink(missing_ok=True)
+            for name in RUN_ARRAYS:
+                (self.root / name).unlink(missing_ok=True)
+            for folder in fold_dirs(self.root):
+                for name in FOLD_FILES:
+                    (folder / name).unlink(missing_ok=True)
+                remove_checkpoint(folder / CHECKPOINT_DIR)
+                remove_temporary(folder)
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        except OSError as error:
+            raise os_error(Path(error.filename or self.root), error, "cannot remove") from None
 
     def images(self, part: Literal["train", "test"], data_dir: Path | str | None = None) -> ImageSet:
         """The ``part`` ("train" or "test") images of the run, from ``data_dir`` or its own data folder.
@@ -229,10 +305,15 @@ class RunFolder:
 def resolve_run(reference: str | Path) -> RunFolder:
     """A run folder by path, or by name under ``runs/``; it must hold a summary.json."""
     path = Path(reference)
-    for candidate in (path, RUNS_DIR / path):
-        if (candidate / SUMMARY).is_file():
-            return RunFolder(candidate)
-    unfinished = next((c for c in (path, RUNS_DIR / path) if c.is_dir() and any(c.glob(f"fold-*/{FOLD_RECORD}"))), None)
+    try:
+        for candidate in (path, RUNS_DIR / path):
+            if (candidate / SUMMARY).is_file():
+                return RunFolder(candidate)
+        unfinished = next(
+            (c for c in (path, RUNS_DIR / path) if c.is_dir() and any(c.glob(f"fold-*/{FOLD_RECORD}"))), None
+        )
+    except OSError as error:
+        raise os_error(Path(error.filename or path), error, "cannot read it") from None
     if unfinished is not None:
         raise KitError(
             f"run {reference}: unfinished (no summary.json in {unfinished}); rerun its `kit cv` to finish it"

@@ -3,10 +3,11 @@ finished fold is saved into the run folder as it arrives, its checkpoint removed
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 from kit.crossval._fold import EpochReport, FoldJob, Runner, fold_score, train_fold
 from kit.crossval._rundir import FoldResult, RunFolder
 from kit.data import ImageSet
+from kit.errors import KitError
 from kit.recipes import Recipe
 from kit.utils import Callback, CallbackList, available_memory_mib, usable_cores
 
@@ -60,6 +62,64 @@ def in_process(callbacks: Callback, train: ImageSet, test: ImageSet | None) -> I
     yield lambda jobs: (train_fold(job, train, test, report) for job in jobs)
 
 
+def _train_in_worker(
+    job: FoldJob, train: ImageSet, test: ImageSet | None, report: EpochReport, started: Any
+) -> FoldResult:
+    """Run in a joblib worker: note which process trains the fold (``started``: a manager dict), then train it."""
+    started[job.fold] = os.getpid()
+    return train_fold(job, train, test, report)
+
+
+class DeathWatch:
+    """Notes, in order, the folds whose worker process died, from the moment it dies (joblib then kills the other
+    workers too, so afterwards every worker is dead). ``started`` (a manager dict) maps a fold to its worker's pid."""
+
+    def __init__(self, started: Any) -> None:
+        self.started, self.died = started, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    def watch(self) -> None:
+        import select
+
+        watched: dict[int, int] = {}  # pidfd → fold
+        while not self.stop.is_set():
+            with suppress(Exception):  # the manager gone at exit, a pid already reaped
+                for fold, pid in list(self.started.items()):
+                    if fold not in watched.values() and fold not in self.died:
+                        watched[os.pidfd_open(pid)] = fold
+            ready = select.select(list(watched), [], [], 0.05)[0] if watched else []
+            for descriptor in ready:
+                self.died.append(watched.pop(descriptor))
+                os.close(descriptor)
+            self.stop.wait(0 if watched else 0.05)
+        for descriptor in watched:
+            os.close(descriptor)
+
+    def __enter__(self) -> DeathWatch:
+        if hasattr(os, "pidfd_open"):  # Linux; elsewhere the message names every unfinished fold
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def error(self, finished: set[int]) -> KitError:
+        """The one line for a worker that died mid-fold (killed, out of memory): which fold's, and what to do."""
+        self.stop.wait(0.2)  # let the watch see the death
+        unfinished = sorted(fold for fold in dict(self.started) if fold not in finished)
+        dead = [fold for fold in self.died if fold in unfinished][:1] or unfinished
+        if len(dead) == 1:
+            which = f"fold {dead[0]}'s worker died"
+        elif dead:
+            which = f"the worker of fold {' or '.join(map(str, dead))} died"
+        else:
+            which = "a worker died before its fold began"
+        return KitError(f"{which} (killed, or out of memory?) — rerun to resume; finished folds are kept")
+
+
 @contextmanager
 def in_processes(callbacks: Callback, workers: int, train: ImageSet, test: ImageSet | None) -> Iterator[Runner]:
     """A runner that trains the folds in ``workers`` joblib processes; their epochs reach ``callbacks`` through a
@@ -67,10 +127,11 @@ def in_processes(callbacks: Callback, workers: int, train: ImageSet, test: Image
     from multiprocessing import Manager
 
     from joblib import Parallel, delayed
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     deliver = _deliverer(callbacks)
     with Manager() as manager:
-        queue = manager.Queue()
+        queue, started = manager.Queue(), manager.dict()  # started: fold → the pid of the worker training it
 
         def drain() -> None:
             while (item := queue.get()) is not None:
@@ -80,8 +141,15 @@ def in_processes(callbacks: Callback, workers: int, train: ImageSet, test: Image
             queue.put((fold, epoch, logs))
 
         def run(jobs: Iterable[FoldJob]) -> Iterator[FoldResult]:
-            calls = (delayed(train_fold)(job, train, test, report) for job in jobs)
-            return Parallel(n_jobs=workers, return_as="generator_unordered")(calls)
+            calls = (delayed(_train_in_worker)(job, train, test, report, started) for job in jobs)
+            finished: set[int] = set()
+            with DeathWatch(started) as deaths:
+                try:
+                    for result in Parallel(n_jobs=workers, return_as="generator_unordered")(calls):
+                        finished.add(result.fold)
+                        yield result
+                except TerminatedWorkerError:
+                    raise deaths.error(finished) from None
 
         thread = threading.Thread(target=drain, daemon=True)
         thread.start()
@@ -114,7 +182,8 @@ def place_folds(recipe: Recipe, pending: list[int], splits: list, jobs: int | st
         jobs = auto_jobs(len(pending), fold_rows, recipe.train.epochs, len(gpus))
     parallel = jobs > 1 and len(pending) > 1
     on_dask = bool(pending) and (cluster is not None or (parallel and len(gpus) > 1))
-    threads = max(1, usable_cores() // jobs) if parallel and not on_dask else None
+    # the threads per fold follow --jobs even when one fold is left: a resumed fold trains as it began (same bits)
+    threads = max(1, usable_cores() // jobs) if jobs > 1 and not on_dask else None
     return Placement(jobs, parallel, on_dask, gpus, threads)
 
 

@@ -1,15 +1,36 @@
 """The schema of a run folder's summary (pydantic): what makes the run itself (:class:`RunIdentity`), its data, its
 folds' scores and its out-of-fold scores. :mod:`kit.crossval._rundir` writes and reads it, checked; every other step
-reads a run through these attributes, never through raw keys."""
+reads a run through these attributes, never through raw keys.
+
+A summary also records the sha256 of every array and model file the run wrote (``checksums``, from
+:func:`file_checksums`), and every reader of those files refuses one that is not the file the run wrote
+(:meth:`Summary.check_file`): a ``test.npy`` or ``model.keras`` copied in from another run is never used silently.
+Runs of kits before checksums have none and are not checked."""
 
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Any
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from kit.errors import KitError
+
+
+class RunFolderLike(Protocol):
+    """A :class:`kit.crossval.RunFolder` (whose module imports this one, so it is not imported back)."""
+
+    @property
+    def root(self) -> Path: ...
+
+
+CHECKED_FILES = ("*.npy", "fold-*/*.npy", "fold-*/*.keras")  # what a run's checksums cover, under its folder
+SHA256 = re.compile(r"[0-9a-f]{64}")
+REWRITE = "rerun its `kit cv --force`"
 
 
 class _Record(BaseModel):
@@ -67,6 +88,15 @@ class Summary(RunIdentity):
     finished_at: str
     versions: dict[str, str] = {}
     recipe_content: dict[str, Any]
+    checksums: dict[str, str] | None = None  # file (relative to the run folder) -> sha256; None: not recorded
+
+    @field_validator("checksums")
+    @classmethod
+    def _sha256(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, digest in (value or {}).items():
+            if not SHA256.fullmatch(digest):
+                raise ValueError(f"{name}: not a sha256 (64 hexadecimal digits)")
+        return value
 
     @field_validator("oof_accuracy", "oof_loss", "fold_accuracy_mean", "fold_accuracy_std", "train_seconds")
     @classmethod
@@ -81,7 +111,35 @@ class Summary(RunIdentity):
         return {key: getattr(self, key) for key in RunIdentity.model_fields}
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        content = self.model_dump(mode="json")
+        if content.get("checksums") is None:  # a summary without checksums reads as kits before them wrote it
+            content.pop("checksums", None)
+        return content
+
+    def check_file(self, root: Path | str, path: Path | str) -> None:
+        """Refuse ``path`` (a file in the run folder ``root``) with one line unless it is the file the run wrote: the
+        one whose sha256 the summary records. A summary without checksums (an older run) checks nothing."""
+        if self.checksums is None:
+            return
+        path = Path(path)
+        try:
+            name = path.relative_to(root).as_posix()
+        except ValueError:  # not a path inside the run folder: no file the run wrote
+            name = str(path)
+        expected = self.checksums.get(name)
+        if expected is None:
+            raise KitError(f"{path}: not a file run {root} wrote (the run records no {name}); remove it or {REWRITE}")
+        if sha256_of(path) != expected:
+            raise KitError(
+                f"{path}: not the file run {root} wrote (its sha256 differs from the run's record: replaced or "
+                f"changed since); restore it or {REWRITE}"
+            )
+
+    def check_files(self, root: Path | str, paths: Iterable[Path | str]) -> None:
+        """:meth:`check_file` for each of ``paths`` that is there."""
+        for path in paths:
+            if Path(path).is_file():
+                self.check_file(root, path)
 
     def differs_from(self, record: dict[str, Any]) -> list[str]:
         """The identity keys where a fold ``record`` differs from this run (a key the record lacks counts as its
@@ -92,6 +150,29 @@ class Summary(RunIdentity):
             for key, field in fields.items()
             if record.get(key, None if field.is_required() else field.default) != getattr(self, key)
         ]
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file (hexadecimal), read in 1 MiB blocks; one line naming the file if it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        raise KitError(f"{path}: not found") from None
+    except OSError as error:
+        raise KitError(f"{path}: cannot read it ({error.strerror or error})") from None
+    return digest.hexdigest()
+
+
+def file_checksums(run: RunFolderLike) -> dict[str, str]:
+    """The sha256 of every array and model file in a run folder, by path relative to it (``oof.npy``,
+    ``fold-1/model.keras``, …): the run's own arrays and each fold's model and arrays, kit's temporaries left out.
+    The run records them in its summary when it finishes, and its readers check against them."""
+    root = Path(run.root)
+    files = {path for pattern in CHECKED_FILES for path in root.glob(pattern) if not path.name.startswith(".")}
+    return {path.relative_to(root).as_posix(): sha256_of(path) for path in sorted(files) if path.is_file()}
 
 
 def parse_summary(content: Any, where: str) -> Summary:

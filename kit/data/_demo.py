@@ -3,19 +3,27 @@
 Digit ``k`` stands for the spec's ``k``-th class value (digits past the number of classes are left out), so the same
 generator builds fixtures for every layout: prefix or pattern columns, a space-separated pixel string, RGB, non-square
 shapes, gapped or string labels, and ids of any type.
+
+It writes only into an empty folder or one holding nothing but kit's demo files (those it recorded in
+``.kit-demo.json``, or files identical to what it writes now): never over a real competition's data.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from kit.competitions import DEFAULT_COMPETITION, Competition, class_values_of, get_competition
+from kit.errors import ANOTHER, KitError
+from kit.utils import read_json, write_bytes_atomic, write_json
+from kit.utils._io import is_temporary, os_error, remove_temporary
 
 DEMO_DIR = Path("data/demo")
 MAX_PIXEL = 255
+MARKER = ".kit-demo.json"  # the demo files kit wrote in a folder (name -> sha256): those it may write again
 
 
 def digit_images(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +83,6 @@ def write_demo_data(
     train_x, test_x, train_y, test_y = train_test_split(
         images, labels, test_size=test_size, random_state=seed, stratify=labels
     )
-    dest.mkdir(parents=True, exist_ok=True)
     label_column = competition.label_column
     train = _pixel_frame(train_x, competition)
     train.insert(0, label_column, class_values_of(competition, train_y))
@@ -102,8 +109,50 @@ def write_demo_data(
         labelled = _pixel_frame(test_x, competition)
         labelled.insert(0, label_column, answers)
         files[extra] = labelled
-    for name, frame in files.items():
-        temporary = dest / f".{name}.tmp"
-        frame.to_csv(temporary, index=False)
-        temporary.replace(dest / name)
+    _write_files(dest, {name: frame.to_csv(index=False).encode() for name, frame in files.items()})
     return dest
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _own_files(dest: Path, contents: dict[str, bytes]) -> dict[str, str]:
+    """The demo files kit recorded in ``dest`` (name -> digest); fails with one line if ``dest`` cannot hold demo data
+    (a file, unreadable) or holds anything else: kit never writes over other data."""
+    if dest.exists() and not dest.is_dir():
+        raise KitError(f"{dest} exists and is not a folder; give a folder for the demo data", fix=("dest", ANOTHER))
+    if not dest.exists():
+        return {}
+    recorded = read_json(dest / MARKER, dict) if (dest / MARKER).is_file() else {}
+    others = []
+    for path in sorted(dest.rglob("*")):
+        name = path.relative_to(dest).as_posix()
+        if (path.is_dir() and not path.is_symlink()) or name == MARKER or is_temporary(path):
+            continue  # kit's own temporaries (a killed write's) are replaced too
+        known = {recorded.get(name), _digest(contents[name]) if name in contents else None} - {None}
+        if not known or path.is_symlink() or not path.is_file() or _digest(path.read_bytes()) not in known:
+            others.append(name)
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise KitError(
+            f"{dest}: holds other files than kit's demo data ({shown}); demo data is written only into an empty "
+            "folder or one of kit's demo folders, nothing was changed",
+            fix=("dest", ANOTHER),
+        )
+    return {name: digest for name, digest in recorded.items() if isinstance(digest, str)}
+
+
+def _write_files(dest: Path, contents: dict[str, bytes]) -> None:
+    """Write the demo files atomically, recording them in the marker (before: what may be there; after: what is)."""
+    try:
+        recorded = _own_files(dest, contents)
+        dest.mkdir(parents=True, exist_ok=True)
+        remove_temporary(dest)
+    except OSError as error:
+        raise os_error(Path(error.filename or dest), error, "cannot write there") from None
+    digests = {name: _digest(data) for name, data in contents.items()}
+    write_json(dest / MARKER, {**recorded, **digests})  # a write killed midway leaves files kit may write again
+    for name, data in contents.items():
+        write_bytes_atomic(dest / name, data)
+    write_json(dest / MARKER, digests)

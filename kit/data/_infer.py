@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kit.competitions import BESIDE_DATA, Competition, parse_spec, spec_content, spec_toml
+from kit.competitions._spec import SLUG_RULE, is_slug, slug_of
 from kit.errors import KitError
 from kit.utils import set_dotted, split_key
 
@@ -277,7 +278,7 @@ def infer_content(
     columns["submission"] = _submission_columns(sample, sample_file, id_column, label, notes)
     if any(key.startswith("pixels.") for key in settings):
         layout = {}
-    content = {"name": name or folder.resolve().name, "metric": "accuracy", "classes": classes}
+    content = {"name": name or slug_of(folder.resolve().name), "metric": "accuracy", "classes": classes}
     content.update(files=files, columns=columns, image=image, pixels=layout)
     for key, value in settings.items():
         set_dotted(content, key, value, label="setting")
@@ -297,6 +298,8 @@ def infer_competition(
     """
     from kit.data._load import load_extra, load_test, load_train
 
+    if name is not None and not is_slug(name):  # the name becomes data/NAME: no path, nothing hidden
+        raise KitError.invalid("name", SLUG_RULE, name)
     folder = Path(data_dir)
     content, notes = infer_content(folder, name, settings)
     path = folder / BESIDE_DATA

@@ -192,24 +192,30 @@ def id_values(path: Path, series: pd.Series, column: str) -> np.ndarray:
     return ids
 
 
+def data_file(data_dir: Path | str, competition: Competition, key: str, name: str) -> Path:
+    """``data_dir``/``name``, the file of spec key ``files.<key>``: refused with one line naming the spec and the key
+    when the name leads out of the data folder (absolute, or through ``..``)."""
+    from kit.competitions._spec import outside_folder
+
+    if outside_folder(name):
+        raise KitError(f"{competition.where}: key files.{key}: {name!r} is outside the data folder {data_dir}")
+    return Path(data_dir) / name
+
+
 def load_train(data_dir: Path | str, competition: Competition) -> ImageSet:
     """The labelled training images of a competition folder."""
-    return read_images(Path(data_dir) / competition.train_file, competition, labelled=True)
+    return read_images(data_file(data_dir, competition, "train", competition.train_file), competition, labelled=True)
 
 
 def load_test(data_dir: Path | str, competition: Competition) -> ImageSet:
     """The unlabelled test images of a competition folder."""
-    return read_images(Path(data_dir) / competition.test_file, competition, labelled=False)
+    return read_images(data_file(data_dir, competition, "test", competition.test_file), competition, labelled=False)
 
 
 def load_extra(data_dir: Path | str, competition: Competition) -> dict[str, ImageSet]:
     """The extra labelled files of a competition folder (e.g. Kannada-MNIST's Dig-MNIST.csv) that are present."""
-    folder = Path(data_dir)
-    return {
-        name: read_images(folder / name, competition, labelled=True)
-        for name in competition.extra_files
-        if (folder / name).is_file()
-    }
+    paths = {name: data_file(data_dir, competition, "extra", name) for name in competition.extra_files}
+    return {name: read_images(path, competition, labelled=True) for name, path in paths.items() if path.is_file()}
 
 
 def resolve_data_dir(data_dir: Path | str | None, competition: Competition) -> Path:

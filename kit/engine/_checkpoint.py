@@ -20,23 +20,29 @@ Importing this module is cheap: Keras is imported only when a checkpoint is writ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kit.engine._snapshots import FOLDER as SNAPSHOTS
+from kit.engine._snapshots import clear_snapshots
 from kit.utils import write_bytes_atomic, write_json
+from kit.utils._io import os_error, remove_temporary, temporary_path
 
 STATE_FILE = "state.json"
 FORMAT = 1
+OWN_FILES = re.compile(r"(model-[0-9]+\.keras|best-[0-9]+(-[0-9]+)?\.npz)")  # a checkpoint's files beside state.json
 # The attributes that carry a Keras callback's state from one epoch to the next (reset by its on_train_begin).
 CALLBACK_STATE = {
     "EarlyStopping": ("wait", "best", "stopped_epoch", "best_epoch"),
@@ -45,15 +51,25 @@ CALLBACK_STATE = {
 
 
 def clean_temporary(folder: Path | str) -> list[Path]:
-    """Remove the temporary files (``.*``) a killed writer left in ``folder``; return them."""
+    """Remove kit's temporary files (``.kit-tmp-…``) a killed writer left in ``folder`` and its snapshots folder;
+    return them. Other files, dot-files included, are left alone."""
     folder = Path(folder)
-    removed = []
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.name.startswith(".") and path.is_file():
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
+    return [*remove_temporary(folder), *remove_temporary(folder / SNAPSHOTS)]
+
+
+def remove_checkpoint(folder: Path | str) -> None:
+    """Remove a checkpoint's own files (``state.json`` first, so what remains is no checkpoint), its snapshots and
+    temporaries, then the folders if empty; files kit did not write there stay. A link is not followed."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    _remove_others(folder, {})
+    clear_snapshots(folder)
+    clean_temporary(folder)
+    for empty in (folder / SNAPSHOTS, folder):
+        if empty.is_dir() and not empty.is_symlink() and not any(empty.iterdir()):
+            empty.rmdir()
 
 
 def _digest(path: Path) -> str:
@@ -124,13 +140,17 @@ class ResumeState:
 
 
 def _save_model_atomic(model: Any, folder: Path, name: str) -> None:
-    """``model.save`` into ``folder``/``name`` through a temporary file and an atomic rename."""
-    temporary = folder / f".{name}.tmp.keras"
+    """``model.save`` into ``folder``/``name`` through a temporary file (kit's, ending ``-name``: Keras insists on the
+    ``.keras`` suffix) and an atomic rename; an ``OSError`` (full disk, file size limit) is one line naming the path."""
+    temporary = temporary_path(folder / name)
     try:
         model.save(temporary)
         os.replace(temporary, folder / name)
+    except OSError as error:
+        raise os_error(folder / name, error) from None
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def _callback_state(callback: Any) -> dict[str, Any]:
@@ -140,10 +160,19 @@ def _callback_state(callback: Any) -> dict[str, Any]:
 
 
 def _remove_others(folder: Path, files: dict[str, str]) -> None:
-    """Drop the files of ``folder`` that the checkpoint just written does not name (older epochs')."""
+    """Drop the checkpoint files of ``folder`` that the checkpoint just written does not name (older epochs')."""
     for path in folder.iterdir():
-        if path.name not in files and path.name != STATE_FILE and path.is_file():
+        if path.name not in files and OWN_FILES.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _one_line(folder: Path) -> Iterator[None]:
+    """Within the block, an ``OSError`` (full disk, file size limit) ends as one line naming its path."""
+    try:
+        yield
+    except OSError as error:
+        raise os_error(Path(error.filename or folder), error) from None
 
 
 def _checkpoint_class():
@@ -185,15 +214,16 @@ def _checkpoint_class():
 
         def save(self, done: int) -> None:
             """Write the checkpoint of ``done`` finished epochs, then drop the files of older ones."""
-            self.folder.mkdir(parents=True, exist_ok=True)
-            clean_temporary(self.folder)
-            model_name = f"model-{done:05d}.keras"
-            _save_model_atomic(self.model, self.folder, model_name)
-            files = {model_name: _digest(self.folder / model_name)}
-            best = [index for index, kept in enumerate(self.tracked) if getattr(kept, "best_weights", None) is not None]
-            best_files = {str(index): self._save_best(index, done, files) for index in best}
-            write_json(self.folder / STATE_FILE, self._state(done, model_name, best_files, files))
-            _remove_others(self.folder, files)
+            with _one_line(self.folder):  # an OSError names the path; the previous checkpoint stays whole
+                self.folder.mkdir(parents=True, exist_ok=True)
+                clean_temporary(self.folder)
+                model_name = f"model-{done:05d}.keras"
+                _save_model_atomic(self.model, self.folder, model_name)
+                files = {model_name: _digest(self.folder / model_name)}
+                best = [i for i, kept in enumerate(self.tracked) if getattr(kept, "best_weights", None) is not None]
+                best_files = {str(index): self._save_best(index, done, files) for index in best}
+                write_json(self.folder / STATE_FILE, self._state(done, model_name, best_files, files))
+                _remove_others(self.folder, files)
 
         def _save_best(self, index: int, done: int, files: dict[str, str]) -> str:
             """The file of tracked callback ``index``'s best weights, written now unless already saved; add its

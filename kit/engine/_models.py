@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
@@ -56,6 +58,7 @@ HEADS = {
     "global_max": layers.GlobalMaxPooling2D,
 }
 NO_WEIGHT_DECAY = ["bias", "gamma", "beta"]  # variable names kept out of weight decay: biases and batch-norm scales
+TF_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.]*")  # names TensorFlow's name scopes take (and Keras: no "/")
 DEFAULT_TRAIN_ROWS = 33_600  # one training fold of Digit Recognizer's 42,000 rows in 5-fold CV
 
 
@@ -130,6 +133,18 @@ def build_layers(
     return stack
 
 
+def keras_name(recipe_name: str) -> str:
+    """The Keras model name of a recipe: its name with ``-`` as ``_`` (``tuned-search`` → ``tuned_search``), or, for a
+    name TensorFlow's name scopes refuse (``réçipé✓``, ``my recipe``, ``_x``), an ASCII slug of it (``recipe``,
+    ``my_recipe``, ``recipe__x``). Only the model's name changes: the recipe keeps its own everywhere else."""
+    name = recipe_name.replace("-", "_")
+    if TF_SCOPE_NAME.fullmatch(name):
+        return name
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "_", ascii_name)[:100]
+    return slug if TF_SCOPE_NAME.fullmatch(slug) else f"recipe{'_' if slug else ''}{slug}"
+
+
 def learning_rate(train: TrainSpec, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The recipe's learning rate: a number, or a per-step Keras schedule spanning ``train.epochs`` epochs."""
     schedule, peak = train.schedule, train.learning_rate
@@ -186,7 +201,7 @@ def build_model(
     ``train_rows``, the number of training images per epoch, sets the steps of per-step learning-rate schedules;
     ``seed`` seeds the initial weights and dropout (:func:`seed_drawer`; None: Python's global ``random``).
     """
-    model = keras.Sequential(build_layers(recipe, input_shape, classes, seed), name=recipe.name.replace("-", "_"))
+    model = keras.Sequential(build_layers(recipe, input_shape, classes, seed), name=keras_name(recipe.name))
     model.compile(
         optimizer=make_optimizer(recipe.train, steps(train_rows, recipe.train.batch_size)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.train.label_smoothing),

@@ -24,6 +24,7 @@ import numpy as np
 
 from kit.recipes import TrainSpec
 from kit.utils import write_bytes_atomic
+from kit.utils._io import os_error
 
 FOLDER = "snapshots"  # inside the fold's checkpoint folder, which EpochCheckpoint's clean-up of files leaves alone
 PARTS = ("val", "test", "holdout")
@@ -63,8 +64,7 @@ def save_snapshot(folder: Path | str, snapshot: Snapshot, identity: Any = None) 
     buffer = io.BytesIO()
     np.savez(buffer, cycle=snapshot.cycle, epoch=snapshot.epoch, identity=np.array(_stamp(identity)), **arrays)
     path = snapshot_path(folder, snapshot.cycle)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())  # creates the folder; an OSError is one line naming the path
     return path
 
 
@@ -91,10 +91,17 @@ def load_snapshot(
 
 
 def clear_snapshots(folder: Path | str) -> None:
-    """Remove the snapshot files of ``folder`` (a fold that starts afresh must not vote with an older fit's)."""
-    for path in (Path(folder) / FOLDER).glob("*"):
-        if path.is_file():
-            path.unlink(missing_ok=True)
+    """Remove the snapshot files (``snapshot-K.npz``) of ``folder`` (a fold that starts afresh must not vote with an
+    older fit's); other files there stay, and a link in place of the folder is not followed."""
+    snapshots = Path(folder) / FOLDER
+    if snapshots.is_symlink():
+        return
+    try:
+        for path in snapshots.glob("snapshot-*.npz"):
+            if path.is_file() or path.is_symlink():
+                path.unlink(missing_ok=True)
+    except OSError as error:
+        raise os_error(Path(error.filename or snapshots), error, "cannot remove") from None
 
 
 def finished_snapshots(

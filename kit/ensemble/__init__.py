@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "GivenWeights",
             "GreedySelection",
             "Stacked",
+            "check_one_way",
             "cross_fitted",
             "fit_weights",
         ],

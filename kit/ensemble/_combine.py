@@ -19,6 +19,8 @@ from kit.ensemble._tta import augment_members, augmented_models
 from kit.errors import KitError
 from kit.utils import Callback, as_callback_list, load_array
 
+MAX_TTA = 64  # augmented copies: each one predicts every OOF and test image with every fold's model
+
 if TYPE_CHECKING:
     from kit.ensemble._selection import Selection
     from kit.ensemble._stacking import Stack
@@ -96,8 +98,8 @@ def build_ensemble(
 ) -> Ensemble:
     """Combine the runs: soft vote with equal, given (``weights``) or OOF-fitted (``auto_weights``) weights, Caruana
     greedy selection (``select``, optimising ``metric``) or a stacked logistic regression (``stack``); optionally over
-    ``tta`` augmented copies of the images too (read from ``data_dir``, default the runs' own data folder), computed
-    in ``tta_precision`` (float32 or int8, see :mod:`kit.engine._inference`).
+    ``tta`` (at most 64) augmented copies of the images too (read from ``data_dir``, default the runs' own data
+    folder), computed in ``tta_precision`` (float32 or int8, see :mod:`kit.engine._inference`).
 
     The equal soft vote is always scored beside the chosen method; fitted weights and selection are also scored
     cross-fitted (chosen on one half of the rows, scored on the other), and the stack out of fold. The ways are the
@@ -135,8 +137,8 @@ def _check_arguments(
     if not references:
         raise KitError("none given; name at least one run folder", argument="runs")
     check_one_way(weights, auto_weights, select, stack)
-    if tta < 0:
-        raise KitError.invalid("tta", "0 (off) or a number of augmented copies", tta)
+    if not 0 <= tta <= MAX_TTA:
+        raise KitError.invalid("tta", f"0 (off) or a number of augmented copies up to {MAX_TTA}", tta)
     if tta_precision not in PRECISIONS:
         raise KitError.invalid("tta_precision", f"one of {', '.join(PRECISIONS)}", tta_precision)
 

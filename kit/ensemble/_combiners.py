@@ -9,7 +9,7 @@ scored on (fitted weights, selection), out of fold for the stack, and the plain 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -229,17 +229,12 @@ def choose_combiner(
     return EqualWeights()
 
 
-def check_one_way(weights: Sequence[float] | None, auto_weights: bool, select: bool, stack: bool) -> None:
-    """Fail with one line when more than one way to combine the runs is asked for."""
-    chosen = [
-        name
-        for name, on in (
-            ("weights", weights is not None),
-            ("auto_weights", auto_weights),
-            ("select", select),
-            ("stack", stack),
-        )
-        if on
-    ]
+def check_one_way(
+    weights: object, auto_weights: bool, select: bool, stack: bool, names: Mapping[str, str] | None = None
+) -> None:
+    """Fail with one line when more than one way to combine the runs is asked for; ``names`` words the arguments
+    as a front end calls them (the command line's flags)."""
+    asked = (("weights", weights is not None), ("auto_weights", auto_weights), ("select", select), ("stack", stack))
+    chosen = [(names or {}).get(name, name) for name, on in asked if on]
     if len(chosen) > 1:
         raise KitError(f"{' and '.join(chosen)} exclude each other; pick one way to combine the runs")

@@ -61,13 +61,21 @@ def load_member(reference: str | Path) -> Member:
         raise KitError(
             f"run {result.path}: no test.npy (its data folder had no test file); train it again with test data"
         )
+    result.labels  # noqa: B018 — checked here (the run's file, one class each), read again by the combination
     return Member(result.run, result.summary, result.oof, result.test)
+
+
+def member_test_ids(member: Member) -> np.ndarray:
+    """The member's test ids, refused unless they are the file the run wrote (see :meth:`Summary.check_file`)."""
+    path = member.run.root / "test_ids.npy"
+    member.summary.check_file(member.run.root, path)
+    return load_array(path)
 
 
 def check_compatible(members: Sequence[Member]) -> None:
     """Fail with one line naming the first run that differs from the first one in competition, train or test rows."""
     first = members[0]
-    first_ids = load_array(first.run.root / "test_ids.npy")
+    first_ids = member_test_ids(first)
     seen = {first.run.root.resolve()}
     for member in members[1:]:
         where = f"run {member.run.root}"
@@ -89,7 +97,7 @@ def check_compatible(members: Sequence[Member]) -> None:
                 f"{where}: softmax shapes {member.oof.shape} / {member.test.shape} differ from run {first.run.root} "
                 f"({first.oof.shape} / {first.test.shape}); train it again on the same data"
             )
-        if not np.array_equal(load_array(member.run.root / "test_ids.npy"), first_ids):
+        if not np.array_equal(member_test_ids(member), first_ids):
             raise KitError(
                 f"{where}: its test ids differ from run {first.run.root}; ensemble only runs of the same test data"
             )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 TTA_SEED = 0
 PHASE = "test-time augmentation"
+FOLD_ARRAYS = ("val_rows", "val_proba", "test_proba", "holdout_proba")  # what load_fold reads, checked first
 
 
 def augmented_softmax(predictor: Predictor, images: np.ndarray, spec: AugmentSpec, copies: int) -> np.ndarray:
@@ -61,6 +62,8 @@ def with_tta(
     oof, test = np.zeros_like(member.oof), np.zeros_like(member.test)
     engines = []
     for fold in folds:
+        folder = member.run.fold_dir(fold)
+        member.summary.check_files(member.run.root, [folder / f"{name}.npy" for name in FOLD_ARRAYS])
         result = member.run.load_fold(fold)
         if result is None:
             raise KitError(f"{member.run.fold_dir(fold)}: no finished fold; test-time augmentation needs every fold")

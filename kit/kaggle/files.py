@@ -17,9 +17,11 @@ from kit.errors import KitError
 from kit.kaggle.services import Files, connect
 from kit.kaggle.transport import RETRY, Retry, Target
 from kit.utils import Callback, as_callback_list
+from kit.utils._io import TEMP_PREFIX
 
 DATA_DIR = Path("data")
 UNCHANGED = "nothing was changed — fetch again"
+DOWNLOADING = "-download-"  # dest/.<name>-download-<pid>-<random>/: the temporary folder of a fetch under way
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,13 @@ def describe(folder: Path, rows: dict[str, int], downloaded: set[str]) -> tuple[
     return tuple(files)
 
 
+def is_html(path: Path) -> bool:
+    """Whether the file ``path`` starts as an HTML page does."""
+    with path.open("rb") as stream:
+        start = stream.read(256).lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
 def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
     """Download the data file ``name`` into ``inbox`` and unpack it into ``staged`` (Kaggle zips large files)."""
     try:
@@ -161,6 +170,11 @@ def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
     received = [path for path in inbox.rglob("*") if path.is_file() and not path.name.endswith(".kaggle-partial")]
     if len(received) != 1:
         raise KitError(f"downloading {name} from Kaggle gave {len(received)} files instead of one; {UNCHANGED}")
+    if is_html(received[0]) and not name.lower().endswith((".html", ".htm")):
+        raise KitError(
+            f"downloading {name} from Kaggle gave an HTML page instead of the file: a proxy, captive portal or outage "
+            f"page may be in the way; {UNCHANGED}"
+        )
     relative = inside(name)
     if received[0].suffix == ".zip" and received[0].name != relative.name:  # train.csv arrives as train.csv.zip
         wrapped = received[0].name == f"{relative.name}.zip"
@@ -168,6 +182,26 @@ def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
     else:
         (staged / relative).parent.mkdir(parents=True, exist_ok=True)
         os.replace(received[0], staged / relative)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
+def sweep(dest: Path, name: str) -> None:
+    """Remove the temporary folders that fetches of ``name`` into ``dest`` left behind when killed mid-download (those
+    of a fetch still running, named by its process id, stay)."""
+    for path in dest.glob(f".{name}{DOWNLOADING}*") if dest.is_dir() else ():
+        owner = path.name.removeprefix(f".{name}{DOWNLOADING}").split("-", 1)[0]
+        if path.is_dir() and not (owner.isdigit() and int(owner) != os.getpid() and alive(int(owner))):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, list[str]]:
@@ -182,12 +216,26 @@ def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, lis
     return inferred.competition, inferred.path, [str(note) for note in inferred.notes]
 
 
+def prepare_dest(dest: Path, folder: Path) -> None:
+    """Create ``dest`` and prove it can take the files (``folder`` inside it must be a folder if it is there);
+    one line naming the cause otherwise."""
+    for path in (dest, folder):
+        if path.exists() and not path.is_dir():
+            raise KitError(f"{path} exists and is not a folder; give a folder for the data as the destination")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(dir=dest, prefix=f"{TEMP_PREFIX}write-test-")).rmdir()
+    except OSError as error:
+        raise KitError(f"{dest}: cannot write there ({error.strerror or error}); nothing was downloaded") from None
+
+
 def fetch(
     competition: Competition | str = DEFAULT_COMPETITION,
     dest: Path | str = DATA_DIR,
     *,
     force: bool = False,
     retry: Retry = RETRY,
+    timeout: float | None = None,
     callbacks: Iterable[Callback] | Callback = (),
 ) -> FetchResult:
     """Download a competition's (or an ``owner/dataset``'s) files with the kaggle client into ``dest/<name>/``.
@@ -196,13 +244,16 @@ def fetch(
     it, and without ``force`` nothing is downloaded (nor Kaggle contacted) when they are there and valid. Without one,
     every listed file is downloaded unless present with its size, and a spec is inferred from the files and written
     beside them as ``competition.toml``. Downloads land in a temporary folder and are unzipped and checked there
-    before being moved into place, so a failure leaves the folder as it was. Progress goes to ``callbacks``
-    (``on_phase``).
+    before being moved into place, so a failure leaves the folder as it was; those a killed fetch left behind are
+    removed by the next. Every request times out (``retry``: ``connect_timeout``, ``read_timeout``; a stalled
+    download is aborted and retried), and with ``timeout`` the whole fetch ends within that many seconds. Progress
+    goes to ``callbacks`` (``on_phase``).
     """
     progress = as_callback_list(callbacks)
     target = Target(competition.name) if isinstance(competition, Competition) else Target(competition)
     dest = Path(dest)
     folder = dest / target.name
+    sweep(dest, target.name)
     known = competition if isinstance(competition, Competition) else find_competition_for(folder)
     notes: list[str] = []
     if known is not None and not force and folder.is_dir():
@@ -216,12 +267,13 @@ def fetch(
             if known.sample_submission_file in rows:
                 return FetchResult(target.slug, target.kind, folder, describe(folder, rows, set()), known)
             notes.append(f"{folder / known.sample_submission_file} is missing; asked Kaggle for it")
-    files = Files(connect(target.slug, retry))
+    prepare_dest(dest, folder)  # before Kaggle is contacted
+    files = Files(connect(target.slug, retry, timeout))
     listed = files.list()
     if not listed:
         raise KitError(f"Kaggle lists no data files for {target.slug}")
     dest.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{target.name}-download-"))
+    work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{target.name}{DOWNLOADING}{os.getpid()}-"))
     try:
         staged = work / "files"
         staged.mkdir()

@@ -69,6 +69,7 @@ class Submissions:
         return reply.message == self.transport.api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE
 
 
-def connect(slug: str, retry: Retry = RETRY) -> Transport:
-    """An authenticated transport for the competition or dataset ``slug``."""
-    return Transport(Target(slug), retry)
+def connect(slug: str, retry: Retry = RETRY, timeout: float | None = None) -> Transport:
+    """An authenticated transport for the competition or dataset ``slug``; with ``timeout``, its calls end within
+    that many seconds from now."""
+    return Transport(Target(slug), retry, timeout)

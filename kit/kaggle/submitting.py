@@ -138,8 +138,17 @@ def await_score(service: Submissions, ref: int, poll: Poll, progress: Callback) 
     """Look at the submission list until submission ``ref`` is scored (or failed), growing the pause between looks."""
     phase = f"Kaggle is scoring submission {ref}"
 
+    def listed() -> list[Any]:
+        try:
+            return service.transport.retried(service.submissions)
+        except KitError as error:  # not "rerun" (nor its --timeout): that would spend another submission
+            raise KitError(
+                f"{error.message}; submission {ref} is made — see `kit submissions` or "
+                f"kit.submissions({service.slug!r}) for its score"
+            ) from None
+
     def look() -> Submission | None:
-        found = next((as_submission(item) for item in service.submissions() if item.ref == ref), None)
+        found = next((as_submission(item) for item in listed() if item.ref == ref), None)
         if found is not None and found.status == "error":
             raise KitError(f"Kaggle could not score submission {ref}: {found.error or 'no reason given'}")
         return found
@@ -150,15 +159,16 @@ def await_score(service: Submissions, ref: int, poll: Poll, progress: Callback) 
             f"`kit submissions` or kit.submissions({service.slug!r}) later"
         )
 
+    left = service.transport.left()
     retrying = Retrying(
         retry=retry_if_result(lambda found: found is None or found.status != "complete"),
         wait=wait_exponential(multiplier=poll.interval, exp_base=1.5, max=poll.most),
-        stop=stop_before_delay(poll.timeout),
+        stop=stop_before_delay(poll.timeout if left is None else min(poll.timeout, left)),
         sleep=poll.sleep,
         before_sleep=lambda state: progress.on_phase(phase, state.attempt_number, None),
         retry_error_callback=timed_out,
     )
-    return retrying(service.transport.retried, look)
+    return retrying(look)
 
 
 def submit(
@@ -170,13 +180,15 @@ def submit(
     wait: bool = True,
     retry: Retry = RETRY,
     poll: Poll = POLL,
+    timeout: float | None = None,
     callbacks: Iterable[Callback] | Callback = (),
 ) -> SubmitResult:
     """Check ``path`` as prediction does, submit it with ``message`` and (with ``wait``) wait for its score.
 
     The competition defaults to the one in the file's prediction sidecar, else digit-recognizer; the ids must match
     the sample submission in ``data_dir`` (default ``data/<competition>``). An invalid file is refused before Kaggle
-    is contacted. The submission is noted in the sidecar.
+    is contacted. The submission is noted in the sidecar. Every request times out (``retry``), and with ``timeout``
+    the whole call, waiting for the score included, ends within that many seconds.
     """
     from kit.submission import read_checked_submission
 
@@ -194,7 +206,7 @@ def submit(
         raise KitError.invalid("message", "a non-empty text (it labels the submission on Kaggle)", message)
     rows = len(read_checked_submission(path, competition, folder))
     progress.on_phase(f"submitting {path.name} ({rows} rows)", 0, 1)
-    service = Submissions(connect(competition.name, retry))
+    service = Submissions(connect(competition.name, retry, timeout))
     limits = service.limits()
     allowed = limits.num_allowed_now
     if allowed <= 0 and limits.limited_by_total:

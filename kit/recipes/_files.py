@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
+from kit.recipes._keys import check_depth
 from kit.recipes._load import (
     RECIPE_SUFFIX,
     Recipe,
@@ -60,7 +61,11 @@ def find_recipe(reference: str, near: Path | None = None) -> Path:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        content = tomllib.loads(path.read_text(encoding="utf-8"))
+        check_depth(content)  # before extends merges it and validation walks it, both recursively
+        return content
+    except KitError as error:
+        raise KitError(f"recipe {path}: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise KitError(f"recipe {path}: invalid TOML ({error})") from None
     except RecursionError:

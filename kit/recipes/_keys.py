@@ -16,6 +16,38 @@ KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.+:/-]*")  # taken as a string when it is not a TOML value
 
 
+MAX_DEPTH = 32  # tables and lists inside each other; a recipe needs about 5, and Python's recursion about 1,000
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """The dotted key (cut after a few parts) of the first value nested more than ``limit`` tables or lists deep in
+    ``value``, or None. It walks without recursion, so any depth (or a table that holds itself) is safe to check."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, Mapping):
+            children = list(item.items())
+        elif isinstance(item, (list, tuple)):
+            children = list(enumerate(item))
+        else:
+            continue
+        if len(path) > limit:
+            return ".".join(_shown_part(part) for part in path[:4]) + "…"
+        stack.extend((child, (*path, str(name))) for name, child in children)
+    return None
+
+
+def check_depth(value: Any) -> None:
+    """A one-line error naming the key where ``value`` nests tables or lists more than :data:`MAX_DEPTH` deep."""
+    key = too_deep(value)
+    if key is not None:
+        raise KitError(f"key {key}: nested more than {MAX_DEPTH} tables or lists deep; a recipe needs far fewer")
+
+
+def _shown_part(part: str) -> str:
+    return part if KEY.fullmatch(part) else repr(part[:40])
+
+
 def check_key(key: str) -> str:
     """``key`` if it is a dotted recipe key, else a one-line error."""
     if not KEY.fullmatch(key):

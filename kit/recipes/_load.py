@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from kit.errors import KitError
 from kit.recipes._errors import first_problem
-from kit.recipes._keys import apply_overrides, parse_set
+from kit.recipes._keys import apply_overrides, check_depth, parse_set
 from kit.recipes._schedules import SCHEDULE_SETTINGS, SETTING_NAMES, ScheduleSpec
 from kit.recipes._schema import (
     MAX_PARAMETERS,
@@ -124,6 +124,10 @@ class Recipe(RecipeTable):
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
         """A copy with keys replaced, re-validated; the name stays. Keys are dotted (``{"train.epochs": 3,
         "model.blocks.0.dropout": 0.5}``; numbers index lists) or nested tables (``{"train": {"epochs": 3}}``)."""
+        try:
+            check_depth(overrides)  # before the overrides are walked, recursively
+        except KitError as error:
+            raise KitError(f"recipe {self.name}: {error}") from None
         content = self.table()
         try:
             apply_overrides(content, overrides)
@@ -157,6 +161,7 @@ def _override_note(message: str, overrides: dict[str, Any]) -> str:
 
 def parse_recipe(content: dict[str, Any], name: str) -> Recipe:
     """Validate a resolved recipe table (no ``extends`` left) into a :class:`Recipe`; errors read ``key a.b: …``."""
+    check_depth(content)
     try:
         table = RECIPE_TABLE.validate_python(content)
     except ValidationError as error:

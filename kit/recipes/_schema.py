@@ -23,6 +23,7 @@ Epochs = Annotated[Int, Field(ge=0, le=10_000)]
 BatchNorm = Literal["before_activation", "after_activation"]
 Padding = Literal["same", "valid"]
 PER_CONV = ("filters", "kernel", "strides", "padding")
+Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]  # what kit's fit logs, which Keras can judge
 MAX_PARAMETERS = 200_000_000  # far above any CNN for these images; a typo such as units = 1000000000 stops at once
 
 
@@ -209,9 +210,9 @@ class AugmentSpec(Spec):
 
 @spec
 class EarlyStoppingSpec(Spec):
-    """Arguments of ``keras.callbacks.EarlyStopping``."""
+    """Arguments of ``keras.callbacks.EarlyStopping``; ``monitor`` is one of the metrics kit's training logs."""
 
-    monitor: Str = Field("val_loss", min_length=1, max_length=100)
+    monitor: Monitor = "val_loss"
     min_delta: Float = Field(0.0, ge=0.0, le=1e6)
     patience: Epochs = 0
     mode: Literal["auto", "min", "max"] = "auto"
@@ -221,9 +222,9 @@ class EarlyStoppingSpec(Spec):
 
 @spec
 class ReduceLROnPlateauSpec(Spec):
-    """Arguments of ``keras.callbacks.ReduceLROnPlateau``."""
+    """Arguments of ``keras.callbacks.ReduceLROnPlateau``; ``monitor`` is one of the metrics kit's training logs."""
 
-    monitor: Str = Field("val_loss", min_length=1, max_length=100)
+    monitor: Monitor = "val_loss"
     factor: Float = Field(0.1, gt=0.0, lt=1.0)
     patience: Epochs = 10
     mode: Literal["auto", "min", "max"] = "auto"

@@ -153,10 +153,19 @@ def spec_ids(competition: Competition, rows: int) -> np.ndarray | None:
     return np.arange(competition.first_id, competition.first_id + rows, dtype=np.int64)
 
 
+UNIT = (".csv", ".npy", ".json")  # a submission is one unit: the CSV, its test softmax and its sidecar
+
+
 def refuse_overwrite(path: Path | str, force: bool) -> None:
-    """Fail unless ``path`` is free or ``force`` allows replacing it."""
-    if Path(path).exists() and not force:
-        raise KitError(f"{path} exists", fix=(("force", True), ("name", ANOTHER)))
+    """Fail unless the submission ``path`` is free or ``force`` allows replacing it: its CSV, ``.npy`` (test
+    softmax) and ``.json`` (sidecar) are one unit, so any one of them there is refused (also when it is a link)."""
+    if force:
+        return
+    path = Path(path)
+    for suffix in UNIT:
+        taken = path.with_suffix(suffix)
+        if taken.exists() or taken.is_symlink():
+            raise KitError(f"{taken} exists", fix=(("force", True), ("name", ANOTHER)))
 
 
 def _class_values(labels: np.ndarray, competition: Competition, source: str, label_column: str) -> np.ndarray:

@@ -30,7 +30,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "prepare_tensorflow",
             "proc_mib",
             "resolve_precision",
-            "softmax_scores",
             "software_versions",
             "usable_cores",
         ],

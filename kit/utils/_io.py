@@ -1,12 +1,18 @@
 """Files written whole or not at all, and read back checked: atomic writes through a temporary file and a rename,
 JSON that refuses non-finite numbers, ``.npy`` arrays checked for kind, shape and finiteness. Every ``OSError`` and
-every damaged file ends as one line naming the path."""
+every damaged file ends as one line naming the path.
+
+Every temporary file kit writes is named ``.kit-tmp-…`` (:data:`TEMP_PREFIX`, :func:`temporary_path`), ending with the
+name of the file it becomes (so ``model.keras`` keeps its suffix), in the folder of that file; :func:`remove_temporary`
+removes only such files, only in the folder it is given: a user's own dot-files are never touched."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,9 +21,40 @@ import numpy as np
 
 from kit.errors import KitError
 
+TEMP_PREFIX = ".kit-tmp-"  # the one mark of kit's temporary files: nothing else is ever cleaned up as one
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name for a write of ``path``, beside it: ``.kit-tmp-<random>-<name>``."""
+    return path.parent / f"{TEMP_PREFIX}{secrets.token_hex(4)}-{path.name}"
+
+
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(TEMP_PREFIX)
+
+
+def remove_temporary(folder: Path) -> list[Path]:
+    """Remove kit's temporary files (``.kit-tmp-…``) directly in ``folder`` (not below it, following no link to a
+    folder); return them. A folder that is not there has none."""
+    removed = []
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return removed
+        for path in folder.iterdir():
+            if is_temporary(path) and (path.is_symlink() or path.is_file()):
+                path.unlink(missing_ok=True)  # a link is removed itself, never what it points to
+                removed.append(path)
+    except OSError as error:
+        raise os_error(Path(error.filename or folder), error, "cannot clean up") from None
+    return removed
+
 
 def os_error(path: Path, error: OSError, doing: str = "cannot write") -> KitError:
-    return KitError(f"{path}: {doing} ({error.strerror or error}); earlier results there are intact")
+    """The one line of an ``OSError`` about ``path``: what failed, the cause, and (for a write) that earlier results
+    are intact."""
+    cause = error.strerror or (errno.errorcode.get(error.errno, "") if error.errno else "") or str(error) or "error"
+    intact = "; earlier results there are intact" if doing != "cannot read it" else ""
+    return KitError(f"{path}: {doing} ({cause}){intact}")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -28,7 +65,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=f"-{path.name}")
         os.fchmod(handle, 0o644)  # mkstemp makes files private; results are meant to be read by others
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -81,7 +118,11 @@ def load_array(path: Path, dtype: str | None = None, shape: tuple[int | None, ..
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise KitError(f"{path}: not found") from None
-    except (ValueError, EOFError, OSError):
+    except OSError as error:
+        if error.errno is None:  # numpy's own "not an array" error
+            raise KitError(f"{path}: damaged (not a readable .npy array); rerun the command that wrote it") from None
+        raise os_error(path, error, "cannot read it") from None
+    except (ValueError, EOFError):
         raise KitError(f"{path}: damaged (not a readable .npy array); rerun the command that wrote it") from None
     if dtype is not None and array.dtype.kind not in dtype:
         raise KitError(

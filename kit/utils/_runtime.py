@@ -1,5 +1,5 @@
 """Small shared helpers below every module that trains or scores: quiet TensorFlow start-up, thread and
-determinism set-up, the software versions a run records, and softmax scores."""
+determinism set-up, and the software versions a run records."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import os
 import sys
 from importlib import metadata
 from pathlib import Path
-
-import numpy as np
 
 from kit.utils._quiet import native_stderr_silenced
 
@@ -99,10 +97,3 @@ def software_versions() -> dict[str, str]:
     import keras
 
     return {"kit": metadata.version("kit"), "tensorflow": tf.__version__, "keras": keras.__version__}
-
-
-def softmax_scores(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of predicted class probabilities."""
-    accuracy = float(np.mean(proba.argmax(axis=1) == labels))
-    picked = np.clip(proba[np.arange(len(labels)), labels], 1e-7, 1.0)
-    return accuracy, float(-np.mean(np.log(picked)))

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import tiny_recipe_toml
+from kit.competitions import softmax_scores
 from kit.crossval import fold_splits, run_cv
 from kit.errors import KitError
 from kit.recipes import load_recipe
-from kit.utils import Callback, softmax_scores
+from kit.utils import Callback
 
 TINY = tiny_recipe_toml(
     "a tiny CNN for tests",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -144,3 +145,90 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_same_arrays(tmp_path, tin
     print("\n".join([f"{kills} kills, {rounds} completed runs", *story]))
     assert kills >= 10, story
     assert any("checkpoints ['fold" in line for line in story), story  # some kill fell inside a fold: resumed mid-fold
+
+
+# Loaded by every Python process of a run (the `kit cv` process and its joblib workers) through PYTHONPATH: once in
+# the run (the first process to create KIT_FAULT_ONCE), the atomic rename onto a destination ending with
+# KIT_FAULT_TARGET SIGKILLs its process just after renaming ("kill"), or fails as a full disk would ("enospc").
+SITECUSTOMIZE = """
+import errno, os, signal
+target, moment, once = (os.environ.get(name) for name in ("KIT_FAULT_TARGET", "KIT_FAULT_MOMENT", "KIT_FAULT_ONCE"))
+if target and once:
+    rename = os.replace
+
+    def first():
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
+
+    def replace(source, destination, *args, **kwargs):
+        hit = os.fspath(destination).endswith(target) and first()
+        if hit and moment == "enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(destination))
+        rename(source, destination, *args, **kwargs)
+        if hit and moment == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = replace
+"""
+
+
+def kit_cv_jobs(
+    recipe: Path, data: Path, out: Path, fault: tuple[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`kit cv --jobs 2` into ``out``, run to its end; ``fault`` = (target, "kill" or "enospc"), see SITECUSTOMIZE."""
+    hook = out.parent / "hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join([str(hook), *sys.path])}
+    if fault is not None:
+        env |= {"KIT_FAULT_TARGET": fault[0], "KIT_FAULT_MOMENT": fault[1], "KIT_FAULT_ONCE": str(out) + ".fault"}
+    command = [sys.executable, "-m", "kit", "cv", str(recipe), "--data", str(data), "--out", str(out), "--jobs", "2"]
+    command += ["--set", 'train.optimizer="adamw"']
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=out.parent, timeout=RUN_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def two_jobs(tmp_path_factory, tiny_dir) -> tuple[Path, dict[str, bytes]]:
+    """A 2-epoch recipe and the arrays of its uninterrupted `kit cv --jobs 2` run."""
+    folder = tmp_path_factory.mktemp("jobs")
+    recipe = folder / "tiny.toml"
+    recipe.write_text(tiny_recipe_toml("faults in workers", epochs=2, dropout=0.25))
+    done = kit_cv_jobs(recipe, tiny_dir, folder / "reference")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return recipe, {name: (folder / "reference" / name).read_bytes() for name in ("oof.npy", "test.npy")}
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (  # a worker killed (kill -9, the OOM killer) just after fold 2's first checkpoint: mid-fold
+            ("fold-2/checkpoint/state.json", "kill"),
+            r"error: fold 2's worker died \(killed, or out of memory\?\) — rerun to resume; finished folds are kept",
+        ),
+        (  # the disk full when fold 1's worker writes its first checkpoint
+            ("fold-1/checkpoint/state.json", "enospc"),
+            r"error: .*fold-1/checkpoint/state\.json: cannot write \(No space left on device\); earlier results .*",
+        ),
+    ],
+    ids=["worker killed", "disk full"],
+)
+def test_a_worker_fault_mid_fold_is_one_line_and_a_rerun_resumes_to_the_same_arrays(
+    tmp_path, tiny_dir, two_jobs, fault, expected
+):
+    recipe, arrays = two_jobs
+    out = tmp_path / "run"
+    failed = kit_cv_jobs(recipe, tiny_dir, out, fault)
+    assert (tmp_path / "run.fault").exists(), failed.stderr[-3000:]  # the fault fired
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    last = failed.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(expected, last), failed.stderr[-3000:]
+    assert not (out / "summary.json").exists()
+    resumed = kit_cv_jobs(recipe, tiny_dir, out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name, content in arrays.items():
+        assert (out / name).read_bytes() == content, name
+    assert leftovers(out) == []

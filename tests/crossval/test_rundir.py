@@ -169,14 +169,14 @@ def test_write_errors_are_one_line_and_keep_the_old_file(tmp_path, monkeypatch):
     ):
         write_json(target, {"kept": False})
     monkeypatch.undo()
-    assert read_json(target) == {"kept": True} and not list(tmp_path.glob(".*.tmp"))
+    assert read_json(target) == {"kept": True} and not list(tmp_path.glob(".kit-tmp-*"))
     with pytest.raises(KitError, match="refusing to write a non-finite number"):
         write_json(target, {"loss": float("nan")})
 
 
 def test_leftover_temporary_files_are_removed_on_the_next_run(finished, tmp_path, recipe_path, tiny_dir):
     copy = copy_run(finished, tmp_path)
-    leftover = copy / "fold-1" / ".model.keras.abc123.tmp"
+    leftover = copy / "fold-1" / ".kit-tmp-abc123-model.keras"
     leftover.write_bytes(b"partial")
     kit.cv(str(recipe_path), tiny_dir, out=copy)
     assert not leftover.exists()

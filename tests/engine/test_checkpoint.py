@@ -217,18 +217,19 @@ def edit_state(folder: Path, change) -> None:
 def test_a_damaged_checkpoint_is_ignored_and_its_temporaries_removed(checkpoint, tmp_path, damage):
     folder = tmp_path / "copy"
     shutil.copytree(checkpoint, folder)
-    (folder / ".model-00002.keras.tmp.keras").write_bytes(b"half a model")
-    (folder / ".state.json.abc123.tmp").write_bytes(b"{")
+    (folder / ".kit-tmp-0a1b2c3d-model-00002.keras").write_bytes(b"half a model")
+    (folder / ".kit-tmp-abc123-state.json").write_bytes(b"{")
     damage(folder)
     assert resume_state(folder, IDENTITY) is None
     assert not [path for path in folder.iterdir() if path.name.startswith(".")]
 
 
-def test_clean_temporary_keeps_the_checkpoint(tmp_path):
-    (tmp_path / ".x.tmp").write_text("")
+def test_clean_temporary_keeps_the_checkpoint_and_files_kit_did_not_write(tmp_path):
+    (tmp_path / ".kit-tmp-x-state.json").write_text("")
+    (tmp_path / ".x.tmp").write_text("")  # a dot-file of someone else's: not kit's to remove
     (tmp_path / STATE_FILE).write_text("{}")
-    assert [path.name for path in clean_temporary(tmp_path)] == [".x.tmp"]
-    assert [path.name for path in tmp_path.iterdir()] == [STATE_FILE]
+    assert [path.name for path in clean_temporary(tmp_path)] == [".kit-tmp-x-state.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".x.tmp", STATE_FILE]
 
 
 def test_importing_kit_checkpoint_imports_neither_tensorflow_nor_keras():

@@ -205,7 +205,8 @@ def snapshot_run(tmp_path_factory, tiny_dir):
 
 @pytest.mark.slow
 def test_each_fold_predicts_the_mean_of_its_snapshots(snapshot_run, tiny_dir, competition):
-    from kit.utils import prepare_tensorflow, softmax_scores
+    from kit.competitions import softmax_scores
+    from kit.utils import prepare_tensorflow
 
     prepare_tensorflow(None)
     import keras

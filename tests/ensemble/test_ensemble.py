@@ -309,7 +309,7 @@ def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     assert sidecar["tta_precision"] == "int8" and [run["tta_engine"] for run in sidecar["runs"]] == ["tflite int8"] * 2
     for extra, message in (
         (["--precision", "int8"], "--precision: only test-time augmentation runs models; add --tta N, or leave it out"),
-        (["--tta", "1", "--precision", "fp8"], "--precision 'fp8': use float32 or int8"),
+        (["--tta", "1", "--precision", "fp8"], "--precision: must be one of float32, int8, got 'fp8'"),
     ):
         bad = subprocess.run([*command, *extra], capture_output=True, text=True, env=_env())
         assert bad.returncode == 1 and bad.stderr.strip() == f"error: {message}", bad.stderr

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -622,3 +623,143 @@ def test_cli_errors_are_one_line_with_exit_code_1(kaggle, tmp_path, solution, ar
 def test_the_library_never_imports_rich():
     code = "import sys, kit.kaggle; sys.exit('rich' in sys.modules or 'kaggle' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+# --- hostile servers: silent, stalled, cut short, HTML; killed fetches ---------------------------------------------
+
+PATIENT = Retry(attempts=5, delay=0.001, max_delay=0.002, jitter=0, connect_timeout=0.5, read_timeout=0.5)
+
+
+def _one_line(error: pytest.ExceptionInfo) -> str:
+    text = str(error.value)
+    assert "\n" not in text and KEY not in text
+    return text
+
+
+def test_a_silent_server_times_out_instead_of_hanging(kaggle, tmp_path):
+    kaggle.fault("*", "silent", times=100)
+    started = time.monotonic()
+    with pytest.raises(
+        KitError, match=r"^Kaggle did not answer in time \(ReadTimeout, after 2 attempts in 1 s\): "
+    ) as e:
+        fetch(retry=PATIENT)
+    assert time.monotonic() - started < 10 and kaggle.requests == ["ListDataFiles"] * 2  # a stall is retried once
+    _one_line(e)
+    assert not (tmp_path / "data" / "digit-recognizer").exists()
+
+
+def test_fetch_ends_within_its_timeout(kaggle):
+    kaggle.fault("*", "silent", times=100)
+    started = time.monotonic()
+    with pytest.raises(
+        KitError, match=r"^Kaggle did not answer in time .* — the 1\.5 s allowed are spent; pass timeout"
+    ):
+        fetch(retry=Retry(read_timeout=60, attempts=10, delay=0.001, jitter=0), timeout=1.5)
+    assert time.monotonic() - started < 6
+
+
+@pytest.mark.parametrize("mode", ["stalled", "cut"])
+def test_a_download_cut_short_is_aborted_and_retried(kaggle, tmp_path, tiny_dir, mode):
+    kaggle.fault("blob", mode)  # half of the first file arrives, then silence (or a hang-up)
+    started = time.monotonic()
+    fetched = fetch(retry=PATIENT)
+    assert time.monotonic() - started < 10 and fetched.downloaded == 3
+    for name in FILES:
+        assert (tmp_path / "data" / "digit-recognizer" / name).read_bytes() == (tiny_dir / name).read_bytes()
+    assert kaggle.requests.count("blob") == 4 and _leftovers(tmp_path) == []
+
+
+def test_downloads_that_keep_stalling_leave_the_good_files_in_place(kaggle, tmp_path):
+    fetch(retry=FAST)
+    train = tmp_path / "data" / "digit-recognizer" / "train.csv"
+    good = train.read_bytes()
+    kaggle.fault("blob", "stalled", times=100)
+    with pytest.raises(KitError, match=r"^Kaggle did not answer in time \(ConnectionError, after 2 attempts") as e:
+        fetch(force=True, retry=PATIENT)
+    _one_line(e)
+    assert train.read_bytes() == good and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("ListDataFiles", r"^Kaggle's reply to competition_list_files was an HTML page instead of JSON: a proxy, "),
+        ("DownloadDataFile", r"^downloading sample_submission\.csv from Kaggle gave an HTML page instead of the file"),
+        ("blob", r"^downloading sample_submission\.csv from Kaggle gave an HTML page instead of the file: a proxy, "),
+    ],
+)
+def test_an_html_page_instead_of_json_is_one_line(kaggle, tmp_path, call, expected):
+    kaggle.fault(call, "html")
+    with pytest.raises(KitError, match=expected) as e:
+        fetch(retry=FAST)
+    _one_line(e)
+    assert not (tmp_path / "data" / "digit-recognizer").exists() and _leftovers(tmp_path) == []
+
+
+def test_submit_ends_within_its_timeout(kaggle, tmp_path, solution):
+    kaggle.fault("GetSubmissionLimits", "silent", times=100)
+    started = time.monotonic()
+    with pytest.raises(
+        KitError, match=r"^Kaggle did not answer in time .* — the 1\.5 s allowed are spent; pass timeout"
+    ):
+        submit(_submission(tmp_path, solution), "silent", retry=Retry(read_timeout=60, delay=0.001), timeout=1.5)
+    assert time.monotonic() - started < 6 and kaggle.uploads == {}
+
+
+def test_a_server_falling_silent_while_scoring_says_the_submission_is_made(kaggle, tmp_path, solution):
+    class Silencer(Callback):  # once the submission is made, the server stops answering
+        def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+            if name.startswith("submitting") and done == 1:
+                kaggle.fault("*", "silent", times=100)
+
+    kaggle.pending_polls = 10**6
+    started = time.monotonic()
+    with pytest.raises(KitError, match=r"; submission 1000 is made — see `kit submissions` or ") as e:
+        submit(_submission(tmp_path, solution), "made", retry=PATIENT, poll=QUICK, timeout=3, callbacks=[Silencer()])
+    assert time.monotonic() - started < 8 and len(kaggle.submissions) == 1
+    assert "rerun" not in _one_line(e)  # rerunning would spend a second submission
+
+
+def test_a_killed_fetch_leaves_no_temporary_folder_after_the_next(kaggle, tmp_path, tiny_dir):
+    kaggle.fault("blob", "stalled")  # the first download hangs half-way: kill the fetch there
+    command = [sys.executable, "-m", "kit", "fetch", "--timeout", "60"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while "blob" not in kaggle.requests and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert "blob" in kaggle.requests and process.poll() is None
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    left = [path for path in (tmp_path / "data").iterdir() if path.name.startswith(".digit-recognizer-download-")]
+    assert len(left) == 1 and any(left[0].rglob("*.kaggle-partial"))  # what a killed fetch leaves
+    running = tmp_path / "data" / f".digit-recognizer-download-{os.getppid()}-live"  # a fetch still under way
+    running.mkdir()
+    fetch(retry=FAST)
+    assert not left[0].exists() and running.is_dir()
+    assert (tmp_path / "data" / "digit-recognizer" / "train.csv").read_bytes() == (tiny_dir / "train.csv").read_bytes()
+
+
+@pytest.mark.parametrize("command", ["fetch", "submit"])
+@pytest.mark.slow
+def test_cli_against_a_silent_server_ends_in_one_line_within_its_timeout(kaggle, tmp_path, solution, command):
+    args = ["fetch"] if command == "fetch" else ["submit", str(_submission(tmp_path, solution)), "-m", "x"]
+    kaggle.fault("*", "silent", times=100)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "kit", *args, "--timeout", "3"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and time.monotonic() - started < 30
+    assert done.stderr.startswith("error: Kaggle did not answer in time (ReadTimeout, "), done.stderr
+    assert done.stderr.endswith(" — the 3 s allowed are spent; rerun with --timeout ...\n"), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_cli_html_instead_of_json_is_one_line(kaggle):
+    kaggle.fault("ListDataFiles", "html")
+    done = subprocess.run([sys.executable, "-m", "kit", "fetch"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: Kaggle's reply to competition_list_files was an HTML page instead of JSON")
