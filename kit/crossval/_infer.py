@@ -57,7 +57,7 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
         raise KitError(f"run {run.root} has folds {available}, not {missing}", argument="folds")
     models = []
     for fold in chosen:
-        path = run.fold_dir(fold) / "model.keras"
+        path = run.model_path(fold)
         if not path.is_file():
             what = "not a file" if path.exists() else "not found"
             raise KitError(f"{path}: {what}; the fold models of run {run.root} are incomplete (kit cv --force)")

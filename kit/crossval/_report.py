@@ -162,7 +162,7 @@ def run_figures(run: RunFolder, data_dir: Path | str | None = None) -> dict[str,
     """Every report figure of a run, by name; the sample and mistake images come from the run's training data."""
     summary = run.summary()
     classes = summary.data.classes
-    labels = load_array(run.root / "labels.npy")
+    labels = load_array(run.labels_path)
     oof = load_array(run.oof_path)
     images = run.images("train", data_dir).images
     histories = {}

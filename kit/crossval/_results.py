@@ -82,33 +82,32 @@ class CVResult:
         except KitError as error:
             raise KitError(f"{self.path / SUMMARY}: recipe_content: {error}") from None
 
-    def checked(self, name: str) -> Path:
-        """The path of the run's file ``name``, refused with one line unless it is the file the run wrote (see
+    def checked(self, path: Path) -> Path:
+        """``path`` (a file of the run folder), refused with one line unless it is the file the run wrote (see
         :meth:`Summary.check_file`)."""
-        path = self.path / name
         if self.summary is not None:
             self.summary.check_file(self.path, path)
         return path
 
     @cached_property
     def oof(self) -> np.ndarray:
-        return probabilities(self.checked("oof.npy"), (self.train_rows, self.classes))
+        return probabilities(self.checked(self.run.oof_path), (self.train_rows, self.classes))
 
     @cached_property
     def labels(self) -> np.ndarray:
-        return class_labels(self.checked("labels.npy"), self.train_rows, self.classes)
+        return class_labels(self.checked(self.run.labels_path), self.train_rows, self.classes)
 
     @cached_property
     def test(self) -> np.ndarray | None:
-        if not (self.path / "test.npy").is_file():
+        if not self.run.test_path.is_file():
             return None
-        return probabilities(self.checked("test.npy"), (self.test_rows, self.classes))
+        return probabilities(self.checked(self.run.test_path), (self.test_rows, self.classes))
 
     @cached_property
     def test_ids(self) -> np.ndarray | None:
-        if not (self.path / "test_ids.npy").is_file():
+        if not self.run.test_ids_path.is_file():
             return None
-        return load_array(self.checked("test_ids.npy"), shape=(self.test_rows,))
+        return load_array(self.checked(self.run.test_ids_path), shape=(self.test_rows,))
 
     @property
     def epochs(self) -> int:

@@ -190,8 +190,8 @@ def run_cv(
             cluster,
         )
         if pseudo is not None:  # which test rows were added to every fold's training part, with which labels
-            save_array(run.root / "pseudo_rows.npy", np.asarray(pseudo.rows, dtype=np.int64))
-            save_array(run.root / "pseudo_labels.npy", np.asarray(pseudo.labels, dtype=np.int64))
+            save_array(run.pseudo_rows_path, np.asarray(pseudo.rows, dtype=np.int64))
+            save_array(run.pseudo_labels_path, np.asarray(pseudo.labels, dtype=np.int64))
         _write_summary(run, recipe, competition, Path(data_dir), train, test, held, results, identity)
     result = load_run(run.root)
     listeners.on_run_end()
@@ -220,17 +220,17 @@ def _write_summary(
     if len(held):
         oof[held] = np.mean([result.holdout_proba for result in ordered], axis=0)
         holdout_accuracy = softmax_scores(oof[held], train.labels[held])[0]
-        save_array(run.root / "holdout_rows.npy", held)
+        save_array(run.holdout_rows_path, held)
     fold_scores = [
         {key: result.record[key] for key in ("fold", "epochs", "val_accuracy", "val_loss", "seconds")}
         for result in ordered
     ]
     accuracies = [score["val_accuracy"] for score in fold_scores]
     save_array(run.oof_path, oof)
-    save_array(run.root / "labels.npy", train.labels)
+    save_array(run.labels_path, train.labels)
     if test is not None:
         save_array(run.test_path, np.mean([result.test_proba for result in ordered], axis=0).astype(np.float32))
-        save_array(run.root / "test_ids.npy", test.ids)
+        save_array(run.test_ids_path, test.ids)
     summary = Summary(
         recipe=recipe.name,
         **identity,
@@ -249,7 +249,7 @@ def _write_summary(
         fold_accuracy_std=float(np.std(accuracies)),
         holdout_rows=len(held),
         holdout_accuracy=holdout_accuracy,
-        pseudo_rows=0 if not identity["pseudo"] else len(np.load(run.root / "pseudo_rows.npy")),
+        pseudo_rows=0 if not identity["pseudo"] else len(np.load(run.pseudo_rows_path)),
         train_seconds=round(sum(score["seconds"] for score in fold_scores), 2),
         finished_at=max(result.record["finished_at"] for result in ordered),
         versions=software_versions(),

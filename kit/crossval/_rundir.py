@@ -35,11 +35,12 @@ RUNS_DIR = Path("runs")
 FOLD_RECORD = "fold.json"
 SUMMARY = "summary.json"
 LOCK = ".kit.lock"
+MODEL_FILE = "model.keras"  # a fold's saved model
 CHECKPOINT_DIR = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold
 FOLD_DIR = re.compile(r"fold-[0-9]+")
 FOLD_FILES = (  # a fold's own files; --force removes these (its record first), its checkpoint, then the empty folder
     FOLD_RECORD,
-    "model.keras",
+    MODEL_FILE,
     "history.json",
     "val_rows.npy",
     "val_proba.npy",
@@ -195,11 +196,39 @@ class RunFolder:
         return self.root / "oof.npy"
 
     @property
+    def labels_path(self) -> Path:
+        return self.root / "labels.npy"
+
+    @property
     def test_path(self) -> Path:
         return self.root / "test.npy"
 
+    @property
+    def test_ids_path(self) -> Path:
+        return self.root / "test_ids.npy"
+
+    @property
+    def holdout_rows_path(self) -> Path:
+        return self.root / "holdout_rows.npy"
+
+    @property
+    def pseudo_rows_path(self) -> Path:
+        return self.root / "pseudo_rows.npy"
+
+    @property
+    def pseudo_labels_path(self) -> Path:
+        return self.root / "pseudo_labels.npy"
+
     def fold_dir(self, fold: int) -> Path:
         return self.root / f"fold-{fold}"
+
+    def model_path(self, fold: int) -> Path:
+        """Fold ``fold``'s saved model."""
+        return self.fold_dir(fold) / MODEL_FILE
+
+    def val_rows_path(self, fold: int) -> Path:
+        """The training rows fold ``fold`` was validated on."""
+        return self.fold_dir(fold) / "val_rows.npy"
 
     def refuse_links(self, folds: Iterable[int] = ()) -> None:
         """Fail with one line where a folder kit writes or deletes in (a ``fold-K``, its checkpoint and snapshots,

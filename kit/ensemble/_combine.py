@@ -156,7 +156,7 @@ def _with_tta(
 
 def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensemble:
     """Fit ``combiner`` on the members' OOF softmaxes and apply it to their test ones; the equal vote's score first."""
-    labels = load_array(members[0].run.root / "labels.npy")
+    labels = load_array(members[0].run.labels_path)
     oofs, tests = [member.oof for member in members], [member.test for member in members]
     equal = EqualWeights().fit(oofs, labels)
     scores = {**equal.scores(labels), **combiner.fit(oofs, labels).scores(labels)}
@@ -166,7 +166,7 @@ def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensembl
         weights=equal.weights if combiner.weights is None else combiner.weights,  # a stack has none: shown as —
         weighting=combiner.weighting,
         labels=labels,
-        test_ids=load_array(members[0].run.root / "test_ids.npy"),
+        test_ids=load_array(members[0].run.test_ids_path),
         oof=combiner.oof,
         test=test,
         scores=scores,

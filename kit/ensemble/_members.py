@@ -67,7 +67,7 @@ def load_member(reference: str | Path) -> Member:
 
 def member_test_ids(member: Member) -> np.ndarray:
     """The member's test ids, refused unless they are the file the run wrote (see :meth:`Summary.check_file`)."""
-    path = member.run.root / "test_ids.npy"
+    path = member.run.test_ids_path
     member.summary.check_file(member.run.root, path)
     return load_array(path)
 

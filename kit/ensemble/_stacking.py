@@ -32,7 +32,7 @@ SOLVER = "newton-cg"  # ~20 Newton steps where lbfgs needs hundreds on saturated
 def fold_rows(run: RunFolder, rows: int) -> list[np.ndarray]:
     """The validation rows of each of the run's folds (``fold-K/val_rows.npy``); they must cover every row once."""
     folds = [score.fold for score in run.summary().folds]
-    parts = [load_array(run.fold_dir(fold) / "val_rows.npy").astype(np.int64) for fold in folds]
+    parts = [load_array(run.val_rows_path(fold)).astype(np.int64) for fold in folds]
     covered = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     if len(covered) != rows or not np.array_equal(np.sort(covered), np.arange(rows)):
         raise KitError(
