@@ -18,7 +18,7 @@ import numpy as np
 
 from kit.competitions import Competition
 from kit.errors import KitError
-from kit.utils import cpu_has_bf16
+from kit.utils import cpu_has_bf16, import_tensorflow
 
 VALIDATION_SHARE = 0.2
 INFERENCE_ROWS = 28_000
@@ -135,7 +135,6 @@ def peak_rss_mib() -> float:
 
 def machine() -> str:
     """The CPU (or GPU), core count and TensorFlow version, in words."""
-    from kit.utils import import_tensorflow
 
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")

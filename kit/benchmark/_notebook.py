@@ -10,7 +10,7 @@ import numpy as np
 
 from kit.benchmark._measure import BenchData, Contender, inference_rate, peak_rss_mib, steady_throughput
 from kit.errors import KitError
-from kit.utils import CallbackList
+from kit.utils import CallbackList, import_tensorflow
 
 NAME = "notebook pipeline"
 NOTEBOOK_EPOCHS = 30
@@ -53,7 +53,6 @@ def notebook_pipeline(
 ) -> Contender:
     """Train the notebook's final CNN on one split of the bench (random state ``seed``); report each epoch as
     ``on_phase(phase, epoch, epochs)``; ``infer``: also time its inference on ``data.inference_images``."""
-    from kit.utils import import_tensorflow
 
     import_tensorflow()
     try:

@@ -16,6 +16,7 @@ from kit.crossval._rundir import resolve_run
 from kit.crossval._summary import REWRITE
 from kit.engine import PROBE_ROWS, compile_predictor
 from kit.errors import KitError
+from kit.utils import import_tensorflow
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
 
     Each model file must be the one the run wrote (its checksum, where the run recorded checksums) and a model of the
     run: one input of its image shape, one softmax output over its classes (see :func:`load_model_file`)."""
-    from kit.utils import import_tensorflow
 
     import_tensorflow()
     summary = run.summary()

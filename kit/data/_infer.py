@@ -20,7 +20,7 @@ import pandas as pd
 from kit.competitions import BESIDE_DATA, Competition, parse_spec, spec_content, spec_toml
 from kit.competitions._spec import SLUG_RULE, is_slug, slug_of
 from kit.errors import KitError
-from kit.utils import set_dotted, split_key
+from kit.utils import set_dotted, split_key, write_bytes_atomic
 
 LABEL_NAMES = ("label", "labels", "emotion", "class", "target", "y", "category", "digit")
 ID_NAMES = ("id", "imageid", "image_id", "img_id")
@@ -324,7 +324,6 @@ def infer_competition(
             raise KitError(
                 f"{path} exists with other settings (remove it, edit it, or replace it)", fix=("force", True)
             )
-    from kit.utils import write_bytes_atomic
 
     write_bytes_atomic(path, text.encode())
     return InferredSpec(competition, path, tuple(notes))

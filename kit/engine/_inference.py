@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from kit.errors import KitError
-from kit.utils import native_stderr_silenced, usable_cores
+from kit.utils import import_tensorflow, native_stderr_silenced, usable_cores
 
 ENGINES = ("auto", "tflite", "keras")
 PRECISIONS = ("float32", "int8")
@@ -131,7 +131,6 @@ def in_batches(images: np.ndarray, batch: int, step: Callable[[np.ndarray], np.n
 def tflite_runner(graph: Any, batch: int, threads: int, int8: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """``graph`` frozen at an input of ``batch`` rows (static shapes: no shape arithmetic left in the graph) and
     converted to TensorFlow Lite (XNNPACK kernels); with ``int8``, dynamic-range quantized."""
-    from kit.utils import import_tensorflow
 
     tf = import_tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2

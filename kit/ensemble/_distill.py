@@ -23,7 +23,15 @@ from kit.crossval import RUNS_DIR
 from kit.data import holdout_split
 from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe, load_recipe
-from kit.utils import Callback, as_callback_list, save_array, write_json
+from kit.utils import (
+    Callback,
+    as_callback_list,
+    import_tensorflow,
+    prepare_tensorflow,
+    save_array,
+    software_versions,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from kit.ensemble._combine import Ensemble
@@ -71,7 +79,6 @@ def soft_targets(labels: np.ndarray, teacher: np.ndarray, alpha: float) -> np.nd
 
 def soft_training_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, augment: Any, seed: int) -> Any:
     """Shuffled, batched (float image, soft target) pairs, augmented per batch as in the recipe's training."""
-    from kit.utils import import_tensorflow
 
     tf = import_tensorflow()
     from kit.engine import make_augmenter, without_autotune
@@ -234,7 +241,6 @@ def _record(
 ) -> dict[str, Any]:
     """``distill.json`` but for the submission: the teacher's and the student's held-out ``scores``, the ``split``
     of the rows (alpha, hold-out, rows, pseudo-labels), the training and the provenance."""
-    from kit.utils import software_versions
 
     first = ensemble.members[0].summary
     teacher_scores, student_scores = scores
@@ -278,7 +284,6 @@ def _train(
     progress: Any,
 ) -> tuple[Any, dict[str, list[float]], float]:
     """The student, trained on (images, targets) with the held-out rows as its validation data."""
-    from kit.utils import prepare_tensorflow
 
     prepare_tensorflow(None)
     import keras
