@@ -87,3 +87,13 @@ def minimal_summary(folds: tuple[int, ...] = (1, 2), **changes) -> dict:
         "recipe_content": {},
     }
     return {**content, **changes}
+
+
+def rerecord(folder) -> None:
+    """Record a run folder's files as they are now in its summary's checksums, as if kit had written them: for tests
+    that make a second run out of a copy, or that test what a reader checks beyond the checksums."""
+    from kit.crossval import RunFolder
+    from kit.crossval._summary import file_checksums
+
+    run = RunFolder(Path(folder))
+    run.write_summary(run.summary().model_copy(update={"checksums": file_checksums(run)}))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_recipe_toml
+from conftest import rerecord, tiny_recipe_toml
 from kit.cli.ensemble import notes
 from kit.crossval import RunFolder, run_cv
 from kit.ensemble import (
@@ -273,6 +273,7 @@ def test_select_and_stack_on_a_real_run_and_its_folds(real_run, tmp_path):
     shutil.copytree(real_run, other)
     noisy = np.load(real_run / "oof.npy") * 0.5 + 0.05
     save_array(other / "oof.npy", noisy.astype(np.float32))
+    rerecord(other)  # a second run, as if kit had written it
     labels = np.load(real_run / "labels.npy")
     stacked = build_ensemble([real_run, other], stack=True)
     assert stacked.stack.folds == 2 and stacked.oof.shape == (len(labels), 10)
@@ -289,6 +290,7 @@ def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     other = tmp_path / "tiny-copy"
     shutil.copytree(real_run, other)
     save_array(other / "oof.npy", np.roll(np.load(real_run / "oof.npy"), 1, axis=1))
+    rerecord(other)
     command = [sys.executable, "-m", "kit", "predict", str(real_run), str(other), "--out", str(tmp_path / "subs")]
     done = subprocess.run(
         [*command, "--weights", "2,1"], capture_output=True, text=True, env={**_env(), "COLUMNS": "150"}
