@@ -16,14 +16,13 @@ The schema (every table and key optional; defaults are digit-recognizer's)::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 from kit.competitions._spec import BESIDE_DATA, METRICS, SLUG_RULE, Competition, PixelLayout, is_slug, outside_folder
 from kit.errors import KitError
-from kit.utils import dotted_key
+from kit.utils import dotted_key, read_toml
 
 PLACEHOLDERS = ("{i}", "{row}", "{col}", "{channel}")
 PLACEHOLDER_NAMES = ("i", "row", "col", "channel")
@@ -234,14 +233,7 @@ def load_spec(path: Path | str) -> Competition:
     path = Path(path)
     if not path.is_file():
         raise KitError(f"competition spec {path}: file not found")
-    try:
-        content = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise KitError(f"{path}: invalid TOML ({error})") from None
-    except RecursionError:
-        raise KitError(f"{path}: invalid TOML (nested too deeply)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise KitError(f"{path}: cannot read it ({error})") from None
+    content = read_toml(path)
     default = path.parent.resolve().name if path.name == BESIDE_DATA else path.stem
     competition = parse_spec(content, str(path), default)
     if path.name != BESIDE_DATA and competition.name != path.stem:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from kit.recipes._load import (
     Recipe,
     parse_recipe,
 )
-from kit.utils import merge_tables
+from kit.utils import merge_tables, read_toml
 
 
 def search_path() -> list[Path]:
@@ -60,18 +59,12 @@ def find_recipe(reference: str, near: Path | None = None) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    content = read_toml(path, f"recipe {path}")
     try:
-        content = tomllib.loads(path.read_text(encoding="utf-8"))
         check_depth(content)  # before extends merges it and validation walks it, both recursively
-        return content
     except KitError as error:
         raise KitError(f"recipe {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise KitError(f"recipe {path}: invalid TOML ({error})") from None
-    except RecursionError:
-        raise KitError(f"recipe {path}: invalid TOML (nested too deeply)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise KitError(f"recipe {path}: cannot read it ({error})") from None
+    return content
 
 
 def read_recipe_content(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -33,6 +33,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "software_versions",
             "usable_cores",
         ],
-        "_toml": ["toml_tidy", "toml_comments", "toml_dumps", "toml_value"],
+        "_toml": ["read_toml", "toml_comments", "toml_dumps", "toml_tidy", "toml_value"],
     },
 )

@@ -8,10 +8,14 @@ plain numbers, and with ``digits`` floats are rounded to that many significant d
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import tomli_w
+
+from kit.errors import KitError
 
 
 def toml_tidy(value: Any, digits: int | None = None) -> Any:
@@ -42,3 +46,17 @@ def toml_value(value: Any, digits: int | None = None) -> str:
 def toml_comments(lines: Iterable[str]) -> str:
     """``lines`` as TOML comments, one ``# line`` each."""
     return "".join(f"# {line}\n" for line in lines)
+
+
+def read_toml(path: Path, where: str | None = None) -> dict[str, Any]:
+    """The table of the TOML file ``path``; an unreadable file or invalid TOML is one line naming ``where`` (default
+    the path)."""
+    label = where or str(path)
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise KitError(f"{label}: invalid TOML ({error})") from None
+    except RecursionError:
+        raise KitError(f"{label}: invalid TOML (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise KitError(f"{label}: cannot read it ({error})") from None
