@@ -9,7 +9,6 @@ Runs of kits before checksums have none and are not checked."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from kit.errors import KitError
+from kit.utils import sha256_of
 
 
 class RunFolderLike(Protocol):
@@ -150,20 +150,6 @@ class Summary(RunIdentity):
             for key, field in fields.items()
             if record.get(key, None if field.is_required() else field.default) != getattr(self, key)
         ]
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file (hexadecimal), read in 1 MiB blocks; one line naming the file if it cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as stream:
-            while block := stream.read(1 << 20):
-                digest.update(block)
-    except FileNotFoundError:
-        raise KitError(f"{path}: not found") from None
-    except OSError as error:
-        raise KitError(f"{path}: cannot read it ({error.strerror or error})") from None
-    return digest.hexdigest()
 
 
 def file_checksums(run: RunFolderLike) -> dict[str, str]:

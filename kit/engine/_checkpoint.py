@@ -21,7 +21,6 @@ Importing this module is cheap: Keras is imported only when a checkpoint is writ
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import math
@@ -37,7 +36,8 @@ import numpy as np
 
 from kit.engine._snapshots import FOLDER as SNAPSHOTS
 from kit.engine._snapshots import clear_snapshots
-from kit.utils import write_bytes_atomic, write_json
+from kit.errors import KitError
+from kit.utils import sha256_of, write_bytes_atomic, write_json
 from kit.utils._io import os_error, remove_temporary, temporary_path
 
 STATE_FILE = "state.json"
@@ -70,10 +70,6 @@ def remove_checkpoint(folder: Path | str) -> None:
     for empty in (folder / SNAPSHOTS, folder):
         if empty.is_dir() and not empty.is_symlink() and not any(empty.iterdir()):
             empty.rmdir()
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _number(value: Any) -> Any:
@@ -219,7 +215,7 @@ def _checkpoint_class():
                 clean_temporary(self.folder)
                 model_name = f"model-{done:05d}.keras"
                 _save_model_atomic(self.model, self.folder, model_name)
-                files = {model_name: _digest(self.folder / model_name)}
+                files = {model_name: sha256_of(self.folder / model_name)}
                 best = [i for i, kept in enumerate(self.tracked) if getattr(kept, "best_weights", None) is not None]
                 best_files = {str(index): self._save_best(index, done, files) for index in best}
                 write_json(self.folder / STATE_FILE, self._state(done, model_name, best_files, files))
@@ -234,7 +230,7 @@ def _checkpoint_class():
                 name = f"best-{done:05d}.npz" if index == 0 else f"best-{done:05d}-{index}.npz"
                 write_bytes_atomic(self.folder / name, _weights_bytes(weights))
                 saved = self._saved_best[index] = (weights, name)
-            files[saved[1]] = _digest(self.folder / saved[1])
+            files[saved[1]] = sha256_of(self.folder / saved[1])
             return saved[1]
 
         def _state(self, done: int, model_name: str, best_files: dict[str, str], files: dict[str, str]) -> dict:
@@ -285,9 +281,9 @@ def _read_state(folder: Path, identity: Any) -> dict[str, Any] | None:
         if any(name not in digests for name in state["best_weights"].values()):
             return None
         for name, digest in digests.items():
-            if Path(name).name != name or _digest(folder / name) != digest:
+            if Path(name).name != name or sha256_of(folder / name) != digest:
                 return None
-    except (OSError, KeyError, TypeError, ValueError, AttributeError):
+    except (KitError, OSError, KeyError, TypeError, ValueError, AttributeError):
         return None
     return state
 

@@ -17,7 +17,7 @@ from kit.ensemble._combiners import Combiner, EqualWeights, check_one_way, choos
 from kit.ensemble._members import Member, check_compatible, load_member
 from kit.ensemble._tta import augment_members, augmented_models
 from kit.errors import KitError
-from kit.utils import Callback, as_callback_list, load_array
+from kit.utils import Callback, as_callback_list
 
 MAX_TTA = 64  # augmented copies: each one predicts every OOF and test image with every fold's model
 
@@ -156,7 +156,7 @@ def _with_tta(
 
 def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensemble:
     """Fit ``combiner`` on the members' OOF softmaxes and apply it to their test ones; the equal vote's score first."""
-    labels = load_array(members[0].run.labels_path)
+    labels = members[0].labels
     oofs, tests = [member.oof for member in members], [member.test for member in members]
     equal = EqualWeights().fit(oofs, labels)
     scores = {**equal.scores(labels), **combiner.fit(oofs, labels).scores(labels)}
@@ -166,7 +166,7 @@ def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensembl
         weights=equal.weights if combiner.weights is None else combiner.weights,  # a stack has none: shown as —
         weighting=combiner.weighting,
         labels=labels,
-        test_ids=load_array(members[0].run.test_ids_path),
+        test_ids=members[0].test_ids,
         oof=combiner.oof,
         test=test,
         scores=scores,

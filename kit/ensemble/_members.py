@@ -18,7 +18,6 @@ import numpy as np
 from kit.crossval import RunFolder, Summary, load_run
 from kit.errors import KitError
 from kit.recipes import Recipe, parse_recipe
-from kit.utils import load_array
 
 EQUAL, GIVEN, AUTO, CROSS_FITTED = "equal", "given", "auto, in-sample", "auto, cross-fitted"
 SELECTED, SELECTED_HONEST = "selected, in-sample", "selected, cross-fitted"
@@ -40,6 +39,8 @@ class Member:
     tta: int = 0
     plain_oof: np.ndarray | None = field(default=None, repr=False)
     tta_engine: str | None = None  # what computed the TTA softmaxes, e.g. "tflite float32"
+    labels: np.ndarray | None = field(default=None, repr=False)  # the run's labels.npy, read checked
+    test_ids: np.ndarray | None = field(default=None, repr=False)  # its test_ids.npy, read checked
 
     @property
     def name(self) -> str:
@@ -61,21 +62,12 @@ def load_member(reference: str | Path) -> Member:
         raise KitError(
             f"run {result.path}: no test.npy (its data folder had no test file); train it again with test data"
         )
-    result.labels  # noqa: B018 — checked here (the run's file, one class each), read again by the combination
-    return Member(result.run, result.summary, result.oof, result.test)
-
-
-def member_test_ids(member: Member) -> np.ndarray:
-    """The member's test ids, refused unless they are the file the run wrote (see :meth:`Summary.check_file`)."""
-    path = member.run.test_ids_path
-    member.summary.check_file(member.run.root, path)
-    return load_array(path)
+    return Member(result.run, result.summary, result.oof, result.test, labels=result.labels, test_ids=result.test_ids)
 
 
 def check_compatible(members: Sequence[Member]) -> None:
     """Fail with one line naming the first run that differs from the first one in competition, train or test rows."""
     first = members[0]
-    first_ids = member_test_ids(first)
     seen = {first.run.root.resolve()}
     for member in members[1:]:
         where = f"run {member.run.root}"
@@ -97,7 +89,7 @@ def check_compatible(members: Sequence[Member]) -> None:
                 f"{where}: softmax shapes {member.oof.shape} / {member.test.shape} differ from run {first.run.root} "
                 f"({first.oof.shape} / {first.test.shape}); train it again on the same data"
             )
-        if not np.array_equal(member_test_ids(member), first_ids):
+        if not np.array_equal(member.test_ids, first.test_ids):
             raise KitError(
                 f"{where}: its test ids differ from run {first.run.root}; ensemble only runs of the same test data"
             )

@@ -8,7 +8,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "_callbacks": ["Callback", "CallbackList", "ProgressBar", "as_callback_list"],
-        "_io": ["load_array", "read_json", "save_array", "write_bytes_atomic", "write_json"],
+        "_io": ["load_array", "read_json", "save_array", "sha256_of", "write_bytes_atomic", "write_json"],
         "_keys": [
             "MISSING",
             "dotted_key",

@@ -9,6 +9,7 @@ removes only such files, only in the folder it is given: a user's own dot-files 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -136,3 +137,17 @@ def load_array(path: Path, dtype: str | None = None, shape: tuple[int | None, ..
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise KitError(f"{path}: holds non-finite values (NaN or infinity); rerun the command that wrote it")
     return array
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file (hexadecimal), read in 1 MiB blocks; one line naming the file if it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        raise KitError(f"{path}: not found") from None
+    except OSError as error:
+        raise KitError(f"{path}: cannot read it ({error.strerror or error})") from None
+    return digest.hexdigest()

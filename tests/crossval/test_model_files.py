@@ -17,10 +17,10 @@ from fake_runs import SHAPE, model_run, one_line, record_checksums, tiny_model, 
 
 from conftest import tiny_recipe_toml
 from kit.crossval import RunFolder, infer, load_fold_models, load_run, run_cv
-from kit.crossval._summary import sha256_of
 from kit.ensemble import load_member, with_tta
 from kit.errors import KitError
 from kit.recipes import load_recipe
+from kit.utils import sha256_of
 
 KIT = "import sys; from kit.cli import main; sys.argv[0] = 'kit'; main()"
 IMAGES = np.random.default_rng(0).uniform(0, 255, (4, *SHAPE)).astype(np.float32)

@@ -93,10 +93,9 @@ def test_an_ensemble_member_refuses_another_runs_test_softmax_and_ids(tmp_path):
         load_member(second)
     one_line(error, second / "test.npy")
     second = array_run(tmp_path / "c")
-    members = [load_member(first), load_member(second)]
     save_array(second / "test_ids.npy", np.arange(1, len(TEST) + 1)[::-1].copy())
-    with pytest.raises(KitError, match="not the file run") as error:
-        check_compatible(members)
+    with pytest.raises(KitError, match="not the file run") as error:  # a member reads its checked ids once
+        check_compatible([load_member(first), load_member(second)])
     one_line(error, second / "test_ids.npy")
 
 
