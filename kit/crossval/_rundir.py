@@ -243,9 +243,9 @@ class RunFolder:
         """Write a fold's model, history and softmaxes; its record, written last, marks it finished."""
         folder = self.fold_dir(result.fold)
         refuse_links_out(self.root, [folder])
-        write_bytes_atomic(folder / "model.keras", result.model_bytes)
+        write_bytes_atomic(self.model_path(result.fold), result.model_bytes)
         write_json(folder / "history.json", result.history)
-        save_array(folder / "val_rows.npy", result.val_rows)
+        save_array(self.val_rows_path(result.fold), result.val_rows)
         save_array(folder / "val_proba.npy", result.val_proba)
         if result.test_proba is not None:
             save_array(folder / "test_proba.npy", result.test_proba)
@@ -262,7 +262,7 @@ class RunFolder:
         except OSError as error:
             raise os_error(folder, error, "cannot read it") from None
         record = read_json(folder / FOLD_RECORD, dict)
-        val_rows = load_array(folder / "val_rows.npy", "iu", (None,))
+        val_rows = load_array(self.val_rows_path(fold), "iu", (None,))
         val_proba = load_array(folder / "val_proba.npy", "f", (len(val_rows), classes))
         optional = {name: folder / f"{name}.npy" for name in ("test_proba", "holdout_proba")}
         loaded = {
