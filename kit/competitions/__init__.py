@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "get_competition",
             "known_competitions",
         ],
-        "_spec": ["BESIDE_DATA", "Competition", "DEFAULT_COMPETITION", "PixelLayout", "class_values_of"],
+        "_spec": ["BESIDE_DATA", "Competition", "DEFAULT_COMPETITION", "ImageFiles", "PixelLayout", "class_values_of"],
         "_specfile": ["load_spec", "parse_spec", "spec_content", "spec_toml"],
     },
 )

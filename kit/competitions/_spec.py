@@ -24,8 +24,10 @@ SPEC_SUFFIX = ".toml"
 BESIDE_DATA = "competition.toml"
 USER_DIR = Path("competitions")
 METRICS = METRIC_NAMES  # the names a spec may give as its metric
-Metric = Literal["accuracy", "log_loss", "macro_f1"]
 LayoutKind = Literal["prefix", "pattern", "columns", "string", "rest"]
+FileLayout = Literal["folders", "csv", "filename"]  # class per folder, a labels CSV + a folder, the label in the name
+Task = Literal["single", "binary", "multilabel", "ordinal"]
+SubmissionKind = Literal["label", "probability", "probabilities", "top_k"]
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a name that becomes a folder (data/NAME) or a file name
 SLUG_RULE = "a name of letters, digits, '-', '_' and '.' (starting with a letter or digit, at most 100), e.g. my-comp"
 
@@ -89,12 +91,45 @@ class PixelLayout:
 
 
 @dataclass(frozen=True)
+class ImageFiles:
+    """Where the images of an image-file competition are, and how they become arrays.
+
+    ``layout`` is ``folders`` (``train/<class>/…``: the class is the folder's name as written), ``csv`` (a labels CSV,
+    the spec's train file, naming each image through ``pattern``, e.g. ``{id}.png`` or ``{id_code}.png`` with CSV
+    column names as fields) or ``filename`` (the label in the file name: ``pattern`` such as ``{label}.{n}.jpg``,
+    where ``{label}`` is the class and every other field matches anything). Test images are the image files of
+    ``test``; each one's id is its file name (``test_ids = "name"``) or the name without its suffix (``"stem"``).
+    ``resize`` squashes every image to the spec's size or keeps its aspect ratio and pads (``"pad"``).
+    """
+
+    layout: FileLayout = "folders"
+    train: str = "train"
+    test: str = "test"
+    pattern: str = ""
+    test_ids: Literal["name", "stem"] = "name"
+    resize: Literal["squash", "pad"] = "squash"
+
+    def describe(self) -> str:
+        return {
+            "folders": f"one folder per class under {self.train}/",
+            "csv": f"a labels CSV naming images {self.train}/{self.pattern}",
+            "filename": f"the label in the file names {self.train}/{self.pattern}",
+        }[self.layout]
+
+
+@dataclass(frozen=True)
 class Competition:
-    """How one pixel-CSV competition lays out its files.
+    """How one competition lays out its files: pixel CSVs (``images`` None) or image files (``images``).
 
     ``test_id_column`` is the id column of the test file (None when ids are implicit row numbers starting at
     ``first_id``); ``class_values`` are the labels as they appear in the data (ints or strings), and the model's
-    class index ``k`` stands for ``class_values[k]``; the submission carries ``submission_columns = (id, label)``.
+    class index ``k`` stands for ``class_values[k]``. ``task`` is ``single`` (one class per image), ``binary`` (two
+    classes, usually scored on the probability of the second), ``ordinal`` (grades in order) or ``multilabel`` (any
+    number of ``class_values`` per image: one 0/1 column each in ``label_columns``, or the label column holding them
+    separated by ``label_separator``). The submission carries ``submission_columns``: id then one label
+    (``submission_kind = "label"``), the probability of ``class_values[1]`` (``"probability"``), one probability per
+    class (``"probabilities"``) or up to ``top_k`` labels separated by spaces (``"top_k"``). ``group_column`` names
+    a column (patient, study, source image) whose groups folds never split.
     """
 
     name: str
@@ -105,7 +140,7 @@ class Competition:
     channel_order: Literal["hwc", "chw"] = "hwc"
     test_id_column: str | None = None
     first_id: int = 1
-    submission_columns: tuple[str, str] = ("ImageId", "Label")
+    submission_columns: tuple[str, ...] = ("ImageId", "Label")
     train_file: str = "train.csv"
     test_file: str = "test.csv"
     sample_submission_file: str = "sample_submission.csv"
@@ -113,9 +148,20 @@ class Competition:
     extra_files: tuple[str, ...] = ()
     test_labels: bool = False
     ignore_columns: tuple[str, ...] = ()
-    metric: Metric = "accuracy"
+    metric: str = "accuracy"
     description: str = ""
     source: str = ""
+    images: ImageFiles | None = None
+    task: Task = "single"
+    label_columns: tuple[str, ...] = ()
+    label_separator: str = " "
+    group_column: str | None = None
+    submission_kind: SubmissionKind = "label"
+    top_k: int = 5
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
 
     @property
     def classes(self) -> int:

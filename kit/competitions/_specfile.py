@@ -12,6 +12,16 @@ The schema (every table and key optional; defaults are digit-recognizer's)::
     [image]   height = 28, width = 28, channels = 1, order = "hwc" (or "chw": all of one channel, then the next)
     [pixels]  one of: prefix = "pixel" | pattern = "{row}x{col}" | columns = [...] | string = "pixels" | rest = true;
               start = 0 (first index of prefix/pattern numbers)
+
+Image-file competitions have an ``[images]`` table instead of ``[pixels]`` (checked in
+:mod:`kit.competitions._imagespec`)::
+
+    task = "single"                 # single | binary | multilabel | ordinal
+    [images]  layout = "folders" | "csv" | "filename", train = "train", test = "test",
+              pattern = "{id}.png" (csv: CSV columns as fields) | "{label}.{n}.jpg" (filename),
+              test_ids = "name" | "stem", resize = "squash" | "pad"
+    [columns] labels = ["healthy", "rust"] (multi-label 0/1 columns), separator = " ", group = "patient_id"
+    [submission] kind = "label" | "probability" | "probabilities" | "top_k", k = 5
 """
 
 from __future__ import annotations
@@ -20,7 +30,8 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-from kit.competitions._spec import BESIDE_DATA, METRICS, SLUG_RULE, Competition, PixelLayout, is_slug, outside_folder
+from kit.competitions._imagespec import image_fields, image_models, image_content
+from kit.competitions._spec import BESIDE_DATA, SLUG_RULE, Competition, PixelLayout, is_slug, outside_folder
 from kit.errors import KitError
 from kit.utils import dotted_key, read_toml
 
@@ -40,6 +51,7 @@ def _models() -> Any:
         model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     Name = Annotated[StrictStr, Field(min_length=1)]
+    Images, Submission, Task, MetricName = image_models(Strict, Name)
 
     class Files(Strict):
         train: Name = "train.csv"
@@ -53,10 +65,13 @@ def _models() -> Any:
         label: Name = "label"
         id: Name | None = None
         first_id: Annotated[StrictInt, Field(ge=0, le=MAX_FIRST_ID)] = 1
-        submission: Annotated[list[Name], Field(min_length=2, max_length=2)] = Field(
+        submission: Annotated[list[Name], Field(min_length=2, max_length=100_001)] = Field(
             default_factory=lambda: ["ImageId", "Label"]
         )
         ignore: list[Name] = Field(default_factory=list)
+        labels: Annotated[list[Name], Field(min_length=2)] | None = None
+        separator: Annotated[StrictStr, Field(min_length=1, max_length=8)] = " "
+        group: Name | None = None
 
     class Image(Strict):
         height: Annotated[StrictInt, Field(ge=1, le=4096)] = 28
@@ -75,7 +90,8 @@ def _models() -> Any:
     class Spec(Strict):
         name: Name | None = None
         description: StrictStr = ""
-        metric: Literal[METRICS] = "accuracy"  # type: ignore[valid-type]
+        metric: MetricName = "accuracy"  # type: ignore[valid-type]
+        task: Task = "single"  # type: ignore[valid-type]
         classes: (
             Annotated[StrictInt, Field(ge=2, le=100_000)]
             | Annotated[list[StrictInt], Field(min_length=2)]
@@ -85,6 +101,8 @@ def _models() -> Any:
         columns: Columns = Columns()
         image: Image = Image()
         pixels: Pixels = Pixels()
+        images: Images | None = None  # type: ignore[valid-type]
+        submission: Submission = Submission()  # type: ignore[valid-type]
 
     return Spec
 
@@ -99,6 +117,8 @@ def _problem(error: Any) -> str:
         return f"key columns.first_id: must be a row number from 0 to 2**53 - 1, got {first['input']!r}"
     key = dotted_key(part for part in loc if not part.isdigit())
     message = {"extra_forbidden": "unknown key", "missing": "missing"}.get(first["type"], first["msg"])
+    if first["type"] == "value_error":  # a validator's own wording, without pydantic's "Value error, "
+        message = str(first["ctx"]["error"])
     return f"key {key}: {message}"
 
 
@@ -130,16 +150,19 @@ def parse_spec(content: dict[str, Any], source: str, default_name: str) -> Compe
         raise KitError(f"{source}: key pixels: the pixel column names repeat; give each pixel its own name")
     if spec.metric == "log_loss" and len(classes) < 2:
         raise KitError(f"{source}: key metric: log_loss needs at least two classes")
+    if spec.images is not None and "pixels" in content:
+        raise KitError(f"{source}: key pixels: an image-file competition ([images]) has no pixel columns; remove it")
+    if spec.images is None and content.get("columns", {}).get("submission") is not None:
+        if len(columns.submission) != 2:
+            raise KitError(f"{source}: key columns.submission: a pixel-CSV competition submits 2 columns, id and label")
     return Competition(
         name=spec.name or default_name,
         image_shape=shape,
-        class_values=classes,
         label_column=columns.label,
         pixel_layout=layout,
         channel_order=image.order,
         test_id_column=columns.id,
         first_id=columns.first_id,
-        submission_columns=tuple(columns.submission),
         train_file=files.train,
         test_file=files.test,
         sample_submission_file=files.sample_submission,
@@ -150,6 +173,7 @@ def parse_spec(content: dict[str, Any], source: str, default_name: str) -> Compe
         metric=spec.metric,
         description=spec.description,
         source=source,
+        **image_fields(spec, classes, source),
     )
 
 
@@ -283,7 +307,7 @@ def spec_content(competition: Competition) -> dict[str, Any]:
     content["metric"] = competition.metric
     content["classes"] = len(values) if values == tuple(range(len(values))) else list(values)
     content.update(files=files, columns=columns, image=image, pixels=pixels)
-    return content
+    return image_content(competition, content)
 
 
 def spec_toml(competition: Competition, header: str = "") -> str:

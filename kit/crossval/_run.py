@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions import Competition, as_competition, softmax_scores
+from kit.competitions import Competition, as_competition, get_metric, softmax_scores
 from kit.crossval._fold import fold_score
 from kit.crossval._results import CVResult, load_run
 from kit.crossval._rundir import (
@@ -25,7 +25,7 @@ from kit.crossval._rundir import (
 )
 from kit.crossval._runners import train_pending
 from kit.crossval._summary import DataShape, FoldSummary, Summary, file_checksums
-from kit.data import ImageSet, holdout_split, load_test, load_train, resolve_data_dir
+from kit.data import ImageSet, has_test, holdout_split, load_test, load_train, resolve_data_dir
 from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe
 from kit.utils import Callback, as_callback_list, software_versions
@@ -33,22 +33,70 @@ from kit.utils import Callback, as_callback_list, software_versions
 MAX_JOBS = 64
 
 
-def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled, seeded stratified (train rows, validation rows) pairs, one per fold."""
-    from sklearn.model_selection import StratifiedKFold
+def decoding(listeners: Any, phase: str) -> Any:
+    """A ``(done, total)`` progress function reporting image decoding as phase ``phase`` of the callbacks."""
+    return lambda done, total: listeners.on_phase(phase, done, total)
 
-    counts = np.bincount(labels)
-    present = int((counts > 0).sum())
-    if present < 2:
+
+def stratification_key(labels: np.ndarray, folds: int) -> np.ndarray:
+    """What folds stratify on: the class, or for a multi-label matrix each row's label combination (a combination
+    rarer than ``folds`` rows stands for its rarest label, or all such rows together)."""
+    if labels.ndim == 1:
+        return labels
+    combos, key = np.unique(labels, axis=0, return_inverse=True)
+    key = key.reshape(-1)
+    counts = np.bincount(key)
+    frequency = labels.sum(axis=0)
+    for combo in np.flatnonzero(counts < folds):
+        present = np.flatnonzero(combos[combo])
+        rarest = present[np.argmin(frequency[present])] if len(present) else -1
+        key[key == combo] = len(combos) + 1 + rarest
+    _, key = np.unique(key, return_inverse=True)
+    counts = np.bincount(key)
+    rare = np.isin(key, np.flatnonzero(counts < folds))
+    key[rare] = key.max() + 1
+    return key.reshape(-1)
+
+
+def fold_splits(
+    labels: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled, seeded stratified (train rows, validation rows) pairs, one per fold; with ``groups``, no group is
+    split between a fold's training and validation rows (scikit-learn's ``StratifiedGroupKFold``)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if labels.ndim == 1:
+        counts = np.bincount(labels)
+        present = int((counts > 0).sum())
+        if present < 2:
+            raise KitError(
+                f"the training data hold a single class ({int(labels[0]) if len(labels) else 'none'}); "
+                "cross-validation needs at least 2 classes"
+            )
+        smallest = int(counts[counts > 0].min())
+        if smallest < folds:
+            raise KitError(
+                f"cv.folds = {folds} needs at least {folds} images of every class; the rarest has {smallest}"
+            )
+    key = stratification_key(labels, folds)
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(labels)), key))
+    if len(np.unique(groups)) < folds:
         raise KitError(
-            f"the training data hold a single class ({int(labels[0]) if len(labels) else 'none'}); "
-            "cross-validation needs at least 2 classes"
+            f"cv.folds = {folds} needs at least {folds} groups; the group column has {len(np.unique(groups))}"
         )
-    smallest = int(counts[counts > 0].min())
-    if smallest < folds:
-        raise KitError(f"cv.folds = {folds} needs at least {folds} images of every class; the rarest has {smallest}")
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(labels)), labels))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), key, groups))
+
+
+def groups_fingerprint(groups: np.ndarray | None) -> str | None:
+    """A short hash of the group column (None without groups), part of a run's identity."""
+    if groups is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256("\n".join(map(str, groups)).encode()).hexdigest()[:16]
 
 
 def _check_pseudo(pseudo: Any, test: ImageSet | None) -> None:
@@ -80,6 +128,7 @@ def run_identity(
         "overrides": dict(overrides or {}),
         "holdout": holdout,
         "pseudo": None if pseudo is None else pseudo.fingerprint,
+        "groups": groups_fingerprint(train.groups),
     }
 
 
@@ -152,13 +201,19 @@ def run_cv(
         raise KitError.invalid("holdout", "a share from 0 to 0.5 of the training rows", holdout)
     data_dir = resolve_data_dir(data_dir, as_competition(competition, None))
     competition = as_competition(competition, data_dir)
-    train = load_train(data_dir, competition)
+    train = load_train(data_dir, competition, decoding(listeners, "decode train images"))
     recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
-    test = load_test(data_dir, competition) if (Path(data_dir) / competition.test_file).is_file() else None
+    test = (
+        load_test(data_dir, competition, decoding(listeners, "decode test images"))
+        if has_test(data_dir, competition)
+        else None
+    )
     if pseudo is not None:
         _check_pseudo(pseudo, test)
-    kept, held = holdout_split(train.labels, float(holdout), recipe.cv.seed)
-    splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed)]
+    key = stratification_key(train.labels, recipe.cv.folds)
+    kept, held = holdout_split(key, float(holdout), recipe.cv.seed)
+    groups = None if train.groups is None else train.groups[kept]
+    splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed, groups)]
     identity = run_identity(recipe, train, test, overrides, float(holdout), pseudo)
     run = RunFolder(prepare_out(Path(out) if out else RUNS_DIR / recipe.name))
     run.refuse_links(range(1, recipe.cv.folds + 1))  # kit never writes or deletes through a link out of the run
@@ -216,6 +271,7 @@ def _write_summary(
         oof[result.val_rows] = result.val_proba
     cv_rows = np.setdiff1d(np.arange(len(train)), held)
     oof_accuracy, oof_loss = softmax_scores(oof[cv_rows], train.labels[cv_rows])
+    oof_score = get_metric(competition.metric).score(train.labels[cv_rows], oof[cv_rows])
     holdout_accuracy = None
     if len(held):
         oof[held] = np.mean([result.holdout_proba for result in ordered], axis=0)
@@ -245,6 +301,8 @@ def _write_summary(
         folds=tuple(FoldSummary(**score) for score in fold_scores),
         oof_accuracy=oof_accuracy,
         oof_loss=oof_loss,
+        metric=competition.metric,
+        oof_score=oof_score,
         fold_accuracy_mean=float(np.mean(accuracies)),
         fold_accuracy_std=float(np.std(accuracies)),
         holdout_rows=len(held),

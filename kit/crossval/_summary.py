@@ -50,6 +50,7 @@ class RunIdentity(_Record):
     overrides: dict[str, Any] = {}  # absent in runs of kits before overrides, hold-outs and pseudo-labels: none used
     holdout: float = 0.0
     pseudo: str | None = None
+    groups: str | None = None  # the fingerprint of the group column folds never split; None: no groups
 
 
 class FoldSummary(_Record):
@@ -79,6 +80,8 @@ class Summary(RunIdentity):
     folds: tuple[FoldSummary, ...]
     oof_accuracy: float
     oof_loss: float
+    metric: str = "accuracy"  # the competition's metric (runs of kits before it: accuracy)
+    oof_score: float | None = None  # the OOF predictions scored by it; None in runs of kits before it
     fold_accuracy_mean: float
     fold_accuracy_std: float
     holdout_rows: int = 0

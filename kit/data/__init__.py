@@ -10,8 +10,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_split": ["holdout_split"],
         "_demo": ["write_demo_data"],
         "_infer": ["infer_competition"],
+        "_filelists": ["FileList", "is_image", "test_files", "train_files"],
         "_load": [
             "ImageSet",
+            "has_test",
             "id_values",
             "label_indices",
             "load_extra",

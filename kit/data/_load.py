@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from kit.competitions import Competition
 from kit.data._demo import DEMO_DIR, write_demo_data
 from kit.data._layouts import MAX_PIXEL, expected_columns, is_integer_frame, numeric_cells, pixel_values, to_images
 from kit.errors import KitError
+
+Progress = Callable[[int, int], None]  # (done, total), e.g. images decoded
 
 __all__ = [
     "DEMO_DIR",
@@ -35,21 +39,44 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images as uint8 ``(n, height, width, channels)``, class indices (None for test) and ids (int64 or str)."""
+    """Images as uint8 ``(n, height, width, channels)`` (memory-mapped for image files), class indices (a 0/1
+    ``(n, labels)`` matrix for multi-label; None for test), ids (int64 or str) and groups (None without a group
+    column)."""
 
     images: np.ndarray
     labels: np.ndarray | None
     ids: np.ndarray
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def fingerprint(self) -> str:
         """A short hash of the pixels and labels, to tell whether two runs saw the same rows."""
-        digest = hashlib.sha256(self.images.tobytes())
+        from kit.data._cache import chunked_sha256
+
+        digest = hashlib.sha256(chunked_sha256(self.images).digest())
         if self.labels is not None:
             digest.update(self.labels.astype(np.int64).tobytes())
         return digest.hexdigest()[:16]
+
+
+@contextmanager
+def reading_csv(path: Path) -> Iterator[None]:
+    """Turn what pandas raises on a bad CSV into one line naming ``path``."""
+    try:
+        yield
+    except pd.errors.EmptyDataError:
+        raise KitError(f"{path}: empty file; expected a header line and one row per image") from None
+    except pd.errors.ParserError as error:
+        message = " ".join(str(error).split())
+        raise KitError(f"{path}: malformed CSV ({message}); every line needs {_header_fields(path)} fields") from None
+    except UnicodeDecodeError:
+        raise KitError(f"{path}: not a text CSV file (cannot decode it as UTF-8)") from None
+    except OSError as error:
+        raise KitError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except (ValueError, OverflowError, TypeError) as error:
+        raise KitError(f"{path}: cannot parse it as CSV ({' '.join(str(error).split())})") from None
 
 
 def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
@@ -59,7 +86,7 @@ def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
     text_columns = {competition.label_column, competition.test_id_column, *competition.ignore_columns}
     if competition.pixel_layout.kind == "string":
         text_columns.add(competition.pixel_layout.string)
-    try:
+    with reading_csv(path):
         try:
             if competition.pixel_layout.kind == "string":
                 raise ValueError("a pixel string column is text")
@@ -73,17 +100,6 @@ def _read_frame(path: Path, competition: Competition) -> pd.DataFrame:
                 keep_default_na=False,
                 dtype={column: str for column in text_columns if column is not None},
             )
-    except pd.errors.EmptyDataError:
-        raise KitError(f"{path}: empty file; expected a header line and one row per image") from None
-    except pd.errors.ParserError as error:
-        message = " ".join(str(error).split())
-        raise KitError(f"{path}: malformed CSV ({message}); every line needs {_header_fields(path)} fields") from None
-    except UnicodeDecodeError:
-        raise KitError(f"{path}: not a text CSV file (cannot decode it as UTF-8)") from None
-    except OSError as error:
-        raise KitError(f"{path}: cannot read it ({error.strerror or error})") from None
-    except (ValueError, OverflowError, TypeError) as error:
-        raise KitError(f"{path}: cannot parse it as CSV ({' '.join(str(error).split())})") from None
     frame.columns = [str(column) for column in frame.columns]
     return frame
 
@@ -202,14 +218,31 @@ def data_file(data_dir: Path | str, competition: Competition, key: str, name: st
     return Path(data_dir) / name
 
 
-def load_train(data_dir: Path | str, competition: Competition) -> ImageSet:
-    """The labelled training images of a competition folder."""
+def load_train(data_dir: Path | str, competition: Competition, progress: Progress | None = None) -> ImageSet:
+    """The labelled training images of a competition folder (image files decoded once into a cache: ``progress``
+    hears ``(done, total)`` while they decode)."""
+    if competition.images is not None:
+        from kit.data._imageset import load_image_set
+
+        return load_image_set(data_dir, competition, "train", progress)
     return read_images(data_file(data_dir, competition, "train", competition.train_file), competition, labelled=True)
 
 
-def load_test(data_dir: Path | str, competition: Competition) -> ImageSet:
+def load_test(data_dir: Path | str, competition: Competition, progress: Progress | None = None) -> ImageSet:
     """The unlabelled test images of a competition folder."""
+    if competition.images is not None:
+        from kit.data._imageset import load_image_set
+
+        return load_image_set(data_dir, competition, "test", progress)
     return read_images(data_file(data_dir, competition, "test", competition.test_file), competition, labelled=False)
+
+
+def has_test(data_dir: Path | str, competition: Competition) -> bool:
+    """Whether the competition folder holds test images (a test file, or a test image folder)."""
+    if competition.images is not None:
+        test_csv = competition.images.layout == "csv" and (Path(data_dir) / competition.test_file).is_file()
+        return test_csv or (Path(data_dir) / competition.images.test).is_dir()
+    return (Path(data_dir) / competition.test_file).is_file()
 
 
 def load_extra(data_dir: Path | str, competition: Competition) -> dict[str, ImageSet]:
@@ -223,6 +256,10 @@ def resolve_data_dir(data_dir: Path | str | None, competition: Competition) -> P
     if data_dir is not None:
         return Path(data_dir)
     fetched = Path("data") / competition.name
+    if competition.images is not None:
+        if (fetched / competition.images.train).is_dir():
+            return fetched
+        raise KitError(f"{fetched}: not found; give the competition folder with --data, or run `kit fetch`")
     if (fetched / competition.train_file).is_file():
         return fetched
     if not (DEMO_DIR / competition.train_file).is_file():

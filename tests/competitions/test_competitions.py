@@ -123,7 +123,7 @@ def test_the_spec_beside_the_data_wins_for_that_folder(tmp_path):
         ("classes = [0, 1, 1]\n", r"key classes: 1 is listed twice"),
         ("[image]\nheight = 0\n", r"key image.height: Input should be greater than or equal to 1"),
         ('[image]\nheight = "28"\n', r"key image.height: Input should be a valid integer"),
-        ('metric = "auc"\n', r"key metric: Input should be 'accuracy', 'log_loss' or 'macro_f1'"),
+        ('metric = "auc"\n', r"key metric: unknown metric 'auc'; one of accuracy, log_loss"),
         ('[pixels]\nprefix = "p"\nstring = "x"\n', r"key pixels: choose one of prefix, pattern, columns, string, rest"),
         ('[pixels]\ncolumns = ["a", "b"]\n', r"key pixels.columns: 2 columns do not fit image 28×28×1 = 784 pixels"),
         ('[pixels]\npattern = "p{row}"\n', r"key pixels.pattern: 'p\{row\}' needs \{i\} or both \{row\} and \{col\}"),

@@ -1,0 +1,32 @@
+"""Image files to an :class:`~kit.data.ImageSet`: the layout's checked file list, decoded once into a memory-mapped
+uint8 cache beside the data (``DATA/.kit-cache``; see :mod:`kit.data._cache`), with its targets, ids and groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kit.competitions import Competition
+from kit.data._cache import cached_images
+from kit.data._filelists import test_files, train_files
+from kit.data._load import ImageSet, Progress
+from kit.errors import KitError
+
+CACHE_DIR = ".kit-cache"
+
+
+def load_image_set(data_dir: Path | str, competition: Competition, part: str, progress: Progress | None) -> ImageSet:
+    """The ``part`` ("train" or "test") images of an image-file competition folder."""
+    data_dir = Path(data_dir)
+    files = train_files(data_dir, competition) if part == "train" else test_files(data_dir, competition)
+    if files is None:
+        raise KitError(f"{data_dir / competition.images.test}: folder not found; the competition has no test images")
+    images = cached_images(
+        files.paths,
+        competition.image_shape,
+        competition.images.resize,
+        data_dir / CACHE_DIR,
+        root=data_dir,
+        tag=part,
+        progress=progress,
+    )
+    return ImageSet(images=images, labels=files.labels, ids=files.ids, groups=files.groups)
