@@ -2,7 +2,8 @@
 
 With ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` the client posts to ``http://localhost/api/v1/<Service>/<Method>``; with
 ``HTTP_PROXY`` pointing at this server those requests arrive here as absolute-URL request lines. Data files are
-fetched through a 302 to ``/blobs/…`` and submissions are uploaded with a PUT to ``/uploads/…``, both on this server.
+fetched through a 302 to ``/blobs/…`` (the archive of them all, as ``DownloadDataFiles`` and a ``DownloadDataset`` of
+no file ask for, to ``/bundles/…``) and submissions are uploaded with a PUT to ``/uploads/…``, both on this server.
 Besides the main competition (which takes submissions), it serves any other competitions and datasets (``owner/name``)
 added with :meth:`FakeKaggle.add_competition` and :meth:`FakeKaggle.add_dataset`.
 """
@@ -30,6 +31,15 @@ def zipped(name: str, content: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def bundled(files: dict[str, bytes]) -> bytes:
+    """Every file in one zip archive at its listed name, the way Kaggle ships a whole competition or dataset."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in sorted(files.items()):
+            archive.writestr(name, content)
     return buffer.getvalue()
 
 
@@ -62,6 +72,7 @@ class FakeKaggle:
         self.pending_polls = 0
         self.corrupt: set[str] = set()
         self.requests: list[str] = []
+        self.bundles: list[str] = []
         self.submissions: list[dict] = []
         self.uploads: dict[str, bytes] = {}
         self.upload_names: dict[str, str] = {}
@@ -136,6 +147,13 @@ class FakeKaggle:
             content = b"PK\x03\x04" + b"\x00garbled" * (len(content) // 8)
         return content
 
+    def bundle(self, kind: str, slug: str) -> bytes | None:
+        """The archive of all the files of a competition or dataset (``bundles`` logs each one served)."""
+        if (kind, slug) not in self.catalog:
+            return None
+        self.bundles.append(f"{kind}/{slug}")
+        return bundled(self.catalog[(kind, slug)][0])
+
     def score(self, content: bytes) -> tuple[str, str | None]:
         """(public score, None) for a readable submission, else ("", the reason it failed)."""
         rows = list(csv.reader(io.StringIO(content.decode("utf-8", errors="replace"))))
@@ -201,6 +219,13 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             self._answer(method, lambda: self._api(method, json.loads(self._body() or b"{}")))
 
         def do_GET(self) -> None:
+            if urlsplit(self.path).path.startswith("/bundles/"):
+                parts = urlsplit(self.path).path.removeprefix("/bundles/").split("/", 2)
+                self._answer(
+                    "bundle",
+                    lambda: self._bundle(*map(unquote, parts[:2])) if len(parts) == 3 else self._bundle("", ""),
+                )
+                return
             parts = urlsplit(self.path).path.removeprefix("/blobs/").split("/", 2)
             self._answer(
                 "blob", lambda: self._blob(*map(unquote, parts)) if len(parts) == 3 else self._blob("", "", "")
@@ -282,6 +307,10 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
                 more = start + PAGE_SIZE < len(files)
                 key = "files" if kind == "competition" else "datasetFiles"
                 return 200, {key: listed, "nextPageToken": str(start + PAGE_SIZE) if more else ""}
+            if method == "DownloadDataFiles" or (method == "DownloadDataset" and not body.get("fileName")):
+                kind, slug, files = self._source(method, body, rules=True)
+                served = f"{quote(slug, safe='')}/{slug.rsplit('/', 1)[-1]}.zip"
+                return 302, b"", {"Location": f"http://localhost/bundles/{kind}/{served}"}
             if method in ("DownloadDataFile", "DownloadDataset"):
                 kind, slug, files = self._source(method, body, rules=True)
                 name = body.get("fileName", "")
@@ -316,6 +345,12 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
                 raise _Reply(404, "no such blob")
             kind = "application/zip" if served.endswith(".zip") else "text/csv"
             return 200, content, {"Content-Type": kind, "Last-Modified": formatdate(usegmt=True)}
+
+        def _bundle(self, kind: str, slug: str):
+            content = kaggle.bundle(kind, slug)
+            if content is None:
+                raise _Reply(404, "no such bundle")
+            return 200, content, {"Content-Type": "application/zip", "Last-Modified": formatdate(usegmt=True)}
 
         def _upload(self, token: str):
             if token not in kaggle.upload_names:

@@ -6,22 +6,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition, find_competition_for
 from kit.errors import KitError
+from kit.kaggle._archives import UNCHANGED, Step, expand, extract, inside, read_manifest, unpacked, write_manifest
 from kit.kaggle.services import Files, connect
 from kit.kaggle.transport import RETRY, Retry, Target
-from kit.utils import Callback, as_callback_list
+from kit.utils import Callback, CallbackList, as_callback_list
 from kit.utils._io import TEMP_PREFIX
 
 DATA_DIR = Path("data")
-UNCHANGED = "nothing was changed — fetch again"
 DOWNLOADING = "-download-"  # dest/.<name>-download-<pid>-<random>/: the temporary folder of a fetch under way
+BUNDLE_ABOVE = 50  # more files wanted than this (images listed one by one): one download of the whole archive
 
 
 @dataclass(frozen=True)
@@ -50,29 +49,6 @@ class FetchResult:
     @property
     def downloaded(self) -> int:
         return sum(item.downloaded for item in self.files)
-
-
-def inside(name: str) -> PurePosixPath:
-    """A file name from Kaggle as a relative path that stays inside the folder."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise KitError(f"Kaggle sent an unsafe file name {name!r}; nothing was changed")
-    return path
-
-
-def unzip(archive: Path, into: Path, single: str | None, label: str) -> None:
-    """Extract ``archive`` into ``into``; a one-member archive goes to ``single`` when given."""
-    try:
-        with zipfile.ZipFile(archive) as bundle:
-            members = [member for member in bundle.infolist() if not member.is_dir()]
-            for member in members:
-                target = into / (single if single and len(members) == 1 else inside(member.filename))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(member) as source, target.open("wb") as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise KitError(f"{label}: the download from Kaggle is not a valid zip archive ({error}); {UNCHANGED}") from None
-    archive.unlink()
 
 
 def csv_rows(path: Path) -> int:
@@ -161,27 +137,55 @@ def is_html(path: Path) -> bool:
     return start.startswith((b"<!doctype html", b"<html"))
 
 
-def download(files: Files, name: str, inbox: Path, staged: Path) -> None:
-    """Download the data file ``name`` into ``inbox`` and unpack it into ``staged`` (Kaggle zips large files)."""
-    try:
-        files.download(name, inbox)
-    except ValueError as error:  # the client's check of the received size, or of the path
-        raise KitError(f"downloading {name} from Kaggle failed ({error}); {UNCHANGED}") from None
-    received = [path for path in inbox.rglob("*") if path.is_file() and not path.name.endswith(".kaggle-partial")]
-    if len(received) != 1:
-        raise KitError(f"downloading {name} from Kaggle gave {len(received)} files instead of one; {UNCHANGED}")
-    if is_html(received[0]) and not name.lower().endswith((".html", ".htm")):
+def received(inbox: Path, name: str) -> Path:
+    """The one file the download of ``name`` left in ``inbox``, once proved not to be an HTML page."""
+    found = [path for path in inbox.rglob("*") if path.is_file() and not path.name.endswith(".kaggle-partial")]
+    if len(found) != 1:
+        raise KitError(f"downloading {name} from Kaggle gave {len(found)} files instead of one; {UNCHANGED}")
+    if is_html(found[0]) and not name.lower().endswith((".html", ".htm")):
         raise KitError(
             f"downloading {name} from Kaggle gave an HTML page instead of the file: a proxy, captive portal or outage "
             f"page may be in the way; {UNCHANGED}"
         )
-    relative = inside(name)
-    if received[0].suffix == ".zip" and received[0].name != relative.name:  # train.csv arrives as train.csv.zip
-        wrapped = received[0].name == f"{relative.name}.zip"
-        unzip(received[0], staged / relative.parent, relative.name if wrapped else None, name)
+    return found[0]
+
+
+def download(files: Files, name: str | None, inbox: Path, staged: Path, step: Step | None = None) -> None:
+    """Download the data file ``name`` (None: the archive of them all) into ``inbox`` and unpack it into ``staged``
+    (Kaggle zips large files, and the whole competition)."""
+    operation = "dataset_download_files" if files.dataset else "competition_download_files"
+    try:
+        if name:
+            files.download(name, inbox)
+        else:
+            files.transport.call(operation, files.slug, str(inbox), force=True)
+    except ValueError as error:  # the client's check of the received size, or of the path
+        raise KitError(f"downloading {name or 'the files'} from Kaggle failed ({error}); {UNCHANGED}") from None
+    path = received(inbox, name or files.slug)
+    relative = inside(name or path.name)
+    if path.suffix == ".zip" and (path.name != relative.name or not name):  # train.csv arrives as train.csv.zip
+        single = relative.name if path.name == f"{relative.name}.zip" else None
+        extract(path, staged / relative.parent, name or path.name, "the download from Kaggle", step, single)
     else:
         (staged / relative).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(received[0], staged / relative)
+        os.replace(path, staged / relative)
+
+
+def receive(
+    files: Files, wanted: list[str], work: Path, progress: CallbackList
+) -> tuple[dict[str, Path], dict[str, list[str]], list[str]]:
+    """Download the ``wanted`` files (one by one, or as one archive when more than :data:`BUNDLE_ABOVE`) into
+    ``work``, unpacked with the zips inside them: the files by name, the paths each zip gave, notes."""
+    staged = work / "files"
+    staged.mkdir()
+    batches: list[str | None] = [None] if len(wanted) > BUNDLE_ABOVE else list(wanted)
+    for index, name in enumerate(batches):
+        progress.on_phase("downloading", index, len(batches))
+        download(files, name, work / "inbox" / str(index), staged, progress.on_phase)
+    progress.on_phase("downloading", len(batches), len(batches))
+    gave, notes = expand(staged, progress.on_phase)
+    arrived = {path.relative_to(staged).as_posix(): path for path in staged.rglob("*") if path.is_file()}
+    return arrived, gave, notes
 
 
 def alive(pid: int) -> bool:
@@ -245,9 +249,13 @@ def fetch(
     every listed file is downloaded unless present with its size, and a spec is inferred from the files and written
     beside them as ``competition.toml``. Downloads land in a temporary folder and are unzipped and checked there
     before being moved into place, so a failure leaves the folder as it was; those a killed fetch left behind are
-    removed by the next. Every request times out (``retry``: ``connect_timeout``, ``read_timeout``; a stalled
-    download is aborted and retried), and with ``timeout`` the whole fetch ends within that many seconds. Progress
-    goes to ``callbacks`` (``on_phase``).
+    removed by the next. Zips inside the download (image competitions ship ``train.zip`` holding ``train/…``) are
+    unpacked too, each beside itself (into ``<name>/`` when its files are not all under one folder), and then
+    removed to spare the disk; a listed zip unpacked by an earlier fetch counts as present (``.kit-unpacked.json``).
+    More than ``BUNDLE_ABOVE`` wanted files (images listed one by one) come as one archive of them all. Every request
+    times out (``retry``: ``connect_timeout``, ``read_timeout``; a stalled download is aborted and retried), and with
+    ``timeout`` the whole fetch ends within that many seconds. Progress goes to ``callbacks`` (``on_phase``:
+    ``downloading`` files, ``unpacking <archive>`` members).
     """
     progress = as_callback_list(callbacks)
     target = Target(competition.name) if isinstance(competition, Competition) else Target(competition)
@@ -274,24 +282,24 @@ def fetch(
         raise KitError(f"Kaggle lists no data files for {target.slug}")
     dest.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{target.name}{DOWNLOADING}{os.getpid()}-"))
+    manifest = read_manifest(folder)
     try:
-        staged = work / "files"
-        staged.mkdir()
         wanted = []
         for name, size in sorted(listed.items()):
+            if not force and unpacked(manifest, folder, name, size):
+                continue
             reason = "" if force else missing_reason(folder / inside(name), size, name, known)
             if reason is not None:
                 wanted.append(name)
                 notes += [reason] if reason else []
-        for index, name in enumerate(wanted):
-            progress.on_phase("downloading", index, len(wanted))
-            download(files, name, work / "inbox" / str(index), staged)
-        progress.on_phase("downloading", len(wanted), len(wanted))
-        arrived = {path.relative_to(staged).as_posix(): path for path in staged.rglob("*") if path.is_file()}
-        rows = {} if known is None else check_arrival(folder, known, listed, arrived, staged)
+        arrived, gave, found = receive(files, wanted, work, progress)
+        notes += found
+        rows = {} if known is None else check_arrival(folder, known, listed, arrived, work / "files")
         for name, path in arrived.items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, folder / name)
+        if gave := {name: {"size": listed[name], "paths": paths} for name, paths in gave.items() if name in listed}:
+            write_manifest(folder, manifest | gave)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     spec_path = None
