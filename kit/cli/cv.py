@@ -109,8 +109,9 @@ def cv(
         if result.holdout_accuracy is None
         else (f"  hold-out accuracy [bold]{result.holdout_accuracy:.4f}[/] ({result.holdout_rows} rows)")
     )
+    scored = "" if result.metric == "accuracy" else f"OOF {result.metric} [bold green]{result.oof_score:.4f}[/]  "
     console.print(
-        f"OOF accuracy [bold green]{result.oof_accuracy:.4f}[/]  "
+        f"{scored}OOF accuracy [bold green]{result.oof_accuracy:.4f}[/]  "
         f"(fold mean {result.fold_accuracy_mean:.4f} ± {result.fold_accuracy_std:.4f}){held}  "
         f"run folder: {result.path}",
         highlight=False,
@@ -167,16 +168,16 @@ def overrides_text(overrides: dict) -> str:
 def runs_table(runs: list, root: Path) -> Table:
     """The run listing: run folder, recipe and overrides, epochs, recipe hash, OOF accuracy/loss, time, date."""
     competitions = sorted({info.result.competition for info in runs if info.result})
-    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), best OOF accuracy first"
+    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), best OOF score first"
     table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("run", overflow="fold")
     table.add_column("recipe", overflow="fold")
-    for column in ("ep", "hash", "OOF acc", "loss", "time"):
+    for column in ("ep", "hash", "OOF score", "OOF acc", "loss", "time"):
         table.add_column(column, justify="right", no_wrap=True)
     for info in runs:
         name = str(info.path.relative_to(root)) if info.path != root else info.path.name
         if info.result is None:
-            table.add_row(name, info.status, "", "", "", "", "", style="dim")
+            table.add_row(name, info.status, "", "", "", "", "", "", style="dim")
             continue
         result = info.result
         recipe = result.recipe_name + (f" ({result.competition})" if len(competitions) > 1 else "")
@@ -187,6 +188,7 @@ def runs_table(runs: list, root: Path) -> Table:
             recipe,
             str(max(score.epochs for score in result.folds)),
             result.recipe_hash[:7],
+            f"{result.metric} {result.oof_score:.4f}",
             f"{result.oof_accuracy:.4f}",
             f"{result.oof_loss:.3f}",
             duration(result.train_seconds),

@@ -121,9 +121,7 @@ def _check_task(spec: Any, classes: tuple[Any, ...], source: str) -> None:
         raise KitError(f"{source}: key columns.labels: one 0/1 column per label is for task = 'multilabel'")
     if spec.columns.group is not None and (spec.images is None or spec.images.layout != "csv"):
         raise KitError(f"{source}: key columns.group: groups come from a labels CSV (images.layout = 'csv')")
-    metric = get_metric(spec.metric)
-    targets = getattr(metric, "targets", TASKS)
-    if task not in targets:
+    if not get_metric(spec.metric).supports(task):
         raise KitError(f"{source}: key metric: {spec.metric} does not score a {task} task; one for {task} targets")
     if spec.metric.startswith("map_at_") and kind != "top_k":
         raise KitError(f"{source}: key submission.kind: {spec.metric} scores ranked labels; set kind = 'top_k'")

@@ -30,7 +30,7 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-from kit.competitions._imagespec import image_fields, image_models, image_content
+from kit.competitions._imagespec import image_content, image_fields, image_models
 from kit.competitions._spec import BESIDE_DATA, SLUG_RULE, Competition, PixelLayout, is_slug, outside_folder
 from kit.errors import KitError
 from kit.utils import dotted_key, read_toml
@@ -152,9 +152,8 @@ def parse_spec(content: dict[str, Any], source: str, default_name: str) -> Compe
         raise KitError(f"{source}: key metric: log_loss needs at least two classes")
     if spec.images is not None and "pixels" in content:
         raise KitError(f"{source}: key pixels: an image-file competition ([images]) has no pixel columns; remove it")
-    if spec.images is None and content.get("columns", {}).get("submission") is not None:
-        if len(columns.submission) != 2:
-            raise KitError(f"{source}: key columns.submission: a pixel-CSV competition submits 2 columns, id and label")
+    if spec.images is None and "submission" in columns.model_fields_set and len(columns.submission) != 2:
+        raise KitError(f"{source}: key columns.submission: a pixel-CSV competition submits 2 columns, id and label")
     return Competition(
         name=spec.name or default_name,
         image_shape=shape,

@@ -66,6 +66,8 @@ class CVResult:
     holdout_accuracy: float | None = None
     holdout_rows: int = 0
     versions: dict[str, str] = field(default_factory=dict)
+    metric: str = "accuracy"
+    oof_score: float | None = None
     summary: Summary | None = field(default=None, repr=False)  # the checked run summary it was read from
 
     @property
@@ -193,6 +195,8 @@ def load_run(reference: str | Path) -> CVResult:
         holdout_accuracy=summary.holdout_accuracy,
         holdout_rows=summary.holdout_rows,
         versions=dict(summary.versions),
+        metric=summary.metric,
+        oof_score=summary.oof_accuracy if summary.oof_score is None else summary.oof_score,
         summary=summary,
     )
 
@@ -228,7 +232,8 @@ def _unfinished_run(path: Path) -> RunInfo:
 
 
 def list_runs(root: Path | str = RUNS_DIR) -> list[RunInfo]:
-    """Every run folder under ``root``, best OOF accuracy first, then unfinished and unreadable ones."""
+    """Every run folder under ``root``, best OOF score in its competition's metric first (runs of one competition
+    together), then unfinished and unreadable ones."""
     root = Path(root)
     if not root.is_dir():
         raise KitError(f"{root}: no such folder; run `kit cv` first or give the folder that holds your runs")
@@ -241,12 +246,16 @@ def list_runs(root: Path | str = RUNS_DIR) -> list[RunInfo]:
         except KitError as error:
             runs.append(RunInfo(path=path, status=f"unreadable: {error}"))
     runs += [_unfinished_run(path) for path in started]
-    return sorted(
-        runs,
-        key=lambda info: (
-            info.result is None,
-            -(info.result.oof_accuracy if info.result else 0.0),
-            info.result.oof_loss if info.result else 0.0,
-            str(info.path),
-        ),
-    )
+    return sorted(runs, key=_rank)
+
+
+def _rank(info: RunInfo) -> tuple[Any, ...]:
+    """Finished runs first, by competition, then best score in the competition's metric, then lower log loss."""
+    result = info.result
+    if result is None:
+        return (True, "", 0.0, 0.0, str(info.path))
+    from kit.competitions import get_metric
+
+    score = result.oof_score if result.oof_score is not None else result.oof_accuracy
+    signed = -score if get_metric(result.metric).greater_is_better else score
+    return (False, result.competition, signed, result.oof_loss, str(info.path))

@@ -121,14 +121,9 @@ def filename_files(data_dir: Path, competition: Competition) -> FileList:
     return FileList(tuple(paths), ids, np.asarray(labels, dtype=np.int64))
 
 
-def test_files(data_dir: Path, competition: Competition) -> FileList | None:
-    """The test images (None when there are none): for the csv layout with a test CSV (the spec's test file), the
-    images its rows name; else the image files of the test folder, ids as file names or stems."""
+def folder_test_files(data_dir: Path, competition: Competition) -> FileList | None:
+    """The image files of the test folder (None when there is none), ids as file names or stems."""
     root = Path(data_dir) / competition.images.test
-    if competition.images.layout == "csv" and (Path(data_dir) / competition.test_file).is_file():
-        from kit.data._labelcsv import csv_test_files
-
-        return csv_test_files(data_dir, competition)
     if not root.is_dir():
         return None
     paths = _images_under(root)
@@ -140,16 +135,3 @@ def test_files(data_dir: Path, competition: Competition) -> FileList | None:
     from kit.data._load import id_values
 
     return FileList(tuple(paths), id_values(root, pd.Series(names, dtype=object), "test file names"), None)
-
-
-def train_files(data_dir: Path, competition: Competition) -> FileList:
-    """The training images of an image-file competition, checked (see the module's docstring)."""
-    if competition.images.layout == "folders":
-        return folder_files(data_dir, competition)
-    if competition.images.layout == "filename":
-        return filename_files(data_dir, competition)
-    from kit.data._labelcsv import csv_files
-
-    return csv_files(data_dir, competition)
-
-

@@ -7,11 +7,26 @@ from pathlib import Path
 
 from kit.competitions import Competition
 from kit.data._cache import cached_images
-from kit.data._filelists import test_files, train_files
+from kit.data._filelists import FileList, filename_files, folder_files, folder_test_files
+from kit.data._labelcsv import csv_files, csv_test_files
 from kit.data._load import ImageSet, Progress
 from kit.errors import KitError
 
 CACHE_DIR = ".kit-cache"
+
+
+def train_files(data_dir: Path, competition: Competition) -> FileList:
+    """The checked training images of an image-file competition (see :mod:`kit.data._filelists`)."""
+    layouts = {"folders": folder_files, "filename": filename_files, "csv": csv_files}
+    return layouts[competition.images.layout](data_dir, competition)
+
+
+def test_files(data_dir: Path, competition: Competition) -> FileList | None:
+    """The test images (None when there are none): for the csv layout with a test CSV (the spec's test file), the
+    images its rows name; else the image files of the test folder."""
+    if competition.images.layout == "csv" and (Path(data_dir) / competition.test_file).is_file():
+        return csv_test_files(data_dir, competition)
+    return folder_test_files(data_dir, competition)
 
 
 def load_image_set(data_dir: Path | str, competition: Competition, part: str, progress: Progress | None) -> ImageSet:

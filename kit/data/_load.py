@@ -29,8 +29,6 @@ __all__ = [
     "MAX_PIXEL",
     "ImageSet",
     "load_extra",
-    "load_test",
-    "load_train",
     "read_images",
     "resolve_data_dir",
     "write_demo_data",
@@ -216,33 +214,6 @@ def data_file(data_dir: Path | str, competition: Competition, key: str, name: st
     if outside_folder(name):
         raise KitError(f"{competition.where}: key files.{key}: {name!r} is outside the data folder {data_dir}")
     return Path(data_dir) / name
-
-
-def load_train(data_dir: Path | str, competition: Competition, progress: Progress | None = None) -> ImageSet:
-    """The labelled training images of a competition folder (image files decoded once into a cache: ``progress``
-    hears ``(done, total)`` while they decode)."""
-    if competition.images is not None:
-        from kit.data._imageset import load_image_set
-
-        return load_image_set(data_dir, competition, "train", progress)
-    return read_images(data_file(data_dir, competition, "train", competition.train_file), competition, labelled=True)
-
-
-def load_test(data_dir: Path | str, competition: Competition, progress: Progress | None = None) -> ImageSet:
-    """The unlabelled test images of a competition folder."""
-    if competition.images is not None:
-        from kit.data._imageset import load_image_set
-
-        return load_image_set(data_dir, competition, "test", progress)
-    return read_images(data_file(data_dir, competition, "test", competition.test_file), competition, labelled=False)
-
-
-def has_test(data_dir: Path | str, competition: Competition) -> bool:
-    """Whether the competition folder holds test images (a test file, or a test image folder)."""
-    if competition.images is not None:
-        test_csv = competition.images.layout == "csv" and (Path(data_dir) / competition.test_file).is_file()
-        return test_csv or (Path(data_dir) / competition.images.test).is_dir()
-    return (Path(data_dir) / competition.test_file).is_file()
 
 
 def load_extra(data_dir: Path | str, competition: Competition) -> dict[str, ImageSet]:
