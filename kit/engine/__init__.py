@@ -1,6 +1,7 @@
 """The only package that imports Keras and TensorFlow at module level: models, optimisers and callbacks (``_models``),
-the epoch-addressable ``tf.data`` pipeline (``_pipeline``), per-epoch checkpoints (``_checkpoint``), snapshot
-ensembles (``_snapshots``), the traced-model cache (``_modelcache``) and compiled inference (``_inference``)."""
+the epoch-addressable ``tf.data`` pipeline (``_pipeline``) and its photo augmentations (``_photo``), per-epoch
+checkpoints (``_checkpoint``), snapshot ensembles (``_snapshots``), the traced-model cache (``_modelcache``) and
+compiled inference (``_inference``)."""
 
 import lazy_loader
 
@@ -12,7 +13,16 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_inference": ["PRECISIONS", "PROBE_ROWS", "Predictor", "compile_predictor"],
         "_modelcache": ["fold_model"],
         "_models": ["build_callbacks", "build_layers", "build_model", "learning_rate", "make_optimizer"],
+        "_photo": [
+            "check_images",
+            "compose_transforms",
+            "crop_transforms",
+            "draw_photo_parameters",
+            "flip_and_turn",
+            "jitter_colours",
+        ],
         "_pipeline": [
+            "PhotoAugment",
             "affine_transforms",
             "apply_transforms",
             "augment_batch",
@@ -21,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "evaluation_dataset",
             "fit_on_pipeline",
             "make_augmenter",
+            "photo_batch",
             "stream_seed",
             "training_dataset",
             "validation_dataset",

@@ -4,9 +4,10 @@ distillation uses.
 
 Training batches are a pure function of (seed, epoch, batch index): epoch ``e`` visits the rows in a permutation drawn
 from (seed, e), and each batch is augmented by one affine transform per image whose parameters are stateless random
-draws from (seed, e, batch index). So the batches of epoch ``e`` are the same bits whether training started at epoch
-0 or resumed at ``e``, and parallel map calls cannot reorder any random draw. All epochs come from ONE dataset, so
-Keras keeps one iterator for the whole fit instead of tearing one down and building another every epoch.
+draws from (seed, e, batch index), then by the photo set (:mod:`kit.engine._photo`), drawn from a stream of its own.
+So the batches of epoch ``e`` are the same bits whether training started at epoch 0 or resumed at ``e``, and
+parallel map calls cannot reorder any random draw. All epochs come from ONE dataset, so Keras keeps one iterator for
+the whole fit instead of tearing one down and building another every epoch.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kit.engine._photo import (
+    RNG,
+    check_images,
+    compose_transforms,
+    crop_transforms,
+    draw_photo_parameters,
+    flip_and_turn,
+    jitter_colours,
+)
 from kit.recipes import AugmentSpec
 from kit.utils import usable_cores
 
 plain = tf.autograph.experimental.do_not_convert  # the map functions are plain TensorFlow: skip AutoGraph's ~3.7 s
-RNG = "philox"  # the same stateless random bits on every device (auto_select would pick per device)
-ORDER_STREAM, AUGMENT_STREAM = 0, 1  # two independent random streams under one seed
+ORDER_STREAM, AUGMENT_STREAM, PHOTO_STREAM = 0, 1, 2  # independent random streams under one seed
 
 
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -37,7 +46,8 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def make_augmenter(spec: AugmentSpec, seed: int) -> keras.Sequential | None:
-    """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, or None if off (distillation)."""
+    """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, then the photo set
+    (:class:`PhotoAugment`), or None if off (distillation)."""
     if not spec.enabled:
         return None
     stack: list[keras.layers.Layer] = []
@@ -49,7 +59,23 @@ def make_augmenter(spec: AugmentSpec, seed: int) -> keras.Sequential | None:
         stack.append(
             keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=spec.fill_mode, seed=seed + 2)
         )
+    if spec.photo:
+        stack.append(PhotoAugment(spec, seed + 3))
     return keras.Sequential(stack, name="augment")
+
+
+class PhotoAugment(keras.layers.Layer):
+    """The photo set of ``spec`` as a Keras layer, its draws seeded from a Keras seed generator (distillation)."""
+
+    def __init__(self, spec: AugmentSpec, seed: int, **options) -> None:
+        super().__init__(**options)
+        self.spec, self.generator = spec, keras.random.SeedGenerator(seed)
+
+    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+        if not training:
+            return images
+        seed = keras.random.randint((2,), 0, 2**31 - 1, seed=self.generator, dtype="int32")
+        return photo_batch(images, self.spec, tf.cast(seed, tf.int64))
 
 
 def stream_seed(seed: int, stream: int, *keys: tf.Tensor | int) -> tf.Tensor:
@@ -108,10 +134,32 @@ def apply_transforms(images: tf.Tensor, transforms: tf.Tensor, fill_mode: str) -
 
 
 def augment_batch(images: tf.Tensor, spec: AugmentSpec, seed: int, epoch: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
-    """Float ``images`` augmented with parameters drawn from (seed, epoch, batch index) alone."""
+    """Float ``images`` augmented with parameters drawn from (seed, epoch, batch index) alone: the affine set from
+    one stream, the photo set from another (so a recipe without photo keys augments exactly as before they existed)."""
     height, width = images.shape[1], images.shape[2]
-    parameters = draw_parameters(spec, tf.shape(images)[0], stream_seed(seed, AUGMENT_STREAM, epoch, batch))
-    return apply_transforms(images, affine_transforms(parameters, height, width), spec.fill_mode)
+    transforms = None
+    if spec.affine:
+        parameters = draw_parameters(spec, tf.shape(images)[0], stream_seed(seed, AUGMENT_STREAM, epoch, batch))
+        transforms = affine_transforms(parameters, height, width)
+    if not spec.photo:
+        return images if transforms is None else apply_transforms(images, transforms, spec.fill_mode)
+    return photo_batch(images, spec, stream_seed(seed, PHOTO_STREAM, epoch, batch), transforms)
+
+
+def photo_batch(
+    images: tf.Tensor, spec: AugmentSpec, seed: tf.Tensor, transforms: tf.Tensor | None = None
+) -> tf.Tensor:
+    """Float ``images`` through the photo set drawn from the stateless ``seed``: the crop (composed after the affine
+    ``transforms``, if any, into one resample), flips and quarter turns, then colour jitter."""
+    check_images(spec, tuple(images.shape))
+    parameters = draw_photo_parameters(spec, tf.shape(images)[0], seed)
+    if spec.crop is not None:
+        crop = crop_transforms(parameters, images.shape[1], images.shape[2])
+        transforms = crop if transforms is None else compose_transforms(crop, transforms)
+    if transforms is not None:
+        images = apply_transforms(images, transforms, spec.fill_mode)
+    images = flip_and_turn(images, parameters, spec)
+    return jitter_colours(images, parameters, spec) if any(spec.colour) else images
 
 
 def training_dataset(
@@ -143,7 +191,8 @@ def training_dataset(
         batch_images = tf.cast(tf.gather(pixels, rows_of_batch), tf.float32)
         if augment.enabled:
             batch_images = augment_batch(batch_images, augment, seed, epoch, batch)
-        return batch_images, tf.one_hot(tf.gather(targets, rows_of_batch), classes)
+        picked = tf.gather(targets, rows_of_batch)  # class indices (one-hot), or a 0/1 multi-label matrix (float)
+        return batch_images, tf.one_hot(picked, classes) if labels.ndim == 1 else tf.cast(picked, tf.float32)
 
     dataset = tf.data.Dataset.range(initial_epoch, max(initial_epoch, epochs)).flat_map(epoch_batches)
     dataset = dataset.map(prepare, num_parallel_calls=usable_cores(), deterministic=True)
@@ -181,7 +230,9 @@ def _evaluation(images: np.ndarray, labels: np.ndarray | None, classes: int, bat
         return without_autotune(dataset.map(plain(lambda batch: tf.cast(batch, tf.float32))).prefetch(2))
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
     dataset = dataset.repeat() if repeat else dataset
-    dataset = dataset.map(plain(lambda batch, label: (tf.cast(batch, tf.float32), tf.one_hot(label, classes))))
+    multilabel = labels.ndim == 2  # a 0/1 matrix: float targets, not one-hot class indices
+    encode = (lambda y: tf.cast(y, tf.float32)) if multilabel else (lambda y: tf.one_hot(y, classes))
+    dataset = dataset.map(plain(lambda batch, label: (tf.cast(batch, tf.float32), encode(label))))
     return without_autotune(dataset.prefetch(2))
 
 

@@ -1,8 +1,10 @@
 """Test-time augmentation: each fold model's softmax averaged over its images and augmented copies of them, for its
 out-of-fold rows and the test rows.
 
-The copies are made as training augments (:func:`kit.engine._pipeline.augmented_copy`): copy ``c`` of the test rows is
-the same bits for every fold model, and every call repeats them. The models run through :mod:`kit.engine._inference`
+The first copies are the exact symmetries the recipe trains with (:func:`symmetric_views`: mirror flips and quarter
+turns, for photos); the rest are made as training augments (:func:`kit.engine._pipeline.augmented_copy`): copy ``c``
+of the test rows is the same bits for every fold model, and every call repeats them. A recipe without flips or turns
+(the digits') gets random copies only, as before those keys existed. The models run through :mod:`kit.engine._inference`
 (each compiled once, float32 or int8), and TensorFlow is imported only when a model runs. Progress goes through
 :mod:`kit.utils._callbacks`: one ``on_phase("test-time augmentation", done, total)`` per fold model.
 """
@@ -27,14 +29,44 @@ if TYPE_CHECKING:
 TTA_SEED = 0
 PHASE = "test-time augmentation"
 FOLD_ARRAYS = ("val_rows", "val_proba", "test_proba", "holdout_proba")  # what load_fold reads, checked first
+VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {  # the symmetries of a square on (rows, h, w, c), in order
+    "flip_horizontal": lambda images: images[:, :, ::-1],
+    "flip_vertical": lambda images: images[:, ::-1],
+    "rotate90": lambda images: np.rot90(images, 1, axes=(1, 2)),  # counter-clockwise, as training turns
+    "rotate180": lambda images: np.rot90(images, 2, axes=(1, 2)),
+    "rotate270": lambda images: np.rot90(images, 3, axes=(1, 2)),
+    "transpose": lambda images: np.swapaxes(images, 1, 2),
+    "transverse": lambda images: np.rot90(np.swapaxes(images, 1, 2), 2, axes=(1, 2)),
+}
+GENERATORS = ("flip_horizontal", "flip_vertical", "rotate90")  # the [augment] keys that draw symmetries
+
+
+def symmetric_views(spec: AugmentSpec) -> list[str]:
+    """The names of :data:`VIEWS` that the recipe's flips and quarter turns reach (their compositions included), in
+    the order of :data:`VIEWS`; none for a recipe without them. Each is exact: no pixel is resampled."""
+    moves = [VIEWS[name] for name in GENERATORS if getattr(spec, name)]
+    probe = np.arange(9).reshape(1, 3, 3, 1)
+    reached, frontier = {probe.tobytes()}, [probe]
+    while frontier:
+        image = frontier.pop()
+        for move in moves:
+            moved = move(image)
+            if moved.tobytes() not in reached:
+                reached.add(moved.tobytes())
+                frontier.append(moved)
+    return [name for name, view in VIEWS.items() if np.ascontiguousarray(view(probe)).tobytes() in reached]
 
 
 def augmented_softmax(predictor: Predictor, images: np.ndarray, spec: AugmentSpec, copies: int) -> np.ndarray:
-    """The mean softmax of ``predictor`` over ``images`` and ``copies`` augmented copies of them."""
+    """The mean softmax of ``predictor`` over ``images`` and ``copies`` augmented copies of them: the recipe's
+    :func:`symmetric_views` first (as many as ``copies`` allows), then copies drawn from its augmentation."""
     from kit.engine import augmented_copy
 
+    views = symmetric_views(spec)[:copies]
     total = predictor(images)
-    for copy in range(copies):
+    for name in views:
+        total = total + predictor(np.ascontiguousarray(VIEWS[name](images)))
+    for copy in range(copies - len(views)):
         total = total + predictor(augmented_copy(images, spec, TTA_SEED, copy))
     return (total / (copies + 1)).astype(np.float32)
 

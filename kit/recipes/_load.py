@@ -47,8 +47,20 @@ RECIPE_SUFFIX = ".toml"
 HASHED = ("model", "train", "cv", "augment", "callbacks")  # what changes training: not the name, description or tune
 RECIPE_TABLE = TypeAdapter(RecipeTable)
 
-# Train keys added after recipes' content hashes were first recorded, with the default that leaves training as before.
-LATER_TRAIN_KEYS: dict[str, Any] = {"deterministic": True, "snapshots": None}
+# Keys added after recipes' content hashes were first recorded, with the default that leaves training as before.
+LATER_KEYS: dict[str, dict[str, Any]] = {
+    "train": {"deterministic": True, "snapshots": None},
+    "augment": {
+        "flip_horizontal": False,
+        "flip_vertical": False,
+        "rotate90": False,
+        "crop": None,
+        "brightness": 0.0,
+        "contrast": 0.0,
+        "saturation": 0.0,
+        "hue": 0.0,
+    },
+}
 
 
 @spec
@@ -65,9 +77,13 @@ class Recipe(RecipeTable):
     def feature_maps(self, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
         """(height, width, channels) after each conv block for images of ``input_shape`` (height, width, channels).
 
-        A "valid" conv whose kernel is larger than the feature map it gets, or a network of more than
-        ``MAX_PARAMETERS`` parameters on these images, fails with one line naming its key.
+        A "valid" conv whose kernel is larger than the feature map it gets, a network of more than
+        ``MAX_PARAMETERS`` parameters on these images, or augmentation these images cannot take (``rotate90`` on
+        images that are not square) fails with one line naming its key.
         """
+        problem = self.augment.image_problem(input_shape)
+        if problem:
+            raise KitError(f"recipe {self.name}: {problem}")
         height, width = input_shape[:2]
         maps = []
         for index, block in enumerate(self.model.blocks):
@@ -104,9 +120,10 @@ class Recipe(RecipeTable):
     def content_hash(self) -> str:
         """A short hash of everything that changes training (not the name, description or tuning space)."""
         training = {name: value for name, value in dataclasses.asdict(self).items() if name in HASHED}
-        for name, default in LATER_TRAIN_KEYS.items():  # keys added later count only when set: old runs still resume
-            if training["train"].get(name) == default:
-                training["train"].pop(name)
+        for table, later in LATER_KEYS.items():  # keys added later count only when set: old runs still resume
+            for name, default in later.items():
+                if name in training[table] and training[table][name] == default:
+                    training[table].pop(name)
         schedule = self.train.schedule
         training["train"]["schedule"] = {
             "kind": schedule.kind,

@@ -195,17 +195,59 @@ class CVSpec(Spec):
 
 @spec
 class AugmentSpec(Spec):
-    """Random on-the-fly augmentation: rotation in degrees, zoom and shifts as fractions of the image."""
+    """Random on-the-fly augmentation, drawn per image: the affine set (``rotation`` in degrees, ``zoom`` and shifts as
+    fractions of the image, ``fill_mode`` where it reaches past the image) and the photo set, all off by default.
+
+    ``flip_horizontal``/``flip_vertical`` mirror half the images; ``rotate90`` turns each by a random multiple of 90°
+    (square images only); ``crop`` is a random resized crop covering that share of the area at least (from ``crop``
+    to 1, aspect ratio 3/4 to 4/3, resampled to the image size; composed with the affine set into one resample);
+    ``brightness``, ``contrast`` and ``saturation`` scale by a factor from 1 − x to 1 + x and ``hue`` turns the hue
+    by up to ± x of the circle, as torchvision's ColorJitter (applied in that order, clipped to the pixel range).
+    Saturation and hue change nothing on greyscale images (a grey pixel has neither); a 4th (alpha) channel is kept.
+    """
 
     rotation: Float = Field(0.0, ge=0.0, le=180.0)
     zoom: Float = Field(0.0, ge=0.0, le=0.9)
     width_shift: Float = Field(0.0, ge=0.0, le=0.9)
     height_shift: Float = Field(0.0, ge=0.0, le=0.9)
     fill_mode: Literal["constant", "nearest", "reflect", "wrap"] = "constant"
+    flip_horizontal: Bool = False
+    flip_vertical: Bool = False
+    rotate90: Bool = False
+    crop: Float | None = Field(None, ge=0.05, le=1.0)
+    brightness: Float = Field(0.0, ge=0.0, le=1.0)
+    contrast: Float = Field(0.0, ge=0.0, le=1.0)
+    saturation: Float = Field(0.0, ge=0.0, le=1.0)
+    hue: Float = Field(0.0, ge=0.0, le=0.5)
 
     @property
     def enabled(self) -> bool:
+        return self.affine or self.photo
+
+    @property
+    def affine(self) -> bool:
+        """Whether the affine set (rotation, zoom, shifts) is on."""
         return any((self.rotation, self.zoom, self.width_shift, self.height_shift))
+
+    @property
+    def photo(self) -> bool:
+        """Whether any of the photo set (flips, 90° turns, crops, colour jitter) is on."""
+        return any((self.flip_horizontal, self.flip_vertical, self.rotate90, self.crop is not None, *self.colour))
+
+    @property
+    def colour(self) -> tuple[float, float, float, float]:
+        """(brightness, contrast, saturation, hue)."""
+        return self.brightness, self.contrast, self.saturation, self.hue
+
+    def image_problem(self, input_shape: tuple[int, ...]) -> str | None:
+        """Why these settings cannot augment images of ``input_shape`` (height, width, …), or None."""
+        height, width = input_shape[:2]
+        if self.rotate90 and height != width:
+            return (
+                f"key augment.rotate90: turning by 90° needs square images, got {height}×{width}; "
+                "set rotate90 = false or make the images square"
+            )
+        return None
 
 
 @spec

@@ -33,6 +33,8 @@ KEYS = [
     "train.schedule.start_factor", "train.schedule.final_factor", "train.weight_decay", "train.ema", "train.loss",
     "train.label_smoothing", "train.batch_size", "train.epochs", "train.precision", "train.jit_compile", "cv.folds",
     "cv.seed", "augment.rotation", "augment.zoom", "augment.width_shift", "augment.height_shift", "augment.fill_mode",
+    "augment.flip_horizontal", "augment.flip_vertical", "augment.rotate90", "augment.crop", "augment.brightness",
+    "augment.contrast", "augment.saturation", "augment.hue",
     "callbacks.early_stopping", "callbacks.early_stopping.patience", "callbacks.early_stopping.monitor",
     "callbacks.reduce_lr_on_plateau", "callbacks.reduce_lr_on_plateau.factor", "tune", "extends", "nonsense",
 ]  # fmt: skip
@@ -83,7 +85,12 @@ def check(call) -> Recipe | None:
 def accepted(recipe: Recipe) -> None:
     """What the models accept is a finite, schema-valid recipe."""
     assert not list(VALIDATOR.iter_errors(recipe.content))
-    numbers = [recipe.train.learning_rate, recipe.augment.rotation, recipe.model.batch_norm_momentum]
+    numbers = [
+        recipe.train.learning_rate,
+        recipe.augment.rotation,
+        *recipe.augment.colour,
+        recipe.model.batch_norm_momentum,
+    ]
     assert all(math.isfinite(number) for number in numbers)
     assert recipe.cv.seed * 1000 + recipe.cv.folds < 2**31
 
@@ -109,6 +116,11 @@ FRACTIONS = {
     "weight_decay",
     "ema",
     "factor",
+    "crop",
+    "brightness",
+    "contrast",
+    "saturation",
+    "hue",
 }
 
 
