@@ -36,7 +36,7 @@ def parse_settings(items: list[str] | None) -> dict[str, Any]:
 
 
 def init(
-    data: Path = typer.Option(Path("."), help="Folder with the competition's CSV files; the spec is written there."),
+    data: Path = typer.Option(Path("."), help="Folder with the competition's CSV or image files; the spec goes there."),
     name: Optional[str] = typer.Option(None, help="Competition name; default the folder's name."),
     set_: Optional[list[str]] = typer.Option(
         None, "--set", help="Give a spec key kit cannot infer, e.g. --set image.height=6 (repeatable, TOML values)."

@@ -3,7 +3,8 @@
 It finds the train, test and sample-submission files, the label and id columns, the pixel layout and image shape, the
 class values and the submission columns; anything it cannot tell stops with one line naming the spec key to set
 (``settings`` gives such keys, dotted, e.g. ``{"image.height": 6, "image.width": 10}``). The inferred spec is checked
-by loading the data with it before ``DATA/competition.toml`` is written.
+by loading the data with it before ``DATA/competition.toml`` is written. A folder of image files and no pixel CSV is
+an image-file competition, inferred by :mod:`kit.data._inferimages` and checked by listing its images.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import pandas as pd
 
 from kit.competitions import BESIDE_DATA, Competition, parse_spec, spec_content, spec_toml
 from kit.competitions._spec import SLUG_RULE, is_slug, slug_of
+from kit.data._inferfiles import csvs as _csvs
+from kit.data._inferfiles import head as _head
+from kit.data._inferfiles import holds_images
 from kit.errors import KitError
 from kit.utils import set_dotted, split_key, write_bytes_atomic
 
 LABEL_NAMES = ("label", "labels", "emotion", "class", "target", "y", "category", "digit")
 ID_NAMES = ("id", "imageid", "image_id", "img_id")
-SAMPLE_ROWS = 500
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,6 @@ class InferredSpec:
     competition: Competition
     path: Path | None
     notes: tuple[str, ...]
-
-
-def _csvs(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.glob("*.csv") if path.is_file() and not path.name.startswith("."))
 
 
 def _pick(names: list[str], exact: str, word: str, key: str, folder: Path, required: bool = True) -> str | None:
@@ -50,15 +49,6 @@ def _pick(names: list[str], exact: str, word: str, key: str, folder: Path, requi
         return None
     what = "no" if not found else f"{len(found)} ({', '.join(found)})"
     raise KitError(f"{folder}: {what} CSV files look like the {word} file: set key {key}")
-
-
-def _head(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, nrows=SAMPLE_ROWS, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise KitError(f"{path}: cannot read it as CSV ({type(error).__name__})") from None
-    frame.columns = [str(column) for column in frame.columns]
-    return frame
 
 
 def _is_pixel_column(values: pd.Series) -> bool:
@@ -251,6 +241,10 @@ def infer_content(
     given = [f"{key} = {value!r}" for key, value in settings.items()]
     if not folder.is_dir():
         raise KitError(f"{folder}: no such folder")
+    if holds_images(folder, settings):  # image files and no pixel CSV
+        from kit.data._inferimages import infer_image_content
+
+        return infer_image_content(folder, name or slug_of(folder.resolve().name), settings)
     names, chosen = _data_files(folder, settings)
     train_file, test_file, sample_file = chosen
     notes = [f"train {train_file}, test {test_file}, sample submission {sample_file or 'none'}"]
@@ -296,7 +290,8 @@ def infer_competition(
 
     An existing different spec is kept unless ``force``; nothing is written when anything fails.
     """
-    from kit.data._load import load_extra, load_test, load_train
+    from kit.data._load import load_extra
+    from kit.data._sets import load_test, load_train
 
     if name is not None and not is_slug(name):  # the name becomes data/NAME: no path, nothing hidden
         raise KitError.invalid("name", SLUG_RULE, name)
@@ -304,10 +299,14 @@ def infer_competition(
     content, notes = infer_content(folder, name, settings)
     path = folder / BESIDE_DATA
     competition = parse_spec(content, str(path), str(content["name"]))
-    train = load_train(folder, competition)
-    test = load_test(folder, competition)
-    load_extra(folder, competition)
-    notes.append(f"checked: {len(train):,} train and {len(test):,} test images of {competition.image_shape} load")
+    if competition.images is not None:
+        from kit.data._inferimages import check_files
+
+        notes.append(check_files(folder, competition))
+    else:
+        train, test = load_train(folder, competition), load_test(folder, competition)
+        load_extra(folder, competition)
+        notes.append(f"checked: {len(train):,} train and {len(test):,} test images of {competition.image_shape} load")
     if not write:
         return InferredSpec(competition, None, tuple(notes))
     text = spec_toml(competition, header=f"written by kit init from the files in {folder}; edit freely")
