@@ -62,12 +62,13 @@ def score(
     solution: Optional[Path] = typer.Option(None, help="Answers (id,label CSV); default solution.csv beside the data."),
     data: Optional[Path] = typer.Option(None, help="Competition folder; default the one the submission's runs used."),
     competition: Optional[str] = typer.Option(None, help="Competition; default the submission's, else the data's own."),
-    metric: Optional[str] = typer.Option(None, help="accuracy, log_loss or macro_f1; default the competition's."),
+    metric: Optional[str] = typer.Option(
+        None, help="accuracy, log_loss, macro_f1, micro_f1, roc_auc, mean_roc_auc, qwk or map_at_K; default the spec's."
+    ),
 ) -> None:
     """Score SUBMISSION against held-out answers, print the per-class accuracy, note the score in its sidecar."""
-    from rich.table import Table
-
     from kit.cli.options import as_flags, flags
+    from kit.cli.render import print_score
     from kit.errors import KitError
     from kit.submission import score_submission
 
@@ -75,17 +76,4 @@ def score(
         result = score_submission(submission, solution=solution, data_dir=data, competition=competition, metric=metric)
     except KitError as error:
         raise as_flags(error, flags("solution", "competition", "metric", data_dir="--data")) from None
-    table = Table(title=f"{submission.name}: per-class accuracy ({result.rows:,} rows)")
-    for column in ("class", "rows", "accuracy", ""):
-        table.add_column(column, justify="left" if column in ("class", "") else "right")
-    for row in result.per_class:
-        bar = "█" * round(row.accuracy * 20)
-        table.add_row(str(row.value), f"{row.count:,}", f"{row.accuracy:.4f}", bar)
-    console.print(table)
-    for note in result.notes:
-        console.print(note, highlight=False)
-    console.print(
-        f"{result.metric} [bold green]{result.score:.4f}[/] on {result.rows:,} rows of {result.solution} "
-        f"(noted in {submission.with_suffix('.json').name})",
-        highlight=False,
-    )
+    print_score(result, submission)

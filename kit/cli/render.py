@@ -4,6 +4,7 @@ progress display, which is one implementation of :class:`kit.utils._callbacks.Ca
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -107,3 +108,25 @@ class RichProgress(Callback):
         if name not in self.phases:
             self.phases[name] = self.progress.add_task(name, total=total, status="")
         self.progress.update(self.phases[name], completed=done, total=total)
+
+
+def print_score(result: Any, submission: Path) -> None:
+    """``kit score``'s report of a :class:`kit.submission._scoring.ScoreResult`: the per-class accuracy table (a
+    single-label task; none for a multi-label one), the notes, then ``METRIC SCORE on N rows of SOLUTION``."""
+    from rich.table import Table
+
+    if result.per_class:
+        table = Table(title=f"{submission.name}: per-class accuracy ({result.rows:,} rows)")
+        for column in ("class", "rows", "accuracy", ""):
+            table.add_column(column, justify="left" if column in ("class", "") else "right")
+        for row in result.per_class:
+            bar = "█" * round(row.accuracy * 20)
+            table.add_row(str(row.value), f"{row.count:,}", f"{row.accuracy:.4f}", bar)
+        console.print(table)
+    for note in result.notes:
+        console.print(note, highlight=False)
+    console.print(
+        f"{result.metric} [bold green]{result.score:.4f}[/] on {result.rows:,} rows of {result.solution} "
+        f"(noted in {submission.with_suffix('.json').name})",
+        highlight=False,
+    )

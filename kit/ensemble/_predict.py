@@ -15,7 +15,7 @@ from kit.competitions import as_competition
 from kit.crossval import Summary, resolve_run
 from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
-from kit.submission import expected_ids, refuse_overwrite, spec_ids, write_submission
+from kit.submission import class_counts, expected_ids, refuse_overwrite, spec_ids, write_predictions
 from kit.utils import Callback, save_array, write_json
 
 SUBMISSIONS_DIR = Path("submissions")
@@ -70,9 +70,13 @@ def write_softmax_submission(
     data_dir: Path | str | None,
     sidecar: dict[str, Any],
     force: bool = False,
+    labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Write the argmax of ``test`` as a checked submission at ``path``, the softmax as ``path.npy`` and the sidecar
-    (completed with the common provenance keys) as ``path.json``; return the sidecar written.
+    """Write the submission of ``test`` (softmax rows; a multi-label task's sigmoid rows) in the competition's kind
+    (:func:`kit.submission.write_predictions`: labels, the probability of class 1, per-class probabilities or the top
+    k) as a checked submission at ``path``, the probabilities as ``path.npy`` and the sidecar (completed with the
+    common provenance keys) as ``path.json``; return the sidecar written. ``labels`` (a label submission: class
+    indices, e.g. an ordinal task's grades from fitted thresholds; a multi-label 0/1 matrix) replace the argmax.
 
     ``summary`` is a member run's summary (competition, data folder, test fingerprint).
     """
@@ -85,21 +89,21 @@ def write_softmax_submission(
         checked = f"{competition.name} format (ids {competition.first_id}…{competition.first_id + len(test_ids) - 1})"
     else:
         checked = f"{competition.name} format (no {competition.sample_submission_file} in {folder})"
-    labels = test.argmax(axis=1)
     softmax = path.with_suffix(".npy")
     full = {
         "submission": path.name,
         "competition": competition.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "rows": len(labels),
+        "rows": len(test),
         "checked_against": checked,
         "data_dir": str(folder),
         "test_softmax": softmax.name,
         "test_fingerprint": summary.test_fingerprint,
         **sidecar,
-        "predicted_class_counts": np.bincount(labels, minlength=competition.classes).tolist(),
     }
-    write_submission(test_ids, labels, path, competition, None, force, expected)  # checked: no .npy for a bad CSV
+    # checked first: no .npy for a bad CSV
+    write_predictions(test_ids, test, path, competition, None, force, expected, labels)
+    full["predicted_class_counts"] = class_counts(test, competition, labels)
     save_array(softmax, np.asarray(test, dtype=np.float32))
     write_json(path.with_suffix(".json"), full)  # last: the sidecar points to the files before it
     return full

@@ -1,6 +1,8 @@
-"""Submissions: checked writing and reading of a submission CSV (``_format``), its sidecar — provenance, honest
+"""Submissions: checked writing and reading of a submission CSV (``_format``) of every kind — labels, the
+probability of class 1, one probability per class, the top k labels — from probabilities (``_kinds``) and checked
+cell by cell (``_cells``), its sidecar — provenance, honest
 scores, local score, Kaggle uploads — with one schema and one reader/writer (``_sidecar``), and ``kit score``
-(``_scoring``)."""
+(``_scoring``, reading answers and predictions with ``_answers``)."""
 
 import lazy_loader
 
@@ -15,8 +17,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "read_submission",
             "refuse_overwrite",
             "spec_ids",
+            "write_predictions",
             "write_submission",
         ],
+        "_kinds": ["chosen_labels", "class_counts"],
         "_scoring": ["has_answers", "score_submission"],
         "_sidecar": [
             "KaggleEntry",

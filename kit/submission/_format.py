@@ -1,7 +1,9 @@
 """Check (and write) submission files against a competition's format and its sample submission.
 
 Ids keep the sample submission's order and type (integers, or any text); labels are written as the competition's
-class values (integers with gaps or strings), mapped from the model's class indices.
+class values (integers with gaps or strings), mapped from the model's class indices. Every kind of submission
+(:mod:`kit.submission._kinds`: one label, the probability of class 1, one probability per class, the top k labels)
+is written from probabilities by :func:`write_predictions` and checked cell by cell (:mod:`kit.submission._cells`).
 """
 
 from __future__ import annotations
@@ -12,20 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kit.competitions import Competition, class_values_of
+from kit.competitions import Competition
 from kit.errors import ANOTHER, KitError
+from kit.submission._cells import check_values, id_key
+from kit.submission._kinds import label_cells, prediction_cells
 from kit.utils import write_bytes_atomic, write_json
-
-
-def id_key(value: Any) -> str:
-    """An id as comparable text: ``7``, ``7.0`` and ``"7"`` are the same id; other text is kept as it is (stripped)."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and np.isfinite(value) and value == int(value):
-        return str(int(value))
-    return str(value).strip()
 
 
 def as_ids(values: Any) -> np.ndarray:
@@ -53,22 +46,27 @@ def expected_ids(data_dir: Path | str, competition: Competition) -> np.ndarray |
 def read_submission(
     path: Path | str, competition: Competition, ids: np.ndarray | None = None, check_labels: bool = True
 ) -> pd.DataFrame:
-    """Read a submission CSV and check columns, labels (class values) and, when given, the ids in order; ids come back
-    as int64 or text, labels as int64 for integer classes."""
+    """Read a submission CSV and check columns, values (class values, probabilities or top-k labels, as the
+    competition's submission kind says) and, when given, the ids in order; ids come back as int64 or text, labels as
+    int64 for integer classes and probabilities as float64 (with ``check_labels``; a sample's are placeholders)."""
     path = Path(path)
-    id_column, label_column = competition.submission_columns
+    columns = competition.submission_columns
     if not path.is_file():
         raise KitError(f"{path}: file not found")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise KitError(
-            f"{path}: not a valid CSV ({type(error).__name__}); expected columns {id_column},{label_column}"
+            f"{path}: not a valid CSV ({type(error).__name__}); expected columns {','.join(columns)}"
         ) from None
     check_submission(frame, competition, ids, source=str(path), check_labels=check_labels)
-    frame[id_column] = as_ids(frame[id_column])
-    if check_labels and not competition.string_classes:
-        frame[label_column] = pd.to_numeric(frame[label_column]).astype(np.int64)
+    frame[columns[0]] = as_ids(frame[columns[0]])
+    kind = competition.submission_kind
+    if check_labels and kind in ("probability", "probabilities"):
+        for column in columns[1:]:
+            frame[column] = pd.to_numeric(frame[column]).astype(np.float64)
+    elif check_labels and kind == "label" and not (competition.multilabel or competition.string_classes):
+        frame[columns[1]] = pd.to_numeric(frame[columns[1]]).astype(np.int64)
     return frame
 
 
@@ -82,30 +80,6 @@ def read_checked_submission(path: Path | str, competition: Competition, data_dir
     return frame
 
 
-def _label_problem(values: pd.Series, competition: Competition) -> tuple[int, str] | None:
-    """The first row whose label is not one of the competition's class values, and why."""
-    classes = competition.class_values
-    if competition.string_classes:
-        allowed = {str(value) for value in classes}
-        bad = ~values.map(lambda v: id_key(v) in allowed).to_numpy(dtype=bool)
-        if bad.any():
-            row = int(np.argmax(bad))
-            return row, f"{values.iloc[row]!r} is not a class ({competition.describe_classes()})"
-        return None
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    not_integer = ~np.isfinite(numbers) | (numbers != np.round(numbers))
-    if not_integer.any():
-        row = int(np.argmax(not_integer))
-        value = values.iloc[row]
-        value = value.item() if isinstance(value, np.generic) else value
-        return row, f"{value!r} is not an integer"
-    outside = ~np.isin(numbers, np.array(classes, dtype=np.float64))
-    if outside.any():
-        row = int(np.argmax(outside))
-        return row, f"{int(numbers[row])} is not a class ({competition.describe_classes()})"
-    return None
-
-
 def check_submission(
     frame: pd.DataFrame,
     competition: Competition,
@@ -113,9 +87,10 @@ def check_submission(
     source: str = "submission",
     check_labels: bool = True,
 ) -> None:
-    """Fail with one line unless ``frame`` is a valid submission for ``competition`` (ids in the order of ``ids``)."""
+    """Fail with one line unless ``frame`` is a valid submission for ``competition`` (ids in the order of ``ids``):
+    exactly the spec's columns, one id a row, and (``check_labels``) every value one its submission kind allows."""
     columns = list(competition.submission_columns)
-    id_column, label_column = columns
+    id_column = columns[0]
     if [str(column) for column in frame.columns] != columns:
         raise KitError(
             f"{source}: columns are {','.join(map(str, frame.columns))}; expected exactly {','.join(columns)}"
@@ -131,9 +106,7 @@ def check_submission(
         row = int(np.argmax(duplicated))
         raise KitError(f"{source}: line {row + 2}, column {id_column}: id {keys.iloc[row]} appears twice")
     if check_labels:
-        problem = _label_problem(frame[label_column], competition)
-        if problem is not None:
-            raise KitError(f"{source}: line {problem[0] + 2}, column {label_column}: {problem[1]}")
+        check_values(frame, competition, source)
     if ids is not None:
         if len(frame) != len(ids):
             raise KitError(f"{source}: {len(frame)} rows; the test set has {len(ids)} images")
@@ -147,8 +120,9 @@ def check_submission(
 
 
 def spec_ids(competition: Competition, rows: int) -> np.ndarray | None:
-    """The ids the competition's format implies for ``rows`` test images (row numbers from ``first_id``), if it does."""
-    if competition.test_id_column is not None:
+    """The ids the competition's format implies for ``rows`` test images (row numbers from ``first_id``), if it does
+    (an image-file competition's ids come from the file names)."""
+    if competition.test_id_column is not None or competition.images is not None:
         return None
     return np.arange(competition.first_id, competition.first_id + rows, dtype=np.int64)
 
@@ -168,27 +142,6 @@ def refuse_overwrite(path: Path | str, force: bool) -> None:
             raise KitError(f"{taken} exists", fix=(("force", True), ("name", ANOTHER)))
 
 
-def _class_values(labels: np.ndarray, competition: Competition, source: str, label_column: str) -> np.ndarray:
-    """Class indices (numbers) → class values; text labels are taken as class values already."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind in "iufb":
-        numbers = labels.astype(np.float64)
-        not_integer = ~np.isfinite(numbers) | (numbers != np.round(numbers))
-        if not_integer.any():
-            row = int(np.argmax(not_integer))
-            raise KitError(f"{source}: line {row + 2}, column {label_column}: {labels[row].item()!r} is not an integer")
-        outside = (numbers < 0) | (numbers >= competition.classes)
-        if outside.any():
-            row = int(np.argmax(outside))
-            what = "a class" if competition.class_values == tuple(range(competition.classes)) else "a class index"
-            raise KitError(
-                f"{source}: line {row + 2}, column {label_column}: {int(numbers[row])} is not {what} "
-                f"(0–{competition.classes - 1})"
-            )
-        return class_values_of(competition, numbers.astype(np.int64))
-    return labels.astype(str)
-
-
 def write_submission(
     ids: np.ndarray,
     labels: np.ndarray,
@@ -198,23 +151,62 @@ def write_submission(
     force: bool = False,
     expected: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Check and atomically write a submission CSV (and ``sidecar`` as the ``.json`` beside it); return the frame.
+    """Check and atomically write a submission CSV of labels (and ``sidecar`` as the ``.json`` beside it); return the
+    frame.
 
     ``labels`` are class indices ``0..K-1`` (written as the competition's class values; text labels are taken as
-    class values). With ``expected`` ids (from :func:`expected_ids`) the rows are put in that order and carry those
-    ids as the sample submission writes them; else the ids must be those the competition format implies, if any.
-    An existing file is kept unless ``force``.
+    class values); for a multi-label task a 0/1 ``(n, L)`` matrix, for a ``top_k`` submission ``(n, k)`` class
+    indices best first. A submission of probabilities is written from them (:func:`write_predictions`). With
+    ``expected`` ids (from :func:`expected_ids`) the rows are put in that order and carry those ids as the sample
+    submission writes them; else the ids must be those the competition format implies, if any. An existing file is
+    kept unless ``force``.
     """
     path = Path(path)
     refuse_overwrite(path, force)
-    id_column, label_column = competition.submission_columns
-    ids = np.asarray(ids)
-    values = _class_values(labels, competition, str(path), label_column)
-    if len(values) != len(ids):
-        raise KitError(f"{path}: {len(ids)} ids but {len(values)} labels")
+    labels = np.asarray(labels)
+    if len(labels) != len(ids):
+        raise KitError(f"{path}: {len(ids)} ids but {len(labels)} labels")
+    cells = {competition.submission_columns[1]: label_cells(labels, competition, str(path))}
+    return _write(np.asarray(ids), cells, path, competition, sidecar, expected)
+
+
+def write_predictions(
+    ids: np.ndarray,
+    proba: np.ndarray,
+    path: Path | str,
+    competition: Competition,
+    sidecar: dict[str, Any] | None = None,
+    force: bool = False,
+    expected: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Check and atomically write the submission of the competition's kind from probabilities ``proba`` ``(n, K)``
+    (softmax rows; a multi-label task's sigmoid rows): one label, the probability of class 1, one probability per
+    class or the top k labels (:mod:`kit.submission._kinds`); return the frame. ``labels`` (a ``label`` submission
+    only: class indices, or a 0/1 matrix for a multi-label task) replace the argmax, e.g. an ordinal task's grades
+    from fitted thresholds. ``sidecar``, ``force`` and ``expected`` as for :func:`write_submission`.
+    """
+    path = Path(path)
+    refuse_overwrite(path, force)
+    if len(proba) != len(ids):
+        raise KitError(f"{path}: {len(ids)} ids but {len(proba)} rows of probabilities")
+    cells = prediction_cells(proba, competition, str(path), labels)
+    return _write(np.asarray(ids), cells, path, competition, sidecar, expected)
+
+
+def _write(
+    ids: np.ndarray,
+    cells: dict[str, np.ndarray],
+    path: Path,
+    competition: Competition,
+    sidecar: dict[str, Any] | None,
+    expected: np.ndarray | None,
+) -> pd.DataFrame:
+    """Put the rows in the sample's order, check the frame, write it (and the sidecar)."""
     if expected is not None:
-        ids, values = _in_sample_order(ids, values, np.asarray(expected), str(path))
-    frame = pd.DataFrame({id_column: ids, label_column: values})
+        order = _sample_order(ids, np.asarray(expected), str(path))
+        ids, cells = np.asarray(expected), {column: values[order] for column, values in cells.items()}
+    frame = pd.DataFrame({competition.submission_columns[0]: ids, **cells})
     check_submission(
         frame, competition, expected if expected is not None else spec_ids(competition, len(frame)), source=str(path)
     )
@@ -224,10 +216,8 @@ def write_submission(
     return frame
 
 
-def _in_sample_order(
-    ids: np.ndarray, values: np.ndarray, expected: np.ndarray, source: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions reordered to the sample submission's ids (which are kept as written there)."""
+def _sample_order(ids: np.ndarray, expected: np.ndarray, source: str) -> np.ndarray:
+    """The rows of the predictions in the sample submission's order of ids."""
     if len(ids) != len(expected):
         raise KitError(f"{source}: {len(ids)} rows; the test set has {len(expected)} images")
     position = {id_key(value): row for row, value in enumerate(ids)}
@@ -243,4 +233,4 @@ def _in_sample_order(
                 f"(the first is {id_key(ids[0])}); the test file and sample submission do not match"
             )
         order.append(found)
-    return expected, values[np.array(order, dtype=np.int64)]
+    return np.array(order, dtype=np.int64)

@@ -1,9 +1,11 @@
 """A local leaderboard: score a submission against held-out answers with the competition's metric.
 
-The answers are ``solution.csv`` beside the data (the demo data has one), a file given, or the labels of a test file
-that carries them (``files.test_labels``). A submission holds labels (scored by accuracy or macro-F1) or one
-probability column per class (which log-loss needs). The score is noted under ``local_score`` in the submission's
-sidecar JSON, keeping every other key.
+The answers are ``solution.csv`` beside the data (the demo data has one) in the submission's own columns, a file
+given, or the labels of a test file that carries them (``files.test_labels``). A submission holds what its kind says
+(:mod:`kit.submission._answers`): labels (scored by a metric of labels: accuracy, F1, QWK; a ranking metric takes
+each row's one label), probabilities (any metric: labels are their argmax, or a multi-label task's labels at 0.5 and
+over) or ranked labels (MAP@k; a metric of labels takes each row's first). The score is noted under ``local_score``
+in the submission's sidecar JSON, keeping every other key.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from kit.competitions import METRICS, Competition, as_competition, get_metric
 from kit.crossval import RunFolder
 from kit.errors import KitError
-from kit.submission._format import id_key
+from kit.submission._answers import Holds, held, read_csv, row_order, truth_of
+from kit.submission._cells import id_key
 from kit.submission._sidecar import Sidecar, note_sidecar, read_sidecar
 
 
@@ -34,7 +36,9 @@ class ClassScore:
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """The score of a submission: ``metric``, ``score``, per-class accuracy, rows scored, the answers used, notes."""
+    """The score of a submission: ``metric`` and its ``score``, per-class accuracy (of a single-label task; empty for
+    a multi-label one), rows scored, the accuracy of its labels, the answers used, notes, and what the file ``holds``
+    (``labels``, ``probabilities`` or ``ranking``)."""
 
     metric: str
     score: float
@@ -44,6 +48,7 @@ class ScoreResult:
     solution: str
     competition: str
     notes: tuple[str, ...] = ()
+    holds: Holds = "labels"
 
 
 def _data_dir(sidecar: Sidecar | None) -> Path | None:
@@ -61,63 +66,23 @@ def _data_dir(sidecar: Sidecar | None) -> Path | None:
     return None
 
 
-def _read(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise KitError(f"{path}: {what} not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise KitError(f"{path}: not a valid CSV ({type(error).__name__})") from None
-    frame.columns = [str(column) for column in frame.columns]
-    if frame.empty:
-        raise KitError(f"{path}: no rows")
-    return frame
-
-
-def _indices(path: Path, values: pd.Series, competition: Competition, column: str) -> np.ndarray:
-    """Label cells → class indices, failing on the first cell that is not a class."""
-    lookup = {id_key(value): index for index, value in enumerate(competition.class_values)}
-    indices = values.map(lambda v: lookup.get(id_key(_whole(v)), -1)).to_numpy(dtype=np.int64)
-    if (indices < 0).any():
-        row = int(np.argmax(indices < 0))
-        raise KitError(
-            f"{path}: line {row + 2}, column {column}: {values.iloc[row]!r} is not a class "
-            f"({competition.describe_classes()})"
-        )
-    return indices
-
-
-def _whole(value: str) -> Any:
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return int(number) if np.isfinite(number) and number == int(number) else value
-
-
 def answers(
     competition: Competition, solution: Path | str | None, data_dir: Path | None
 ) -> tuple[list[str], np.ndarray, str]:
-    """The answer ids (as keys), class indices and where they came from."""
-    id_column, label_column = competition.submission_columns
+    """The answer ids (as keys), their truth (class indices, or a multi-label task's 0/1 matrix) and where they came
+    from."""
     if solution is None and data_dir is not None and (data_dir / competition.solution_file).is_file():
         solution = data_dir / competition.solution_file
     if solution is not None:
         path = Path(solution)
-        frame = _read(path, "solution file")
-        missing = [column for column in (id_column, label_column) if column not in frame.columns]
-        if missing:
-            raise KitError(f"{path}: no column {missing[0]}; a solution file needs columns {id_column},{label_column}")
-        return (
-            list(frame[id_column].map(id_key)),
-            _indices(path, frame[label_column], competition, label_column),
-            str(path),
-        )
+        frame = read_csv(path, "solution file")
+        truth = truth_of(path, frame, competition)
+        return list(frame[competition.submission_columns[0]].map(id_key)), truth, str(path)
     if data_dir is not None and competition.test_labels and (data_dir / competition.test_file).is_file():
         from kit.data import id_values, label_indices
 
         path = data_dir / competition.test_file
-        frame = _read(path, "test file")
+        frame = read_csv(path, "test file")
         labels = label_indices(path, frame[competition.label_column], competition)
         if competition.test_id_column:
             ids = id_values(path, frame[competition.test_id_column], competition.test_id_column)
@@ -137,31 +102,6 @@ def has_answers(data_dir: Path | str | None, competition: Competition | str | No
     return (folder / spec.solution_file).is_file() or (spec.test_labels and (folder / spec.test_file).is_file())
 
 
-def _predictions(path: Path, frame: pd.DataFrame, competition: Competition) -> tuple[np.ndarray, np.ndarray | None]:
-    """Class indices, and class probabilities when the submission has one column per class."""
-    id_column, label_column = competition.submission_columns
-    class_columns = [str(value) for value in competition.class_values]
-    if id_column not in frame.columns:
-        raise KitError(f"{path}: no column {id_column}; expected {','.join(competition.submission_columns)}")
-    if label_column in frame.columns:
-        return _indices(path, frame[label_column], competition, label_column), None
-    if all(column in frame.columns for column in class_columns):
-        probabilities = frame[class_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(probabilities) | (probabilities < 0)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise KitError(f"{path}: line {row + 2}, column {class_columns[col]}: not a probability")
-        sums = probabilities.sum(axis=1, keepdims=True)
-        if (sums <= 0).any():
-            raise KitError(f"{path}: line {int(np.argmax(sums[:, 0] <= 0)) + 2}: the probabilities are all zero")
-        probabilities = probabilities / sums
-        return probabilities.argmax(axis=1), probabilities
-    raise KitError(
-        f"{path}: columns are {','.join(frame.columns)}; expected {id_column},{label_column} "
-        f"or {id_column} and one probability column per class"
-    )
-
-
 def score_submission(
     path: Path | str,
     solution: Path | str | None = None,
@@ -174,10 +114,10 @@ def score_submission(
 
     The competition is the one given, else the sidecar's (``kit predict`` writes it), else the data folder's spec; the
     data folder is the one given, else the one the submission's runs were trained on. ``metric`` overrides the
-    competition's (accuracy, log_loss or macro_f1).
+    competition's (any of :data:`kit.competitions.METRICS`, ``map_at_K`` included).
     """
     path = Path(path)
-    frame = _read(path, "submission")
+    frame = read_csv(path, "submission")
     notes: list[str] = []
     try:
         sidecar = read_sidecar(path)
@@ -189,44 +129,56 @@ def score_submission(
     if metric is not None:
         get_metric(metric)
     ids, truth, source = answers(spec, solution, folder)
-    predicted, probabilities = _predictions(path, frame, spec)
-    id_column = spec.submission_columns[0]
-    keys = frame[id_column].map(id_key)
-    if keys.duplicated().any():
-        row = int(np.argmax(keys.duplicated().to_numpy()))
-        raise KitError(f"{path}: line {row + 2}, column {id_column}: id {keys.iloc[row]} appears twice")
-    position = {key: row for row, key in enumerate(keys)}
-    missing = [key for key in ids if key not in position]
-    if missing:
-        raise KitError(f"{path}: no prediction for id {missing[0]} ({len(missing)} of the {len(ids)} answers missing)")
-    if len(position) != len(ids):
-        extra = next(key for key in keys if key not in set(ids))
-        raise KitError(f"{path}: id {extra} is not in the answers ({source})")
-    order = np.array([position[key] for key in ids], dtype=np.int64)
-    predicted = predicted[order]
-    chosen = metric or spec.metric
-    if chosen == "log_loss" and probabilities is None:
-        if metric == "log_loss":
-            raise KitError(f"{path}: log_loss needs one probability column per class; this file holds labels only")
-        notes.append("the competition's metric is log_loss, which needs class probabilities; scored accuracy instead")
-        chosen = "accuracy"
-    accuracy = METRICS["accuracy"].score_labels(truth, predicted, spec.classes)
-    scorer = METRICS[chosen]
-    if scorer.needs == "probabilities":
-        score = scorer.score(truth, probabilities[order])
-    else:
-        score = scorer.score_labels(truth, predicted, spec.classes)
-    per_class = tuple(
-        ClassScore(
-            value, int(np.sum(truth == k)), float(np.mean(predicted[truth == k] == k)) if np.any(truth == k) else 0.0
-        )
-        for k, value in enumerate(spec.class_values)
-        if np.any(truth == k)
-    )
-    result = ScoreResult(chosen, score, per_class, len(truth), accuracy, source, spec.name, tuple(notes))
+    holds, predicted = held(path, frame, spec)
+    predicted = predicted[row_order(path, frame, spec.submission_columns[0], ids, source)]
+    chosen, score, accuracy = _scored(path, spec, metric, truth, holds, predicted, notes)
+    per_class = _per_class(spec, truth, holds, predicted)
+    result = ScoreResult(chosen, score, per_class, len(truth), accuracy, source, spec.name, tuple(notes), holds)
     if record:
         _record(path, result)
     return result
+
+
+def _scored(
+    path: Path, spec: Competition, metric: str | None, truth: np.ndarray, holds: Holds, predicted: np.ndarray,
+    notes: list[str],
+) -> tuple[str, float, float]:  # fmt: skip
+    """The metric scored (the one given, else the competition's), its score and the accuracy of the labels. A file
+    of labels scored by the competition's metric of probabilities is scored by accuracy, with a note; one given is
+    refused."""
+    chosen = metric or spec.metric
+    if METRICS[chosen].needs == "probabilities" and holds != "probabilities":
+        if metric is not None:
+            need = (
+                f"the probability of class {spec.class_values[1]!r}"
+                if spec.submission_kind == "probability"
+                else "one probability column per " + ("label" if spec.multilabel else "class")
+            )
+            held_text = "ranked labels" if holds == "ranking" else "labels"
+            raise KitError(f"{path}: {chosen} needs {need}; this file holds {held_text} only")
+        notes.append(f"the competition's metric is {chosen}, which needs class probabilities; scored accuracy instead")
+        chosen = "accuracy"
+    scorer, accuracy = METRICS[chosen], METRICS["accuracy"]
+    if holds == "probabilities":
+        return chosen, scorer.score(truth, predicted), accuracy.score(truth, predicted)
+    labels = predicted[:, 0] if holds == "ranking" else predicted
+    score = scorer.score_labels(truth, predicted if scorer.needs == "ranking" else labels, spec.classes)
+    return chosen, score, accuracy.score_labels(truth, labels, spec.classes)
+
+
+def _per_class(spec: Competition, truth: np.ndarray, holds: Holds, predicted: np.ndarray) -> tuple[ClassScore, ...]:
+    """The accuracy on each class of the answers (the argmax of probabilities, the first of ranked labels); none
+    for a multi-label task."""
+    if truth.ndim != 1:
+        return ()
+    labels = (
+        predicted.argmax(axis=1) if holds == "probabilities" else predicted[:, 0] if holds == "ranking" else predicted
+    )
+    return tuple(
+        ClassScore(value, int(np.sum(truth == k)), float(np.mean(labels[truth == k] == k)))
+        for k, value in enumerate(spec.class_values)
+        if np.any(truth == k)
+    )
 
 
 def _record(path: Path, result: ScoreResult) -> None:
