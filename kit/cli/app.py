@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -48,16 +49,26 @@ def demo_data(
         Path("data/demo"), help="Folder to write train.csv, test.csv, sample_submission.csv, solution.csv."
     ),
     competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
+    layout: Optional[str] = typer.Option(
+        None,
+        help="Write image FILES instead, as Kaggle ships this layout: seedlings, cactus, dogs-vs-cats, dog-breed, "
+        "pathology, aptos or whale (no spec: run `kit init --data DEST`).",
+    ),
 ) -> None:
-    """Write competition-format CSVs built from scikit-learn's real handwritten digits (no network needed)."""
+    """Write competition-format CSVs (or, with --layout, image files) built from scikit-learn's real handwritten
+    digits (no network needed)."""
     from kit.cli.options import as_flags, flags
     from kit.competitions import get_competition
-    from kit.data import write_demo_data
+    from kit.data import demo_images, write_demo_data
 
     try:
+        if layout is not None:
+            written = demo_images(dest, layout)
+            console.print(f"wrote the {layout} demo images to [bold]{written.folder}[/] (answers in solution.csv)")
+            return
         folder = write_demo_data(dest, get_competition(competition))
     except KitError as error:
-        raise as_flags(error, flags("dest", "competition")) from None
+        raise as_flags(error, flags("dest", "competition", "layout", train="--layout")) from None
     console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")
 
 

@@ -9,6 +9,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "_split": ["holdout_split"],
         "_demo": ["write_demo_data"],
+        "_demoimages": ["LAYOUTS", "DemoImages", "demo_images"],
         "_infer": ["infer_competition"],
         "_sets": ["has_test", "load_test", "load_train"],
         "_filelists": ["FileList", "is_image"],
