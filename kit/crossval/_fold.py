@@ -30,6 +30,8 @@ from kit.utils._io import TEMP_PREFIX, os_error
 
 EpochReport = Callable[[int, int, dict[str, float]], None]
 Predictions = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]  # (validation, test, hold-out) softmaxes
+# A fold of a multi-label task (its labels a 0/1 matrix, rows × labels) trains sigmoid outputs on binary cross-entropy
+# and its predictions are rows × labels independent probabilities, scored as the metrics score a 2-D truth.
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,16 +177,21 @@ def _training_part(job: FoldJob, train: ImageSet, test: ImageSet | None) -> tupl
     if job.pseudo_rows is not None:
         if test is None:
             raise KitError(f"fold {job.fold}: pseudo-labelled rows need the test images")
+        if np.ndim(job.pseudo_labels) != labels.ndim:
+            task = "multi-label" if labels.ndim == 2 else "single-label"
+            raise KitError(f"the pseudo-labels are not of this {task} task; pseudo-label with runs of this data")
         images = np.concatenate([images, test.images[job.pseudo_rows]])
         labels = np.concatenate([labels, job.pseudo_labels])
     return images, labels
 
 
 def _fresh_model(job: FoldJob, train: ImageSet, rows: int) -> Any:
-    """This thread's traced model of the recipe with a fresh model's numbers (no tracing again)."""
+    """This thread's traced model of the recipe with a fresh model's numbers (no tracing again); sigmoid outputs
+    where the labels are a 0/1 matrix (multi-label)."""
     from kit.engine import fold_model
 
-    return fold_model(job.recipe, train.images.shape[1:], job.classes, train_rows=rows, seed=job.seed)
+    shape, multilabel = train.images.shape[1:], train.labels.ndim == 2
+    return fold_model(job.recipe, shape, job.classes, train_rows=rows, seed=job.seed, multilabel=multilabel)
 
 
 def _resume(job: FoldJob, train: ImageSet, test: ImageSet | None, rows: int) -> tuple[Any, list[Any]]:
@@ -198,7 +205,8 @@ def _resume(job: FoldJob, train: ImageSet, test: ImageSet | None, rows: int) -> 
         def builder() -> Any:  # a resumed model is rebuilt by the recipe, so AdamW's weight-decay exclusions hold
             from kit.engine import build_model
 
-            return build_model(job.recipe, train.images.shape[1:], job.classes, train_rows=rows, seed=job.seed)
+            shape, multilabel = train.images.shape[1:], train.labels.ndim == 2
+            return build_model(job.recipe, shape, job.classes, train_rows=rows, seed=job.seed, multilabel=multilabel)
 
         resumed = resume_state(job.checkpoint, job.identity, model_builder=builder)
     if job.recipe.train.snapshots is None:

@@ -16,12 +16,13 @@ from kit.crossval._rundir import resolve_run
 from kit.crossval._summary import REWRITE
 from kit.engine import PROBE_ROWS, compile_predictor
 from kit.errors import KitError
-from kit.utils import import_tensorflow
+from kit.utils import import_tensorflow, load_array
 
 
 @dataclass(frozen=True)
 class Inference:
-    """The test softmax of a run's fold models (their mean), and how fast it was computed."""
+    """The test softmax of a run's fold models (their mean), and how fast it was computed; for a ``multilabel`` run
+    the mean of their sigmoids (independent label probabilities, rows × labels)."""
 
     run: Path
     softmax: np.ndarray
@@ -30,9 +31,13 @@ class Inference:
     models: int
     seconds: float
     fallback: str | None = None  # why "auto" fell back to Keras, if it did
+    multilabel: bool = False
 
     @property
     def labels(self) -> np.ndarray:
+        """The predicted class of each row; for a multi-label run the 0/1 matrix of labels at probability ≥ 0.5."""
+        if self.multilabel:
+            return (self.softmax >= 0.5).astype(np.uint8)
         return self.softmax.argmax(axis=1)
 
     @property
@@ -46,7 +51,8 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
     snapshot, so it differs from the fold's voted test softmax.
 
     Each model file must be the one the run wrote (its checksum, where the run recorded checksums) and a model of the
-    run: one input of its image shape, one softmax output over its classes (see :func:`load_model_file`)."""
+    run: one input of its image shape, one softmax output over its classes, or for a multi-label run (its labels.npy a
+    0/1 matrix) one sigmoid output per label (see :func:`load_model_file`)."""
 
     import_tensorflow()
     summary = run.summary()
@@ -55,6 +61,7 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
     missing = [fold for fold in chosen if fold not in available]
     if missing:
         raise KitError(f"run {run.root} has folds {available}, not {missing}", argument="folds")
+    multilabel = run_multilabel(run, summary)
     models = []
     for fold in chosen:
         path = run.model_path(fold)
@@ -63,15 +70,27 @@ def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool
             raise KitError(f"{path}: {what}; the fold models of run {run.root} are incomplete (kit cv --force)")
         summary.check_file(run.root, path)
         shape = tuple(summary.data.image_shape)
-        models.append(load_model_file(path, summary.data.classes, shape, compile))
+        models.append(load_model_file(path, summary.data.classes, shape, compile, multilabel=multilabel))
     return models
 
 
-def load_model_file(path: Path, classes: int, image_shape: tuple[int, ...], compile: bool = False) -> Any:
+def run_multilabel(run: Any, summary: Any) -> bool:
+    """Whether ``run`` is a multi-label run: its ``labels.npy`` (checked against ``summary``) a 0/1 matrix; a run
+    without one (none of kit's) counts as single-label."""
+    if not run.labels_path.is_file():
+        return False
+    summary.check_file(run.root, run.labels_path)
+    return load_array(run.labels_path).ndim == 2
+
+
+def load_model_file(
+    path: Path, classes: int, image_shape: tuple[int, ...], compile: bool = False, *, multilabel: bool = False
+) -> Any:
     """The Keras model in ``path`` (in Keras' safe mode: no Python code is loaded), checked to be a fold model of a
     run with ``classes`` classes and images of ``image_shape``; one line naming the file and what is wrong otherwise:
     not a whole ``.keras`` archive, not loadable (a ``Lambda`` layer, an unknown layer or activation), another input
-    or output shape, no softmax at its end, outputs that are not probabilities on a probe."""
+    or output shape, no softmax at its end (``multilabel``: no sigmoid), outputs that are not probabilities on a
+    probe."""
     import keras
 
     problem = archive_problem(path)
@@ -81,7 +100,7 @@ def load_model_file(path: Path, classes: int, image_shape: tuple[int, ...], comp
         except Exception as error:  # Keras raises ValueError, TypeError, OSError, KeyError… for a bad file
             problem = load_problem(error)
         else:
-            problem = model_problem(model, classes, tuple(image_shape))
+            problem = model_problem(model, classes, tuple(image_shape), multilabel)
     if problem is not None:
         raise KitError(f"{path}: {problem}; {REWRITE}")
     return model
@@ -115,9 +134,10 @@ def load_problem(error: Exception) -> str:
     return f"not a loadable Keras model ({reason[:200]})"
 
 
-def model_problem(model: Any, classes: int, image_shape: tuple[int, ...]) -> str | None:
+def model_problem(model: Any, classes: int, image_shape: tuple[int, ...], multilabel: bool = False) -> str | None:
     """What makes ``model`` no fold model of a run with ``classes`` classes and images of ``image_shape``, or None:
-    one input of that shape, one output of ``classes`` values ending in a softmax, probabilities on a probe."""
+    one input of that shape, one output of ``classes`` values ending in a softmax, probabilities on a probe; for a
+    ``multilabel`` run ending in a sigmoid instead, each output a probability."""
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     if len(inputs) != 1 or len(outputs) != 1:
         return f"has {len(inputs)} inputs and {len(outputs)} outputs, a fold model one of each"
@@ -126,10 +146,9 @@ def model_problem(model: Any, classes: int, image_shape: tuple[int, ...]) -> str
         return f"takes images of shape {_shape(takes)}, the run's images are {_shape(image_shape)}"
     if gives != (classes,):
         return f"outputs {_shape(gives)} values per image, the run has {classes} classes"
-    last = _last_layer(model)
-    if not _is_softmax(last):
-        activation = getattr(getattr(last, "activation", None), "__name__", None) or "none"
-        return f"does not end in a softmax (its last layer {last.name!r} has activation {activation}: no probabilities)"
+    problem = _ending_problem(_last_layer(model), multilabel)
+    if problem is not None:
+        return problem
     probe = np.random.default_rng(0).uniform(0, 255, (2, *image_shape)).astype(np.float32)
     try:
         proba = np.asarray(model(probe, training=False), dtype=np.float64)
@@ -137,6 +156,11 @@ def model_problem(model: Any, classes: int, image_shape: tuple[int, ...]) -> str
         return f"fails on a probe image ({(str(error).strip().splitlines() or [type(error).__name__])[0][:200]})"
     if not np.all(np.isfinite(proba)):
         return "its outputs on a probe are not finite (NaN or infinity)"
+    outside = (proba < -1e-6) | (proba > 1 + 1e-6)
+    if multilabel and outside.any():
+        return f"its outputs are not probabilities (on a probe image one is {proba[outside][0]:.4g})"
+    if multilabel:
+        return None
     sums = proba.sum(axis=1)
     if (proba < -1e-6).any() or not np.allclose(sums, 1.0, atol=1e-3):
         return f"its outputs are not probabilities (on a probe image they sum to {sums[np.argmax(abs(sums - 1))]:.4g})"
@@ -158,6 +182,23 @@ def _is_softmax(layer: Any) -> bool:
     import keras
 
     return isinstance(layer, keras.layers.Softmax) or getattr(layer, "activation", None) is keras.activations.softmax
+
+
+def _ending_problem(last: Any, multilabel: bool) -> str | None:
+    """What is wrong with a fold model's last layer: a single-label run's ends in a softmax, a multi-label run's in a
+    sigmoid (independent label probabilities); None when it does."""
+    import keras
+
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", None) or "none"
+    if multilabel and activation is not keras.activations.sigmoid:
+        return f"does not end in a sigmoid (its last layer {last.name!r} has activation {name}; the run is multi-label)"
+    if not multilabel and not _is_softmax(last):
+        sigmoid = "; a multi-label model, the run is single-label" if activation is keras.activations.sigmoid else ""
+        return (
+            f"does not end in a softmax (its last layer {last.name!r} has activation {name}: no probabilities{sigmoid})"
+        )
+    return None
 
 
 def infer(
@@ -186,6 +227,14 @@ def infer(
     started = time.perf_counter()
     softmax = predictor(images)
     seconds = time.perf_counter() - started
+    multilabel = run_multilabel(folder, folder.summary())
     return Inference(
-        folder.root, softmax, predictor.engine, predictor.precision, predictor.models, seconds, predictor.fallback
+        folder.root,
+        softmax,
+        predictor.engine,
+        predictor.precision,
+        predictor.models,
+        seconds,
+        predictor.fallback,
+        multilabel,
     )

@@ -93,17 +93,22 @@ class CVResult:
 
     @cached_property
     def oof(self) -> np.ndarray:
-        return probabilities(self.checked(self.run.oof_path), (self.train_rows, self.classes))
+        return probabilities(self.checked(self.run.oof_path), (self.train_rows, self.classes), self.multilabel)
 
     @cached_property
     def labels(self) -> np.ndarray:
         return class_labels(self.checked(self.run.labels_path), self.train_rows, self.classes)
 
+    @property
+    def multilabel(self) -> bool:
+        """A multi-label run: its labels a 0/1 matrix, its arrays independent label probabilities (sigmoids)."""
+        return self.labels.ndim == 2
+
     @cached_property
     def test(self) -> np.ndarray | None:
         if not self.run.test_path.is_file():
             return None
-        return probabilities(self.checked(self.run.test_path), (self.test_rows, self.classes))
+        return probabilities(self.checked(self.run.test_path), (self.test_rows, self.classes), self.multilabel)
 
     @cached_property
     def test_ids(self) -> np.ndarray | None:
@@ -128,9 +133,14 @@ class CVResult:
         return write_report(self.path, data)
 
 
-def probabilities(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A checked softmax array: finite, of ``shape``, every row a probability distribution (sums to 1)."""
+def probabilities(path: Path, shape: tuple[int, int], multilabel: bool = False) -> np.ndarray:
+    """A checked softmax array: finite, of ``shape``, every row a probability distribution (sums to 1); for a
+    ``multilabel`` run every value a probability (rows of independent sigmoids need not sum to 1)."""
     proba = load_array(path, "f", shape)
+    if multilabel:
+        if len(proba) and ((proba < 0) | (proba > 1)).any():
+            raise KitError(f"{path}: not label probabilities (values outside [0, 1]); rerun the command that wrote it")
+        return proba
     sums = proba.sum(axis=1)
     if len(proba) and ((proba < 0).any() or not np.allclose(sums, 1.0, atol=1e-3)):
         row = int(np.argmax(np.abs(sums - 1.0)))
@@ -141,14 +151,16 @@ def probabilities(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
 
 def class_labels(path: Path, rows: int, classes: int) -> np.ndarray:
-    """A checked label array: ``rows`` integers, each a class from 0 to ``classes`` - 1."""
-    labels = load_array(path, "iu", (rows,))
-    outside = (labels < 0) | (labels >= classes)
+    """A checked label array: ``rows`` integers, each a class from 0 to ``classes`` - 1; or, for a multi-label run,
+    a 0/1 matrix of ``rows`` × ``classes``."""
+    matrix = load_array(path).ndim == 2
+    labels = load_array(path, "iu", (rows, classes) if matrix else (rows,))
+    outside = ((labels != 0) & (labels != 1)).any(axis=1) if matrix else (labels < 0) | (labels >= classes)
     if outside.any():
         row = int(np.argmax(outside))
+        allowed = "a label matrix holds 0 and 1 only" if matrix else f"the run's classes are 0 to {classes - 1}"
         raise KitError(
-            f"{path}: damaged (row {row} has label {labels[row]}, the run's classes are 0 to {classes - 1}); rerun "
-            "the `kit cv` that wrote it"
+            f"{path}: damaged (row {row} has label {labels[row].tolist()}, {allowed}); rerun the `kit cv` that wrote it"
         )
     return labels
 

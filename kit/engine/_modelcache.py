@@ -18,9 +18,12 @@ from kit.recipes import Recipe
 _LOCAL = threading.local()  # per thread (folds trained in threads never share a model): .key and .model
 
 
-def model_key(recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_rows: int) -> tuple:
+def model_key(
+    recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_rows: int, *, multilabel: bool = False
+) -> tuple:
     """What a traced model depends on: the recipe's name (saved in the model), its model and train sections (layers,
-    optimizer, schedule, precision), the input shape, the classes and the steps per epoch (the schedule's length)."""
+    optimizer, schedule, precision), the input shape, the classes, the steps per epoch (the schedule's length) and
+    whether its outputs are sigmoids (multi-label: another loss and metric)."""
     from kit.engine._pipeline import steps
 
     return (
@@ -30,6 +33,7 @@ def model_key(recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_
         tuple(input_shape),
         classes,
         steps(train_rows, recipe.train.batch_size),
+        multilabel,
     )
 
 
@@ -52,15 +56,21 @@ def _copy_state(source: Any, target: Any) -> bool:
 
 
 def fold_model(
-    recipe: Recipe, input_shape: tuple[int, ...], classes: int, train_rows: int, seed: int | None = None
+    recipe: Recipe,
+    input_shape: tuple[int, ...],
+    classes: int,
+    train_rows: int,
+    seed: int | None = None,
+    *,
+    multilabel: bool = False,
 ) -> Any:
-    """A compiled model for one fold whose every variable equals that of ``build_model(recipe, …, seed=seed)`` built
-    now: the thread's traced model of the same key with the new model's state copied in, else the new model (kept
-    for the next fold in place of any other)."""
+    """A compiled model for one fold whose every variable equals that of ``build_model(recipe, …, seed=seed,
+    multilabel=multilabel)`` built now: the thread's traced model of the same key with the new model's state copied
+    in, else the new model (kept for the next fold in place of any other)."""
     from kit.engine._models import build_model
 
-    built = build_model(recipe, input_shape, classes, train_rows=train_rows, seed=seed)
-    key = model_key(recipe, input_shape, classes, train_rows)
+    built = build_model(recipe, input_shape, classes, train_rows=train_rows, seed=seed, multilabel=multilabel)
+    key = model_key(recipe, input_shape, classes, train_rows, multilabel=multilabel)
     kept = getattr(_LOCAL, "model", None)
     if kept is not None and _LOCAL.key == key and _copy_state(built, kept):
         return kept

@@ -14,6 +14,8 @@ import keras
 from keras import layers, ops
 from keras.initializers import GlorotUniform
 
+from kit.engine._backbones import backbone_stack
+from kit.engine._finetune import fine_tuning_callbacks, prepare_fine_tuning
 from kit.engine._pipeline import steps
 from kit.recipes import BatchNorm, Recipe, TrainSpec
 from kit.utils import resolve_precision
@@ -93,10 +95,11 @@ def seed_drawer(seed: int | None) -> Callable[[], int | None]:
 
 
 def build_layers(
-    recipe: Recipe, input_shape: tuple[int, ...], classes: int, seed: int | None = None
+    recipe: Recipe, input_shape: tuple[int, ...], classes: int, seed: int | None = None, *, multilabel: bool = False
 ) -> list[keras.layers.Layer]:
-    """The recipe's layer stack: uint8-range input scaled to [0, 1], conv blocks, head, dense, float32 softmax;
-    ``seed`` seeds its random layers (:func:`seed_drawer`)."""
+    """The recipe's layer stack: uint8-range input scaled to [0, 1], conv blocks, head, dense, float32 softmax
+    (``multilabel``: ``classes`` independent float32 sigmoids); ``seed`` seeds its random layers
+    (:func:`seed_drawer`)."""
     recipe.feature_maps(input_shape)
     spec, dtype = recipe.model, resolve_precision(recipe.train.precision)
     draw = seed_drawer(seed)
@@ -110,6 +113,8 @@ def build_layers(
 
     norm = partial(layers.BatchNormalization, momentum=spec.batch_norm_momentum, dtype=dtype)
     stack: list[keras.layers.Layer] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255, dtype=dtype)]
+    if spec.backbone is not None:  # a pretrained network, pooled, in place of the conv blocks and the head
+        stack = backbone_stack(spec.backbone, input_shape, dtype, dropout)
     for block in spec.blocks:
         for filters, kernel, stride, padding in block.conv_layout():
             conv = weighted(layers.Conv2D, filters, kernel, strides=stride, padding=padding, dtype=dtype)
@@ -118,7 +123,8 @@ def build_layers(
             stack.append(POOLING[block.pool](pool_size=2, padding="same", dtype=dtype))
         if block.dropout:
             stack.append(dropout(block.dropout))
-    stack.append(HEADS[spec.head](dtype=dtype))
+    if spec.backbone is None:
+        stack.append(HEADS[spec.head](dtype=dtype))
     if spec.head_dropout:
         stack.append(dropout(spec.head_dropout))
     for dense in spec.dense:
@@ -129,7 +135,7 @@ def build_layers(
     stack.append(weighted(layers.Dense, classes, use_bias=not spec.output_batch_norm, dtype=dtype)())
     if spec.output_batch_norm:
         stack.append(norm())
-    stack.append(layers.Activation("softmax", dtype="float32"))
+    stack.append(layers.Activation("sigmoid" if multilabel else "softmax", dtype="float32"))
     return stack
 
 
@@ -195,20 +201,28 @@ def build_model(
     classes: int,
     train_rows: int = DEFAULT_TRAIN_ROWS,
     seed: int | None = None,
+    *,
+    multilabel: bool = False,
 ) -> keras.Model:
-    """A compiled ``keras.Sequential`` for the recipe, with categorical cross-entropy and accuracy.
+    """A compiled ``keras.Sequential`` for the recipe, with categorical cross-entropy and accuracy; ``multilabel``:
+    sigmoid outputs with binary cross-entropy and the per-label binary accuracy (still logged as ``accuracy``, so
+    ``val_accuracy`` monitors keep working).
 
     ``train_rows``, the number of training images per epoch, sets the steps of per-step learning-rate schedules;
     ``seed`` seeds the initial weights and dropout (:func:`seed_drawer`; None: Python's global ``random``).
     """
-    model = keras.Sequential(build_layers(recipe, input_shape, classes, seed), name=keras_name(recipe.name))
+    stack = build_layers(recipe, input_shape, classes, seed, multilabel=multilabel)
+    model = keras.Sequential(stack, name=keras_name(recipe.name))
+    smoothing = recipe.train.label_smoothing
     model.compile(
         optimizer=make_optimizer(recipe.train, steps(train_rows, recipe.train.batch_size)),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.train.label_smoothing),
-        metrics=["accuracy"],
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+        if multilabel
+        else keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")] if multilabel else ["accuracy"],
         jit_compile=recipe.train.jit_compile,
     )
-    return model
+    return prepare_fine_tuning(model, recipe.model.backbone)  # kit.engine._finetune: backbone phases and rate
 
 
 def build_callbacks(recipe: Recipe) -> list[keras.callbacks.Callback]:
@@ -218,4 +232,5 @@ def build_callbacks(recipe: Recipe) -> list[keras.callbacks.Callback]:
         callbacks.append(keras.callbacks.EarlyStopping(**asdict(recipe.callbacks.early_stopping)))
     if recipe.callbacks.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(**asdict(recipe.callbacks.reduce_lr_on_plateau)))
+    callbacks.extend(fine_tuning_callbacks(recipe))  # a backbone's freeze → unfreeze switch (kit.engine._finetune)
     return callbacks

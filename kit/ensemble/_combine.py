@@ -56,8 +56,9 @@ class Ensemble:
         return self.scores[self.weighting][1]
 
     def member_scores(self) -> list[dict[str, Any]]:
-        """Per member: run, recipe, folds, weight, OOF accuracy/loss (with TTA when used) and test agreement."""
-        voted = self.test.argmax(axis=1)
+        """Per member: run, recipe, folds, weight, OOF accuracy/loss (with TTA when used) and test agreement (the
+        share of test rows it decides as the ensemble does: the class, or every label of a multi-label task)."""
+        voted = decisions(self.test, self.labels)
         counts = self.selection.counts if self.selection else (None,) * len(self.members)
         rows = []
         for member, weight, count in zip(self.members, self.weights, counts):
@@ -77,10 +78,21 @@ class Ensemble:
                     "oof_accuracy": accuracy,
                     "oof_loss": loss,
                     "oof_accuracy_without_tta": plain,
-                    "test_agreement": float(np.mean(member.test.argmax(axis=1) == voted)),
+                    "test_agreement": agreement(decisions(member.test, self.labels), voted),
                 }
             )
         return rows
+
+
+def decisions(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """What ``proba`` decides per row: the argmax class, or for a multi-label task (2-D ``labels``) its 0/1 labels at
+    probability ≥ 0.5."""
+    return proba.argmax(axis=1) if labels.ndim == 1 else proba >= 0.5
+
+
+def agreement(decided: np.ndarray, other: np.ndarray) -> float:
+    """The share of rows where two :func:`decisions` agree (on every label of a multi-label row)."""
+    return float(np.mean(np.all((decided == other).reshape(len(decided), -1), axis=1)))
 
 
 def build_ensemble(

@@ -4,7 +4,9 @@ single ``model.keras`` with its test softmax and a submission — the one-file m
 Targets of the training rows are ``alpha · one-hot(label) + (1 − alpha) · ensemble OOF softmax``; confident test rows
 (``pseudo_threshold``) may be added with the ensemble's test softmax as their targets. A stratified ``holdout`` part
 of the training rows is kept out of training and scores the student beside the ensemble (whose OOF softmax is
-out of fold for those rows too). TensorFlow is imported only inside :func:`distill`.
+out of fold for those rows too). A multi-label task's student has one sigmoid per label, its targets
+``alpha · labels + (1 − alpha) · ensemble OOF probabilities`` label by label. TensorFlow is imported only inside
+:func:`distill`.
 """
 
 from __future__ import annotations
@@ -72,8 +74,9 @@ class Distillation:
 
 
 def soft_targets(labels: np.ndarray, teacher: np.ndarray, alpha: float) -> np.ndarray:
-    """``alpha · one-hot(labels) + (1 − alpha) · teacher``, as float32 rows summing to 1."""
-    one_hot = np.eye(teacher.shape[1], dtype=np.float64)[labels]
+    """``alpha · one-hot(labels) + (1 − alpha) · teacher``, as float32 rows summing to 1; for a multi-label task's
+    0/1 ``labels`` matrix, ``alpha · labels + (1 − alpha) · teacher`` (each label's probability)."""
+    one_hot = labels.astype(np.float64) if labels.ndim == 2 else np.eye(teacher.shape[1], dtype=np.float64)[labels]
     return (alpha * one_hot + (1 - alpha) * teacher.astype(np.float64)).astype(np.float32)
 
 
@@ -128,6 +131,7 @@ def distill(
     """
     _check(alpha, holdout, epochs, pseudo_threshold)
     loaded, folder, csv = _destinations(recipe, epochs, out, name, submissions, force)
+    from kit.crossval._run import stratification_key
     from kit.ensemble._combine import build_ensemble
 
     ensemble = build_ensemble(runs)
@@ -135,7 +139,7 @@ def distill(
     train_set = ensemble.members[0].run.images("train", data_dir)
     test_set = ensemble.members[0].run.images("test", data_dir)
     labels, classes, seed = ensemble.labels, ensemble.oof.shape[1], loaded.cv.seed
-    train_rows, held_rows = holdout_split(labels, holdout, seed)
+    train_rows, held_rows = holdout_split(stratification_key(labels, 2), holdout, seed)
     images, targets, pseudo = _training_rows(
         ensemble, train_set.images, test_set.images, train_rows, alpha, pseudo_threshold
     )
@@ -212,7 +216,7 @@ def _training_rows(
     targets = soft_targets(ensemble.labels[train_rows], ensemble.oof[train_rows], alpha)
     pseudo = np.zeros(0, dtype=np.int64)
     if pseudo_threshold is not None:
-        pseudo, _, _ = confident_rows(ensemble.test, pseudo_threshold)
+        pseudo, _, _ = confident_rows(ensemble.test, pseudo_threshold, multilabel=ensemble.labels.ndim == 2)
         images = np.concatenate([images, test_images[pseudo]])
         targets = np.concatenate([targets, ensemble.test[pseudo].astype(np.float32)])
     return images, targets, pseudo
@@ -292,7 +296,7 @@ def _train(
 
     keras.utils.set_random_seed(seed)
     batch = recipe.train.batch_size
-    model = build_model(recipe, images.shape[1:], classes, train_rows=len(images))
+    model = build_model(recipe, images.shape[1:], classes, train_rows=len(images), multilabel=held_labels.ndim == 2)
     report = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: progress.on_epoch_end(1, epoch + 1, dict(logs))
     )

@@ -26,7 +26,8 @@ STACKED = "stack, out of fold"
 
 @dataclass(frozen=True, eq=False)
 class Member:
-    """One run of an ensemble: its folder, summary and softmaxes (OOF rows × classes, test rows × classes).
+    """One run of an ensemble: its folder, summary and softmaxes (OOF rows × classes, test rows × classes; a
+    multi-label run's are independent label probabilities, which every weighted vote averages label by label).
 
     With test-time augmentation ``oof`` and ``test`` average ``tta`` augmented copies in, and ``plain_oof`` keeps the
     run's own ``oof.npy``.

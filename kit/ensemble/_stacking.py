@@ -4,6 +4,10 @@ runs' own folds, then refit on every OOF row and applied to the runs' test softm
 No leakage: a row's features are OOF softmaxes (from fold models that never saw it), and its stacked OOF prediction
 comes from a meta-model fit only on the rows of the other folds (the folds of the first run, read from its
 ``fold-K/val_rows.npy``), so the stack's OOF score is as honest as a run's.
+
+A multi-label task (labels a 0/1 matrix, rows × labels) is stacked label by label: one binary logistic regression per
+label on the runs' log-probabilities of that label being off and on (:func:`label_features`), all with one C, the one
+whose inner-CV log loss averaged over the labels is lowest; its probabilities are the labels' independent ones.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ def features(probas: Sequence[np.ndarray]) -> np.ndarray:
     )
 
 
+def label_features(probas: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The meta-features of a multi-label task, one matrix per label: each run's log-probabilities of that label
+    being off and on (clipped away from 0), side by side."""
+    return [features([np.stack([1 - p[:, k], p[:, k]], axis=1) for p in probas]) for k in range(probas[0].shape[1])]
+
+
 def _fit(x: np.ndarray, y: np.ndarray, c: float):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -73,12 +83,46 @@ def _predict(model, x: np.ndarray, classes: int) -> np.ndarray:
     return proba
 
 
-def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inner: int = INNER_FOLDS) -> float:
+def _fit_all(x: Any, labels: np.ndarray, c: float) -> Any:
+    """The meta-model of these rows: one multinomial logistic regression, or for 2-D labels one binary one per label
+    (``x`` then holds a feature matrix per label)."""
+    if labels.ndim == 1:
+        return _fit(x, labels, c)
+    return [_fit(part, labels[:, k], c) for k, part in enumerate(x)]
+
+
+def _predict_all(model: Any, x: Any, classes: int) -> np.ndarray:
+    """The probabilities of :func:`_fit_all`'s meta-model: over the ``classes``, or each label's own (a list)."""
+    if not isinstance(model, list):
+        return _predict(model, x, classes)
+    return np.stack([_predict(part_model, part, 2)[:, 1] for part_model, part in zip(model, x)], axis=1)
+
+
+def _rows(x: Any, rows: np.ndarray) -> Any:
+    """Some rows of the features (of each label's, for a multi-label task)."""
+    return x[rows] if isinstance(x, np.ndarray) else [part[rows] for part in x]
+
+
+def choose_c(x: Any, labels: np.ndarray, grid: Sequence[float] = CS, inner: int = INNER_FOLDS) -> float:
     """The ``grid`` value of C with the lowest log loss in an inner stratified ``inner``-fold CV on these rows only
-    (the default C when a class has too few rows to split)."""
+    (the default C when a class has too few rows to split). For 2-D labels (``x`` a feature matrix per label) the
+    mean of the labels' log losses decides, and a label too rare to split gives the default C."""
+    if len(grid) == 1:
+        return float(grid[0])
+    if labels.ndim == 2:
+        losses = [inner_losses(part, labels[:, k], grid, inner) for k, part in enumerate(x)]
+        return C if any(loss is None for loss in losses) else float(grid[int(np.argmin(np.mean(losses, axis=0)))])
+    found = inner_losses(x, labels, grid, inner)
+    return C if found is None else float(grid[int(np.argmin(found))])
+
+
+def inner_losses(x: np.ndarray, labels: np.ndarray, grid: Sequence[float], inner: int) -> list[float] | None:
+    """The inner stratified ``inner``-fold CV log loss of each C of ``grid`` on these rows; None when a class has
+    fewer rows than ``inner``, or a single class is present (a label of a multi-label task always 0)."""
     counts = np.bincount(labels)
-    if len(grid) == 1 or counts[counts > 0].min() < inner:
-        return C if len(grid) != 1 else float(grid[0])
+    present = counts[counts > 0]
+    if len(present) < 2 or present.min() < inner:
+        return None
     from sklearn.model_selection import StratifiedKFold
 
     splits = list(StratifiedKFold(n_splits=inner, shuffle=True, random_state=0).split(x, labels))
@@ -93,12 +137,11 @@ def choose_c(x: np.ndarray, labels: np.ndarray, grid: Sequence[float] = CS, inne
         )
         return METRICS["log_loss"].score(labels, proba)
 
-    losses = [inner_loss(c) for c in grid]
-    return float(grid[int(np.argmin(losses))])
+    return [inner_loss(c) for c in grid]
 
 
 def cross_fit(
-    x: np.ndarray,
+    x: Any,
     labels: np.ndarray,
     folds: Sequence[np.ndarray],
     classes: int,
@@ -107,16 +150,16 @@ def cross_fit(
 ) -> tuple[np.ndarray, list[float]]:
     """Out-of-fold meta-model probabilities: each fold's rows predicted by a model fit on the other folds' rows only,
     with ``c`` or (None) a C chosen by :func:`choose_c` on those other rows too (nested, so the choice stays honest).
-    Returns the probabilities and the C of each fold."""
+    Returns the probabilities and the C of each fold. For 2-D labels ``x`` holds a feature matrix per label
+    (:func:`label_features`) and each label gets its own meta-model."""
 
     def fit(train: np.ndarray) -> tuple[float, Any]:
-        if len(np.unique(labels[train])) < 2:
-            raise KitError("a fold's other rows hold a single class; stacking needs at least two", argument="stack")
-        fold_c = choose_c(x[train], labels[train]) if c is None else c
-        return fold_c, _fit(x[train], labels[train], fold_c)
+        _check_both(labels[train])
+        fold_c = choose_c(_rows(x, train), labels[train]) if c is None else c
+        return fold_c, _fit_all(_rows(x, train), labels[train], fold_c)
 
     def predict(fitted: tuple[float, Any], rows: np.ndarray) -> np.ndarray:
-        proba = _predict(fitted[1], x[rows], classes)
+        proba = _predict_all(fitted[1], _rows(x, rows), classes)
         if on_fold:
             on_fold()
         return proba
@@ -125,11 +168,25 @@ def cross_fit(
     return oof, [fold_c for fold_c, _ in fitted]
 
 
+def _check_both(labels: np.ndarray) -> None:
+    """One line when a fold's other rows cannot fit a meta-model: a single class, or a label always 0 (or 1)."""
+    if labels.ndim == 1 and len(np.unique(labels)) < 2:
+        raise KitError("a fold's other rows hold a single class; stacking needs at least two", argument="stack")
+    constant = [k for k in range(labels.shape[1]) if len(np.unique(labels[:, k])) < 2] if labels.ndim == 2 else []
+    if constant:
+        raise KitError(
+            f"a fold's other rows hold label {constant[0] + 1} always {int(labels[0, constant[0]])}; stacking a "
+            "multi-label task needs both values of every label",
+            argument="stack",
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Stack:
     """A stacked ensemble: the meta-model's out-of-fold softmax, its test softmax (meta-model refit on every OOF row),
     the number of folds it was cross-fitted on, the inverse regularisation ``c`` of the final meta-model and
-    ``fold_cs``, those of the cross-fitted ones."""
+    ``fold_cs``, those of the cross-fitted ones (a multi-label stack: one C for all its labels' meta-models, and
+    ``coefficients`` one row per label)."""
 
     oof: np.ndarray = field(repr=False)
     test: np.ndarray = field(repr=False)
@@ -151,12 +208,16 @@ class MetaModel:
     model: Any = field(repr=False)
 
     def predict(self, probas: Sequence[np.ndarray]) -> np.ndarray:
-        """The final meta-model's class probabilities for the runs' softmaxes ``probas`` of some rows."""
+        """The final meta-model's class probabilities for the runs' softmaxes ``probas`` of some rows (a multi-label
+        stack: each label's probability)."""
+        if isinstance(self.model, list):
+            return _predict_all(self.model, label_features(probas), self.oof.shape[1])
         return _predict(self.model, features(probas), self.oof.shape[1])
 
     def stack(self, test: np.ndarray) -> Stack:
         """The :class:`Stack` record, with ``test`` (the meta-model's test softmax)."""
-        coefficients = np.asarray(self.model.coef_)
+        models = self.model if isinstance(self.model, list) else [self.model]
+        coefficients = np.concatenate([np.asarray(model.coef_) for model in models])
         return Stack(self.oof, test, folds=self.folds, c=self.c, fold_cs=self.fold_cs, coefficients=coefficients)
 
 
@@ -175,7 +236,7 @@ def fit_meta(
     if c is not None and not c > 0:
         raise KitError.invalid("c", "a positive inverse regularisation of the meta-model", c)
     classes = oofs[0].shape[1]
-    x = features(oofs)
+    x = label_features(oofs) if labels.ndim == 2 else features(oofs)
     done, total = 0, len(folds) + 1
 
     def step() -> None:
@@ -186,7 +247,7 @@ def fit_meta(
 
     oof, fold_cs = cross_fit(x, labels, folds, classes, c, step)
     final_c = choose_c(x, labels) if c is None else c
-    model = _fit(x, labels, final_c)
+    model = _fit_all(x, labels, final_c)
     step()
     return MetaModel(oof=oof, folds=len(folds), c=final_c, fold_cs=tuple(fold_cs), model=model)
 
