@@ -20,9 +20,8 @@ if TYPE_CHECKING:
 
     from kit.ensemble import Distillation, Prediction
 
-METRICS = ("log_loss", "accuracy")
 PREDICT_FLAGS = flags(  # library argument → flag, for errors of kit.ensemble.predict
-    *("weights", "auto_weights", "select", "stack", "metric", "tta", "name", "force"),
+    *("weights", "auto_weights", "select", "stack", "metric", "tta", "name", "force", "thresholds"),
     **{"tta_precision": "--precision", "precision": "--precision", "out_dir": "--out", "data_dir": "--data"},
 )
 DISTILL_FLAGS = flags(  # and of kit.ensemble.distill (its pseudo-labels' threshold is --pseudo-threshold)
@@ -40,10 +39,19 @@ def register(app: typer.Typer) -> None:
 def predict(
     runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) to combine, all folds of each."),
     weights: str | None = typer.Option(None, help="One weight per run, comma-separated, e.g. 2,1 (default: equal)."),
-    auto_weights: bool = typer.Option(False, "--auto-weights", help="Choose the weights that maximise OOF accuracy."),
+    auto_weights: bool = typer.Option(
+        False, "--auto-weights", help="Choose the weights that optimise the OOF score in --metric (the competition's)."
+    ),
     select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana), with replacement."),
     stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
-    metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
+    metric: str | None = typer.Option(
+        None,
+        help="What --select and --auto-weights optimise on the OOF rows (any kit metric); default: the competition's "
+        "(--select: log_loss in place of a label metric such as accuracy, F1 or qwk).",
+    ),
+    thresholds: bool = typer.Option(
+        False, "--thresholds", help="Ordinal grades scored by qwk: cut points on the expected grade fitted on OOF rows."
+    ),
     tta: int = typer.Option(0, help="Also average over N augmented copies of the images (the recipe's augmentation)."),
     precision: str = typer.Option(
         "float32", help="How --tta's models compute: float32, or int8 (~2× faster; probabilities within ~0.02)."
@@ -88,6 +96,7 @@ def predict(
                 select=select,
                 stack=stack,
                 metric=metric,
+                thresholds=thresholds,
             )
     except KitError as error:
         raise as_flags(error, PREDICT_FLAGS) from None
@@ -103,12 +112,13 @@ def predict(
     local_score(prediction.path, Path(prediction.sidecar["data_dir"]))
 
 
-def check_predict_options(metric: str, tta: int, precision: str) -> None:
+def check_predict_options(metric: str | None, tta: int, precision: str) -> None:
     """What ``kit predict`` refuses before loading any run, each bad value as ``NAME: must be …, got …``."""
+    from kit.competitions import get_metric
     from kit.errors import KitError
 
-    if metric not in METRICS:
-        raise KitError.invalid("metric", f"one of {', '.join(METRICS)}", metric)
+    if metric is not None:
+        get_metric(metric)  # one line naming the metric argument
     if tta < 0:
         raise KitError.invalid("tta", "0 (off) or a number of augmented copies", tta)
     if precision not in ("float32", "int8"):
@@ -208,9 +218,11 @@ def ensemble_table(prediction: Prediction) -> Group:
         pad_edge=False,
         collapse_padding=True,
     )
+    scored = ensemble.metric not in ("accuracy", "log_loss")  # its own column beside accuracy and log loss
     columns = (
         ["run", "recipe", "folds", "weight"]
         + (["picks"] if selected else [])
+        + ([f"OOF {ensemble.metric}"] if scored else [])
         + ["OOF acc", "OOF loss"]
         + (["no TTA"] if tta else [])
         + ["agree"]
@@ -229,46 +241,52 @@ def ensemble_table(prediction: Prediction) -> Group:
             str(row["folds"]),
             "—" if row["weight"] is None else f"{row['weight']:.3f}",
             *([str(row["chosen"])] if selected else []),
+            *([f"{row['oof_metric']:.4f}"] if scored else []),
             f"{row['oof_accuracy']:.4f}",
             f"{row['oof_loss']:.4f}",
             *([("—" if plain is None else f"{plain:.4f}")] if tta else []),
             f"{row['test_agreement']:.1%}",
         )
     methods = Table(title="ensemble", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in ("method", "OOF acc", "OOF loss", "vs equal"):
+    for column in ("method", *([f"OOF {ensemble.metric}"] if scored else []), "OOF acc", "OOF loss", "vs equal"):
         methods.add_column(column, justify="left" if column == "method" else "right")
-    equal = ensemble.scores[EQUAL][0]
+    equal = ensemble.metric_scores[EQUAL]
     for weighting, (accuracy, loss) in ensemble.scores.items():
         methods.add_row(
             weighting,
+            *([f"{ensemble.metric_scores[weighting]:.4f}"] if scored else []),
             f"{accuracy:.4f}",
             f"{loss:.4f}",
-            "" if weighting == EQUAL else f"{accuracy - equal:+.4f}",
+            "" if weighting == EQUAL else f"{ensemble.metric_scores[weighting] - equal:+.4f}",
             style="bold green" if weighting == ensemble.weighting else "",
         )
     return Group(runs, methods)
 
 
 def notes(prediction: Prediction) -> list[str]:
-    """What the ensemble gains over its best member (honest about choices made on the OOF rows); runs TTA skipped."""
+    """What the ensemble gains over its best member in the competition's metric (honest about choices made on the
+    OOF rows); runs TTA skipped."""
+    from kit.competitions import get_metric
     from kit.ensemble import CROSS_FITTED, EQUAL, SELECTED_HONEST, STACKED
 
     ensemble = prediction.ensemble
-    best = max(row["oof_accuracy"] for row in ensemble.member_scores())
-    gain = f"ensemble OOF accuracy {ensemble.oof_accuracy:.4f} ({ensemble.oof_accuracy - best:+.4f} vs the best run)"
-    equal = ensemble.scores[EQUAL][0]
-    if CROSS_FITTED in ensemble.scores:
-        honest = ensemble.scores[CROSS_FITTED][0]
+    metric, scored = get_metric(ensemble.metric), ensemble.metric_scores
+    pick = max if metric.greater_is_better else min
+    best = pick(row["oof_metric"] for row in ensemble.member_scores())
+    mine, equal = scored[ensemble.weighting], scored[EQUAL]
+    gain = f"ensemble OOF {metric.name} {mine:.4f} ({mine - best:+.4f} vs the best run)"
+    if CROSS_FITTED in scored:
+        honest = scored[CROSS_FITTED]
         gain += (
             f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not fit on"
         )
-        if honest <= equal:
+        if not metric.better(honest, equal):
             gain += ", so equal weights are the safer choice"
     lines = [gain]
     if ensemble.selection is not None:
         selection, names = ensemble.selection, [member.name for member in ensemble.members]
         picked = ", ".join(f"{names[index]} ×{selection.counts[index]}" for index in selection.chosen)
-        honest = ensemble.scores[SELECTED_HONEST][0]
+        honest = scored[SELECTED_HONEST]
         lines.append(
             f"selection ({selection.metric}, {sum(selection.counts)} picks): {picked}; chosen on one half of the rows "
             f"and scored on the other it reaches {honest:.4f} ({honest - equal:+.4f} vs equal weights)"
@@ -280,11 +298,18 @@ def notes(prediction: Prediction) -> list[str]:
                 "--metric accuracy selects by votes instead"
             )
     if ensemble.stack is not None:
-        stacked = ensemble.scores[STACKED][0]
+        stacked = scored[STACKED]
         lines.append(
             f"stack: logistic regression (C {ensemble.stack.c:g}, chosen by nested CV) cross-fitted on "
-            f"{ensemble.stack.folds} folds, OOF accuracy {stacked:.4f} "
+            f"{ensemble.stack.folds} folds, OOF {metric.name} {stacked:.4f} "
             f"({stacked - equal:+.4f} vs the equal soft vote)"
+        )
+    cuts = prediction.sidecar.get("qwk_thresholds")
+    if cuts:
+        lines.append(
+            f"qwk cut points {', '.join(f'{cut:.2f}' for cut in cuts['cuts'])} on the expected grade: OOF qwk "
+            f"{cuts['oof_qwk_cross_fitted']:.4f} cross-fitted (fit on other rows) against {cuts['oof_qwk_argmax']:.4f} "
+            "for the most probable grade"
         )
     lines += [
         f"run {member.run.root}: its recipe has no augmentation, so TTA used its plain softmaxes"

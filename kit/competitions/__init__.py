@@ -8,7 +8,8 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "_metrics": ["CLIP", "METRICS", "Metric", "get_metric", "softmax_scores"],
+        "_metrics": ["CLIP", "METRICS", "METRIC_NAMES", "Metric", "get_metric", "is_metric_name", "softmax_scores"],
+        "_thresholds": ["crossfit_qwk_thresholds", "expected_grade", "fit_qwk_thresholds", "grades_from_thresholds"],
         "_registry": [
             "COMPETITIONS",
             "as_competition",

@@ -5,15 +5,16 @@ test softmaxes and the OOF score of every combination tried, honest ones include
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kit.competitions import softmax_scores
+from kit.competitions import get_metric, softmax_scores
 from kit.engine import PRECISIONS
 from kit.ensemble._combiners import Combiner, EqualWeights, check_one_way, choose_combiner
+from kit.ensemble._crossfit import default_metric
 from kit.ensemble._members import Member, check_compatible, load_member
 from kit.ensemble._tta import augment_members, augmented_models
 from kit.errors import KitError
@@ -32,7 +33,8 @@ class Ensemble:
     """Members, their normalised weights, the combined OOF and test softmaxes, and the OOF scores of each method.
 
     ``weighting`` names the method whose softmaxes ``oof`` and ``test`` hold (a key of ``scores``, whose values are
-    (accuracy, log loss)); ``selection`` / ``stack`` hold the details of greedy selection or stacking when used.
+    (accuracy, log loss), and of ``metric_scores``, each method's OOF score in the competition's ``metric``);
+    ``selection`` / ``stack`` hold the details of greedy selection or stacking when used.
     """
 
     members: tuple[Member, ...]
@@ -46,6 +48,8 @@ class Ensemble:
     tta: int = 0
     selection: Selection | None = None
     stack: Stack | None = None
+    metric: str = "accuracy"
+    metric_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def oof_accuracy(self) -> float:
@@ -63,6 +67,7 @@ class Ensemble:
         rows = []
         for member, weight, count in zip(self.members, self.weights, counts):
             accuracy, loss = softmax_scores(member.oof, self.labels)
+            metric = get_metric(self.metric).score(self.labels, member.oof)
             plain = None if member.plain_oof is None else softmax_scores(member.plain_oof, self.labels)[0]
             rows.append(
                 {
@@ -77,6 +82,7 @@ class Ensemble:
                     "tta_engine": member.tta_engine,
                     "oof_accuracy": accuracy,
                     "oof_loss": loss,
+                    "oof_metric": metric,
                     "oof_accuracy_without_tta": plain,
                     "test_agreement": agreement(decisions(member.test, self.labels), voted),
                 }
@@ -104,12 +110,13 @@ def build_ensemble(
     callbacks: Iterable[Callback] = (),
     select: bool = False,
     stack: bool = False,
-    metric: str = "log_loss",
+    metric: str | None = None,
     seed: int = 0,
     tta_precision: str = "float32",
 ) -> Ensemble:
     """Combine the runs: soft vote with equal, given (``weights``) or OOF-fitted (``auto_weights``) weights, Caruana
-    greedy selection (``select``, optimising ``metric``) or a stacked logistic regression (``stack``); optionally over
+    greedy selection (``select``, optimising ``metric``: default :func:`~kit.ensemble._crossfit.default_metric` of
+    the competition's) or a stacked logistic regression (``stack``); optionally over
     ``tta`` (at most 64) augmented copies of the images too (read from ``data_dir``, default the runs' own data
     folder), computed in ``tta_precision`` (float32 or int8, see :mod:`kit.engine._inference`).
 
@@ -120,6 +127,9 @@ def build_ensemble(
     _check_arguments(references, weights, auto_weights, select, stack, tta, tta_precision)
     members = [load_member(reference) for reference in references]
     check_compatible(members)
+    competition_metric = members[0].summary.metric
+    weights_metric = competition_metric if metric is None else metric  # fitted weights: the metric itself
+    metric = default_metric(competition_metric) if metric is None else metric  # selection: a smooth stand-in
     progress = as_callback_list(callbacks)
     combiner = choose_combiner(
         [member.run for member in members],
@@ -130,9 +140,10 @@ def build_ensemble(
         metric,
         seed,
         on_stack_step=lambda done, total: progress.on_phase("stacking", done, total),
+        weights_metric=weights_metric,
     )
     members = _with_tta(members, tta, data_dir, progress, tta_precision)
-    ensemble = _combine(members, combiner, tta)
+    ensemble = _combine(members, combiner, tta, competition_metric)
     progress.on_run_end()
     return ensemble
 
@@ -166,12 +177,16 @@ def _with_tta(
     return augment_members(members, tta, data_dir, progress, tta_precision)
 
 
-def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensemble:
-    """Fit ``combiner`` on the members' OOF softmaxes and apply it to their test ones; the equal vote's score first."""
+def _combine(members: Sequence[Member], combiner: Combiner, tta: int, metric: str) -> Ensemble:
+    """Fit ``combiner`` on the members' OOF softmaxes and apply it to their test ones; the equal vote's score first,
+    each method scored in the competition's ``metric`` too."""
     labels = members[0].labels
     oofs, tests = [member.oof for member in members], [member.test for member in members]
     equal = EqualWeights().fit(oofs, labels)
     scores = {**equal.scores(labels), **combiner.fit(oofs, labels).scores(labels)}
+    scorer = get_metric(metric)
+    oofs_by_method = {**equal.scored_oofs(), **combiner.scored_oofs()}
+    metric_scores = {key: scorer.score(labels, proba) for key, proba in oofs_by_method.items()}
     test = combiner.combine(tests)
     return Ensemble(
         members=tuple(members),
@@ -183,5 +198,7 @@ def _combine(members: Sequence[Member], combiner: Combiner, tta: int) -> Ensembl
         test=test,
         scores=scores,
         tta=tta,
+        metric=metric,
+        metric_scores=metric_scores,
         **combiner.details(test),
     )

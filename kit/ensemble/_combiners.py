@@ -35,8 +35,9 @@ from kit.errors import KitError
 FIT_GENERATIONS = 30
 
 
-def fit_weights(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Weights on the simplex that maximise OOF accuracy, ties broken by the lower log loss (differential evolution).
+def fit_weights(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0, metric: str = "accuracy") -> np.ndarray:
+    """Weights on the simplex that optimise the OOF ``metric`` (accuracy by default), ties broken by the lower log
+    loss (differential evolution).
 
     Accuracy is a step function of the weights, so a gradient-free search runs a fixed number of generations (about
     6 s for 5 runs of 42,000 rows); it starts from equal weights and keeps the best point found, so it never does
@@ -46,7 +47,7 @@ def fit_weights(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0) -
     if runs == 1:
         return np.ones(1)
     stacked = np.stack(oofs)
-    score = objective("accuracy", labels)
+    score = objective(metric, labels)
 
     def weights_score(raw: np.ndarray) -> float:
         weights = raw / raw.sum() if raw.sum() > 0 else np.full(runs, 1.0 / runs)
@@ -60,13 +61,13 @@ def fit_weights(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0) -
     return normalise_weights(found.x, runs)
 
 
-def cross_fitted(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0) -> np.ndarray:
+def cross_fitted(oofs: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0, metric: str = "accuracy") -> np.ndarray:
     """OOF softmax of fitted weights where each random half of the rows is voted with weights fit on the other half.
 
     Scoring weights on the rows they were fit on flatters them; this is the honest estimate of what fitting gains.
     """
     voted, _ = cross_fitted_vote(
-        oofs, labels, lambda fit_oofs, fit_labels: fit_weights(fit_oofs, fit_labels, seed), seed
+        oofs, labels, lambda fit_oofs, fit_labels: fit_weights(fit_oofs, fit_labels, seed, metric), seed
     )
     return voted
 
@@ -108,12 +109,16 @@ class Combiner:
     def oof(self) -> np.ndarray:
         return self._oof
 
-    def scores(self, labels: np.ndarray) -> dict[str, tuple[float, float]]:
-        """(accuracy, log loss) of the combined OOF softmax, then of the honest one when it is another softmax."""
-        scores = {self.weighting: softmax_scores(self.oof, labels)}
+    def scored_oofs(self) -> dict[str, np.ndarray]:
+        """The combined OOF softmax under ``weighting``, then the honest one under ``honest`` when it is another."""
+        found = {self.weighting: self.oof}
         if self.honest_oof is not None:
-            scores[self.honest] = softmax_scores(self.honest_oof, labels)
-        return scores
+            found[self.honest] = self.honest_oof
+        return found
+
+    def scores(self, labels: np.ndarray) -> dict[str, tuple[float, float]]:
+        """(accuracy, log loss) of each of :meth:`scored_oofs`."""
+        return {key: softmax_scores(proba, labels) for key, proba in self.scored_oofs().items()}
 
     def details(self, test: np.ndarray) -> dict[str, Any]:
         """The :class:`~kit.ensemble._combine.Ensemble` fields this way fills beyond weights and softmaxes (given
@@ -143,18 +148,19 @@ class GivenWeights(Combiner):
 
 
 class FittedWeights(Combiner):
-    """The soft vote with the weights that maximise OOF accuracy (:func:`fit_weights`), scored cross-fitted too."""
+    """The soft vote with the weights that optimise the OOF ``metric`` (:func:`fit_weights`; the competition's own
+    by default), scored cross-fitted too."""
 
     weighting, honest = AUTO, CROSS_FITTED
 
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
+    def __init__(self, seed: int = 0, metric: str = "accuracy") -> None:
+        self.seed, self.metric = seed, metric
 
     def choose(self, oofs: Sequence[np.ndarray], labels: np.ndarray) -> np.ndarray:
-        return fit_weights(oofs, labels, self.seed)
+        return fit_weights(oofs, labels, self.seed, self.metric)
 
     def honest_vote(self, oofs: Sequence[np.ndarray], labels: np.ndarray) -> np.ndarray:
-        return cross_fitted(oofs, labels, self.seed)
+        return cross_fitted(oofs, labels, self.seed, self.metric)
 
 
 class GreedySelection(Combiner):
@@ -215,13 +221,15 @@ def choose_combiner(
     metric: str = "log_loss",
     seed: int = 0,
     on_stack_step: Callable[[int, int], None] | None = None,
+    weights_metric: str = "accuracy",
 ) -> Combiner:
-    """The one combiner the arguments name (equal weights when none does); they exclude each other."""
+    """The one combiner the arguments name (equal weights when none does); they exclude each other. Selection
+    optimises ``metric``, fitted weights ``weights_metric``."""
     check_one_way(weights, auto_weights, select, stack)
     if weights is not None:
         return GivenWeights(weights, len(runs))
     if auto_weights:
-        return FittedWeights(seed)
+        return FittedWeights(seed, weights_metric)
     if select:
         return GreedySelection(metric, seed)
     if stack:

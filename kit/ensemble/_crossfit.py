@@ -14,26 +14,36 @@ from typing import TypeVar
 
 import numpy as np
 
-from kit.competitions import get_metric, softmax_scores
+from kit.competitions import METRIC_NAMES, get_metric, softmax_scores
 from kit.ensemble._members import soft_vote
 
-METRICS = ("log_loss", "accuracy")  # the metrics a combination is chosen by
+METRICS = METRIC_NAMES  # the metrics a combination may be chosen by (map_at_K for any K too)
 Model = TypeVar("Model")
 Split = tuple[np.ndarray, np.ndarray]  # (rows a choice is made on, rows it then predicts)
 
 
 def objective(metric: str, labels: np.ndarray) -> Callable[[np.ndarray], float]:
-    """A lower-is-better score of a softmax: the log loss, or minus the accuracy with ties broken by the log loss."""
-    get_metric(metric, among=METRICS)
+    """A lower-is-better score of a softmax: the log loss, or the metric (negated where greater is better) with ties
+    broken by the log loss."""
+    scorer = get_metric(metric, among=METRICS)
     if metric == "log_loss":
         return lambda proba: softmax_scores(proba, labels)[1]
     tie = 1.0 / (40 * max(len(labels), 1))  # the clipped log loss stays below -log(CLIP) ≈ 34.6: less than one row
+    if metric == "accuracy":
 
-    def score(proba: np.ndarray) -> float:
-        accuracy, loss = softmax_scores(proba, labels)
-        return -accuracy + tie * loss
+        def score(proba: np.ndarray) -> float:
+            accuracy, loss = softmax_scores(proba, labels)
+            return -accuracy + tie * loss
 
-    return score
+        return score
+    return lambda proba: scorer.loss(labels, proba) + tie * softmax_scores(proba, labels)[1]
+
+
+def default_metric(competition_metric: str) -> str:
+    """What a combination is chosen by when no metric is given: the competition's own where it scores probabilities
+    or rankings (log loss, ROC AUC, MAP@k), else the log loss, a smooth stand-in for label metrics (accuracy, F1,
+    QWK) whose steps make greedy choices noisy."""
+    return competition_metric if get_metric(competition_metric).needs != "labels" else "log_loss"
 
 
 def halves(rows: int, seed: int) -> list[Split]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from kit.competitions import as_competition
+from kit.competitions import as_competition, get_metric
 from kit.crossval import Summary, resolve_run
 from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
@@ -121,14 +121,19 @@ def predict(
     callbacks: Iterable[Callback] = (),
     select: bool = False,
     stack: bool = False,
-    metric: str = "log_loss",
+    metric: str | None = None,
     tta_precision: str = "float32",
+    thresholds: bool = False,
 ) -> Prediction:
     """Combine the runs (see :func:`kit.ensemble._combine.build_ensemble`); write ``out_dir/<name>.csv``, checked
     against the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and
-    scores)."""
+    scores, each method's in the competition's metric too). ``thresholds`` (an ordinal task scored by QWK): grades
+    from cut points on the expected grade fitted on the OOF rows (:func:`kit.competitions.fit_qwk_thresholds`),
+    their honest score cross-fitted, instead of the most probable grade."""
     path = submission_path(name or default_name(references, tta, auto_weights, select, stack, tta_precision), out_dir)
     refuse_overwrite(path, force)  # before any long work
+    if metric is not None:
+        get_metric(metric)
     ensemble = build_ensemble(
         references,
         weights,
@@ -149,7 +154,12 @@ def predict(
         "oof_accuracy": ensemble.oof_accuracy,
         "oof_loss": ensemble.oof_loss,
         "oof_scores": {key: {"accuracy": accuracy, "loss": loss} for key, (accuracy, loss) in ensemble.scores.items()},
+        "metric": ensemble.metric,
+        "oof_metric_scores": dict(ensemble.metric_scores),
     }
+    grades = None
+    if thresholds:
+        grades, sidecar["qwk_thresholds"] = qwk_grades(ensemble)
     if ensemble.selection:
         selection = ensemble.selection
         sidecar["selection"] = {
@@ -167,6 +177,26 @@ def predict(
         }
     sidecar["runs"] = ensemble.member_scores()
     written = write_softmax_submission(
-        path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force
+        path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force, grades
     )
     return Prediction(ensemble, path, written)
+
+
+def qwk_grades(ensemble: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """The test grades from QWK cut points fitted on the ensemble's OOF rows, and what to record of them: the cut
+    points, the OOF QWK of the most probable grade, and the honest (cross-fitted) QWK of the cut points."""
+    from kit.competitions import crossfit_qwk_thresholds, grades_from_thresholds
+
+    if ensemble.metric != "qwk" or ensemble.labels.ndim != 1:
+        raise KitError(
+            f"cut points on the expected grade are for an ordinal task scored by qwk; this one is scored by "
+            f"{ensemble.metric}",
+            argument="thresholds",
+        )
+    honest, cuts = crossfit_qwk_thresholds(ensemble.labels, ensemble.oof)
+    record = {
+        "cuts": [float(cut) for cut in cuts],
+        "oof_qwk_argmax": get_metric("qwk").score(ensemble.labels, ensemble.oof),
+        "oof_qwk_cross_fitted": float(honest),
+    }
+    return grades_from_thresholds(ensemble.test, cuts), record

@@ -49,7 +49,11 @@ def kit(*args: str, cwd: Path) -> tuple[int, str, list[str]]:
             "error: --threshold: must be a probability in (0, 1], e.g. 0.99, got 1.5",
         ),
         (["predict", "RUN", "--tta", "-1"], "error: --tta: must be 0 (off) or a number of augmented copies, got -1"),
-        (["predict", "RUN", "--metric", "auc"], "error: --metric: must be one of log_loss, accuracy, got 'auc'"),
+        (
+            ["predict", "RUN", "--metric", "auc"],
+            "error: --metric: must be one of accuracy, log_loss, macro_f1, micro_f1, roc_auc, mean_roc_auc, qwk, "
+            "map_at_K (K from 1 to 20), got 'auc'",
+        ),
         (
             ["predict", "RUN", "--tta", "2", "--precision", "fp16"],
             "error: --precision: must be one of float32, int8, got 'fp16'",
