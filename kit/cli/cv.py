@@ -166,18 +166,21 @@ def overrides_text(overrides: dict) -> str:
 
 
 def runs_table(runs: list, root: Path) -> Table:
-    """The run listing: run folder, recipe and overrides, epochs, recipe hash, OOF accuracy/loss, time, date."""
+    """The run listing: run folder, recipe and overrides, epochs, recipe hash, OOF score in the competition's metric
+    (where one is not accuracy), OOF accuracy/loss, time."""
     competitions = sorted({info.result.competition for info in runs if info.result})
-    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), best OOF score first"
+    scored = any(info.result.metric != "accuracy" for info in runs if info.result)
+    best = "best OOF score first" if scored else "best OOF accuracy first"
+    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), {best}"
     table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("run", overflow="fold")
     table.add_column("recipe", overflow="fold")
-    for column in ("ep", "hash", "OOF score", "OOF acc", "loss", "time"):
+    for column in ("ep", "hash", *(["OOF score"] if scored else []), "OOF acc", "loss", "time"):
         table.add_column(column, justify="right", no_wrap=True)
     for info in runs:
         name = str(info.path.relative_to(root)) if info.path != root else info.path.name
         if info.result is None:
-            table.add_row(name, info.status, "", "", "", "", "", "", style="dim")
+            table.add_row(name, info.status, *[""] * (6 if scored else 5), style="dim")
             continue
         result = info.result
         recipe = result.recipe_name + (f" ({result.competition})" if len(competitions) > 1 else "")
@@ -188,7 +191,7 @@ def runs_table(runs: list, root: Path) -> Table:
             recipe,
             str(max(score.epochs for score in result.folds)),
             result.recipe_hash[:7],
-            f"{result.metric} {result.oof_score:.4f}",
+            *([f"{result.metric} {result.oof_score:.4f}"] if scored else []),
             f"{result.oof_accuracy:.4f}",
             f"{result.oof_loss:.3f}",
             duration(result.train_seconds),

@@ -163,6 +163,12 @@ class Competition:
     def multilabel(self) -> bool:
         return self.task == "multilabel"
 
+    def source_of(self, part: str) -> str:
+        """Where the ``part`` ("train" or "test") images are in the data folder: a CSV, or an image folder."""
+        if self.images is not None:
+            return self.images.train if part == "train" else self.images.test
+        return self.train_file if part == "train" else self.test_file
+
     @property
     def classes(self) -> int:
         """The number of classes."""

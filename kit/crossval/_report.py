@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 
 from kit.crossval._rundir import RunFolder, resolve_run
 from kit.crossval._summary import Summary
+from kit.errors import KitError
 from kit.utils import load_array, write_bytes_atomic
 
 SAMPLES_PER_CLASS = 6
@@ -29,6 +31,7 @@ CAPTIONS = {
     "label_counts": "Training images per class.",
     "samples": "Random training images of each class.",
     "curves": "Training (dashed) and validation (solid) accuracy and loss of each fold, by epoch.",
+    "per_label": "Out-of-fold ROC AUC of each label of a multi-label task.",
     "confusion": "Out-of-fold confusion matrix: true class by row, predicted class by column.",
     "confident_errors": "The out-of-fold mistakes made with the highest confidence: train.csv row (0-based), true and "
     "predicted class, and the predicted class's probability. Mislabelled training images often show up here.",
@@ -45,33 +48,46 @@ def _show_image(axes: Any, image: np.ndarray) -> None:
     axes.set_yticks([])
 
 
-def label_counts_figure(labels: np.ndarray, classes: int) -> Figure:
-    """A bar chart of how many training images each class has."""
-    counts = np.bincount(labels, minlength=classes)
+def label_counts_figure(labels: np.ndarray, classes: int, names: Sequence[str] | None = None) -> Figure:
+    """A bar chart of how many training images each class (each label of a multi-label task) has."""
+    counts = labels.sum(axis=0) if labels.ndim == 2 else np.bincount(labels, minlength=classes)
     figure = Figure(figsize=(7, 3.5), layout="constrained")
     axes = figure.add_subplot()
     bars = axes.bar(np.arange(classes), counts, color="tab:blue")
     axes.bar_label(bars, fontsize=8)
     axes.set(xlabel="class", ylabel="images", xticks=np.arange(classes), title=f"label counts ({len(labels)} images)")
+    _name_ticks(axes.xaxis, names)
     return figure
 
 
+def _name_ticks(axis: Any, names: Sequence[str] | None) -> None:
+    """The class names as tick labels (slanted when long), where the spec gives them."""
+    if names is not None:
+        slanted = max(map(len, names)) > 3
+        axis.set_ticklabels(names, rotation=40 if slanted else 0, ha="right" if slanted else "center", fontsize=8)
+
+
 def samples_figure(
-    images: np.ndarray, labels: np.ndarray, classes: int, per_class: int = SAMPLES_PER_CLASS, seed: int = 0
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    per_class: int = SAMPLES_PER_CLASS,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
 ) -> Figure:
     """A grid with one column per class of ``per_class`` random training images."""
     rng = np.random.default_rng(seed)
     figure = Figure(figsize=(0.8 * classes + 0.4, 0.8 * per_class + 0.6), layout="constrained")
     grid = figure.subplots(per_class, classes, squeeze=False)
     for label in range(classes):
-        rows = np.flatnonzero(labels == label)
+        rows = np.flatnonzero(labels[:, label] == 1 if labels.ndim == 2 else labels == label)
         picked = rng.choice(rows, size=min(per_class, len(rows)), replace=False) if len(rows) else []
         for position, axes in enumerate(grid[:, label]):
             if position < len(picked):
                 _show_image(axes, images[picked[position]])
             else:
                 axes.axis("off")
-        grid[0, label].set_title(str(label))
+        grid[0, label].set_title(str(label) if names is None else names[label], fontsize=8)
     figure.suptitle("sample training images by class")
     return figure
 
@@ -98,17 +114,40 @@ def curves_figure(histories: dict[int, dict[str, list[float]]]) -> Figure:
     return figure
 
 
-def confusion_figure(labels: np.ndarray, predicted: np.ndarray, classes: int) -> Figure:
+def confusion_figure(
+    labels: np.ndarray, predicted: np.ndarray, classes: int, names: Sequence[str] | None = None
+) -> Figure:
     """The confusion matrix of true against predicted classes (scikit-learn's display)."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
     figure = Figure(figsize=(0.55 * classes + 2.5, 0.55 * classes + 2), layout="constrained")
     axes = figure.add_subplot()
     ConfusionMatrixDisplay.from_predictions(
-        labels, predicted, labels=np.arange(classes), ax=axes, cmap="Blues", colorbar=False
+        labels, predicted, labels=np.arange(classes), ax=axes, cmap="Blues", colorbar=False, display_labels=names
     )
+    if names is not None and max(map(len, names)) > 3:
+        for tick in axes.get_xticklabels():
+            tick.set(rotation=40, ha="right", rotation_mode="anchor")
     accuracy = float(np.mean(labels == predicted))
     axes.set_title(f"OOF confusion matrix (accuracy {accuracy:.4f}, {int(np.sum(labels != predicted))} mistakes)")
+    return figure
+
+
+def per_label_figure(labels: np.ndarray, proba: np.ndarray, names: Sequence[str] | None = None) -> Figure:
+    """A multi-label run's OOF ROC AUC per label (a label whose answers are all alike has none)."""
+    from sklearn.metrics import roc_auc_score
+
+    columns = labels.shape[1]
+    scores = [
+        roc_auc_score(labels[:, j], proba[:, j]) if labels[:, j].min() != labels[:, j].max() else 0.0
+        for j in range(columns)
+    ]
+    figure = Figure(figsize=(7, 3.5), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.bar(np.arange(columns), scores, color="tab:green")
+    axes.bar_label(bars, fmt="%.3f", fontsize=8)
+    axes.set(xlabel="label", ylabel="OOF ROC AUC", xticks=np.arange(columns), ylim=(0, 1.05), title="OOF AUC per label")
+    _name_ticks(axes.xaxis, names)
     return figure
 
 
@@ -165,18 +204,37 @@ def run_figures(run: RunFolder, data_dir: Path | str | None = None) -> dict[str,
     labels = load_array(run.labels_path)
     oof = load_array(run.oof_path)
     images = run.images("train", data_dir).images
+    names = class_names(summary, data_dir)
     histories = {}
     for score in summary.folds:
         result = run.load_fold(score.fold)
         if result is not None:
             histories[score.fold] = result.history
-    return {
-        "label_counts": label_counts_figure(labels, classes),
-        "samples": samples_figure(images, labels, classes),
+    figures = {
+        "label_counts": label_counts_figure(labels, classes, names),
+        "samples": samples_figure(images, labels, classes, names=names),
         "curves": curves_figure(histories),
-        "confusion": confusion_figure(labels, oof.argmax(axis=1), classes),
+    }
+    if labels.ndim == 2:  # multi-label: no confusion matrix; each label's AUC instead
+        return {**figures, "per_label": per_label_figure(labels, oof, names)}
+    return {
+        **figures,
+        "confusion": confusion_figure(labels, oof.argmax(axis=1), classes, names),
         "confident_errors": confident_errors_figure(images, labels, oof),
     }
+
+
+def class_names(summary: Summary, data_dir: Path | str | None = None) -> list[str] | None:
+    """The class values as the competition's spec writes them (None when they are 0…K-1 or the spec is gone)."""
+    from kit.competitions import as_competition
+
+    try:
+        values = as_competition(summary.competition, Path(data_dir or summary.data_dir)).class_values
+    except KitError:
+        return None
+    if len(values) != summary.data.classes or values == tuple(range(len(values))):
+        return None
+    return [str(value) for value in values]
 
 
 def write_report(reference: str | Path, data_dir: Path | str | None = None) -> Report:
@@ -216,7 +274,8 @@ pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <p>competition {escape(summary.competition)} · recipe hash {escape(summary.recipe_hash)} ·
 {summary.data.train_rows} train / {summary.data.test_rows} test images ·
 finished {escape(summary.finished_at)}</p>
-<p><b>OOF accuracy {summary.oof_accuracy:.4f}</b> · OOF loss {summary.oof_loss:.4f} ·
+<p><b>OOF {escape(summary.metric)} {summary.oof_accuracy if summary.oof_score is None else summary.oof_score:.4f}</b> ·
+OOF accuracy {summary.oof_accuracy:.4f} · OOF loss {summary.oof_loss:.4f} ·
 fold accuracy {summary.fold_accuracy_mean:.4f} ± {summary.fold_accuracy_std:.4f} ·
 training {summary.train_seconds:.0f} s</p>
 <table><tr><th>fold</th><th>epochs</th><th>val accuracy</th><th>val loss</th><th>seconds</th></tr>{folds}</table>

@@ -247,7 +247,7 @@ def run_cv(
         if pseudo is not None:  # which test rows were added to every fold's training part, with which labels
             save_array(run.pseudo_rows_path, np.asarray(pseudo.rows, dtype=np.int64))
             save_array(run.pseudo_labels_path, np.asarray(pseudo.labels, dtype=np.int64))
-        _write_summary(run, recipe, competition, Path(data_dir), train, test, held, results, identity)
+        _write_summary(run, recipe, competition, Path(data_dir).resolve(), train, test, held, results, identity)
     result = load_run(run.root)
     listeners.on_run_end()
     return result

@@ -318,8 +318,8 @@ class RunFolder:
         summary = self.summary()
         folder = Path(data_dir if data_dir is not None else summary.data_dir)
         competition = as_competition(summary.competition, folder)
-        path = folder / (competition.train_file if part == "train" else competition.test_file)
-        if not path.is_file():
+        path = folder / competition.source_of(part)
+        if not path.exists():
             raise KitError(f"{path}: not found; pass the folder run {self.root} was trained on as its data folder")
         images = (load_train if part == "train" else load_test)(folder, competition)
         expected = getattr(summary, f"{part}_fingerprint")

@@ -71,6 +71,10 @@ def test_a_folder_kaggle_ships_goes_from_init_to_a_scored_submission(tmp_path, m
     assert submission.iloc[:, 0].astype(str).tolist() == sample.iloc[:, 0].astype(str).tolist()
     _check_values(submission, spec, sample)
 
+    _run("report", "runs/tiny")  # figures name the classes; a multi-label run shows each label's AUC
+    figures = {path.stem for path in (tmp_path / "runs" / "tiny").glob("*.png")}
+    assert ("per_label" in figures) == spec.multilabel and ("confusion" in figures) != spec.multilabel
+
     output = _run("score", f"submissions/{layout}.csv", "--data", built.folder)
     assert spec.metric in output
     score = kit.score(f"submissions/{layout}.csv", data_dir=built.folder)
