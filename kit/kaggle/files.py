@@ -62,7 +62,10 @@ def csv_rows(path: Path) -> int:
 
 
 def required_files(competition: Competition) -> tuple[str, str]:
-    """The files a competition folder must hold (the sample submission and extra labelled files are optional)."""
+    """The files a competition folder must hold (the sample submission and extra labelled files are optional; an
+    image-file competition's images are checked as folders by :func:`check_data`)."""
+    if competition.images is not None:
+        return ()
     return competition.train_file, competition.test_file
 
 
@@ -76,6 +79,10 @@ def check_data(
     from kit.submission import read_submission
 
     competition = as_competition(competition, folder)
+    if competition.images is not None:
+        from kit.kaggle._imagecheck import check_image_files
+
+        return check_image_files(Path(folder), competition)
 
     def path(name: str) -> Path:
         return (replaced or {}).get(name, Path(folder) / name)
@@ -99,6 +106,8 @@ def check_file(path: Path, name: str, competition: Competition) -> None:
     from kit.data import read_images
     from kit.submission import read_submission
 
+    if competition.images is not None and name != competition.sample_submission_file:
+        return  # image files and their CSVs are checked together, as folders (check_data)
     if name in (competition.train_file, competition.test_file, *competition.extra_files):
         read_images(path, competition, labelled=name != competition.test_file)
     elif name == competition.sample_submission_file:
@@ -120,14 +129,22 @@ def missing_reason(path: Path, size: int, name: str, competition: Competition | 
 
 
 def describe(folder: Path, rows: dict[str, int], downloaded: set[str]) -> tuple[DataFile, ...]:
-    """Every file of ``folder`` (hidden ones aside), with rows for CSVs."""
-    files = []
+    """Every file of ``folder`` (hidden ones aside), with rows for CSVs; a folder of images is one entry (its size
+    in all, its images as rows, downloaded when any of its files was)."""
+    files: dict[str, DataFile] = {}
     for path in sorted(folder.rglob("*")):
         name = path.relative_to(folder).as_posix()
-        if path.is_file() and not any(part.startswith(".") for part in PurePosixPath(name).parts):
-            count = rows[name] if name in rows else csv_rows(path) if path.suffix == ".csv" else None
-            files.append(DataFile(name, path.stat().st_size, count, name in downloaded))
-    return tuple(files)
+        parts = PurePosixPath(name).parts
+        if not path.is_file() or any(part.startswith(".") for part in parts):
+            continue
+        top = parts[0] if len(parts) > 1 else name
+        count = rows[top] if top in rows else csv_rows(path) if path.suffix == ".csv" else None
+        entry = DataFile(top, path.stat().st_size, count, name in downloaded or top in downloaded)
+        if top in files:  # another file of a folder: added to its entry
+            known = files[top]
+            entry = DataFile(top, known.size + entry.size, known.rows, known.downloaded or entry.downloaded)
+        files[top] = entry
+    return tuple(files.values())
 
 
 def is_html(path: Path) -> bool:
@@ -307,6 +324,7 @@ def fetch(
         progress.on_phase("inferring the competition spec", 0, 1)
         known, spec_path, found = infer(folder, target.name)
         notes += found
+        rows = check_data(folder, known) if known is not None and known.images is not None else rows  # by folder
         progress.on_phase("inferring the competition spec", 1, 1)
     return FetchResult(
         target.slug, target.kind, folder, describe(folder, rows, set(arrived)), known, spec_path, tuple(notes)
