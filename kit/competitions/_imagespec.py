@@ -170,6 +170,11 @@ def image_content(competition: Competition, content: dict[str, Any]) -> dict[str
     if competition.images is not None:
         content.pop("pixels", None)
         images = competition.images
+        columns.pop("first_id", None)  # test ids come from the images' names
+        if images.layout != "csv":  # no CSV names the images: its keys would only mislead
+            columns.pop("label", None)
+            for key in ("train", "test"):
+                content["files"].pop(key, None)
         table: dict[str, Any] = {"layout": images.layout, "train": images.train, "test": images.test}
         if images.pattern:
             table["pattern"] = images.pattern
