@@ -271,8 +271,7 @@ def notes(prediction: Prediction) -> list[str]:
 
     ensemble = prediction.ensemble
     metric, scored = get_metric(ensemble.metric), ensemble.metric_scores
-    pick = max if metric.greater_is_better else min
-    best = pick(row["oof_metric"] for row in ensemble.member_scores())
+    best = (max if metric.greater_is_better else min)(row["oof_metric"] for row in ensemble.member_scores())
     mine, equal = scored[ensemble.weighting], scored[EQUAL]
     gain = f"ensemble OOF {metric.name} {mine:.4f} ({mine - best:+.4f} vs the best run)"
     if CROSS_FITTED in scored:
@@ -304,8 +303,7 @@ def notes(prediction: Prediction) -> list[str]:
             f"{ensemble.stack.folds} folds, OOF {metric.name} {stacked:.4f} "
             f"({stacked - equal:+.4f} vs the equal soft vote)"
         )
-    cuts = prediction.sidecar.get("qwk_thresholds")
-    if cuts:
+    if cuts := prediction.sidecar.get("qwk_thresholds"):
         lines.append(
             f"qwk cut points {', '.join(f'{cut:.2f}' for cut in cuts['cuts'])} on the expected grade: OOF qwk "
             f"{cuts['oof_qwk_cross_fitted']:.4f} cross-fitted (fit on other rows) against {cuts['oof_qwk_argmax']:.4f} "

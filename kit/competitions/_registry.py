@@ -76,7 +76,31 @@ def as_competition(competition: Competition | str | None = None, data_dir: Path 
         )
     if competition is None and beside is not None:
         return beside
-    return get_competition(competition or DEFAULT_COMPETITION)
+    default = get_competition(competition or DEFAULT_COMPETITION)
+    if competition is None and data_dir is not None:
+        _check_default_format(Path(data_dir), default)
+    return default
+
+
+def _check_default_format(folder: Path, default: Competition) -> None:
+    """A data folder with no spec is read as the default competition only when it holds that competition's train
+    file with its columns; any other folder that exists gets one line saying to infer its spec with ``kit init``."""
+    if not folder.is_dir():
+        return  # the loader names the missing file
+    train = folder / default.train_file
+    try:
+        with train.open(encoding="utf-8", errors="replace") as handle:
+            header = handle.readline().strip().split(",")
+    except OSError:
+        header = []
+    if header == default.train_columns:
+        return
+    found = "its train.csv has other columns" if header else f"it has no {default.train_file}"
+    raise KitError(
+        f"{folder}: no {BESIDE_DATA} and not {default.name}'s files ({found}); run `kit init --data {folder}` to "
+        "infer the competition's spec from its files, or name the competition with --competition",
+        argument="data",
+    )
 
 
 def shipped_competitions() -> dict[str, Competition]:

@@ -98,7 +98,10 @@ def has_answers(data_dir: Path | str | None, competition: Competition | str | No
     if data_dir is None:
         return False
     folder = Path(data_dir)
-    spec = as_competition(competition, folder)
+    try:
+        spec = as_competition(competition, folder)
+    except KitError:  # no spec for the folder: nothing to score against
+        return False
     return (folder / spec.solution_file).is_file() or (spec.test_labels and (folder / spec.test_file).is_file())
 
 

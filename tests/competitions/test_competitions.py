@@ -96,7 +96,9 @@ def test_the_spec_beside_the_data_wins_for_that_folder(tmp_path):
     folder = tmp_path / "faces"
     folder.mkdir()
     assert find_competition_for(folder) is None
-    assert as_competition(None, folder).name == DEFAULT_COMPETITION
+    with pytest.raises(KitError, match=r"faces: no competition.toml and not digit-recognizer's files .* `kit init"):
+        as_competition(None, folder)  # a folder of other files is not read as the default competition
+    assert as_competition(DEFAULT_COMPETITION, folder).name == DEFAULT_COMPETITION  # unless named
     (folder / "competition.toml").write_text(
         'classes = 7\n[pixels]\nstring = "pixels"\n[image]\nheight = 12\nwidth = 12\n'
     )

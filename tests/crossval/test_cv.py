@@ -193,7 +193,7 @@ def test_cli_prints_fold_table_and_oof(tmp_path, tiny_dir):
     ("args", "message"),
     [
         (["cv", "nope"], "error: recipe 'nope' not found"),
-        (["cv", "demo", "--data", "{empty}"], "train.csv: file not found"),
+        (["cv", "demo", "--data", "{empty}"], "no competition.toml and not digit-recognizer's files"),
         (["cv", "demo", "--epochs", "0", "--data", "{empty}"], "recipe demo: key train.epochs: 0 must be ≥ 1"),
         (["cv", "demo", "--jobs", "0", "--data", "{tiny}"], "a whole number from 1 to 64, got 0"),
         (
