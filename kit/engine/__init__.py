@@ -9,7 +9,27 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_backbones": [
+            "ImageNetPreprocessing",
+            "ToRGB",
+            "backbone_stack",
+            "build_backbone",
+            "copy_backbone",
+            "fetch_backbone",
+            "find_backbone",
+            "load_weights_file",
+        ],
         "_checkpoint": ["EpochCheckpoint", "STATE_FILE", "clean_temporary", "resume_state"],
+        "_finetune": [
+            "BackbonePhases",
+            "DiscriminativeRate",
+            "discriminative",
+            "fine_tuning_callbacks",
+            "first_unfrozen",
+            "phase_at",
+            "prepare_fine_tuning",
+            "set_phase",
+        ],
         "_inference": ["PRECISIONS", "PROBE_ROWS", "Predictor", "compile_predictor"],
         "_modelcache": ["fold_model"],
         "_models": ["build_callbacks", "build_layers", "build_model", "learning_rate", "make_optimizer"],

@@ -47,6 +47,7 @@ OWN_FILES = re.compile(r"(model-[0-9]+\.keras|best-[0-9]+(-[0-9]+)?\.npz)")  # a
 CALLBACK_STATE = {
     "EarlyStopping": ("wait", "best", "stopped_epoch", "best_epoch"),
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+    "BackbonePhases": ("phase",),  # kit.engine._finetune: frozen or unfrozen
 }
 
 

@@ -15,7 +15,7 @@ from keras import layers, ops
 from keras.initializers import GlorotUniform
 
 from kit.engine._backbones import backbone_stack
-from kit.engine._finetune import fine_tuning_callbacks, prepare_fine_tuning
+from kit.engine._finetune import discriminative, fine_tuning_callbacks, prepare_fine_tuning
 from kit.engine._pipeline import steps
 from kit.recipes import BatchNorm, Recipe, TrainSpec
 from kit.utils import resolve_precision
@@ -53,6 +53,7 @@ def _warm_ema(optimizer: type[keras.optimizers.Optimizer]) -> type[keras.optimiz
 
 
 EMA_OPTIMIZERS = {name: _warm_ema(optimizer) for name, optimizer in OPTIMIZERS.items()}
+RATED_OPTIMIZERS = [discriminative(o) for o in (*OPTIMIZERS.values(), *EMA_OPTIMIZERS.values())]  # backbone rates
 POOLING = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
 HEADS = {
     "flatten": layers.Flatten,
@@ -112,8 +113,9 @@ def build_layers(
         return layers.Dropout(rate, seed=draw(), dtype=dtype)
 
     norm = partial(layers.BatchNormalization, momentum=spec.batch_norm_momentum, dtype=dtype)
-    stack: list[keras.layers.Layer] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255, dtype=dtype)]
-    if spec.backbone is not None:  # a pretrained network, pooled, in place of the conv blocks and the head
+    if spec.backbone is None:
+        stack: list[keras.layers.Layer] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255, dtype=dtype)]
+    else:  # a pretrained network, pooled, in place of the conv blocks and the head (kit.engine._backbones)
         stack = backbone_stack(spec.backbone, input_shape, dtype, dropout)
     for block in spec.blocks:
         for filters, kernel, stride, padding in block.conv_layout():

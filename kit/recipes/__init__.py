@@ -7,6 +7,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_backbone": ["BACKBONES", "Backbone", "BackboneSpec", "WeightsSource", "keras_cache", "weights_source"],
         "_files": ["find_recipe", "list_recipes", "load_recipe", "shipped_recipes"],
         "_jsonschema": ["recipe_json_schema"],
         "_keys": ["apply_overrides", "parse_set"],

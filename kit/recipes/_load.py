@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from kit.errors import KitError
+from kit.recipes._backbone import BackboneSpec, weights_source
 from kit.recipes._errors import first_problem
 from kit.recipes._keys import apply_overrides, check_depth, parse_set
 from kit.recipes._schedules import SCHEDULE_SETTINGS, SETTING_NAMES, ScheduleSpec
@@ -36,7 +37,8 @@ from kit.recipes._types import Str, spec
 from kit.utils import flatten_keys, set_dotted
 
 __all__ = [
-    "MAX_PARAMETERS", "PER_CONV", "RECIPE_SUFFIX", "SCHEDULE_SETTINGS", "AugmentSpec", "BatchNorm", "CVSpec",
+    "MAX_PARAMETERS", "PER_CONV", "RECIPE_SUFFIX", "SCHEDULE_SETTINGS", "AugmentSpec", "BackboneSpec", "BatchNorm",
+    "CVSpec",
     "CallbacksSpec", "ConvBlock", "DenseLayer", "EarlyStoppingSpec", "ModelSpec", "Padding", "Recipe",
     "ReduceLROnPlateauSpec", "ScheduleSpec", "TrainSpec",
     "parse_recipe", "parse_set", "recipe_json_schema", "recipe_toml",
@@ -49,6 +51,7 @@ RECIPE_TABLE = TypeAdapter(RecipeTable)
 
 # Keys added after recipes' content hashes were first recorded, with the default that leaves training as before.
 LATER_KEYS: dict[str, dict[str, Any]] = {
+    "model": {"backbone": None},
     "train": {"deterministic": True, "snapshots": None},
     "augment": {
         "flip_horizontal": False,
@@ -81,7 +84,7 @@ class Recipe(RecipeTable):
         ``MAX_PARAMETERS`` parameters on these images, or augmentation these images cannot take (``rotate90`` on
         images that are not square) fails with one line naming its key.
         """
-        problem = self.augment.image_problem(input_shape)
+        problem = self.augment.image_problem(input_shape) or self._backbone_problem(input_shape)
         if problem:
             raise KitError(f"recipe {self.name}: {problem}")
         height, width = input_shape[:2]
@@ -109,6 +112,14 @@ class Recipe(RecipeTable):
                 f"{MAX_PARAMETERS:,} kit allows; use fewer filters or units, or pool more before a flatten head"
             )
         return maps
+
+    def _backbone_problem(self, input_shape: tuple[int, ...]) -> str | None:
+        """Why the backbone cannot take these images or read its weights (a file not there), or None."""
+        backbone = self.model.backbone
+        if backbone is None:
+            return None
+        problem = weights_source(backbone).problem
+        return backbone.size_problem(input_shape) or (problem and f"key model.backbone.weights: {problem}")
 
     def parameter_count(self, input_shape: tuple[int, ...], classes: int) -> int:
         """Keras' ``count_params()`` of this recipe's model for ``input_shape`` images and ``classes`` classes."""
@@ -196,7 +207,11 @@ def recipe_toml(recipe: Recipe) -> str:
         text = toml_dumps(recipe.table())
     except (TypeError, ValueError) as error:
         raise KitError(f"recipe {recipe.name}: cannot be written as TOML ({error})") from None
-    return toml_comments([f"recipe {recipe.name}, content hash {recipe.content_hash}"]) + text
+    lines = [f"recipe {recipe.name}, content hash {recipe.content_hash}"]
+    backbone = recipe.model.backbone
+    if backbone is not None:
+        lines.append(f"backbone {backbone.name} weights: {weights_source(backbone).describe()}")
+    return toml_comments(lines) + text
 
 
 def recipe_json_schema() -> dict[str, Any]:

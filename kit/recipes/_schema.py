@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from kit.recipes._backbone import BackboneSpec
 from kit.recipes._schedules import (
     ConstantSchedule,
     Schedule,
@@ -88,19 +89,43 @@ class ModelSpec(Spec):
 
     ``head_dropout`` drops head features before the dense layers; ``output_batch_norm`` batch-normalises the output
     logits (a Dense without bias, then BN, then softmax); ``batch_norm_momentum`` is Keras' (PyTorch's 0.1 is 0.9).
+    A ``[model.backbone]`` (a pretrained network, :class:`~kit.recipes._backbone.BackboneSpec`) takes the place of
+    the conv blocks, the head and its dropout; the dense layers and the output follow it.
     """
 
     MISSING: ClassVar[dict[str, str]] = {
-        "blocks": "give the conv blocks as [[model.blocks]] tables (blocks = [] for none)"
+        "blocks": "give the conv blocks as [[model.blocks]] tables (blocks = [] for none), or a [model.backbone]"
     }
 
-    blocks: tuple[ConvBlock, ...] = Field(max_length=64)
+    blocks: tuple[ConvBlock, ...] = Field((), max_length=64)
     dense: tuple[DenseLayer, ...] = Field((), max_length=64)
     activation: Literal["relu", "elu", "gelu", "swish", "leaky_relu"] = "relu"
     head: Literal["flatten", "global_avg", "global_max"] = "flatten"
     head_dropout: Fraction = 0.0
     output_batch_norm: Bool = False
     batch_norm_momentum: Float = Field(0.99, gt=0.0, le=1.0)
+    backbone: BackboneSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blocks_unless_backbone(cls, data: Any) -> Any:
+        given = (data.kwargs or {}) if hasattr(data, "kwargs") else data  # Python's arguments (ArgsKwargs), or a table
+        if isinstance(given, dict) and "blocks" not in given and given.get("backbone") in (None, False):
+            raise field_problem("blocks", f"missing; {cls.MISSING['blocks']}")
+        return data
+
+    @model_validator(mode="after")
+    def _backbone_replaces_the_convs(self) -> ModelSpec:
+        if self.backbone is None:
+            return self
+        for key, set_here, instead in (
+            ("blocks", bool(self.blocks), "remove the conv blocks"),
+            ("head", self.head != "flatten", "set model.backbone.pooling instead"),
+            ("head_dropout", bool(self.head_dropout), "set model.backbone.dropout instead"),
+        ):
+            if set_here:
+                raise field_problem(key, f"a backbone takes its place (model.backbone); {instead}")
+        return self
 
     @model_validator(mode="after")
     def _not_too_large(self) -> ModelSpec:
@@ -116,7 +141,9 @@ class ModelSpec(Spec):
     def parameter_count(self, channels: int, head_area: int, classes: int) -> int:
         """Keras' ``count_params()`` of the network for images with ``channels`` channels whose last feature map has
         ``head_area`` = height × width pixels, with ``classes`` outputs (batch norms count their moving statistics)."""
-        total = 0
+        total = 0 if self.backbone is None else self.backbone.info.parameters
+        if self.backbone is not None:
+            channels, head_area = self.backbone.info.features, 1
         for block in self.blocks:
             for filters, kernel, _, _ in block.conv_layout():
                 total += layer_parameters(kernel * kernel * channels, filters, block.batch_norm)

@@ -19,7 +19,7 @@ TUNERS = ("bayesian", "hyperband", "random")
 SAMPLINGS = ("linear", "log", "reverse_log")
 RANGE_KEYS = ("min", "max", "step", "sampling")
 DEFAULT_SETTINGS = {"holdout": 0.2, "tuner": "bayesian", "max_trials": 10}
-NOT_TUNABLE = {"name", "description", "tune", "content"}
+NOT_TUNABLE = {"name", "description", "tune", "content"}  # the recipe's own (a backbone's name is tunable)
 MAX_TRIALS = 100_000
 
 
@@ -98,7 +98,11 @@ def parse_space(recipe: Recipe) -> SearchSpace:
             f"{where} has no keys to search; add some, e.g. "
             '[tune] "model.blocks.0.dropout" = [0.1, 0.3, 0.5] (see recipes/tuned-search.toml)'
         )
-    tunables = tuple(_tunable(recipe, key, value, f"{where} key {key!r}") for key, value in space.items())
+    firsts = {key: value[0] if isinstance(value, list) and value else _min(value) for key, value in space.items()}
+    tunables = tuple(
+        _tunable(recipe, key, value, f"{where} key {key!r}", {k: v for k, v in firsts.items() if k != key})
+        for key, value in space.items()
+    )
     return SearchSpace(tunables, **_settings(settings, where))
 
 
@@ -150,7 +154,8 @@ def _is_number(value: Any) -> bool:
 def _setting(node: Any, part: str) -> Any:
     """One step into a recipe: a tunable field of a table, or an item of a list of tables by index; else MISSING."""
     if is_dataclass(node):
-        return getattr(node, part) if part in {spec.name for spec in fields(node)} - NOT_TUNABLE else MISSING
+        hidden = NOT_TUNABLE if isinstance(node, Recipe) else set()
+        return getattr(node, part) if part in {spec.name for spec in fields(node)} - hidden else MISSING
     return table_child(node, part) if isinstance(node, tuple) else MISSING
 
 
@@ -172,7 +177,13 @@ def _first(node: Any) -> Any:
     return node[0] if isinstance(node, tuple) else node
 
 
-def _tunable(recipe: Recipe, key: str, spec: Any, where: str) -> Tunable:
+def _min(spec: Any) -> Any:
+    return spec.get("min") if isinstance(spec, dict) else None
+
+
+def _tunable(recipe: Recipe, key: str, spec: Any, where: str, others: dict[str, Any]) -> Tunable:
+    """``key``'s search space, each candidate checked against the recipe — or, where that fails, with the other
+    searched keys at their first values too (a backbone's name searched with its ``unfreeze_from``)."""
     current = _recipe_value(recipe, key, where)
     if isinstance(spec, list):
         tunable = Tunable(key, choices=_choices(spec, where))
@@ -182,14 +193,23 @@ def _tunable(recipe: Recipe, key: str, spec: Any, where: str) -> Tunable:
         candidates = (tunable.low, tunable.high)
     else:
         raise KitError(f"{where}: expected a list of choices or a range {{ min = …, max = … }}, got {spec!r}")
+    others = {name: value for name, value in others.items() if value is not None}
     for value in candidates:
-        try:
-            content = recipe.table()
-            apply_overrides(content, {key: value})
-            parse_recipe(content, recipe.name)
-        except KitError as error:
-            raise KitError(f"{where}: {value!r} does not fit the recipe ({error})") from None
+        problems = [_problem(recipe, {**extra, key: value}) for extra in ({}, others)]
+        if all(problems):
+            raise KitError(f"{where}: {value!r} does not fit the recipe ({problems[0]})")
     return tunable
+
+
+def _problem(recipe: Recipe, overrides: dict[str, Any]) -> str | None:
+    """Why the recipe with ``overrides`` is no recipe, or None."""
+    try:
+        content = recipe.table()
+        apply_overrides(content, overrides)
+        parse_recipe(content, recipe.name)
+    except KitError as error:
+        return str(error)
+    return None
 
 
 def _choices(values: list[Any], where: str) -> tuple[Any, ...]:
