@@ -93,6 +93,8 @@ def load_model_file(
     probe."""
     import keras
 
+    import kit.engine._models  # noqa: F401  (registers kit's own layers and optimizers: backbones' ToRGB, …)
+
     problem = archive_problem(path)
     if problem is None:
         try:

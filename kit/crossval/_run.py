@@ -203,6 +203,10 @@ def run_cv(
     competition = as_competition(competition, data_dir)
     train = load_train(data_dir, competition, decoding(listeners, "decode train images"))
     recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
+    if recipe.model.backbone is not None:  # its weights fetched (or refused, one line) once, before any fold
+        from kit.engine import fetch_backbone
+
+        fetch_backbone(recipe, train.images.shape[1:])
     test = (
         load_test(data_dir, competition, decoding(listeners, "decode test images"))
         if has_test(data_dir, competition)

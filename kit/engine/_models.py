@@ -192,7 +192,7 @@ def make_optimizer(train: TrainSpec, steps_per_epoch: int | None = None) -> kera
     optimizers = OPTIMIZERS if train.ema is None else EMA_OPTIMIZERS
     optimizer = optimizers[train.optimizer](learning_rate=learning_rate(train, steps_per_epoch), **options)
     optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
-    if train.precision == "mixed_float16":
+    if resolve_precision(train.precision) == "mixed_float16":  # "auto" on a GPU too
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 

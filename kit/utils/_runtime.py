@@ -80,15 +80,16 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy of a recipe's ``train.precision``: ``"auto"`` is ``mixed_bfloat16`` on a CPU that
-    computes bfloat16 natively (AVX-512 BF16 or AMX) with no GPU visible, else ``float32`` (emulated bfloat16 is
-    slower than float32); any other value is itself."""
+    """The Keras dtype policy of a recipe's ``train.precision``: ``"auto"`` is ``mixed_float16`` where a GPU is
+    visible (its tensor cores; the optimizer scales the loss), else ``mixed_bfloat16`` on a CPU that computes
+    bfloat16 natively (AVX-512 BF16 or AMX), else ``float32`` (emulated bfloat16 is slower than float32); any other
+    value is itself."""
     if precision != "auto":
         return precision
-    if not cpu_has_bf16():
-        return "float32"
     tf = import_tensorflow()
-    return "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
 
 
 def software_versions() -> dict[str, str]:

@@ -178,15 +178,15 @@ def test_pooled_curve_weighs_folds_by_rows_and_seeds_give_medians():
     assert combined.ensemble_int8_agreement == 0.99
 
 
-def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it_and_float16_on_gpus(monkeypatch):
     from kit.utils import _runtime as runtime
 
+    gpus = bool(runtime.import_tensorflow().config.list_physical_devices("GPU"))
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
-    assert runtime.resolve_precision("auto") == "float32"
+    assert runtime.resolve_precision("auto") == ("mixed_float16" if gpus else "float32")
     assert runtime.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
-    gpus = bool(runtime.import_tensorflow().config.list_physical_devices("GPU"))
-    assert runtime.resolve_precision("auto") == ("float32" if gpus else "mixed_bfloat16")
+    assert runtime.resolve_precision("auto") == ("mixed_float16" if gpus else "mixed_bfloat16")
     assert runtime.resolve_precision("float32") == "float32"
 
 
