@@ -1,6 +1,6 @@
 """Everything `make bench` needs, out of the library's way: the race of a recipe against the seed notebook's
-pipeline (``_race``, ``_notebook``, ``_measure``), full-size runs (``_fullsize``), the result and its targets
-(``_result``), the plot (``_plot``) and ``kit.bench`` itself (``_bench``)."""
+pipeline (``_race``, ``_notebook``, ``_measure``), full-size runs (``_fullsize``), the image-file phase
+(``_images``), the result and its targets (``_result``), the plot (``_plot``) and ``kit.bench`` itself (``_bench``)."""
 
 import lazy_loader
 
@@ -10,6 +10,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "_bench": ["run_bench", "verdict"],
         "_fullsize": ["FULL_TRAIN_ROWS", "process_tree", "tree_memory_mib", "write_full_size_data"],
+        "_images": ["ImageBench", "run_image_bench", "save_image_bench"],
         "_measure": [
             "Contender",
             "ENSEMBLE_TARGET",
@@ -22,6 +23,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "pooled",
             "steady_throughput",
         ],
-        "_result": ["BenchResult"],
+        "_result": ["BENCH_FILE", "BenchResult"],
     },
 )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.benchmark._fullsize import CVEstimate, FullSize, full_size_cv, full_size_cv_estimate
+from kit.benchmark._images import run_image_bench
 from kit.benchmark._measure import BenchData, Contender, bench_data, fold_data, machine
 from kit.benchmark._notebook import NAME as NOTEBOOK
 from kit.benchmark._notebook import NOTEBOOK_EPOCHS, notebook_pipeline
@@ -277,17 +278,16 @@ def run_bench(
     startup: bool = True,
     cv_estimate: bool = False,
     full_size: bool = False,
+    images: bool = False,
     out: Path | str | None = ".",
     plot: bool = True,
     callbacks: Iterable[Callback] | Callback | None = (),
 ) -> BenchResult:
-    """Race ``recipe`` (a name, a path or a :class:`~kit.recipes._load.Recipe`, changed by ``overrides``: dotted recipe
-    keys) against the notebook pipeline trained ``notebook_epochs`` epochs, both on the ``folds`` splits of ``kit cv``
-    of ``size`` rows of the data (default all), for ``seeds`` seeds (0, 1, …); ``options`` sweeps the speed options
-    (and races the recipe in its other precision too), ``startup`` times ``kit cv --help``, ``cv_estimate``
-    estimates a full-size 5-fold run from a one-epoch one, ``full_size`` times the whole full-size run of the recipe
-    and of ``fast``. Writes the result as ``bench.json`` (and with ``plot`` the curves as
-    ``bench.png``) into the folder ``out`` (None: nowhere) and returns it."""
+    """Race ``recipe`` (a name, path or :class:`~kit.recipes._load.Recipe`, changed by ``overrides``: dotted keys)
+    against the notebook pipeline trained ``notebook_epochs`` epochs on ``kit cv``'s ``folds`` splits of ``size`` rows
+    (default all) for ``seeds`` seeds (0, 1, …); ``options`` sweeps the speed options (and races the other precision),
+    ``startup`` times ``kit cv --help``, ``cv_estimate``/``full_size`` estimate/time full-size runs (``_fullsize``),
+    ``images`` runs the image-file phase (``_images``). Writes ``bench.json`` (``plot``: bench.png) in ``out``."""
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
     from kit.utils import software_versions
@@ -309,7 +309,7 @@ def run_bench(
     part = splits(0)[0]  # a data problem stops the bench before any training
     alternative = fast_precision(loaded) if options else None
     listeners = as_callback_list(callbacks)
-    listeners.on_run_begin("bench", startup + 2 + options + bool(alternative) + cv_estimate + full_size, None)
+    listeners.on_run_begin("bench", startup + 2 + options + bool(alternative) + cv_estimate + full_size + images, None)
     started_up = measure_startup(callbacks=listeners) if startup else None
     notebook = _race_notebook(notebook_epochs, seed_list, splits, classes, listeners)
     throughputs, warmups = option_throughputs(loaded, split, classes, callbacks=listeners) if options else ({}, {})
@@ -317,6 +317,7 @@ def run_bench(
     load_average = [load_before, os.getloadavg()[0]]
     kit = contenders[1]
     estimate, full = _full_size(loaded, data_dir, competition, kit, cv_estimate, full_size, listeners, load_average)
+    image_phase = run_image_bench(callbacks=listeners) if images else None
     ratio, first_reach_ratio = _ratios(notebook, kit)
     result = BenchResult(
         machine=machine(),
@@ -337,6 +338,7 @@ def run_bench(
         cli_startup=started_up,
         cv_estimate=estimate,
         full_size=full,
+        images=image_phase,
         versions=software_versions(),
     )
     result = _save(result, out, plot)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.benchmark._fullsize import CVEstimate, FullSize
+from kit.benchmark._images import ImageBench
 from kit.benchmark._measure import Contender
 
 PROBE_BATCHES = 40
@@ -76,6 +77,7 @@ class BenchResult:
     cv_estimate: CVEstimate | None = None
     full_size: FullSize | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
+    images: ImageBench | None = None  # the image-file phase (kit.benchmark._images)
     path: Path | None = None  # the bench.json written
 
     @property

@@ -1,22 +1,24 @@
 """What `kit bench` shows: a live bar per bench phase, the contenders' table (with the start-up time of
-`kit cv --help` in its caption) and the notes under it. The command itself is in :mod:`kit.cli.tune`."""
+`kit cv --help` in its caption) and the notes under it, and ``kit bench --images-only``'s run and lines. The command
+itself is in :mod:`kit.cli.tune`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
 
 from kit.benchmark import ENSEMBLE_TARGET
-from kit.cli.render import RichProgress
+from kit.cli.render import RichProgress, console
 
 ENGINE_NAMES = {"tflite": "TensorFlow Lite, XNNPACK", "keras": "Keras"}
 
 if TYPE_CHECKING:
-    from kit.benchmark import BenchResult
+    from kit.benchmark import BenchResult, ImageBench
 
 
 class PhaseDisplay(RichProgress):
@@ -135,6 +137,53 @@ def bench_notes(result: BenchResult) -> list[str]:
             f"{ours.peak_rss_mib / 1024:.2f} GiB) against {baseline.recipe} --jobs {baseline.jobs} "
             f"{baseline.wall_seconds / 60:.1f} min ({baseline.peak_rss_mib / 1024:.2f} GiB): "
             f"{full.ratio:.2f}× (target ≤ {full.ratio_target:.1f}×, ≤ {full.target_rss_mib / 1024:.0f} GiB: {verdict})"
+        )
+    return lines + (image_lines(result.images) if result.images else [])
+
+
+def bench_images(out: Path) -> None:
+    """``kit bench --images-only``: the image-file phase with a live bar, its lines, and its figures written as the
+    ``images`` entry of ``out/bench.json`` (the rest of a bench.json there is kept)."""
+    from kit.benchmark import BENCH_FILE, run_image_bench, save_image_bench
+    from kit.utils import CallbackList
+
+    with PhaseDisplay() as progress:
+        progress.on_run_begin("bench", 1, None)
+        result = run_image_bench(callbacks=CallbackList([progress]))
+        progress.on_run_end()
+    loads = ", ".join(f"{load:.1f}" for load in result.load_average)
+    for line in [f"{result.machine}; load average {loads} (before, after)", *image_lines(result)]:
+        console.print(line, highlight=False)
+    console.print(f"wrote {save_image_bench(result, Path(out) / BENCH_FILE)}", highlight=False)
+
+
+def image_lines(images: ImageBench) -> list[str]:
+    """The image-file phase, one line per figure: the cache build rate, the epoch streamed from the cache against
+    in memory, and the larger-than-memory set's epoch with its peak memory."""
+    build = images.build
+    shape = "×".join(map(str, build.shape))
+    lines = [
+        f"image cache: {build.rows:,} {build.source_side}×{build.source_side} JPEGs decoded to {shape} at "
+        f"{build.images_per_s:,.0f} images/s (median of {len(build.seconds)} build(s) from scratch: "
+        f"{', '.join(f'{seconds:.1f}' for seconds in build.seconds)} s; {build.cache_gib:.2f} GiB)"
+    ]
+    epoch = images.epoch
+    if epoch:
+        verdict = "met" if epoch.ratio <= epoch.target else "missed"
+        same = "the same numbers" if epoch.same_numbers else "DIFFERENT numbers"
+        lines.append(
+            f"one {epoch.recipe} epoch ({epoch.train_rows:,} + {epoch.val_rows:,} images): read from the cache file "
+            f"batch by batch {epoch.streamed_seconds:.1f} s, from an array in memory {epoch.memory_seconds:.1f} s: "
+            f"{epoch.ratio:.2f}× (target ≤ {epoch.target:.1f}×: {verdict}), {same}"
+        )
+    large = images.large
+    if large:
+        verdict = "met" if large.peak_mib <= large.target_mib else "missed"
+        lines.append(
+            f"larger than the memory budget ({images.memory_budget_bytes / 2**30:.1f} GiB): {large.build.rows:,} "
+            f"images, a {large.build.cache_gib:.2f} GiB cache built at {large.build.images_per_s:,.0f} images/s, "
+            f"1 epoch of {large.folds} folds of {large.recipe} in {large.wall_seconds / 60:.1f} min with peak memory "
+            f"{large.peak_mib / 1024:.2f} GiB (target ≤ {large.target_mib / 1024:.0f} GiB: {verdict}; {large.measured})"
         )
     return lines
 

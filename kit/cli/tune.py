@@ -271,15 +271,24 @@ def bench(
     full_size: bool = typer.Option(
         False, "--full-size", help="Time the whole 5-fold kit cv of the recipe and of fast on 42,000 synthetic rows."
     ),
+    images: bool = typer.Option(
+        True, "--images/--no-images", help="Also bench generated image files: cache build, streamed epochs, > 4 GiB."
+    ),
+    images_only: bool = typer.Option(
+        False, "--images-only", help="Run only the image-file phase; its figures go into bench.json's images entry."
+    ),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the accuracy curves as bench.png by bench.json."),
     out: Path = typer.Option(Path("."), help="Folder to write bench.json (and bench.png) into."),
 ) -> None:
     """Race a kit recipe (default turbo) against the notebook's ImageDataGenerator pipeline on kit cv's folds."""
     overrides = parse_sets(set_)
     if quick:
-        seeds, folds, notebook_epochs, options = 1, 2, min(notebook_epochs, 2), False
+        seeds, folds, notebook_epochs, options, images = 1, 2, min(notebook_epochs, 2), False, False
     from kit.benchmark import run_bench
-    from kit.cli.benchview import PhaseDisplay, bench_notes, bench_table
+    from kit.cli.benchview import PhaseDisplay, bench_images, bench_notes, bench_table
+
+    if images_only:
+        return bench_images(out)
 
     try:
         with PhaseDisplay() as progress:
@@ -296,6 +305,7 @@ def bench(
                 startup=startup,
                 cv_estimate=cv_estimate,
                 full_size=full_size,
+                images=images,
                 out=out,
                 plot=plot,
                 callbacks=[progress],

@@ -21,7 +21,7 @@ import numpy as np
 from kit.competitions import softmax_scores
 from kit.crossval._results import FoldScore
 from kit.crossval._rundir import FoldResult
-from kit.data import ImageSet
+from kit.data import ImageSet, join_rows, take_rows
 from kit.engine import resume_state
 from kit.errors import KitError
 from kit.recipes import Recipe
@@ -149,7 +149,7 @@ def train_fold(
     predict_all = _predictor(job, model, train, test)
     callbacks = [*own, FiniteLoss(job.fold), *_fold_callbacks(job, own, report, predict_all, snapshots, resumed)]
     started = time.perf_counter() - (resumed.seconds if resumed else 0.0)
-    validation = (train.images[job.val_rows], train.labels[job.val_rows])
+    validation = (take_rows(train.images, job.val_rows), train.labels[job.val_rows])  # lazy above the budget
     initial_epoch = resumed.initial_epoch if resumed else 0
     batch, epochs = recipe.train.batch_size, recipe.train.epochs
     fitted = fit_on_pipeline(
@@ -173,14 +173,14 @@ def train_fold(
 
 def _training_part(job: FoldJob, train: ImageSet, test: ImageSet | None) -> tuple[np.ndarray, np.ndarray]:
     """The fold's training (images, labels): its training rows, then its pseudo-labelled test rows."""
-    images, labels = train.images[job.train_rows], train.labels[job.train_rows]
+    images, labels = take_rows(train.images, job.train_rows), train.labels[job.train_rows]
     if job.pseudo_rows is not None:
         if test is None:
             raise KitError(f"fold {job.fold}: pseudo-labelled rows need the test images")
         if np.ndim(job.pseudo_labels) != labels.ndim:
             task = "multi-label" if labels.ndim == 2 else "single-label"
             raise KitError(f"the pseudo-labels are not of this {task} task; pseudo-label with runs of this data")
-        images = np.concatenate([images, test.images[job.pseudo_rows]])
+        images = join_rows(images, take_rows(test.images, job.pseudo_rows))
         labels = np.concatenate([labels, job.pseudo_labels])
     return images, labels
 
@@ -239,9 +239,9 @@ def _predictor(job: FoldJob, model: Any, train: ImageSet, test: ImageSet | None)
 
     def predict_all() -> Predictions:
         return (
-            predict(train.images[job.val_rows]),
-            None if test is None else predict(test.images),
-            None if job.holdout is None else predict(train.images[job.holdout]),
+            predict(take_rows(train.images, job.val_rows)),
+            None if test is None else predict(take_rows(test.images)),
+            None if job.holdout is None else predict(take_rows(train.images, job.holdout)),
         )
 
     return predict_all

@@ -8,6 +8,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "_split": ["holdout_split"],
+        "_rows": ["LazyRows", "RowReader", "join_rows", "memory_budget", "reader_of", "streams", "take_rows"],
         "_demo": ["write_demo_data"],
         "_demoimages": ["LAYOUTS", "DemoImages", "demo_images"],
         "_infer": ["infer_competition"],

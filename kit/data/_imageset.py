@@ -1,12 +1,13 @@
 """Image files to an :class:`~kit.data.ImageSet`: the layout's checked file list, decoded once into a memory-mapped
-uint8 cache beside the data (``DATA/.kit-cache``; see :mod:`kit.data._cache`), with its targets, ids and groups."""
+uint8 cache beside the data (``DATA/.kit-cache``; see :mod:`kit.data._cache`), with its targets, ids and groups, and
+the cache's key as its ``source`` (what its fingerprint hashes: no pixel is read for it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from kit.competitions import Competition
-from kit.data._cache import cached_images
+from kit.data._cache import image_cache
 from kit.data._filelists import FileList, filename_files, folder_files, folder_test_files
 from kit.data._labelcsv import csv_files, csv_test_files
 from kit.data._load import ImageSet, Progress
@@ -35,7 +36,7 @@ def load_image_set(data_dir: Path | str, competition: Competition, part: str, pr
     files = train_files(data_dir, competition) if part == "train" else test_files(data_dir, competition)
     if files is None:
         raise KitError(f"{data_dir / competition.images.test}: folder not found; the competition has no test images")
-    images = cached_images(
+    images, key = image_cache(
         files.paths,
         competition.image_shape,
         competition.images.resize,
@@ -44,4 +45,4 @@ def load_image_set(data_dir: Path | str, competition: Competition, part: str, pr
         tag=part,
         progress=progress,
     )
-    return ImageSet(images=images, labels=files.labels, ids=files.ids, groups=files.groups)
+    return ImageSet(images=images, labels=files.labels, ids=files.ids, groups=files.groups, source=key)

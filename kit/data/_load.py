@@ -7,6 +7,7 @@ naming the file, line and column, or the spec key to set.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,21 +39,27 @@ __all__ = [
 class ImageSet:
     """Images as uint8 ``(n, height, width, channels)`` (memory-mapped for image files), class indices (a 0/1
     ``(n, labels)`` matrix for multi-label; None for test), ids (int64 or str) and groups (None without a group
-    column)."""
+    column). ``source``: for images decoded into a cache, the cache's key (it changes with the files, their sizes
+    and modification times, the target shape and the decoder), which fingerprints the pixels without reading them."""
 
     images: np.ndarray
     labels: np.ndarray | None
     ids: np.ndarray
     groups: np.ndarray | None = None
+    source: str | None = None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def fingerprint(self) -> str:
-        """A short hash of the pixels and labels, to tell whether two runs saw the same rows."""
+        """A short hash of the pixels (of a cached set: of its cache key, so no pixel is read) and labels, to tell
+        whether two runs saw the same rows."""
         from kit.data._cache import chunked_sha256
 
-        digest = chunked_sha256(self.images)  # the same hash as of ``images.tobytes()``, without the copy
+        if self.source is not None:
+            digest = hashlib.sha256(f"image cache {self.source}".encode())
+        else:
+            digest = chunked_sha256(self.images)  # the same hash as of ``images.tobytes()``, without the copy
         if self.labels is not None:
             digest.update(self.labels.astype(np.int64).tobytes())
         return digest.hexdigest()[:16]

@@ -13,6 +13,8 @@ the whole fit instead of tearing one down and building another every epoch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -173,12 +175,14 @@ def training_dataset(
     epochs: int = 1,
 ) -> tuple[tf.data.Dataset, int]:
     """(dataset, steps per epoch): shuffled, batched (float image, one-hot label) pairs of epochs ``initial_epoch`` to
-    ``epochs - 1`` back to back, augmented per image; images stay uint8 until batched.
+    ``epochs - 1`` back to back, augmented per image; images stay uint8 until batched. ``images`` is an array, or
+    a view whose ``gather(rows)`` reads a batch (:class:`kit.data.LazyRows`: a set larger than the memory budget), which
+    gives the same batches, bit for bit.
 
     Pass both to Keras as ``model.fit(dataset, steps_per_epoch=steps, epochs=epochs, initial_epoch=initial_epoch)``.
     """
     rows, per_epoch = len(images), steps(len(images), batch_size)
-    pixels = tf.constant(images)
+    pick = gatherer(images)
     targets = tf.constant(labels)
 
     @plain
@@ -188,7 +192,7 @@ def training_dataset(
 
     @plain
     def prepare(epoch: tf.Tensor, batch: tf.Tensor, rows_of_batch: tf.Tensor):
-        batch_images = tf.cast(tf.gather(pixels, rows_of_batch), tf.float32)
+        batch_images = tf.cast(pick(rows_of_batch), tf.float32)
         if augment.enabled:
             batch_images = augment_batch(batch_images, augment, seed, epoch, batch)
         picked = tf.gather(targets, rows_of_batch)  # class indices (one-hot), or a 0/1 multi-label matrix (float)
@@ -223,7 +227,45 @@ def validation_dataset(
     return _evaluation(images, labels, classes, batch_size, repeat=True), steps(len(images), batch_size)
 
 
+def gatherer(images: Any) -> Callable[[tf.Tensor], tf.Tensor]:
+    """How a batch's uint8 images are picked by their rows: from one constant tensor of an array in memory, or, for
+    a view with ``gather(rows)`` (:class:`kit.data.LazyRows`), read by it outside the graph, batch by batch."""
+    if not hasattr(images, "gather"):
+        pixels = tf.constant(images)
+        return lambda rows: tf.gather(pixels, rows)
+    shape = tuple(images.shape[1:])
+
+    def read(rows: tf.Tensor) -> tf.Tensor:
+        picked = tf.numpy_function(images.gather, [rows], tf.uint8, stateful=False, name="read_rows")
+        return tf.ensure_shape(picked, (None, *shape))
+
+    return read
+
+
+def _streamed(images: Any, labels: np.ndarray | None, classes: int, batch_size: int, repeat: bool):
+    """The evaluation batches of a view read batch by batch (:func:`gatherer`): the same batches as of an array."""
+    count, read = len(images), gatherer(images)
+    targets = None if labels is None else tf.constant(labels)
+    encode = (lambda y: tf.cast(y, tf.float32)) if labels is not None and labels.ndim == 2 else None
+
+    @plain
+    def batch_of(start: tf.Tensor):
+        rows = tf.range(start, tf.minimum(start + batch_size, count))
+        pixels = tf.cast(read(rows), tf.float32)
+        if targets is None:
+            return pixels
+        picked = tf.gather(targets, rows)
+        return pixels, encode(picked) if encode else tf.one_hot(picked, classes)
+
+    dataset = tf.data.Dataset.range(0, count, batch_size)
+    dataset = dataset.repeat() if repeat else dataset
+    dataset = dataset.map(batch_of, num_parallel_calls=usable_cores(), deterministic=True)
+    return without_autotune(dataset.prefetch(2))
+
+
 def _evaluation(images: np.ndarray, labels: np.ndarray | None, classes: int, batch_size: int, repeat: bool):
+    if hasattr(images, "gather"):
+        return _streamed(images, labels, classes, batch_size, repeat)
     if labels is None:
         dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
         dataset = dataset.repeat() if repeat else dataset

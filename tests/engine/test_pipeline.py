@@ -132,3 +132,34 @@ def test_validation_dataset_repeats_the_evaluation_batches(images):
     assert count == len(once) == 5
     for (image, label), (again, label_again) in zip(once + once, twice, strict=True):
         assert np.array_equal(image, again) and np.array_equal(label, label_again)
+
+
+PHOTO = AugmentSpec(rotation=10.0, zoom=0.1, flip_horizontal=True, crop=0.5, brightness=0.2, contrast=0.2)
+
+
+def test_rows_read_from_the_cache_file_give_the_same_batches_bit_for_bit(images, tmp_path):
+    from kit.data import LazyRows, reader_of
+
+    coloured = np.repeat(images, 3, axis=-1)
+    np.save(tmp_path / "images.npy", coloured)
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    rows = np.arange(ROWS)[::-1]  # a fold's rows, in another order than the file's
+    lazy = LazyRows([(reader_of(mapped), rows)])
+    labels = np.arange(ROWS) % 10
+    for augment in (FULL, PHOTO, AugmentSpec()):
+        expected, per_epoch = training_dataset(coloured[rows], labels, 10, BATCH, augment, 5, 1, 3)
+        streamed, same_steps = training_dataset(lazy, labels, 10, BATCH, augment, 5, 1, 3)
+        assert per_epoch == same_steps
+        for (image, label), (again, label_again) in zip(expected, streamed, strict=True):
+            assert again.shape[1:] == (28, 28, 3) and np.array_equal(image.numpy(), again.numpy())
+            assert np.array_equal(label.numpy(), label_again.numpy())
+    multilabel = np.eye(ROWS, 4, dtype=np.uint8)
+    for targets, classes in ((labels, 10), (multilabel, 4), (None, 10)):
+        expected = list(evaluation_dataset(coloured[rows], targets, classes, BATCH).as_numpy_iterator())
+        streamed = list(evaluation_dataset(lazy, targets, classes, BATCH).as_numpy_iterator())
+        assert len(expected) == len(streamed) == 5
+        for one, other in zip(expected, streamed, strict=True):
+            for part, same in zip(*(x if isinstance(x, tuple) else (x,) for x in (one, other)), strict=True):
+                assert part.dtype == same.dtype and np.array_equal(part, same)
+    repeated, count = validation_dataset(lazy, labels, 10, BATCH)
+    assert count == 5 and len(list(repeated.take(2 * count))) == 10
