@@ -6,18 +6,30 @@ fetched through a 302 to ``/blobs/…`` (the archive of them all, as ``DownloadD
 no file ask for, to ``/bundles/…``) and submissions are uploaded with a PUT to ``/uploads/…``, both on this server.
 Besides the main competition (which takes submissions), it serves any other competitions and datasets (``owner/name``)
 added with :meth:`FakeKaggle.add_competition` and :meth:`FakeKaggle.add_dataset`.
+
+For ``kit kernel push`` it also plays Kaggle's datasets and kernels services: datasets created and versioned from
+blobs uploaded with ``StartBlobUpload`` (processed after ``dataset_polls`` status calls), kernels saved with
+``SaveKernel`` whose versions go through ``kernel_plan`` (QUEUED → RUNNING → COMPLETE, or ERROR with
+``kernel_failure`` and ``kernel_log``) one status call at a time and then list ``kernel_outputs`` (served from
+``/kernel-output/…``), and code submissions of a version's output, scored like file submissions.
+:func:`point_client` points the official client at a running fake.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
+import socket
 import threading
 import zipfile
+from collections.abc import Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 API = "/api/v1/"
@@ -66,6 +78,15 @@ class FakeKaggle:
         self.catalog: dict[tuple[str, str], tuple[dict[str, bytes], set[str]]] = {}
         self.solution = solution
         self.credentials = "Basic " + base64.b64encode(f"{username}:{key}".encode()).decode()
+        self.username = username
+        self.dataset_versions: dict[str, int] = {}  # datasets made through the API: slug -> version
+        self.dataset_polls = 0  # status calls a new dataset version stays in processing
+        self._processing: dict[str, int] = {}
+        self.kernels: dict[str, list[dict]] = {}  # "owner/slug" -> its versions, oldest first
+        self.kernel_plan = ["QUEUED", "RUNNING", "COMPLETE"]  # the statuses of the next version, one per status call
+        self.kernel_outputs: dict[str, bytes] = {}  # the output files of the next version
+        self.kernel_log = ""
+        self.kernel_failure = ""
         self.wrapped = set(wrapped)
         self.catalog[("competition", competition)] = (files, self.wrapped)
         self.rules_accepted = True
@@ -172,6 +193,11 @@ class FakeKaggle:
         content = self.uploads.get(body.get("blobFileTokens", ""))
         if content is None:
             raise _Reply(400, "unknown blob token")
+        name = self.upload_names[body["blobFileTokens"]]
+        return self.record_submission(content, name, body.get("submissionDescription", ""))
+
+    def record_submission(self, content: bytes, name: str, description: str) -> dict:
+        """A new submission of ``content``, pending until scored (an error at once when it cannot be scored)."""
         public, error = self.score(content)
         ref = 1000 + len(self.submissions)
         self.submissions.insert(
@@ -180,8 +206,8 @@ class FakeKaggle:
                 "ref": ref,
                 "totalBytes": len(content),
                 "date": CREATED,
-                "description": body.get("submissionDescription", ""),
-                "fileName": self.upload_names[body["blobFileTokens"]],
+                "description": description,
+                "fileName": name,
                 "status": "ERROR" if error else "PENDING",
                 "errorDescription": error or "",
                 "_score": public,
@@ -189,6 +215,115 @@ class FakeKaggle:
             },
         )
         return {"message": f"Successfully submitted to {self.competition}", "ref": ref}
+
+    # --- datasets and kernels (kit kernel push) ---------------------------------------------------------------------
+
+    def start_blob(self, body: dict) -> dict:
+        token = f"blob-{len(self.upload_names) + 1}"
+        self.upload_names[token] = body.get("name", "")
+        return {"token": token, "createUrl": f"http://localhost/uploads/{token}"}
+
+    def _own(self, owner: str) -> None:
+        if owner != self.username:
+            raise _Reply(403, "You do not have permission to change this")
+
+    def _blob_files(self, listed: list) -> dict[str, bytes]:
+        files = {}
+        for item in listed or []:
+            token = item.get("token", "")
+            if token not in self.uploads:
+                raise _Reply(400, f"unknown blob token {token}")
+            files[self.upload_names[token]] = self.uploads[token]
+        return files
+
+    def save_dataset(self, owner: str, slug: str, listed: list, new: bool) -> dict:
+        """Create the dataset ``owner/slug`` from uploaded blobs, or a new version of it."""
+        ref = f"{owner}/{slug}"
+        exists = ("dataset", ref) in self.catalog
+        if new and exists:
+            return {"status": "error", "error": f'The requested slug "{slug}" is already in use'}
+        if not new and not exists:
+            raise _Reply(404, "Dataset not found")
+        self._own(owner)
+        self.catalog[("dataset", ref)] = (self._blob_files(listed), set())
+        self.dataset_versions[ref] = self.dataset_versions.get(ref, 0) + 1
+        self._processing[ref] = self.dataset_polls
+        return {"ref": ref, "url": f"https://www.kaggle.com/datasets/{ref}", "status": "ok", "error": ""}
+
+    def dataset_status(self, ref: str) -> dict:
+        if ("dataset", ref) not in self.catalog:
+            raise _Reply(404, "Dataset not found")
+        if self._processing.get(ref, 0) > 0:
+            self._processing[ref] -= 1
+            return {"status": "BLOBS_RECEIVED"}
+        return {"status": "READY"}
+
+    def save_kernel(self, body: dict) -> dict:
+        """A new version of the kernel ``body["slug"]``, to run through ``kernel_plan``."""
+        ref = body.get("slug", "")
+        self._own(ref.split("/")[0])
+        missing = [source for source in body.get("datasetDataSources", []) if ("dataset", source) not in self.catalog]
+        unknown = [name for name in body.get("competitionDataSources", []) if ("competition", name) not in self.catalog]
+        versions = self.kernels.setdefault(ref, [])
+        if not missing and not unknown:
+            versions.append(
+                {
+                    "request": body,
+                    "plan": list(self.kernel_plan),
+                    "outputs": dict(self.kernel_outputs),
+                    "log": self.kernel_log,
+                    "failure": self.kernel_failure,
+                    "polls": 0,
+                }
+            )
+        return {
+            "ref": f"/code/{ref}",
+            "url": f"https://www.kaggle.com/code/{ref}",
+            "versionNumber": len(versions),
+            "error": "",
+            "invalidDatasetSources": missing,
+            "invalidCompetitionSources": unknown,
+        }
+
+    def kernel_version(self, body: dict, version: int | None = None) -> dict:
+        versions = self.kernels.get(f"{body.get('userName', '')}/{body.get('kernelSlug', '')}")
+        if not versions:
+            raise _Reply(404, "Kernel not found")
+        return versions[-1] if version is None else versions[version - 1]
+
+    def kernel_status(self, body: dict) -> dict:
+        """The latest version's status: the next of its plan (the last one stays)."""
+        run = self.kernel_version(body)
+        status = run["plan"][min(run["polls"], len(run["plan"]) - 1)]
+        run["polls"] += 1
+        return {"status": status, "failureMessage": run["failure"] if status == "ERROR" else ""}
+
+    def kernel_output(self, body: dict) -> dict:
+        run = self.kernel_version(body)
+        ref = f"{body['userName']}/{body['kernelSlug']}"
+        number = self.kernels[ref].index(run) + 1
+        files = [
+            {"url": f"http://localhost/kernel-output/{quote(ref, safe='')}/{number}/{name}", "fileName": name}
+            for name in sorted(run["outputs"])
+        ]
+        return {"files": files, "log": run["log"], "nextPageToken": ""}
+
+    def output_file(self, ref: str, number: str, name: str) -> bytes | None:
+        versions = self.kernels.get(ref, [])
+        if not number.isdigit() or not 0 < int(number) <= len(versions):
+            return None
+        return versions[int(number) - 1]["outputs"].get(name)
+
+    def create_code_submission(self, body: dict) -> dict:
+        """Submit the output file of a kernel version to the main competition."""
+        run = self.kernel_version(
+            {"userName": body.get("kernelOwner", ""), "kernelSlug": body.get("kernelSlug", "")},
+            body.get("kernelVersion") or None,
+        )
+        name = body.get("fileName", "")
+        if name not in run["outputs"]:
+            raise _Reply(400, f"the kernel version has no output file {name}")
+        return self.record_submission(run["outputs"][name], name, body.get("submissionDescription", ""))
 
     def list_submissions(self) -> list[dict]:
         """The submissions, newest first; each call brings a pending one a step closer to its score."""
@@ -219,6 +354,11 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             self._answer(method, lambda: self._api(method, json.loads(self._body() or b"{}")))
 
         def do_GET(self) -> None:
+            if urlsplit(self.path).path.startswith("/kernel-output/"):
+                parts = urlsplit(self.path).path.removeprefix("/kernel-output/").split("/", 2)
+                parts = parts if len(parts) == 3 else ["", "", ""]
+                self._answer("output", lambda: self._output(*map(unquote, parts)))
+                return
             if urlsplit(self.path).path.startswith("/bundles/"):
                 parts = urlsplit(self.path).path.removeprefix("/bundles/").split("/", 2)
                 self._answer(
@@ -299,6 +439,25 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
                 today = len(kaggle.submissions)
                 left = max(0, DAILY_SUBMISSIONS - today)
                 return 200, {"numToday": today, "numTotal": today, "numAllowedNow": left, "limitedByTotal": False}
+            if method == "StartBlobUpload":
+                return 200, kaggle.start_blob(body)
+            if method in ("CreateDataset", "CreateDatasetVersion"):
+                new = method == "CreateDataset"
+                owner = body.get("ownerSlug", "")
+                slug = body.get("slug" if new else "datasetSlug", "")
+                files = body.get("files") if new else body.get("body", {}).get("files")
+                return 200, kaggle.save_dataset(owner, slug, files, new)
+            if method == "GetDatasetStatus":
+                return 200, kaggle.dataset_status(f"{body.get('ownerSlug', '')}/{body.get('datasetSlug', '')}")
+            if method == "SaveKernel":
+                return 200, kaggle.save_kernel(body)
+            if method == "GetKernelSessionStatus":
+                return 200, kaggle.kernel_status(body)
+            if method == "ListKernelSessionOutput":
+                return 200, kaggle.kernel_output(body)
+            if method == "CreateCodeSubmission":
+                self._require_competition(body, rules=True)
+                return 200, kaggle.create_code_submission(body)
             if method in ("ListDataFiles", "ListDatasetFiles"):
                 kind, slug, files = self._source(method, body)
                 start = int(body.get("pageToken") or 0)
@@ -352,6 +511,12 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
                 raise _Reply(404, "no such bundle")
             return 200, content, {"Content-Type": "application/zip", "Last-Modified": formatdate(usegmt=True)}
 
+        def _output(self, ref: str, number: str, name: str):
+            content = kaggle.output_file(ref, number, name)
+            if content is None:
+                raise _Reply(404, "no such output file")
+            return 200, content, {"Content-Type": "application/octet-stream", "Last-Modified": formatdate(usegmt=True)}
+
         def _upload(self, token: str):
             if token not in kaggle.upload_names:
                 raise _Reply(404, "unknown upload")
@@ -359,3 +524,36 @@ def _handler(kaggle: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             return 200, {}
 
     return Handler
+
+
+@contextlib.contextmanager
+def point_client(server: FakeKaggle, monkeypatch: Any, folder: Path, username: str, key: str) -> Iterator[None]:
+    """Point the official client at the running ``server`` with these credentials: its API calls go through the
+    fake as an HTTP proxy, HTTPS (the production host) to a closed local port; HOME and the client's config folder
+    are empty folders in ``folder``, which becomes the working directory."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        for name in ("NO_PROXY", "ALL_PROXY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE", "XDG_CONFIG_HOME"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+        for name, value in {
+            "KAGGLE_API_ENVIRONMENT": "LOCALHOST",
+            "HTTP_PROXY": f"http://127.0.0.1:{server.port}",
+            "http_proxy": f"http://127.0.0.1:{server.port}",
+            "HTTPS_PROXY": nowhere,
+            "https_proxy": nowhere,
+            "HOME": str(folder / "home"),
+            "KAGGLE_CONFIG_DIR": str(folder / "kaggle-config"),
+            "KAGGLE_USERNAME": username,
+            "KAGGLE_KEY": key,
+        }.items():
+            monkeypatch.setenv(name, value)
+        (folder / "kaggle-config").mkdir(exist_ok=True)
+        monkeypatch.chdir(folder)
+        with contextlib.redirect_stdout(io.StringIO()):  # the client reads its config once, when imported
+            from kaggle.api.kaggle_api_extended import KaggleApi
+        monkeypatch.setattr(KaggleApi, "config_dir", str(folder / "kaggle-config"))
+        monkeypatch.setattr(KaggleApi, "config", str(folder / "kaggle-config" / "kaggle.json"))
+        monkeypatch.setattr(KaggleApi, "args", ["--local"])
+        yield

@@ -1,4 +1,4 @@
-"""`kit fetch`, `kit submit`, `kit submissions`: the Kaggle commands and their tables."""
+"""`kit fetch`, `kit submit`, `kit submissions` and `kit kernel build / push`: the Kaggle commands and their tables."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kit.cli.render import RichProgress, console
 from kit.competitions import DEFAULT_COMPETITION
 
 if TYPE_CHECKING:
-    from kit.kaggle import FetchResult, SubmissionList
+    from kit.kaggle import FetchResult, KernelBuild, SubmissionList
 
 
 @contextlib.contextmanager
@@ -35,6 +35,10 @@ def register(app: typer.Typer) -> None:
     app.command("fetch")(fetch)
     app.command("submit")(submit)
     app.command("submissions")(submissions)
+    kernel_app.command("build")(kernel_build)
+    kernel_app.command("push")(kernel_push)
+    kernel_app.command("train")(kernel_train)
+    app.add_typer(kernel_app, name="kernel")
 
 
 def size(count: int) -> str:
@@ -158,3 +162,171 @@ def submissions(
     from kit.kaggle import submissions as list_submissions
 
     console.print(submissions_table(list_submissions(competition, count)))
+
+
+# --- kit kernel: code competitions and Kaggle's machines ------------------------------------------------------------
+
+kernel_app = typer.Typer(
+    no_args_is_help=True,
+    help="Code competitions: build an offline inference kernel for runs, push it to Kaggle, submit its output.",
+)
+BUILD_FLAGS = {
+    **{name: f"--{name.replace('_', '-')}" for name in ("weights", "auto_weights", "select", "stack", "metric")},
+    **{"title": "--name", "out": "--out", "owner": "--owner", "force": "--force", "data_dir": "--data"},
+    **{"python_version": "--python", "platform": "--platform", "wheels_from": "--wheels-from"},
+}
+PUSH_FLAGS = {"timeout": "--timeout", "force": "--force", "submit": "--submit", "message": "--message"}
+TRAIN_FLAGS = {
+    **{name: f"--{name}" for name in ("timeout", "force", "folds", "epochs", "owner", "out", "competition")},
+    **{"title": "--name", "data_dir": "--data", "gpu": "--cpu", "folder": "--kernel-folder"},
+    **{"python_version": "--python", "platform": "--platform", "wheels_from": "--wheels-from"},
+}
+
+
+@contextlib.contextmanager
+def kernel_flags(mapping: dict[str, str]) -> Iterator[None]:
+    """Library errors of the kernel commands worded with their flags."""
+    from kit.cli.options import as_flags
+    from kit.errors import KitError
+
+    try:
+        yield
+    except KitError as error:
+        raise as_flags(error, mapping) from None
+
+
+def kernel_build(
+    runs: list[str] = typer.Argument(..., help="Run folders (or names under runs/) to combine, all folds of each."),
+    out: Optional[Path] = typer.Option(None, help="Folder to build in; default kernels/<slug of the name>."),
+    name: Optional[str] = typer.Option(None, help="The kernel's title (its slug follows); default: kit COMPETITION."),
+    owner: Optional[str] = typer.Option(None, help="Kaggle username owning the kernel; default your credentials'."),
+    gpu: bool = typer.Option(False, "--gpu", help="Ask Kaggle for a GPU (enable_gpu)."),
+    weights: Optional[str] = typer.Option(None, help="One weight per run, comma-separated (default: equal)."),
+    auto_weights: bool = typer.Option(False, "--auto-weights", help="The weights that maximise OOF accuracy."),
+    select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana), with replacement."),
+    stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
+    metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
+    data: Optional[Path] = typer.Option(None, help="The runs' competition folder (its spec); default their own."),
+    python: str = typer.Option("3.11", help="The kernel's Python version, for the wheels."),
+    platform: str = typer.Option(
+        "manylinux_2_35_x86_64", help="The kernel's platform: wheels of this manylinux level or older."
+    ),
+    wheels_from: Optional[Path] = typer.Option(
+        None, help="Offline: take the wheels from this folder instead of resolving them with pip."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a kernel already built in --out."),
+) -> None:
+    """Build a code-competition kernel: models and wheels datasets and an offline inference notebook."""
+    from kit.ensemble import check_one_way, parse_weights
+    from kit.kaggle import build_kernel
+
+    with kernel_flags(BUILD_FLAGS):
+        check_one_way(weights, auto_weights, select, stack, names=BUILD_FLAGS)
+        parsed = None if weights is None else tuple(parse_weights(weights, len(runs)))
+        with RichProgress() as progress:
+            built = build_kernel(
+                runs,
+                out,
+                title=name,
+                owner=owner,
+                gpu=gpu,
+                weights=parsed,
+                auto_weights=auto_weights,
+                select=select,
+                stack=stack,
+                metric=metric,
+                data_dir=data,
+                python_version=python,
+                platform=platform,
+                wheels_from=wheels_from,
+                force=force,
+                callbacks=[progress],
+            )
+    console.print(build_table(built))
+    owner_note = "" if built.owner_known else " (owner filled in by kit kernel push)"
+    console.print(escape(f"built {built.folder}{owner_note}; next: kit kernel push {built.folder} --submit"))
+
+
+def build_table(built: KernelBuild) -> Table:
+    """What a built kernel folder holds."""
+    table = Table(title=f"kernel {built.kernel} for {built.competition}")
+    table.add_column("part", no_wrap=True)
+    table.add_column("Kaggle id", overflow="fold")
+    table.add_column("holds")
+    weights = "" if built.weights is None else " × ".join(f"{weight:.3g}" for weight in built.weights)
+    runs = f"{len(built.runs)} runs ({built.weighting}{': ' + weights if weights else ''}), OOF accuracy "
+    table.add_row("kernel/", built.kernel, f"{built.notebook.name}, GPU {'on' if built.gpu else 'off'}, no internet")
+    table.add_row("models/", built.models_dataset, runs + f"{built.oof_accuracy:.4f}")
+    count = f"{len(built.wheels)} wheel{'s' if len(built.wheels) != 1 else ''}"
+    table.add_row("wheels/", built.wheels_dataset, f"{count}: " + ", ".join(built.wheels[:4]))
+    return table
+
+
+def kernel_push(
+    folder: Path = typer.Argument(..., help="A folder built by kit kernel build."),
+    submit: bool = typer.Option(False, "--submit", help="Submit the kernel's output and wait for its score."),
+    message: Optional[str] = typer.Option(None, "-m", "--message", help="The submission's description."),
+    timeout: float = typer.Option(9 * 3600, help="Seconds the whole push may take, the kernel's run included."),
+    data: Optional[Path] = typer.Option(None, help="Folder whose sample_submission.csv the output's ids must match."),
+    force: bool = typer.Option(False, "--force", help="Push and run the kernel again even if unchanged."),
+) -> None:
+    """Upload the datasets (when changed), push and run the kernel, fetch and check its submission, submit it."""
+    from kit.kaggle import KERNEL_POLL, Poll, push_kernel
+
+    poll = Poll(KERNEL_POLL.interval, KERNEL_POLL.most, timeout)
+    with RichProgress() as progress, kernel_flags(PUSH_FLAGS):
+        pushed = push_kernel(
+            folder, submit=submit, message=message, timeout=timeout, poll=poll, score_poll=poll, force=force,
+            data_dir=data, callbacks=[progress],
+        )  # fmt: skip
+    for sync in pushed.datasets:
+        console.print(escape(f"dataset {sync.ref}: {sync.action}"), highlight=False)
+    version = f" version {pushed.version}" if pushed.version else ""
+    how = "pushed and ran" if pushed.pushed else "found already pushed; followed"
+    console.print(escape(f"kernel {pushed.kernel}{version}: {how}"), highlight=False)
+    console.print(
+        escape(f"wrote {pushed.output / 'submission.csv'} ({pushed.rows} rows, checked) and {len(pushed.files)} files"),
+        highlight=False,
+    )
+    if pushed.submission is not None:
+        scored = pushed.submission
+        console.print(
+            f"public score [bold green]{escape(str(scored.public_score))}[/] (submission {scored.ref})", highlight=False
+        )
+
+
+def kernel_train(
+    recipe: str = typer.Argument(..., help="Recipe name or path to a .toml file, as for kit cv."),
+    competition: Optional[str] = typer.Option(None, help="Competition slug; default the one of --data."),
+    data: Optional[Path] = typer.Option(None, help="The local competition folder whose competition.toml to use."),
+    out: Optional[Path] = typer.Option(None, help="Where the run folder comes back to; default runs/<recipe>."),
+    folds: Optional[int] = typer.Option(None, help="Override the recipe's number of folds."),
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's number of epochs."),
+    name: Optional[str] = typer.Option(None, help="The kernel's title; default: kit RECIPE COMPETITION."),
+    owner: Optional[str] = typer.Option(None, help="Kaggle username owning the kernel; default your credentials'."),
+    cpu: bool = typer.Option(False, "--cpu", help="Run without a GPU."),
+    kernel_folder: Optional[Path] = typer.Option(None, help="The kernel's folder; default kernels/train-<recipe>-…"),
+    timeout: float = typer.Option(12 * 3600, help="Seconds the whole command may take, training included."),
+    python: str = typer.Option("3.11", help="The kernel's Python version, for the wheels."),
+    platform: str = typer.Option("manylinux_2_35_x86_64", help="The kernel's platform, for the wheels."),
+    wheels_from: Optional[Path] = typer.Option(None, help="Offline: take the wheels from this folder."),
+    force: bool = typer.Option(False, "--force", help="Push the kernel again; replace a run already in --out."),
+) -> None:
+    """Run kit cv of RECIPE on Kaggle (a GPU by default) and bring the run folder back, for kit predict."""
+    from kit.kaggle import KERNEL_POLL, Poll, train_kernel
+
+    poll = Poll(KERNEL_POLL.interval, KERNEL_POLL.most, timeout)
+    with RichProgress() as progress, kernel_flags(TRAIN_FLAGS):
+        trained = train_kernel(
+            recipe, competition, data_dir=data, out=out, folder=kernel_folder, title=name, owner=owner, gpu=not cpu,
+            folds=folds, epochs=epochs, timeout=timeout, poll=poll, python_version=python, platform=platform,
+            wheels_from=wheels_from, force=force, callbacks=[progress],
+        )  # fmt: skip
+    version = f" version {trained.version}" if trained.version else ""
+    how = "pushed and ran" if trained.pushed else "found already pushed; followed"
+    console.print(escape(f"kernel {trained.kernel}{version}: {how}"), highlight=False)
+    console.print(
+        f"brought back [bold]{escape(str(trained.run))}[/]: {trained.folds} folds, OOF accuracy "
+        f"[bold green]{trained.oof_accuracy:.4f}[/]",
+        highlight=False,
+    )

@@ -99,6 +99,16 @@ def groups_fingerprint(groups: np.ndarray | None) -> str | None:
     return hashlib.sha256("\n".join(map(str, groups)).encode()).hexdigest()[:16]
 
 
+def check_fits(recipe: Recipe, shape: tuple[int, ...]) -> None:
+    """Before any fold trains: a kernel that does not fit the images fails here, and a backbone's weights are fetched
+    (or refused, one line) once."""
+    recipe.feature_maps(shape)
+    if recipe.model.backbone is not None:
+        from kit.engine import fetch_backbone
+
+        fetch_backbone(recipe, shape)
+
+
 def _check_pseudo(pseudo: Any, test: ImageSet | None) -> None:
     """Pseudo-labels must come from predictions of exactly these test rows."""
     if test is None:
@@ -202,11 +212,7 @@ def run_cv(
     data_dir = resolve_data_dir(data_dir, as_competition(competition, None))
     competition = as_competition(competition, data_dir)
     train = load_train(data_dir, competition, decoding(listeners, "decode train images"))
-    recipe.feature_maps(train.images.shape[1:])  # a kernel that does not fit the images fails here, before training
-    if recipe.model.backbone is not None:  # its weights fetched (or refused, one line) once, before any fold
-        from kit.engine import fetch_backbone
-
-        fetch_backbone(recipe, train.images.shape[1:])
+    check_fits(recipe, train.images.shape[1:])
     test = (
         load_test(data_dir, competition, decoding(listeners, "decode test images"))
         if has_test(data_dir, competition)
