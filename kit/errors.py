@@ -48,6 +48,11 @@ class KitError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:  # keeps argument and fix across processes (joblib, Dask)
         return _rebuild, (self.message, self.argument, self.fixes)
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error instead of a traceback: its one line, as the terminal shows it (the
+        traceback stays on the error: ``traceback.print_exception(sys.last_value)`` prints it)."""
+        return [f"{type(self).__name__}: {self}"]
+
     def render(self, flag_of: FlagOf | None = None) -> str:
         """The error worded with a front end's names: ``flag_of`` maps a library argument to its name there (a
         mapping or a function returning None for arguments it lacks). Arguments it does not map keep the library's

@@ -17,6 +17,7 @@ from kit.crossval._summary import REWRITE
 from kit.engine import PROBE_ROWS, compile_predictor
 from kit.errors import KitError
 from kit.utils import import_tensorflow, load_array
+from kit.utils._display import card, facts, short_repr
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,22 @@ class Inference:
     @property
     def images_per_s(self) -> float:
         return len(self.softmax) / self.seconds if self.seconds > 0 else 0.0
+
+    def __repr__(self) -> str:
+        fields = {"run": self.run, "engine": self.engine, "precision": self.precision, "rows": len(self.softmax)}
+        return short_repr("Inference", {**fields, "models": self.models, "images_per_s": round(self.images_per_s)})
+
+    def _repr_html_(self) -> str:
+        about = facts(
+            [
+                ("engine", f"{self.engine} ({self.precision})"),
+                ("fell back", self.fallback),
+                ("rows", f"{len(self.softmax):,} × {self.softmax.shape[1] if self.softmax.ndim == 2 else 1}"),
+                ("models", self.models),
+                ("speed", f"{self.images_per_s:,.0f} images/s ({self.seconds:.2f} s)"),
+            ]
+        )
+        return card(f"Inference · {self.run}", about)
 
 
 def load_fold_models(run: Any, folds: Sequence[int] | None = None, compile: bool = False) -> list[Any]:

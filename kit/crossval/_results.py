@@ -21,6 +21,7 @@ from kit.crossval._rundir import (
 )
 from kit.crossval._summary import Summary
 from kit.errors import KitError
+from kit.utils._display import card, facts, in_notebook, number, short_repr, show_images, table
 
 if TYPE_CHECKING:
     from kit.recipes import Recipe
@@ -126,11 +127,44 @@ class CVResult:
 
         return load_fold_models(self.run, [score.fold for score in self.folds], compile=True)
 
-    def report(self, data: Path | str | None = None) -> Any:
-        """Write the run's PNG figures and report.html into its folder; returns what was written."""
+    def report(self, data: Path | str | None = None, *, show: bool | None = None) -> Any:
+        """Write the run's PNG figures and report.html into its folder (as ``kit report``). ``show`` (default: in a
+        Jupyter kernel) displays the figures inline and returns None; otherwise returns what was written, silently."""
         from kit.crossval._report import write_report
 
-        return write_report(self.path, data)
+        written = write_report(self.path, data)
+        if not (in_notebook() if show is None else show):
+            return written
+        show_images(written.images.values(), f"report of {self.recipe_name} on {self.competition}: {written.html}")
+        return None
+
+    def __repr__(self) -> str:
+        other = self.metric != "accuracy"  # the competition's metric and score shown only where it is not accuracy
+        fields = {"recipe": self.recipe_name, "competition": self.competition, "metric": self.metric if other else None}
+        fields |= {"oof_score": self.oof_score if other else None, "oof_accuracy": self.oof_accuracy}
+        fields |= {"folds": len(self.folds), "path": self.path}
+        return short_repr("CVResult", fields)
+
+    def _repr_html_(self) -> str:
+        score = self.oof_accuracy if self.oof_score is None else self.oof_score
+        spread = f"{number(self.fold_accuracy_mean)} ± {number(self.fold_accuracy_std)}"
+        held = f"{number(self.holdout_accuracy)} ({self.holdout_rows:,} rows)" if self.holdout_rows else None
+        about = facts(
+            [
+                (f"OOF {self.metric}", number(score)),
+                ("OOF accuracy", number(self.oof_accuracy) if self.metric != "accuracy" else None),
+                ("OOF log loss", number(self.oof_loss)),
+                ("fold accuracy", spread),
+                ("hold-out accuracy", held),
+                ("rows", f"{self.train_rows:,} train, {self.test_rows:,} test, {self.classes} classes"),
+                ("overrides", ", ".join(f"{key}={value}" for key, value in self.overrides.items()) or None),
+                ("trained", f"{self.train_seconds:.0f} s, finished {self.finished_at}"),
+                ("path", str(self.path)),
+            ]
+        )
+        rows = [(f.fold, f.epochs, number(f.val_accuracy), number(f.val_loss), f"{f.seconds:.1f}") for f in self.folds]
+        folds = table(("fold", "epochs", "val accuracy", "val loss", "seconds"), rows)
+        return card(f"CVResult · {self.recipe_name} on {self.competition}", about, folds)
 
 
 def probabilities(path: Path, shape: tuple[int, int], multilabel: bool = False) -> np.ndarray:

@@ -17,6 +17,7 @@ from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
 from kit.submission import class_counts, expected_ids, refuse_overwrite, spec_ids, write_predictions
 from kit.utils import Callback, save_array, write_json
+from kit.utils._display import card, facts, number, short_repr, table
 
 SUBMISSIONS_DIR = Path("submissions")
 MAX_NAME = 100
@@ -29,6 +30,56 @@ class Prediction:
     ensemble: Ensemble
     path: Path
     sidecar: dict[str, Any]
+
+    def _honest(self) -> tuple[str, float | None]:
+        """The method whose OOF score is honest for the written submission (the cross-fitted one of fitted weights or
+        selection, the chosen method otherwise) and that score in the competition's metric."""
+        scores, chosen = self.ensemble.metric_scores, self.ensemble.weighting
+        if "in-sample" in chosen:
+            prefix = chosen.split(",")[0]
+            chosen = next((key for key in scores if key.startswith(prefix) and "in-sample" not in key), chosen)
+        return chosen, scores.get(chosen)
+
+    def __repr__(self) -> str:
+        ensemble, (_, score) = self.ensemble, self._honest()
+        fields = {"path": self.path, "weighting": ensemble.weighting, "members": len(ensemble.members)}
+        fields |= {"metric": ensemble.metric, "honest_oof_score": score, "oof_accuracy": ensemble.oof_accuracy}
+        return short_repr("Prediction", fields)
+
+    def _repr_html_(self) -> str:
+        ensemble, metric = self.ensemble, self.ensemble.metric
+        members = [
+            (
+                row.get("recipe", ""),
+                row.get("run", ""),
+                "—" if row.get("weight") is None else f"{row['weight']:.3f}",
+                number(row.get("oof_metric")),
+                number(row.get("oof_accuracy")),
+                number(row.get("test_agreement"), 3),
+            )
+            for row in self.sidecar.get("runs", [])
+        ]
+        honest, _ = self._honest()
+        methods = [
+            (
+                key + (" ← written" if key == ensemble.weighting else " ← its honest score" if key == honest else ""),
+                number(ensemble.metric_scores.get(key)),
+                number(accuracy),
+                number(loss),
+            )
+            for key, (accuracy, loss) in ensemble.scores.items()
+        ]
+        about = facts(
+            [
+                ("method", ensemble.weighting + (f", TTA ×{ensemble.tta}" if ensemble.tta else "")),
+                ("rows", number(self.sidecar.get("rows"))),
+                ("competition", self.sidecar.get("competition")),
+                ("checked against", self.sidecar.get("checked_against")),
+            ]
+        )
+        member_table = table(("recipe", "run", "weight", f"OOF {metric}", "OOF accuracy", "test agreement"), members)
+        method_table = table(("OOF scores", metric, "accuracy", "log loss"), methods)
+        return card(f"Prediction · {self.path}", about, member_table, method_table)
 
 
 def default_name(

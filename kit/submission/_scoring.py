@@ -23,6 +23,7 @@ from kit.errors import KitError
 from kit.submission._answers import Holds, held, read_csv, row_order, truth_of
 from kit.submission._cells import id_key
 from kit.submission._sidecar import Sidecar, note_sidecar, read_sidecar
+from kit.utils._display import card, facts, note, number, short_repr, table
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,27 @@ class ScoreResult:
     competition: str
     notes: tuple[str, ...] = ()
     holds: Holds = "labels"
+
+    def __repr__(self) -> str:
+        accuracy = None if self.metric == "accuracy" else self.accuracy
+        fields = {"metric": self.metric, "score": self.score, "accuracy": accuracy, "rows": self.rows}
+        return short_repr("ScoreResult", {**fields, "competition": self.competition})
+
+    def _repr_html_(self) -> str:
+        about = facts(
+            [
+                (self.metric, number(self.score)),
+                ("accuracy", number(self.accuracy) if self.metric != "accuracy" else None),
+                ("rows", number(self.rows)),
+                ("holds", self.holds),
+                ("answers", self.solution),
+            ]
+        )
+        parts = [about, *(note(text) for text in self.notes)]
+        if self.per_class:
+            rows = [(entry.value, number(entry.count), number(entry.accuracy)) for entry in self.per_class]
+            parts.append(table(("class", "rows", "accuracy"), rows))
+        return card(f"ScoreResult · {self.competition}", *parts)
 
 
 def _data_dir(sidecar: Sidecar | None) -> Path | None:

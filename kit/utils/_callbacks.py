@@ -3,7 +3,8 @@
 In the style of Keras' ``Callback`` / ``CallbackList``: a :class:`Callback` has no-op hooks, a caller overrides the
 ones it cares about, and :class:`CallbackList` dispatches each event to every callback it holds. The library calls
 these hooks and never prints; the command line's rich display (``kit.cli.progress``) is one implementation, and
-:class:`ProgressBar` is a plain one for notebooks and scripts.
+:class:`ProgressBar` is a plain one for notebooks and scripts (in a Jupyter kernel, the default when a call is given
+no callbacks: see :func:`as_callback_list`).
 
 Hooks, and which operations call them:
 
@@ -25,6 +26,8 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
+
+from kit.utils._display import LiveLine, in_notebook
 
 
 class Callback:
@@ -107,7 +110,12 @@ class CallbackList(Callback):
 
 
 def as_callback_list(callbacks: Iterable[Callback] | Callback | None) -> CallbackList:
-    """Normalise what a caller passes as ``callbacks=`` (one, several, or none) into a :class:`CallbackList`."""
+    """Normalise what a caller passes as ``callbacks=`` (one, several, or none) into a :class:`CallbackList`.
+
+    The one place of the library's default: none given (``()``, ``[]`` or None) inside a Jupyter kernel means a
+    :class:`ProgressBar` (one line updated in place); elsewhere none means silence. An empty ``kit.CallbackList()``
+    (or a bare ``kit.Callback()``) asks for silence in a notebook too, and is passed through as it is.
+    """
     if isinstance(callbacks, CallbackList):
         return callbacks
     listed = CallbackList(callbacks)
@@ -118,25 +126,43 @@ def as_callback_list(callbacks: Iterable[Callback] | Callback | None) -> Callbac
             raise KitError.invalid(
                 "callbacks", "kit.Callback objects (subclass kit.Callback and override its hooks)", callback
             )
+    if not listed.callbacks and in_notebook():
+        listed.callbacks.append(ProgressBar())
     return listed
 
 
 class ProgressBar(Callback):
-    """A one-line text progress display for notebooks and scripts (no rich needed): units done, current epoch.
+    """A one-line progress display (no rich needed): units done, current epoch, the time taken at the end.
 
-    Opt in with ``kit.crossval(..., callbacks=[kit.ProgressBar()])``; it writes to ``stream`` (default stderr).
+    In a Jupyter kernel (and with no ``stream``) it is one cell output updated in place through an IPython display
+    handle, so a saved notebook keeps its last line only; it is what kit's calls use there when given no callbacks.
+    Elsewhere it rewrites one ``\\r`` line on ``stream`` (default stderr), when asked for:
+    ``kit.cv(..., callbacks=[kit.ProgressBar()])``. ``notebook`` forces one way or the other.
     """
 
-    def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
+    def __init__(self, stream: TextIO | None = None, width: int = 24, notebook: bool | None = None) -> None:
         self.stream = stream
         self.width = width
+        self.notebook = (stream is None and in_notebook()) if notebook is None else notebook
+        self.line: LiveLine | None = None  # the notebook output being updated (None: the next write makes one)
         self.kind = ""
         self.total: int | None = None
         self.epochs: int | None = None
         self.done = 0
         self.started = time.monotonic()
 
-    def _write(self, text: str, end: str = "") -> None:
+    def _write(
+        self, head: str, tail: str = "", at: tuple[float, int | None] | None = None, end: str = "", forced: bool = True
+    ) -> None:
+        """Show ``head`` [bar at ``at`` = (done, total)] ``tail``; ``end`` (a newline) closes the line."""
+        fraction = at[0] / at[1] if at is not None and at[1] else None
+        if self.notebook:
+            self.line = self.line or LiveLine()
+            self.line.update(" ".join(part for part in (head, tail) if part), fraction, forced)
+            if end:
+                self.line = None  # the next run displays a line of its own
+            return
+        text = head if at is None else f"{head} {self._bar(*at)} {tail}"
         stream = self.stream or sys.stderr
         stream.write(f"\r{text:<78}{end}")
         stream.flush()
@@ -156,22 +182,27 @@ class ProgressBar(Callback):
         accuracy = logs.get("val_accuracy")
         shown = "" if accuracy is None else f" val_acc {accuracy:.4f}"
         of = f"/{self.epochs}" if self.epochs else ""
-        self._write(f"{self.kind} {self._bar(self.done, self.total)} {fold}: epoch {epoch}{of}{shown}")
+        within = min(epoch / self.epochs, 1.0) if self.epochs and self.notebook else 0.0  # the terminal bar: folds
+        self._write(self.kind, f"{fold}: epoch {epoch}{of}{shown}", (self.done + within, self.total))
 
     def on_fold_end(self, score: Any, resumed: bool) -> None:
         self.done += 1
         accuracy = getattr(score, "val_accuracy", None)
         shown = "" if accuracy is None else f" val_acc {accuracy:.4f}"
         word = "resumed" if resumed else "done"
-        self._write(f"{self.kind} {self._bar(self.done, self.total)} {self.done}/{self.total or '?'} {word}{shown}")
+        self._write(self.kind, f"{self.done}/{self.total or '?'} {word}{shown}", (self.done, self.total))
 
     def on_trial_end(self, trial: Any) -> None:
         self.done += 1
-        self._write(f"{self.kind} {self._bar(self.done, self.total)} trial {self.done}/{self.total or '?'}")
+        self._write(self.kind, f"trial {self.done}/{self.total or '?'}", (self.done, self.total))
 
     def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
         of = f"/{total}" if total else ""
-        self._write(f"{self.kind} {name} {self._bar(done, total)} {done}{of}")
+        self._write(f"{self.kind} {name}".strip(), f"{done}{of}", (done, total), forced=False)
 
     def on_run_end(self) -> None:
-        self._write(f"{self.kind}: done in {time.monotonic() - self.started:.0f} s", end="\n")
+        seconds = time.monotonic() - self.started
+        if self.notebook and self.total:  # the line a saved notebook keeps: with its units and a full bar
+            self._write(f"{self.kind}: done in {seconds:.0f} s, {self.done}/{self.total}", at=(1, 1), end="\n")
+        else:
+            self._write(f"{self.kind}: done in {seconds:.0f} s", end="\n")
