@@ -1,7 +1,9 @@
 """kit kernel build: the kernel folder, and its notebook executed as Kaggle runs it — with no network (a new network
-namespace), in a fresh virtual environment holding the scientific stack but not kit (the notebook installs kit from
-the wheels dataset), over a ``/kaggle`` tree laid out as Kaggle lays it out — on the original test set and on one of
-other ids and another number of rows; each time its submission.csv must be what ``kit predict`` writes."""
+namespace), in a fresh virtual environment holding only the scientific stack of a Kaggle image, Jupyter and pip (not
+kit, nor any of its other dependencies: the notebook installs them from the wheels dataset, which holds kit's wheel and
+wheels of its other dependencies rebuilt from the distributions installed here), over a ``/kaggle`` tree laid out as
+Kaggle lays it out — on the original test set and on one of other ids and another number of rows; each time its
+submission.csv must be what ``kit predict`` writes."""
 
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import wheelhouse
 from typer.testing import CliRunner
 
 from conftest import tiny_recipe_toml
@@ -26,7 +29,7 @@ from kit.ensemble import predict
 from kit.errors import KitError
 from kit.kaggle import build_kernel, predict_kernel
 from kit.kaggle._notebook import kernel_names, slugify
-from kit.kaggle._wheels import platform_tags, stack_closure
+from kit.kaggle._wheels import KAGGLE_STACK, normalise, platform_tags, stack_closure
 from kit.recipes import load_recipe
 
 NAME = "kit-kernel-digits"  # a pixel-CSV competition with an id column, so a test set can have other ids
@@ -45,6 +48,8 @@ channels = 1
 prefix = "pixel"
 """
 OWNER = "kit-tester"
+IMAGE = (*KAGGLE_STACK, "ipykernel", "pip")  # what the kernel's environment holds, with all they pull in
+ABSENT = ("kit", "typer", "kaggle", "pydantic", "tenacity", "lazy_loader", "nbformat", "dask", "slugify")
 WEIGHTS = (2.0, 1.0)
 RUNNER = """
 import sys, nbformat
@@ -98,44 +103,73 @@ def trained(tmp_path_factory, test_sets) -> dict[str, list[Path]]:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory, trained):
-    """The kernel of the "a" runs, weighted 2:1, its wheels taken offline from an empty folder (kit's own only)."""
-    root = tmp_path_factory.mktemp("kernel-build")
-    (root / "no-wheels").mkdir()
-    return build_kernel(trained["a"], root / "kernel", owner=OWNER, weights=WEIGHTS, wheels_from=root / "no-wheels")
+def dependency_wheels(tmp_path_factory) -> Path:
+    """A folder of wheels of kit's dependencies beyond the Kaggle stack and what it pulls in (those the real build
+    downloads), rebuilt from the distributions installed here: no network."""
+    folder = tmp_path_factory.mktemp("dependency-wheels")
+    wheelhouse.build_wheels(wheelhouse.kernel_dependencies().values(), folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
-def stack_env(tmp_path_factory) -> dict[str, str]:
-    """A fresh virtual environment with every package of this one but kit (symbolic links in a folder its ``.pth``
-    names), and a Jupyter kernel spec that runs it: what a Kaggle image is to kit."""
+def built(tmp_path_factory, trained, dependency_wheels):
+    """The kernel of the "a" runs, weighted 2:1, its wheels taken offline from the rebuilt dependency wheels."""
+    root = tmp_path_factory.mktemp("kernel-build")
+    return build_kernel(trained["a"], root / "kernel", owner=OWNER, weights=WEIGHTS, wheels_from=dependency_wheels)
+
+
+@pytest.fixture(scope="session")
+def image_farm(tmp_path_factory) -> tuple[Path, set[str]]:
+    """A folder of symbolic links to the files of the scientific stack, Jupyter's kernel and pip, with all they pull
+    in, and nothing else installed here (no kit, none of kit's other dependencies): a Kaggle image's packages, as
+    far as kit is concerned; and the names of those distributions."""
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
         pytest.skip("needs unshare -n (a new network namespace) to run the notebook offline")
-    root = tmp_path_factory.mktemp("stack-env")
-    site = Path(sysconfig.get_paths()["purelib"])
-    farm = root / "stack"
-    farm.mkdir()
-    for entry in site.iterdir():
-        name = entry.name
-        kit_files = name == "kit" or (name.startswith("kit-") and name.endswith(".dist-info"))
-        if not (kit_files or name.startswith("__editable__") or name.endswith(".pth") or name == "__pycache__"):
-            (farm / name).symlink_to(entry)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
-    python = root / "venv" / "bin" / "python"
-    venv_site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (Path(venv_site) / "kit-test-stack.pth").write_text(f"{farm}\n")
-    spec = root / "jupyter" / "kernels" / "kaggle-like"
-    spec.mkdir(parents=True)
-    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Kaggle-like", "language": "python"}))
-    return {"python": str(python), "jupyter": str(root / "jupyter"), "site": venv_site}
+    dists = wheelhouse.requirement_closure(IMAGE)
+    return wheelhouse.link_farm(dists, tmp_path_factory.mktemp("image") / "stack"), set(dists)
+
+
+@pytest.fixture
+def fresh_env(tmp_path_factory, image_farm) -> Callable[[], dict[str, str]]:
+    """Make a fresh virtual environment whose ``.pth`` names the image's folder of links, and a Jupyter kernel spec
+    that runs it: what a Kaggle image is to kit, new for each kernel run."""
+
+    def make() -> dict[str, str]:
+        root = tmp_path_factory.mktemp("kernel-env")
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
+        python = root / "venv" / "bin" / "python"
+        venv_site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        (Path(venv_site) / "kit-test-stack.pth").write_text(f"{image_farm[0]}\n")
+        spec = root / "jupyter" / "kernels" / "kaggle-like"
+        spec.mkdir(parents=True)
+        argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        (spec / "kernel.json").write_text(
+            json.dumps({"argv": argv, "display_name": "Kaggle-like", "language": "python"})
+        )
+        return {"python": str(python), "jupyter": str(root / "jupyter"), "site": venv_site}
+
+    return make
+
+
+def check_image(env: dict[str, str], cwd: Path) -> None:
+    """The environment has the stack and Jupyter's kernel, and neither kit nor its other dependencies."""
+    probe = f"import importlib.util as u; print([n for n in {list(ABSENT)!r} if u.find_spec(n) is not None])"
+    found = subprocess.run([env["python"], "-I", "-c", probe], cwd=cwd, capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]", found.stdout
+    imports = "import tensorflow, keras, numpy, pandas, sklearn, scipy, matplotlib, PIL, joblib, ipykernel, pip"
+    assert subprocess.run([env["python"], "-I", "-c", imports], cwd=cwd, capture_output=True).returncode == 0
+
+
+def installed_here(env: dict[str, str]) -> set[str]:
+    """The distributions installed in the environment itself (not through its ``.pth``), by normalised name."""
+    return {normalise(path.name.split("-")[0]) for path in Path(env["site"]).glob("*.dist-info")}
 
 
 def kaggle_tree(root: Path, data: Path, built) -> Path:
@@ -167,6 +201,9 @@ def execute(notebook: Path, tree: Path, env: dict[str, str]) -> Path:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    cells = json.loads((tree / "executed.ipynb").read_text())["cells"]
+    printed = "".join("".join(out.get("text", "")) for cell in cells for out in cell.get("outputs", []))
+    assert "kit's pins do not match" not in printed  # pip resolved kit's requirements from the wheels dataset
     return tree / "working" / "submission.csv"
 
 
@@ -176,21 +213,22 @@ def kit_predict(runs: list[Path], data: Path, out: Path) -> Path:
 
 @pytest.mark.slow
 def test_the_notebook_runs_offline_without_kit_and_writes_what_kit_predict_writes(
-    built, trained, test_sets, stack_env, tmp_path
+    built, trained, test_sets, fresh_env, image_farm, dependency_wheels, tmp_path
 ):
     started = time.perf_counter()
-    python = stack_env["python"]
-    assert subprocess.run([python, "-c", "import kit"], cwd=tmp_path, capture_output=True).returncode != 0
-    assert subprocess.run([python, "-c", "import tensorflow, pandas"], cwd=tmp_path).returncode == 0
+    dependencies = {normalise(wheel.name.split("-")[0]) for wheel in dependency_wheels.glob("*.whl")}
     for key in ("a", "b"):
+        env = fresh_env()  # each kernel run starts from the bare image
+        check_image(env, tmp_path)
         tree = kaggle_tree(tmp_path / key, test_sets[key], built)
-        written = execute(built.notebook, tree, stack_env)
+        written = execute(built.notebook, tree, env)
         expected = kit_predict(trained[key], test_sets[key], tmp_path / f"reference-{key}")
         assert written.read_text() == expected.read_text(), key
         sample = pd.read_csv(test_sets[key] / "sample_submission.csv")
         assert pd.read_csv(written)["id"].tolist() == sample["id"].tolist()
-    installed = Path(stack_env["site"])
-    assert (installed / "kit").is_dir()  # the notebook installed it, from the wheels dataset
+        # the notebook installed kit and its dependencies the image lacks, from the wheels dataset
+        assert installed_here(env) == {"kit"} | (dependencies - image_farm[1]), key
+        assert (Path(env["site"]) / "kit").is_dir() and (Path(env["site"]) / "typer").is_dir()
     assert len(pd.read_csv(tmp_path / "b" / "working" / "submission.csv")) == 23
     assert time.perf_counter() - started < 300
 
@@ -222,7 +260,12 @@ def test_the_kernel_folder_holds_the_datasets_and_metadata(built, trained):
         assert (copied / "fold-1" / "model.keras").read_bytes() == (source / "fold-1" / "model.keras").read_bytes()
         assert (copied / "recipe.toml").is_file()
     assert "[pixels]" in (built.models_dir / "competition.toml").read_text()
-    assert [name.split("-")[0] for name in built.wheels] == ["kit"]
+    wheels = {normalise(name.split("-")[0]): name for name in built.wheels}
+    assert set(wheels) == {"kit"} | set(wheelhouse.kernel_dependencies())
+    assert {"typer", "kaggle", "pydantic", "pydantic-core", "keras-tuner", "dask", "distributed"} <= set(wheels)
+    assert not set(wheels) & {"tensorflow", "keras", "numpy", "pandas", "rich", "protobuf", "packaging"}
+    assert wheels["pydantic-core"].endswith("x86_64.whl") and wheels["typer"].endswith("-py3-none-any.whl")
+    assert sorted(path.name for path in built.wheels_dir.glob("*.whl")) == sorted(built.wheels)
     source = built.notebook.read_text()
     assert "--no-index" in source and "KAGGLE_ROOT" in source
 
@@ -324,7 +367,7 @@ def test_a_saved_stack_predicts_as_the_fitted_one(tmp_path, labels):
 
 @pytest.mark.slow
 def test_the_training_notebook_runs_kit_cv_offline_and_leaves_a_run_like_a_local_one(
-    trained, test_sets, stack_env, tmp_path
+    trained, test_sets, fresh_env, dependency_wheels, tmp_path
 ):
     from kit.competitions import as_competition
     from kit.kaggle._train import write_training
@@ -333,8 +376,7 @@ def test_the_training_notebook_runs_kit_cv_offline_and_leaves_a_run_like_a_local
     local = trained["a"][0]
     recipe = load_recipe(str(local.parent.parent / "tiny-3.toml"))
     job = {"name": recipe.name, "toml": recipe_toml(recipe), "folds": None, "epochs": None}
-    (tmp_path / "no-wheels").mkdir()
-    options = {"owner": OWNER, "title": None, "gpu": True, "wheels": {"wheels_from": tmp_path / "no-wheels"}}
+    options = {"owner": OWNER, "title": None, "gpu": True, "wheels": {"wheels_from": dependency_wheels}}
     kernel, notebook = write_training(tmp_path / "kernel", recipe, as_competition(None, test_sets["a"]), job, options)
     assert kernel == f"{OWNER}/kit-tiny-3-{NAME}"
     tree = tmp_path / "kaggle"
@@ -342,7 +384,10 @@ def test_the_training_notebook_runs_kit_cv_offline_and_leaves_a_run_like_a_local
     shutil.copytree(test_sets["a"], tree / "input" / NAME)
     shutil.copytree(tmp_path / "kernel" / "wheels", tree / "input" / f"kit-tiny-3-{NAME}-wheels")
     (tree / "working").mkdir()
-    execute(notebook, tree, stack_env)
+    env = fresh_env()
+    check_image(env, tmp_path)
+    execute(notebook, tree, env)
+    assert {"kit", "typer", "pydantic", "keras-tuner"} <= installed_here(env)  # from the wheels dataset
     run = tree / "working" / "runs" / recipe.name
 
     def files(folder: Path) -> set[str]:
