@@ -70,6 +70,7 @@ def cv(
     holdout: float = 0.0,
     pseudo: Any = None,
     threshold: float = 0.99,
+    track: bool | str | None = None,
     **overrides: Any,
 ) -> CVResult:
     """Cross-validate ``recipe`` on the competition folder ``data`` and return the finished run.
@@ -81,9 +82,15 @@ def cv(
     of the training rows out of every fold and scores the fold models on it. ``pseudo`` (a submission written by
     ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at
     least ``threshold`` probability, with those labels, to every fold's training part (never to a validation part).
+    ``track`` logs the run to MLflow (``pip install kit[track]``): ``True`` at ``KIT_TRACKING_URI``, else
+    ``MLFLOW_TRACKING_URI``, else ``sqlite:///runs/mlflow.db``; a string at that URI; None (the default) only where one
+    of those variables is set; ``False`` never. Tracking never fails the run (a warning says when it is off).
     """
     check_cv_arguments(folds, epochs, holdout, threshold if pseudo is not None else None)
     from kit.crossval import run_cv
+    from kit.utils import run_tracked, tracking_uri
+
+    tracking_uri(track)  # a bad value fails before any work
 
     if pseudo is not None and not hasattr(pseudo, "fingerprint"):
         from kit.ensemble import pseudo_rows
@@ -96,16 +103,61 @@ def cv(
     if epochs is not None:
         changes["train.epochs"] = epochs
     resolved, flat = resolve_recipe(recipe, changes)
-    return run_cv(
-        resolved,
-        data,
-        competition,
-        out,
-        jobs=jobs,
-        force=force,
-        callbacks=callbacks,
-        cluster=cluster,
-        overrides=flat,
-        holdout=holdout,
-        pseudo=pseudo,
+
+    def call(listeners: Callback) -> CVResult:
+        return run_cv(
+            resolved,
+            data,
+            competition,
+            out,
+            jobs=jobs,
+            force=force,
+            callbacks=listeners,
+            cluster=cluster,
+            overrides=flat,
+            holdout=holdout,
+            pseudo=pseudo,
+        )
+
+    named = competition if isinstance(competition, str) else getattr(competition, "name", None)
+    tags = {"recipe_hash": resolved.content_hash, "competition": named}
+    return run_tracked(track, call, callbacks, name=resolved.name, recipe=resolved, overrides=flat, **tags)
+
+
+def tune(
+    recipe: Any,
+    data: str | Path | None = None,
+    *,
+    competition: Any = None,
+    tuner: str | None = None,
+    max_trials: int | None = None,
+    epochs: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    recipes_dir: str | Path = "recipes",
+    force: bool = False,
+    restart: bool = False,
+    role: Any = None,
+    callbacks: Iterable[Callback] | Callback | None = (),
+    track: bool | str | None = None,
+) -> Any:
+    """Search the ``[tune]`` space of ``recipe`` and write ``<recipes_dir>/<recipe>-tuned.toml`` from the winner: the
+    arguments of :func:`kit.tuning.run_tune`, and ``track`` as :func:`cv` takes it (a parent run per search, a child
+    run per trial with its values and score)."""
+    from kit.tuning import run_tune
+    from kit.utils import run_tracked, tracking_uri
+
+    described: dict[str, Any] = {"name": Path(str(getattr(recipe, "name", recipe))).stem}
+    if tracking_uri(track):
+        changes = {**(overrides or {}), **({} if epochs is None else {"train.epochs": epochs})}
+        try:
+            resolved, flat = resolve_recipe(recipe, changes)
+            described |= {"name": resolved.name, "recipe": resolved, "overrides": flat}
+            described |= {"recipe_hash": resolved.content_hash, "tuner": tuner}
+        except KitError:
+            pass  # the search says what is wrong with the recipe
+    arguments = {"competition": competition, "tuner": tuner, "max_trials": max_trials, "epochs": epochs, "out": out}
+    arguments |= {"overrides": overrides, "recipes_dir": recipes_dir, "force": force, "restart": restart, "role": role}
+    return run_tracked(
+        track, lambda listeners: run_tune(recipe, data, callbacks=listeners, **arguments), callbacks, **described
     )

@@ -25,8 +25,21 @@ CV_FLAGS = flags(  # library argument → flag, for errors of kit.cv
     "competition",
     "folds",
     "epochs",
+    "track",
     overrides="--set",
 )
+TRACK_HELP = (  # \[: a literal bracket in rich markup
+    r"Log the run to MLflow (pip install kit\[track]) at KIT_TRACKING_URI, else MLFLOW_TRACKING_URI, else "
+    "sqlite:///runs/mlflow.db (see it with: mlflow ui --backend-store-uri sqlite:///runs/mlflow.db); "
+    "on by default where one of those variables is set."
+)
+
+
+def warning_line(text: str) -> None:
+    """A library warning (tracking is off, the run goes on) as one line on stderr."""
+    from kit.cli.render import errors
+
+    errors.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def jobs_value(value: str) -> int | str:
@@ -74,15 +87,17 @@ def cv(
     ),
     threshold: float = typer.Option(0.99, help="With --pseudo: the ensemble probability a test row needs."),
     force: bool = typer.Option(False, "--force", help="Retrain every fold instead of resuming finished ones."),
+    track: Optional[bool] = typer.Option(None, "--track/--no-track", help=TRACK_HELP, show_default=False),
 ) -> None:
     """Train RECIPE on stratified K folds, print fold scores and the out-of-fold accuracy."""
     from kit.api import cv as run
     from kit.cli.render import RichProgress
     from kit.errors import KitError
+    from kit.utils import tracking_warnings_to
 
     overrides = parse_sets(set_)
     try:
-        with RichProgress() as progress:
+        with tracking_warnings_to(warning_line), RichProgress() as progress:
             result = run(
                 recipe,
                 data,
@@ -97,6 +112,7 @@ def cv(
                 holdout=holdout,
                 pseudo=pseudo or None,
                 threshold=threshold,
+                track=track,
                 **overrides,
             )
     except KitError as error:

@@ -16,6 +16,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from kit.cli.cv import TRACK_HELP, warning_line
 from kit.cli.options import SET_HELP, as_flags, flags, parse_sets
 from kit.cli.render import RichProgress, console
 from kit.errors import KitError
@@ -26,7 +27,17 @@ if TYPE_CHECKING:
 DATA_HELP = "Competition folder; default data/<competition>, else the embedded demo data."
 COMPETITION_HELP = "Competition whose file format the data has; default the data's own (competition.toml), else digits."
 TUNE_ARGUMENTS = flags(
-    "force", "restart", "out", "tuner", "max_trials", "epochs", "data", "competition", "recipes_dir", overrides="--set"
+    "force",
+    "restart",
+    "out",
+    "tuner",
+    "max_trials",
+    "epochs",
+    "data",
+    "competition",
+    "recipes_dir",
+    "track",
+    overrides="--set",
 )
 BENCH_ARGUMENTS = flags("size", "notebook_epochs", "seeds", "folds", "out", "data", "competition", overrides="--set")
 
@@ -184,19 +195,23 @@ def tune(
     chief: Optional[str] = typer.Option(None, help="Serve trials to workers at HOST:PORT (KerasTuner's chief oracle)."),
     worker: Optional[str] = typer.Option(None, help="Run trials for the chief at HOST:PORT (needs --worker-id)."),
     worker_id: Optional[str] = typer.Option(None, help="This worker's distinct name, e.g. gpu1."),
+    track: Optional[bool] = typer.Option(
+        None, "--track/--no-track", help=TRACK_HELP.replace("the run", "the search"), show_default=False
+    ),
 ) -> None:
     """Search the tune space of RECIPE with KerasTuner on a stratified hold-out; write recipes/RECIPE-tuned.toml."""
     from kit.tuning import TuneRole
+    from kit.utils import tracking_warnings_to
 
     role = distribution(chief, worker, worker_id) or TuneRole.from_environment()
     overrides = parse_sets(set_)
     if role is not None:
         hint = f" (workers: --worker HOST:{role.port} --worker-id ID)" if role.is_chief else ""
         console.print(role.describe() + hint, highlight=False)
-    from kit.tuning import run_tune
+    from kit.api import tune as run_tune
 
     try:
-        with TrialDisplay() as progress:
+        with tracking_warnings_to(warning_line), TrialDisplay() as progress:
             result = run_tune(
                 recipe,
                 data,
@@ -211,6 +226,7 @@ def tune(
                 restart=restart,
                 role=role,
                 callbacks=[progress],
+                track=track,
             )
     except KitError as error:
         raise as_flags(error, TUNE_ARGUMENTS) from None
@@ -277,18 +293,26 @@ def bench(
     images_only: bool = typer.Option(
         False, "--images-only", help="Run only the image-file phase; its figures go into bench.json's images entry."
     ),
+    backbones: bool = typer.Option(
+        True, "--backbones/--no-backbones", help="Also time backbones' training (float32, bf16) and 5-fold inference."
+    ),
+    backbones_only: bool = typer.Option(
+        False, "--backbones-only", help="Run only the backbone phase; its figures go into bench.json's backbones entry."
+    ),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the accuracy curves as bench.png by bench.json."),
     out: Path = typer.Option(Path("."), help="Folder to write bench.json (and bench.png) into."),
 ) -> None:
     """Race a kit recipe (default turbo) against the notebook's ImageDataGenerator pipeline on kit cv's folds."""
     overrides = parse_sets(set_)
     if quick:
-        seeds, folds, notebook_epochs, options, images = 1, 2, min(notebook_epochs, 2), False, False
+        seeds, folds, notebook_epochs, options, images, backbones = 1, 2, min(notebook_epochs, 2), False, False, False
     from kit.benchmark import run_bench
-    from kit.cli.benchview import PhaseDisplay, bench_images, bench_notes, bench_table
+    from kit.cli.benchview import PhaseDisplay, bench_backbones, bench_images, bench_notes, bench_table
 
-    if images_only:
-        return bench_images(out)
+    if images_only or backbones_only:  # one phase (or both), merged into the bench.json in --out
+        if images_only:
+            bench_images(out)
+        return bench_backbones(out) if backbones_only else None
 
     try:
         with PhaseDisplay() as progress:
@@ -306,6 +330,7 @@ def bench(
                 cv_estimate=cv_estimate,
                 full_size=full_size,
                 images=images,
+                backbones=backbones,
                 out=out,
                 plot=plot,
                 callbacks=[progress],

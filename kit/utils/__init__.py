@@ -1,5 +1,6 @@
 """Small shared helpers below every package: checked atomic files (``_io``), threads, determinism, versions and scores
-(``_runtime``), TensorFlow without its start-up lines (``_quiet``) and progress callbacks (``_callbacks``)."""
+(``_runtime``), TensorFlow without its start-up lines (``_quiet``), progress callbacks (``_callbacks``) and MLflow
+tracking as one of them (``_tracking``)."""
 
 import lazy_loader
 
@@ -34,5 +35,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "usable_cores",
         ],
         "_toml": ["read_toml", "toml_comments", "toml_dumps", "toml_tidy", "toml_value"],
+        "_tracking": ["MlflowTracker", "TrackingWarning", "run_tracked", "tracking_uri", "tracking_warnings_to"],
     },
 )
