@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from kit import __version__
-from kit.cli import competition, cv, ensemble, kaggle, recipe, tune
+from kit.cli import competition, cv, ensemble, kaggle, leaderboard, recipe, tune
 from kit.cli.render import console, print_error
 from kit.competitions import DEFAULT_COMPETITION
 from kit.errors import KitError
@@ -72,7 +72,7 @@ def demo_data(
     console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")
 
 
-for module in (cv, ensemble, tune, competition, recipe, kaggle):
+for module in (cv, ensemble, tune, competition, leaderboard, recipe, kaggle):
     module.register(app)
 
 

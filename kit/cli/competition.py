@@ -58,7 +58,9 @@ def init(
 
 
 def score(
-    submission: Path = typer.Argument(..., help="Submission CSV (e.g. submissions/NAME.csv)."),
+    submissions: list[Path] = typer.Argument(
+        ..., help="Submission CSV(s), e.g. submissions/NAME.csv, or submissions/*.csv for a table of all."
+    ),
     solution: Optional[Path] = typer.Option(None, help="Answers (id,label CSV); default solution.csv beside the data."),
     data: Optional[Path] = typer.Option(None, help="Competition folder; default the one the submission's runs used."),
     competition: Optional[str] = typer.Option(None, help="Competition; default the submission's, else the data's own."),
@@ -66,14 +68,63 @@ def score(
         None, help="accuracy, log_loss, macro_f1, micro_f1, roc_auc, mean_roc_auc, qwk or map_at_K; default the spec's."
     ),
 ) -> None:
-    """Score SUBMISSION against held-out answers, print the per-class accuracy, note the score in its sidecar."""
+    """Score SUBMISSION against held-out answers, print the per-class accuracy, note the score in its sidecar (several
+    files: one table, a row each)."""
     from kit.cli.options import as_flags, flags
     from kit.cli.render import print_score
     from kit.errors import KitError
     from kit.submission import score_submission
 
+    names = flags("solution", "competition", "metric", data_dir="--data")
+    if len(submissions) > 1:
+        options = {"solution": solution, "data_dir": data, "competition": competition, "metric": metric}
+        score_several(submissions, options, names)
+        return
     try:
-        result = score_submission(submission, solution=solution, data_dir=data, competition=competition, metric=metric)
+        result = score_submission(
+            submissions[0], solution=solution, data_dir=data, competition=competition, metric=metric
+        )
     except KitError as error:
-        raise as_flags(error, flags("solution", "competition", "metric", data_dir="--data")) from None
-    print_score(result, submission)
+        raise as_flags(error, names) from None
+    print_score(result, submissions[0])
+
+
+def score_several(paths: list[Path], options: dict[str, Any], names: dict[str, str]) -> None:
+    """``kit score A B …``: score each file (noting each score in its sidecar), then one table — file, metric, score,
+    rows — and each file's notes; a file that cannot be scored is a row of dashes and one line, and exits 1."""
+    from rich import box
+    from rich.table import Table
+
+    from kit.cli.options import as_flags
+    from kit.cli.render import print_error
+    from kit.errors import KitError
+    from kit.submission import score_submission
+
+    table = Table(
+        title=f"{len(paths)} submissions",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("file", "metric", "score", "rows"):
+        table.add_column(column, justify="left" if column in ("file", "metric") else "right", overflow="fold")
+    said, failed = [], []
+    for path in paths:
+        try:
+            result = score_submission(path, **options)
+        except KitError as error:
+            table.add_row(str(path), "—", "—", "—")
+            message = str(as_flags(error, names))
+            failed.append(message if message.startswith(str(path)) else f"{path}: {message}")
+            continue
+        table.add_row(str(path), result.metric, f"{result.score:.4f}", f"{result.rows:,}")
+        said += [f"{path}: {note}" for note in result.notes]
+    console.print(table)
+    for line in said:
+        console.print(line, highlight=False)
+    for line in failed:
+        print_error(line)
+    if failed:
+        raise typer.Exit(1)

@@ -264,32 +264,22 @@ def ensemble_table(prediction: Prediction) -> Group:
 
 
 def notes(prediction: Prediction) -> list[str]:
-    """What the ensemble gains over its best member in the competition's metric (honest about choices made on the
-    OOF rows); runs TTA skipped."""
+    """What the ensemble gains over its best member in the competition's metric, then whether each method used beats
+    the equal vote by its honest score (:func:`kit.cli.leaderboard.predict_verdicts`); runs TTA skipped."""
+    from kit.cli.leaderboard import predict_verdicts
     from kit.competitions import get_metric
-    from kit.ensemble import CROSS_FITTED, EQUAL, SELECTED_HONEST, STACKED
+    from kit.ensemble import STACKED
 
-    ensemble = prediction.ensemble
+    ensemble, said = prediction.ensemble, predict_verdicts(prediction)
     metric, scored = get_metric(ensemble.metric), ensemble.metric_scores
     best = (max if metric.greater_is_better else min)(row["oof_metric"] for row in ensemble.member_scores())
-    mine, equal = scored[ensemble.weighting], scored[EQUAL]
+    mine = scored[ensemble.weighting]
     gain = f"ensemble OOF {metric.name} {mine:.4f} ({mine - best:+.4f} vs the best run)"
-    if CROSS_FITTED in scored:
-        honest = scored[CROSS_FITTED]
-        gain += (
-            f"; fitted weights score {honest:.4f} ({honest - equal:+.4f} vs equal weights) on rows they were not fit on"
-        )
-        if not metric.better(honest, equal):
-            gain += ", so equal weights are the safer choice"
-    lines = [gain]
+    lines = [gain + (f"; {said.pop('--auto-weights')}" if "--auto-weights" in said else "")]
     if ensemble.selection is not None:
         selection, names = ensemble.selection, [member.name for member in ensemble.members]
         picked = ", ".join(f"{names[index]} ×{selection.counts[index]}" for index in selection.chosen)
-        honest = scored[SELECTED_HONEST]
-        lines.append(
-            f"selection ({selection.metric}, {sum(selection.counts)} picks): {picked}; chosen on one half of the rows "
-            f"and scored on the other it reaches {honest:.4f} ({honest - equal:+.4f} vs equal weights)"
-        )
+        lines.append(f"selection ({selection.metric}, {sum(selection.counts)} picks): {picked}")
         smoothed = [member.name for member in ensemble.members if member.recipe.train.label_smoothing]
         if selection.metric == "log_loss" and smoothed:
             lines.append(
@@ -297,18 +287,13 @@ def notes(prediction: Prediction) -> list[str]:
                 "--metric accuracy selects by votes instead"
             )
     if ensemble.stack is not None:
-        stacked = scored[STACKED]
         lines.append(
             f"stack: logistic regression (C {ensemble.stack.c:g}, chosen by nested CV) cross-fitted on "
-            f"{ensemble.stack.folds} folds, OOF {metric.name} {stacked:.4f} "
-            f"({stacked - equal:+.4f} vs the equal soft vote)"
+            f"{ensemble.stack.folds} folds, OOF {metric.name} {scored[STACKED]:.4f}"
         )
     if cuts := prediction.sidecar.get("qwk_thresholds"):
-        lines.append(
-            f"qwk cut points {', '.join(f'{cut:.2f}' for cut in cuts['cuts'])} on the expected grade: OOF qwk "
-            f"{cuts['oof_qwk_cross_fitted']:.4f} cross-fitted (fit on other rows) against {cuts['oof_qwk_argmax']:.4f} "
-            "for the most probable grade"
-        )
+        lines.append(f"qwk cut points {', '.join(f'{cut:.2f}' for cut in cuts['cuts'])} on the expected grade")
+    lines += said.values()
     lines += [
         f"run {member.run.root}: its recipe has no augmentation, so TTA used its plain softmaxes"
         for member in ensemble.members

@@ -2,7 +2,8 @@
 probability of class 1, one probability per class, the top k labels — from probabilities (``_kinds``) and checked
 cell by cell (``_cells``), its sidecar — provenance, honest
 scores, local score, Kaggle uploads — with one schema and one reader/writer (``_sidecar``), and ``kit score``
-(``_scoring``, reading answers and predictions with ``_answers``)."""
+(``_scoring``, reading answers and predictions with ``_answers``), and the leaderboard of a submissions folder with
+the one to upload marked (``_leaderboard``)."""
 
 import lazy_loader
 
@@ -21,6 +22,16 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "write_submission",
         ],
         "_kinds": ["chosen_labels", "class_counts"],
+        "_leaderboard": [
+            "UPLOAD_RULE",
+            "CompetitionBoard",
+            "Leaderboard",
+            "LeaderboardRow",
+            "Verdict",
+            "leaderboard",
+            "score_noise",
+            "verdict",
+        ],
         "_scoring": ["has_answers", "score_submission"],
         "_sidecar": [
             "KaggleEntry",
