@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_recipe_toml
 from image_data import LAYOUTS, build
 from typer.testing import CliRunner
 
 import kit
+from conftest import tiny_recipe_toml
 from kit.cli import app
 from kit.competitions import get_metric, load_spec
 
@@ -48,7 +48,8 @@ def test_a_folder_kaggle_ships_goes_from_init_to_a_scored_submission(tmp_path, m
     monkeypatch.chdir(tmp_path)
     built = build(layout, tmp_path / "data" / layout)
     (tmp_path / "recipes").mkdir()
-    (tmp_path / "recipes" / "tiny.toml").write_text(tiny_recipe_toml("tiny", epochs=2, augment="flip_horizontal = true"))
+    recipe = tiny_recipe_toml("tiny", epochs=2, augment="flip_horizontal = true")
+    (tmp_path / "recipes" / "tiny.toml").write_text(recipe)
     _run("init", "--data", built.folder, "--set", f"metric={built.spec['metric']}")  # the metric from its page
     spec = load_spec(built.folder / "competition.toml")
     wanted = built.spec
