@@ -5,10 +5,10 @@ same K-fold splits (those of ``kit cv``), over several seeds, and returns a :cla
 Accuracy is the out-of-fold accuracy pooled over every held-out row (1,500 predictions on the demo data), per epoch,
 against the mean seconds a fold has trained; each pipeline's figures are the medians over the seeds, with their spread.
 It measures that, training and inference images/s and peak memory of both, the time kit needs to match the notebook's
-final accuracy, what each speed option (reduced precision, XLA, determinism, input caching) is worth,
-the start-up time of ``kit cv --help``, and, optionally, a full-size 5-fold ``kit cv`` estimated from a one-epoch
-run on synthetic 42,000-row data (:mod:`kit.benchmark._fullsize`). Progress reaches the caller only through
-kit's callbacks: ``on_run_begin("bench", phases)``, then ``on_phase(name, done, total)``, then ``on_run_end()``.
+final accuracy, the worth of each speed option (reduced precision, XLA, determinism, input caching), the start-up time
+of ``kit cv --help`` and, as asked, full-size ``kit cv`` runs (``_fullsize``), image files (``_images``) and backbones
+(``_backbones``). Progress reaches the caller only through kit's callbacks: ``on_run_begin("bench", phases)``, then
+``on_phase(name, done, total)``, then ``on_run_end()``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.benchmark._fullsize import CVEstimate, FullSize, full_size_cv, full_size_cv_estimate
+from kit.benchmark._backbones import run_backbone_bench
+from kit.benchmark._fullsize import full_size_cv, full_size_cv_estimate
 from kit.benchmark._images import run_image_bench
 from kit.benchmark._measure import BenchData, Contender, bench_data, fold_data, machine
 from kit.benchmark._notebook import NAME as NOTEBOOK
@@ -212,26 +213,30 @@ def _precision_verdicts(
     return {label: verdict(fast, precise, notebook.val_accuracy, tolerance)}
 
 
-def _full_size(
+def _later_phases(
     loaded: Recipe,
     data_dir: Path,
     competition: Competition,
     kit: Contender,
-    cv_estimate: bool,
-    full_size: bool,
+    asked: Mapping[str, bool],
     listeners: CallbackList,
     load_average: list[float],
-) -> tuple[CVEstimate | None, FullSize | None]:
-    """The full-size estimate from a one-epoch run and the full-size runs themselves, as asked; each appends the
-    load average after it."""
-    estimate = full = None
-    if cv_estimate:
-        estimate = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
+) -> dict[str, Any]:
+    """The phases after the race, by :class:`BenchResult` field, those not ``asked`` None: the full-size estimate
+    from a one-epoch run and the full-size runs themselves (each appends the load average after it), the image-file
+    phase and the backbone phase."""
+    done: dict[str, Any] = dict.fromkeys(asked)
+    if asked["cv_estimate"]:
+        done["cv_estimate"] = full_size_cv_estimate(loaded, data_dir, competition, kit.train_images_per_s, listeners)
         load_average.append(os.getloadavg()[0])
-    if full_size:
-        full = full_size_cv(loaded, data_dir, competition, callbacks=listeners)
+    if asked["full_size"]:
+        done["full_size"] = full_size_cv(loaded, data_dir, competition, callbacks=listeners)
         load_average.append(os.getloadavg()[0])
-    return estimate, full
+    if asked["images"]:
+        done["images"] = run_image_bench(callbacks=listeners)
+    if asked["backbones"]:
+        done["backbones"] = run_backbone_bench(callbacks=listeners)
+    return done
 
 
 def _ratios(notebook: Contender, kit: Contender) -> tuple[float | None, float | None]:
@@ -279,6 +284,7 @@ def run_bench(
     cv_estimate: bool = False,
     full_size: bool = False,
     images: bool = False,
+    backbones: bool = False,
     out: Path | str | None = ".",
     plot: bool = True,
     callbacks: Iterable[Callback] | Callback | None = (),
@@ -287,7 +293,7 @@ def run_bench(
     against the notebook pipeline trained ``notebook_epochs`` epochs on ``kit cv``'s ``folds`` splits of ``size`` rows
     (default all) for ``seeds`` seeds (0, 1, …); ``options`` sweeps the speed options (and races the other precision),
     ``startup`` times ``kit cv --help``, ``cv_estimate``/``full_size`` estimate/time full-size runs (``_fullsize``),
-    ``images`` runs the image-file phase (``_images``). Writes ``bench.json`` (``plot``: bench.png) in ``out``."""
+    ``images``/``backbones`` add those phases. Writes ``bench.json`` (``plot``: bench.png) in ``out``."""
     from kit.data import resolve_data_dir
     from kit.recipes import Recipe, load_recipe
     from kit.utils import software_versions
@@ -309,15 +315,15 @@ def run_bench(
     part = splits(0)[0]  # a data problem stops the bench before any training
     alternative = fast_precision(loaded) if options else None
     listeners = as_callback_list(callbacks)
-    listeners.on_run_begin("bench", startup + 2 + options + bool(alternative) + cv_estimate + full_size + images, None)
+    asked = {"cv_estimate": cv_estimate, "full_size": full_size, "images": images, "backbones": backbones}
+    listeners.on_run_begin("bench", startup + 2 + options + bool(alternative) + sum(asked.values()), None)
     started_up = measure_startup(callbacks=listeners) if startup else None
     notebook = _race_notebook(notebook_epochs, seed_list, splits, classes, listeners)
     throughputs, warmups = option_throughputs(loaded, split, classes, callbacks=listeners) if options else ({}, {})
     contenders = _race_recipe(loaded, alternative, notebook, seed_list, splits, classes, listeners)
     load_average = [load_before, os.getloadavg()[0]]
     kit = contenders[1]
-    estimate, full = _full_size(loaded, data_dir, competition, kit, cv_estimate, full_size, listeners, load_average)
-    image_phase = run_image_bench(callbacks=listeners) if images else None
+    later = _later_phases(loaded, data_dir, competition, kit, asked, listeners, load_average)
     ratio, first_reach_ratio = _ratios(notebook, kit)
     result = BenchResult(
         machine=machine(),
@@ -336,10 +342,8 @@ def run_bench(
         option_warmup_seconds=warmups,
         verdicts=_precision_verdicts(loaded, alternative, contenders, notebook),
         cli_startup=started_up,
-        cv_estimate=estimate,
-        full_size=full,
-        images=image_phase,
         versions=software_versions(),
+        **later,
     )
     result = _save(result, out, plot)
     listeners.on_run_end()

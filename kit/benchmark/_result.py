@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.benchmark._backbones import BackboneBench
 from kit.benchmark._fullsize import CVEstimate, FullSize
 from kit.benchmark._images import ImageBench
 from kit.benchmark._measure import Contender
@@ -78,6 +79,7 @@ class BenchResult:
     full_size: FullSize | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
     images: ImageBench | None = None  # the image-file phase (kit.benchmark._images)
+    backbones: BackboneBench | None = None  # the backbone phase (kit.benchmark._backbones)
     path: Path | None = None  # the bench.json written
 
     @property

@@ -1,6 +1,6 @@
 """What `kit bench` shows: a live bar per bench phase, the contenders' table (with the start-up time of
-`kit cv --help` in its caption) and the notes under it, and ``kit bench --images-only``'s run and lines. The command
-itself is in :mod:`kit.cli.tune`."""
+`kit cv --help` in its caption) and the notes under it, and the runs and lines of ``kit bench --images-only`` and
+``--backbones-only``. The command itself is in :mod:`kit.cli.tune`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from kit.cli.render import RichProgress, console
 ENGINE_NAMES = {"tflite": "TensorFlow Lite, XNNPACK", "keras": "Keras"}
 
 if TYPE_CHECKING:
-    from kit.benchmark import BenchResult, ImageBench
+    from kit.benchmark import BackboneBench, BenchResult, ImageBench
 
 
 class PhaseDisplay(RichProgress):
@@ -138,7 +138,8 @@ def bench_notes(result: BenchResult) -> list[str]:
             f"{baseline.wall_seconds / 60:.1f} min ({baseline.peak_rss_mib / 1024:.2f} GiB): "
             f"{full.ratio:.2f}× (target ≤ {full.ratio_target:.1f}×, ≤ {full.target_rss_mib / 1024:.0f} GiB: {verdict})"
         )
-    return lines + (image_lines(result.images) if result.images else [])
+    lines += image_lines(result.images) if result.images else []
+    return lines + (backbone_lines(result.backbones) if result.backbones else [])
 
 
 def bench_images(out: Path) -> None:
@@ -185,6 +186,59 @@ def image_lines(images: ImageBench) -> list[str]:
             f"1 epoch of {large.folds} folds of {large.recipe} in {large.wall_seconds / 60:.1f} min with peak memory "
             f"{large.peak_mib / 1024:.2f} GiB (target ≤ {large.target_mib / 1024:.0f} GiB: {verdict}; {large.measured})"
         )
+    return lines
+
+
+def bench_backbones(out: Path) -> None:
+    """``kit bench --backbones-only``: the backbone phase with a live bar, its lines, and its figures written as the
+    ``backbones`` entry of ``out/bench.json`` (the rest of a bench.json there is kept)."""
+    from kit.benchmark import BENCH_FILE, run_backbone_bench, save_backbone_bench
+    from kit.utils import CallbackList
+
+    with PhaseDisplay() as progress:
+        progress.on_run_begin("bench", 1, None)
+        result = run_backbone_bench(callbacks=CallbackList([progress]))
+        progress.on_run_end()
+    loads = ", ".join(f"{load:.1f}" for load in result.load_average)
+    header = f"{result.machine}; load average {loads} (before, after); {result.wall_seconds / 60:.1f} min"
+    for line in [header, *backbone_lines(result)]:
+        console.print(line, highlight=False)
+    console.print(f"wrote {save_backbone_bench(result, Path(out) / BENCH_FILE)}", highlight=False)
+
+
+def backbone_lines(bench: BackboneBench) -> list[str]:
+    """The backbone phase: one line per backbone of its training images/s by side and precision, one per backbone of
+    the bf16 verdict (bf16's rate over float32's), and the 5-fold ensemble's inference rate."""
+    rates: dict[str, dict[int, dict[str, float]]] = {}
+    for rate in bench.training:
+        rates.setdefault(rate.backbone, {}).setdefault(rate.side, {})[rate.precision] = rate.images_per_s
+    first = bench.training[0] if bench.training else None
+    lines = []
+    if first:
+        lines.append(
+            f"backbones' training images/s ({bench.weights}; batches of {first.batch}; the median of "
+            f"{len(first.seconds)} timings after a warm-up; deterministic ops: {bench.deterministic_ops}):"
+        )
+    for backbone, sides in rates.items():
+        shown = "; ".join(
+            f"{side}×{side} " + ", ".join(f"{precision} {rate:,.1f}" for precision, rate in by_precision.items())
+            for side, by_precision in sides.items()
+        )
+        lines.append(f"  {backbone}: {shown}")
+    lines += [f"  {verdict.verdict}" for verdict in bench.verdicts]
+    ensemble = bench.ensemble
+    if ensemble:
+        engine = ENGINE_NAMES.get(ensemble.engine, ensemble.engine)
+        line = (
+            f"{ensemble.folds}-fold {ensemble.backbone} ensemble at {ensemble.side}×{ensemble.side} (random weights) "
+            f"as one graph ({engine}): {ensemble.images_per_s:,.0f} test images/s in float32 on {ensemble.rows:,}"
+        )
+        if ensemble.int8_images_per_s is not None and ensemble.int8_agreement is not None:
+            line += (
+                f", {ensemble.int8_images_per_s:,.0f} quantized to int8 (the float32 class for "
+                f"{ensemble.int8_agreement:.2%})"
+            )
+        lines.append(line + (f"; fell back: {ensemble.fallback}" if ensemble.fallback else ""))
     return lines
 
 

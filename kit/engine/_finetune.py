@@ -140,6 +140,7 @@ def prepare_fine_tuning(model: keras.Model, spec: BackboneSpec | None) -> keras.
         raise KitError("internal: prepare_fine_tuning needs a model whose optimizer is not built yet")
     optimizer.__class__ = discriminative(type(optimizer))
     optimizer.backbone_lr_factor, optimizer.backbone_variables = spec.lr_factor, count
+    optimizer.backbone_start = 0  # set to its first trained step when training begins; saved with the model
     return model
 
 
