@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import socket
 import struct
 import zipfile
 import zlib
@@ -16,7 +15,7 @@ from PIL import Image
 
 import kit.kaggle._archives as archives
 import kit.kaggle.files as files
-from kaggle_server import FakeKaggle
+from kaggle_server import FakeKaggle, point_client
 from kit.errors import KitError
 from kit.kaggle import Retry, fetch
 from kit.utils import Callback
@@ -101,33 +100,10 @@ def kaggle(tmp_path, monkeypatch):
 @contextlib.contextmanager
 def serving(slug: str, served: dict[str, bytes], tmp_path: Path, monkeypatch):
     """The fake Kaggle serving ``served`` as competition ``slug``, the official client pointed at it."""
-    fake = FakeKaggle(slug, served, {}, USERNAME, KEY)
-    with fake as server, socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
-        for name in ("NO_PROXY", "ALL_PROXY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE", "XDG_CONFIG_HOME"):
-            monkeypatch.delenv(name, raising=False)
-            monkeypatch.delenv(name.lower(), raising=False)
-        proxy = f"http://127.0.0.1:{server.port}"
-        for name, value in {
-            "KAGGLE_API_ENVIRONMENT": "LOCALHOST",
-            "HTTP_PROXY": proxy,
-            "http_proxy": proxy,
-            "HTTPS_PROXY": nowhere,
-            "https_proxy": nowhere,
-            "HOME": str(tmp_path / "home"),
-            "KAGGLE_CONFIG_DIR": str(tmp_path / "kaggle-config"),
-            "KAGGLE_USERNAME": USERNAME,
-            "KAGGLE_KEY": KEY,
-        }.items():
-            monkeypatch.setenv(name, value)
-        (tmp_path / "kaggle-config").mkdir()
-        monkeypatch.chdir(tmp_path)
-        with contextlib.redirect_stdout(io.StringIO()):
-            from kaggle.api.kaggle_api_extended import KaggleApi
-        monkeypatch.setattr(KaggleApi, "config_dir", str(tmp_path / "kaggle-config"))
-        monkeypatch.setattr(KaggleApi, "config", str(tmp_path / "kaggle-config" / "kaggle.json"))
-        monkeypatch.setattr(KaggleApi, "args", ["--local"])
+    with (
+        FakeKaggle(slug, served, {}, USERNAME, KEY) as server,
+        point_client(server, monkeypatch, tmp_path, USERNAME, KEY),
+    ):
         yield server
 
 
