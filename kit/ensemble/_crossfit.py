@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from kit.competitions import METRIC_NAMES, get_metric, softmax_scores
+from kit.competitions import CLIP, METRIC_NAMES, get_metric, softmax_scores
 from kit.ensemble._members import soft_vote
 
 METRICS = METRIC_NAMES  # the metrics a combination may be chosen by (map_at_K for any K too)
@@ -22,21 +22,38 @@ Model = TypeVar("Model")
 Split = tuple[np.ndarray, np.ndarray]  # (rows a choice is made on, rows it then predicts)
 
 
+def fast_scores(labels: np.ndarray) -> Callable[[np.ndarray], tuple[float, float]]:
+    """:func:`kit.competitions.softmax_scores` of one class per row, in numpy (the same numbers, without
+    scikit-learn's checks: an optimiser calls it thousands of times); other targets go through it as they are."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        return lambda proba: softmax_scores(proba, labels)
+    rows = np.arange(len(labels))
+
+    def scores(proba: np.ndarray) -> tuple[float, float]:
+        clipped = np.clip(np.asarray(proba, dtype=np.float64), CLIP, 1.0)
+        clipped /= clipped.sum(axis=1, keepdims=True)
+        return float(np.mean(proba.argmax(axis=1) == labels)), float(-np.mean(np.log(clipped[rows, labels])))
+
+    return scores
+
+
 def objective(metric: str, labels: np.ndarray) -> Callable[[np.ndarray], float]:
     """A lower-is-better score of a softmax: the log loss, or the metric (negated where greater is better) with ties
     broken by the log loss."""
     scorer = get_metric(metric, among=METRICS)
+    softmax_scores = fast_scores(labels)
     if metric == "log_loss":
-        return lambda proba: softmax_scores(proba, labels)[1]
+        return lambda proba: softmax_scores(proba)[1]
     tie = 1.0 / (40 * max(len(labels), 1))  # the clipped log loss stays below -log(CLIP) ≈ 34.6: less than one row
     if metric == "accuracy":
 
         def score(proba: np.ndarray) -> float:
-            accuracy, loss = softmax_scores(proba, labels)
+            accuracy, loss = softmax_scores(proba)
             return -accuracy + tie * loss
 
         return score
-    return lambda proba: scorer.loss(labels, proba) + tie * softmax_scores(proba, labels)[1]
+    return lambda proba: scorer.loss(labels, proba) + tie * softmax_scores(proba)[1]
 
 
 def default_metric(competition_metric: str) -> str:

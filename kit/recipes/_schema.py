@@ -12,10 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from kit.recipes._backbone import BackboneSpec
-from kit.recipes._schedules import (
-    ConstantSchedule,
-    Schedule,
-)
+from kit.recipes._schedules import ConstantSchedule, Schedule
 from kit.recipes._types import Bool, Float, Int, Spec, Str, either, field_problem, one_or_per_conv, spec
 
 Fraction = Annotated[Float, Field(ge=0.0, le=0.95)]  # dropout rates
@@ -181,8 +178,8 @@ class TrainSpec(Spec):
     with that momentum and ends training on it; ``precision`` is the Keras dtype policy of the layers (the softmax stays
     float32; ``"auto"``: mixed_bfloat16 on a CPU with native bfloat16 (AVX-512 BF16 or AMX), float32 elsewhere);
     ``jit_compile`` is Keras' XLA switch; ``deterministic = false`` lets TensorFlow pick its fastest, possibly
-    non-deterministic kernels (and Keras compile with XLA): reruns then differ in the last digits.
-    """
+    non-deterministic kernels (and Keras compile with XLA): reruns then differ in the last digits. ``seed`` (default
+    ``cv.seed``) seeds weights and augmentation only (``seed × 1000 + fold``): other members on the same folds."""
 
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd", "nadam"] = "adam"
     learning_rate: Float = Field(0.001, gt=0.0, le=10.0)
@@ -197,6 +194,7 @@ class TrainSpec(Spec):
     jit_compile: either(bool=Bool, string=Literal["auto"]) = "auto"
     deterministic: Bool = True
     snapshots: SnapshotsSpec | None = None
+    seed: Int | None = Field(None, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _snapshots_fit(self) -> TrainSpec:

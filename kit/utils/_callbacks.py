@@ -12,8 +12,13 @@ Hooks, and which operations call them:
   ``total`` counts its units (folds, trials, phases); ``epochs`` the epochs per unit where that applies.
 - ``on_fold_begin(fold)``, ``on_epoch_end(fold, epoch, logs)``, ``on_fold_end(score, resumed)`` — cv folds
   (``score`` is a :class:`kit.FoldScore`); tune trials report their epochs with ``fold`` = the trial id.
+- ``on_fold_resume(fold, epoch, epochs)`` — right after ``on_fold_begin``: the fold continues from its checkpoint,
+  ``epoch`` of its ``epochs`` done by an earlier run (``on_fold_end(score, resumed=True)``: a fold finished earlier).
 - ``on_trial_begin(trial)``, ``on_trial_end(trial)`` — tune trials (``trial`` is a :class:`kit.TrialScore`).
-- ``on_phase(name, done, total)`` — any other step: a bench phase, TTA passes, a download, a poll.
+- ``on_phase(name, done, total)`` — any other step: a bench phase, TTA passes, a download, a poll; the start-up
+  steps of ``cv`` and ``tune`` before their first epoch (:data:`STARTUP_PHASES`) come with ``total`` None.
+- ``on_plan(plan)`` — ``kit auto``'s plan changed (``plan`` is a :class:`kit.autopilot.AutoPlan`: members done, running
+  and planned, the chosen combination, the time left).
 - ``on_run_end()``.
 
 Hooks may be called from a thread other than the caller's (parallel folds report through a relay thread), never
@@ -27,7 +32,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
-from kit.utils._display import LiveLine, in_notebook
+from kit.utils._display import LiveLine, in_notebook, unit_label
+
+LOADING_DATA, BUILDING_MODEL = "loading data", "building model"
+STARTUP_PHASES = (LOADING_DATA, BUILDING_MODEL)  # before a run's first epoch; displays show them as a passing status
 
 
 class Callback:
@@ -42,6 +50,9 @@ class Callback:
     def on_epoch_end(self, fold: int | str, epoch: int, logs: Mapping[str, float]) -> None:
         """Epoch ``epoch`` (1-based) of ``fold`` finished with these Keras logs (``val_accuracy``, ``loss``, …)."""
 
+    def on_fold_resume(self, fold: int | str, epoch: int, epochs: int) -> None:
+        """Fold ``fold`` (just begun) continues from its checkpoint: ``epoch`` of ``epochs`` were done earlier."""
+
     def on_fold_end(self, score: Any, resumed: bool) -> None:
         """A fold finished (``resumed``: it was trained by an earlier run and read back from the run folder)."""
 
@@ -53,6 +64,9 @@ class Callback:
 
     def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
         """Step ``name`` is ``done`` of ``total`` units along (total None: a step without a known size)."""
+
+    def on_plan(self, plan: Any) -> None:
+        """``kit auto``'s plan changed: a member started, finished, was skipped or stopped, or the choice changed."""
 
     def on_run_end(self) -> None:
         """The operation finished (not called when it raised)."""
@@ -88,6 +102,10 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             callback.on_epoch_end(fold, epoch, logs)
 
+    def on_fold_resume(self, fold: int | str, epoch: int, epochs: int) -> None:
+        for callback in self.callbacks:
+            callback.on_fold_resume(fold, epoch, epochs)
+
     def on_fold_end(self, score: Any, resumed: bool) -> None:
         for callback in self.callbacks:
             callback.on_fold_end(score, resumed)
@@ -103,6 +121,10 @@ class CallbackList(Callback):
     def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
         for callback in self.callbacks:
             callback.on_phase(name, done, total)
+
+    def on_plan(self, plan: Any) -> None:
+        for callback in self.callbacks:
+            callback.on_plan(plan)
 
     def on_run_end(self) -> None:
         for callback in self.callbacks:
@@ -183,13 +205,13 @@ class ProgressBar(Callback):
         shown = "" if accuracy is None else f" val_acc {accuracy:.4f}"
         of = f"/{self.epochs}" if self.epochs else ""
         within = min(epoch / self.epochs, 1.0) if self.epochs and self.notebook else 0.0  # the terminal bar: folds
-        self._write(self.kind, f"{fold}: epoch {epoch}{of}{shown}", (self.done + within, self.total))
+        self._write(self.kind, f"{unit_label(fold)}: epoch {epoch}{of}{shown}", (self.done + within, self.total))
 
     def on_fold_end(self, score: Any, resumed: bool) -> None:
         self.done += 1
         accuracy = getattr(score, "val_accuracy", None)
         shown = "" if accuracy is None else f" val_acc {accuracy:.4f}"
-        word = "resumed" if resumed else "done"
+        word = "done (kept)" if resumed else "done"
         self._write(self.kind, f"{self.done}/{self.total or '?'} {word}{shown}", (self.done, self.total))
 
     def on_trial_end(self, trial: Any) -> None:
@@ -197,8 +219,14 @@ class ProgressBar(Callback):
         self._write(self.kind, f"trial {self.done}/{self.total or '?'}", (self.done, self.total))
 
     def on_phase(self, name: str, done: int = 0, total: int | None = None) -> None:
+        if total is None and name in STARTUP_PHASES:
+            self._write(f"{self.kind} {name}…".strip())
+            return
         of = f"/{total}" if total else ""
         self._write(f"{self.kind} {name}".strip(), f"{done}{of}", (done, total), forced=False)
+
+    def on_plan(self, plan: Any) -> None:
+        self._write("auto", plan.line(), forced=False)
 
     def on_run_end(self) -> None:
         seconds = time.monotonic() - self.started

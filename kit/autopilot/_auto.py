@@ -1,0 +1,291 @@
+"""``kit auto``: the best submission within a time budget. Members of a portfolio are trained on the same folds,
+each only when its estimated cost fits the time left (and stopped as soon as its first epochs say it will not);
+after each, the combination is re-chosen by its honest score and the submission rewritten, so there is always one
+to upload; a pseudo-label round and TTA are taken when they fit and pay. Rerun with a larger budget to go on: the
+members trained are reused, a stopped one resumes from its checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit.autopilot._budget import Clock, Watchdog, format_duration, parse_duration
+from kit.autopilot._choose import Choice, choose_way
+from kit.autopilot._guard import MemberGuard
+from kit.autopilot._plan import AutoState, Decision, MemberState, read_state, snapshot, write_state
+from kit.autopilot._portfolio import Candidate, portfolio_for
+from kit.errors import KitError
+from kit.utils import Callback, CallbackList, as_callback_list
+
+MIN_MEMBER_SECONDS = 15.0  # below this no member starts
+PSEUDO_AFTER = 3  # members voting before a pseudo-label round
+PSEUDO_THRESHOLD = 0.99
+TTA_VIEWS = 4
+
+
+@dataclass
+class Session:
+    """One call's working set: where, what for, the clock, the state and the listeners."""
+
+    data: Path
+    competition: Any
+    metric: str
+    selection_metric: str | None
+    out: Path
+    submissions: Path
+    name: str
+    clock: Clock
+    state: AutoState
+    listeners: CallbackList
+    choice: Choice | None = None
+    tta: int = 0
+    written: Any = None
+    number: int = 0
+    planned: list[Candidate] = field(default_factory=list)
+
+    def decide(self, kind: str, text: str) -> None:
+        self.state.decisions.append(
+            Decision(session=self.number, at=round(self.clock.elapsed(), 1), kind=kind, text=text)
+        )
+        write_state(self.out, self.state)
+        self.show()
+
+    def show(self) -> None:
+        way = None if self.choice is None else self.choice.way
+        score = None if self.choice is None else self.choice.score
+        self.listeners.on_plan(snapshot(self.state, self.clock, way, score, self.planned))
+
+    def runs(self) -> list[str]:
+        return [str(self.out / member.name) for member in self.state.done()]
+
+
+def _open(data: Any, competition: Any, metric: str | None, out: Any, budget: float) -> tuple[Any, Path, str, Path]:
+    """The competition, data folder, metric and auto folder, checked before any work."""
+    from kit.competitions import as_competition, get_metric
+    from kit.crossval import RUNS_DIR
+    from kit.data import has_test, resolve_data_dir
+
+    spec = as_competition(competition, data)
+    folder = resolve_data_dir(data, spec).resolve()
+    spec = as_competition(competition, folder)
+    if not has_test(folder, spec):
+        raise KitError(
+            f"{folder}: no test file, so no submission to make; kit auto needs the test images", argument="data"
+        )
+    chosen = metric or spec.metric
+    get_metric(chosen, argument="metric").check(spec.task)
+    return spec, folder, chosen, Path(out) if out is not None else RUNS_DIR / spec.name / "auto"
+
+
+def _state(out: Path, spec: Any, folder: Path, metric: str) -> AutoState:
+    """The folder's state, or a new one; one line when it belongs to other data."""
+    state = read_state(out)
+    if state is None:
+        return AutoState(competition=spec.name, data=str(folder), metric=metric)
+    if state.competition != spec.name or Path(state.data) != folder:
+        raise KitError(
+            f"{out} holds kit auto members of {state.competition} on {state.data}; pass another out for {folder}",
+            argument="out",
+        )
+    state.metric = metric
+    return state
+
+
+def auto(
+    data: str | Path | None = None,
+    time: str | float = "30m",
+    *,
+    metric: str | None = None,
+    out: str | Path | None = None,
+    submissions: str | Path = "submissions",
+    name: str = "auto",
+    competition: Any = None,
+    callbacks: Iterable[Callback] | Callback | None = (),
+    portfolio: Sequence[Candidate] | None = None,
+    tta: bool = True,
+    pseudo: bool = True,
+) -> Any:
+    """Train, choose and write the best submission that fits ``time`` (``"30m"``, ``"1h30m"``, seconds) on the
+    competition folder ``data``; return a :class:`kit.autopilot.AutoResult`. ``metric`` (default the competition's) is
+    what every choice optimises; ``out`` (default ``runs/<competition>/auto``) keeps the members and ``auto.json``
+    (rerun with a larger budget to go on); the submission is ``submissions/<name>.csv`` with its sidecar.
+    ``portfolio`` replaces the shipped candidates; ``tta``/``pseudo`` allow those rounds."""
+    clock = Clock(parse_duration(time))
+    spec, folder, chosen, out_dir = _open(data, competition, metric, out, clock.total)
+    state = _state(out_dir, spec, folder, chosen)
+    state.sessions.append(clock.total)
+    session = Session(
+        folder, spec, chosen, metric, out_dir, Path(submissions), name, clock, state, as_callback_list(callbacks)
+    )
+    session.number = len(state.sessions)
+    session.planned = list(portfolio if portfolio is not None else portfolio_for(spec))
+    session.listeners.on_run_begin("auto", len(session.planned))
+    session.decide("budget", f"session {session.number}: {format_duration(clock.total)} budget, {chosen} to optimise")
+    _reuse(session)
+    for candidate in list(session.planned):
+        if clock.left() < MIN_MEMBER_SECONDS:
+            break
+        if not pseudo and candidate.pseudo:
+            continue
+        if _train(session, candidate) == "out of time":
+            break
+    if tta:
+        _try_tta(session)
+    from kit.autopilot._result import finish
+
+    result = finish(session)
+    session.listeners.on_run_end()
+    return result
+
+
+def _reuse(session: Session) -> None:
+    """Members finished by earlier sessions: checked, kept, and voted before anything trains."""
+    from kit.crossval import load_run
+
+    for member in session.state.members:
+        if member.status == "done":
+            try:
+                load_run(session.out / member.name)
+            except KitError as error:
+                member.status, member.note = "failed", str(error)
+                session.decide("member", f"{member.name} no longer loads ({error}); dropped")
+    if session.state.done():
+        session.decide("member", f"reusing {len(session.state.done())} members of earlier sessions")
+        _rechoose(session)
+
+
+def _estimate(session: Session, candidate: Candidate, member: MemberState) -> float | None:
+    rate = session.state.seconds_per_prior()
+    if rate is None:
+        return None
+    full = rate * candidate.prior
+    return max(0.2 * full, full - member.seconds) if member.status == "stopped" else full
+
+
+def _train(session: Session, candidate: Candidate) -> str:
+    """Train ``candidate`` if it fits; ``"out of time"`` when the budget ran out during it."""
+    state, clock = session.state, session.clock
+    member = state.member(candidate)
+    if member.status == "done":
+        return "done"
+    if candidate.pseudo:
+        reason = _pseudo_blocker(session)
+        if reason:
+            member.status, member.note = "skipped", reason
+            session.decide("pseudo", f"pseudo-label round skipped: {reason}")
+            return "skipped"
+        member.pseudo_sources = member.pseudo_sources or session.runs()
+    estimate = _estimate(session, candidate, member)
+    member.estimate = estimate
+    if estimate is not None and estimate > clock.left():
+        member.status, member.note = "skipped", f"needs ~{format_duration(estimate)}"
+        session.decide(
+            "skip",
+            f"{candidate.name} skipped: needs ~{format_duration(estimate)}, {format_duration(clock.left())} left",
+        )
+        return "skipped"
+    return _run_member(session, candidate, member)
+
+
+def _pseudo_blocker(session: Session) -> str | None:
+    done = len(session.state.done())
+    if done < PSEUDO_AFTER:
+        return f"needs {PSEUDO_AFTER} members voting, {done} so far"
+    return None
+
+
+def _run_member(session: Session, candidate: Candidate, member: MemberState) -> str:
+    import time
+
+    from kit.api import cv
+
+    member.status, member.note = "running", candidate.why
+    expected = "" if member.estimate is None else f" (~{format_duration(member.estimate)})"
+    session.decide("member", f"training {candidate.name}{expected}: {candidate.why or candidate.recipe}")
+    started = time.monotonic()
+    watchdog = Watchdog(session.clock.deadline())
+    guard = MemberGuard(watchdog)
+    extra: dict[str, Any] = {}
+    if candidate.pseudo:
+        extra = {"pseudo": member.pseudo_sources, "threshold": PSEUDO_THRESHOLD}
+    try:
+        with watchdog:
+            result = cv(
+                candidate.recipe,
+                session.data,
+                out=session.out / candidate.name,
+                competition=session.competition,
+                callbacks=[guard, *session.listeners.callbacks],
+                overrides=dict(candidate.overrides),
+                **extra,
+            )
+    except KitError as error:
+        member.seconds += time.monotonic() - started
+        if watchdog.reason is None:
+            member.status, member.note = "failed", str(error)
+            session.decide("skip", f"{candidate.name} failed: {error}")
+            return "failed"
+        return _stopped(session, candidate, member, watchdog)
+    except KeyboardInterrupt:
+        member.seconds += time.monotonic() - started
+        if watchdog.reason is None:
+            member.status = "stopped"
+            write_state(session.out, session.state)
+            raise
+        return _stopped(session, candidate, member, watchdog)
+    member.seconds += time.monotonic() - started
+    member.status, member.score = "done", float(result.oof_score)
+    session.decide(
+        "member",
+        f"{candidate.name} done in {format_duration(member.seconds)}: OOF {result.metric} {result.oof_score:.4f}",
+    )
+    _rechoose(session)
+    return "done"
+
+
+def _stopped(session: Session, candidate: Candidate, member: MemberState, watchdog: Watchdog) -> str:
+    member.status, member.note = "stopped", watchdog.reason or ""
+    session.decide("stop", f"{candidate.name} stopped: {watchdog.reason}; its finished folds are kept for a rerun")
+    return "out of time" if watchdog.reason == "the budget ran out" else "stopped"
+
+
+def _rechoose(session: Session) -> None:
+    """Re-choose the combination of the finished members and rewrite the submission with it (when the budget runs
+    out while choosing, the last submission stands)."""
+    from kit.ensemble import predict
+
+    runs = session.runs()
+    before = None if session.choice is None else session.choice.way
+    watchdog = Watchdog(session.clock.deadline() + session.clock.reserve / 2)
+    try:
+        with watchdog:
+            session.choice = choose_way(runs, session.metric, selection_metric=session.selection_metric)
+    except KeyboardInterrupt:
+        if watchdog.reason is None or session.choice is None:
+            raise
+        session.decide("combiner", f"no time left to re-choose with {len(runs)} members; the last submission stands")
+        return
+    if session.choice.way != before or len(runs) == 1:
+        session.decide("combiner", f"{session.choice.way} of {len(runs)} members: {session.choice.reason}")
+    session.written = predict(
+        runs,
+        name=session.name,
+        out=session.submissions,
+        data=session.data,
+        force=True,
+        metric=session.selection_metric,
+        tta=session.tta,
+        **session.choice.flags,
+    )
+    session.show()
+
+
+def _try_tta(session: Session) -> None:
+    """Take TTA when its estimated cost fits and its honest gain over the plain vote clears the noise margin."""
+    from kit.autopilot._tta import tta_decision
+
+    if session.choice is None:
+        return
+    tta_decision(session, TTA_VIEWS)

@@ -1,0 +1,62 @@
+"""The TTA round of ``kit auto``: taken when its estimated cost fits the time left and its gain over the plain equal
+vote, both scored on the OOF rows (each fold model on its own validation rows), clears the noise margin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kit.autopilot._budget import Watchdog, format_duration
+from kit.autopilot._choose import EQUAL, paired_margin
+from kit.errors import KitError
+
+SHARE_OF_TRAINING = 0.03  # one TTA view costs about this share of the members' training seconds
+SECONDS_PER_MEMBER = 2.0  # loading its fold models
+
+
+def tta_cost(session: Any, views: int) -> float:
+    """Seconds to score ``views`` views with every member and write the submission with them (twice: the check
+    and the submission)."""
+    done = session.state.done()
+    return 2 * sum(SHARE_OF_TRAINING * views * member.seconds + SECONDS_PER_MEMBER for member in done)
+
+
+def tta_decision(session: Any, views: int) -> None:
+    """Score ``views`` TTA views of the equal vote; keep them (rewriting the submission) when they pay."""
+    from kit.autopilot._auto import _rechoose
+    from kit.autopilot._choose import honest_oofs
+    from kit.ensemble import build_ensemble
+
+    clock, runs = session.clock, session.runs()
+    cost = tta_cost(session, views)
+    if cost > clock.left():
+        session.decide("tta", f"TTA skipped: ~{format_duration(cost)} needed, {format_duration(clock.left())} left")
+        return
+    watchdog = Watchdog(clock.deadline())
+    try:
+        with watchdog:
+            augmented = build_ensemble(runs, tta=views, data_dir=session.data)
+            labels, honest = honest_oofs(runs, session.metric, selection_metric=session.selection_metric)
+    except (KeyboardInterrupt, KitError) as error:
+        if isinstance(error, KeyboardInterrupt) and watchdog.reason is None:
+            raise
+        session.decide("tta", f"TTA skipped: {watchdog.reason or error}")
+        return
+    gain, margin = paired_margin(session.metric, labels, honest[EQUAL], augmented.oof)
+    if gain <= margin:
+        session.decide(
+            "tta",
+            f"TTA ×{views} not taken: {gain:+.4f} {session.metric} on the OOF rows, within the margin {margin:.4f}",
+        )
+        return
+    session.tta = views
+    try:
+        with Watchdog(clock.deadline()) as second:
+            _rechoose(session)
+    except KeyboardInterrupt:
+        if second.reason is None:
+            raise
+        session.tta = 0
+        session.decide("tta", "TTA gained but the budget ran out writing it; the plain submission stands")
+        _rechoose(session)
+        return
+    session.decide("tta", f"TTA ×{views} taken: {gain:+.4f} {session.metric} (OOF), beyond the margin {margin:.4f}")
