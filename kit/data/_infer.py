@@ -3,13 +3,14 @@
 It finds the train, test and sample-submission files, the label and id columns, the pixel layout and image shape, the
 class values and the submission columns; anything it cannot tell stops with one line naming the spec key to set
 (``settings`` gives such keys, dotted, e.g. ``{"image.height": 6, "image.width": 10}``). The inferred spec is checked
-by loading the data with it before ``DATA/competition.toml`` is written. A folder of image files and no pixel CSV is
-an image-file competition, inferred by :mod:`kit.data._inferimages` and checked by listing its images.
+by loading the data with it before ``DATA/competition.toml`` is written. Where the pixel count fits several image
+shapes, :mod:`kit.data._infershape` picks the one the pixels read smoothest in (image keys given keep the rest
+inferred). A folder of image files and no pixel CSV is an image-file competition, inferred by
+:mod:`kit.data._inferimages` and checked by listing its images.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,13 @@ ID_NAMES = ("id", "imageid", "image_id", "img_id")
 
 @dataclass(frozen=True)
 class InferredSpec:
-    """The inferred spec, where it was written (None when not written) and what was found, one line each."""
+    """The inferred spec, its file (None when not written), what was found, one line each, and whether the file was
+    written (False where it already said this and was left as it is)."""
 
     competition: Competition
     path: Path | None
     notes: tuple[str, ...]
+    wrote: bool = False
 
 
 def _pick(names: list[str], exact: str, word: str, key: str, folder: Path, required: bool = True) -> str | None:
@@ -83,20 +86,27 @@ def _name_layout(names: list[str]) -> tuple[dict[str, Any], tuple[int, int] | No
     return {"rest": True}, None, f"{len(names)} integer columns 0–255 ({names[0]}, {names[1]}, …) taken as the pixels"
 
 
-def _shape(count: int, from_names: tuple[int, int] | None, folder: Path) -> tuple[tuple[int, int, int], str]:
+def _image_table(
+    train: pd.DataFrame,
+    layout: dict[str, Any],
+    pixels: list[str],
+    count: int,
+    from_names: tuple[int, int] | None,
+    given: dict[str, Any],
+    folder: Path,
+) -> dict[str, Any]:
+    """The ``[image]`` table: the ``given`` keys, the rest from the column names' rows and columns, else chosen among
+    the shapes the pixel count fits by how smooth the pixels read in each (:mod:`kit.data._infershape`); the note
+    saying how under ``note``."""
+    from kit.data._infershape import choose_shape, pixel_rows
+
+    source = ""
     if from_names is not None:
-        height, width = from_names
-        return (height, width, count // (height * width)), ""
-    side = math.isqrt(count)
-    if side * side == count:
-        return (side, side, 1), f"{count:,} pixels → {side}×{side}×1 (a grey square)"
-    side = math.isqrt(count // 3)
-    if count % 3 == 0 and side * side * 3 == count:
-        return (side, side, 3), f"{count:,} pixels → {side}×{side}×3 (an RGB square, channels last)"
-    raise KitError(
-        f"{folder}: {count:,} pixels per image are neither a square nor an RGB square: "
-        "set keys image.height, image.width and image.channels"
-    )
+        given = {"height": from_names[0], "width": from_names[1], **given}
+        source = f"{given['height']} rows × {given['width']} columns in the column names"
+    rows = pixel_rows(train, pixels, layout.get("string"), count)
+    table, note = choose_shape(count, rows, given, folder, source)
+    return {**table, **given, "note": note}
 
 
 def _classes(values: list[Any]) -> tuple[Any, str]:
@@ -255,16 +265,16 @@ def infer_content(
     sample = _head(folder / sample_file) if sample_file else None
     columns: dict[str, Any] = {"label": label, **_id_columns(test, sample, test_file, settings, notes)}
     id_column = columns.get("id")
-    others = [c for c in train.columns if c not in (label, id_column)]
+    given_ignore = settings.get("columns.ignore", [])
+    given_ignore = [given_ignore] if isinstance(given_ignore, str) else list(given_ignore)
+    others = [c for c in train.columns if c not in (label, id_column, *given_ignore)]
     image = {split_key(key)[1]: settings.pop(key) for key in list(settings) if key.startswith("image.")}
     layout, from_names, count, ignore = _pixel_columns(train, others, folder / train_file, notes)
     if ignore:
         columns["ignore"] = ignore
-    if not image:
-        shape, shape_note = _shape(count, from_names, folder)
-        image = dict(zip(("height", "width", "channels"), shape))
-        if shape_note:
-            notes.append(shape_note)
+    if not {"height", "width", "channels"} <= set(image):
+        image = _image_table(train, layout, [c for c in others if c not in ignore], count, from_names, image, folder)
+        notes += [image.pop("note")] if "note" in image else []
     files = _files_table(folder, names, chosen, train, label in test.columns, notes)
     values = [value for file in (train_file, *files.get("extra", ())) for value in _label_values(folder / file, label)]
     classes, class_note = _classes(values)
@@ -325,4 +335,4 @@ def infer_competition(
             )
 
     write_bytes_atomic(path, text.encode())
-    return InferredSpec(competition, path, tuple(notes))
+    return InferredSpec(competition, path, tuple(notes), wrote=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import typer
@@ -35,7 +36,7 @@ def test_notes_say_what_was_found_and_why(tmp_path):
     build("rgb-gaps", tmp_path)
     notes = infer_competition(tmp_path, write=False).notes
     assert "label column 'label' (its name)" in notes
-    assert "192 pixels → 8×8×3 (an RGB square, channels last)" in notes
+    assert any(note.startswith("image: 8×8×3 — 192 pixels fit 10 shapes; neighbouring-pixel") for note in notes)
     assert "labels 0–10 without 9 → 10 classes" in notes
     assert "submission columns ImageId,Label (from sample_submission.csv)" in notes
     assert not (tmp_path / "competition.toml").exists()
@@ -47,8 +48,12 @@ def test_notes_say_what_was_found_and_why(tmp_path):
 
 def test_what_cannot_be_inferred_stops_naming_the_key_and_writes_nothing(tmp_path):
     build("nonsquare-given", tmp_path)
+    frame = pd.read_csv(tmp_path / "train.csv")  # noise: no shape of 60 pixels reads smooth, and none is a square
+    pixels = [c for c in frame.columns if c.startswith("pixel")]
+    frame[pixels] = np.random.default_rng(0).integers(0, 256, (len(frame), len(pixels)))
+    frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(
-        KitError, match=r"60 pixels per image are neither a square nor an RGB square: set keys image.height"
+        KitError, match=r"60 pixels fit 10 shapes; .*: no shape reads smooth .* none is a square: set keys image.height"
     ):
         infer_competition(tmp_path)
     assert not (tmp_path / "competition.toml").exists()
