@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo-data: install
-	$(BIN)/kit demo-data --dest data/demo
+	$(BIN)/kit demo-data --out data/demo
 
 demo: demo-data  ## the main job on the embedded data: 5-fold CV of the demo recipe, its submission, scored locally
 	$(BIN)/kit cv demo --data data/demo
-	$(BIN)/kit predict runs/demo --name demo --force
+	$(BIN)/kit predict runs/demo/demo --name demo --force
 	$(BIN)/kit score submissions/demo.csv --data data/demo
 
 test: install
@@ -41,10 +41,10 @@ fetch: install  ## the Digit Recognizer files from Kaggle into data/digit-recogn
 	$(BIN)/kit fetch
 
 ensemble: demo-data  ## two demo runs soft-voted into submissions/demo-ensemble.csv, and a report of the first
-	$(BIN)/kit cv demo --data data/demo --out runs/demo
-	$(BIN)/kit cv demo-seed1 --data data/demo --out runs/demo-seed1
-	$(BIN)/kit predict runs/demo runs/demo-seed1 --name demo-ensemble --force
-	$(BIN)/kit report runs/demo
+	$(BIN)/kit cv demo --data data/demo
+	$(BIN)/kit cv demo-seed1 --data data/demo
+	$(BIN)/kit predict runs/demo/demo runs/demo/demo-seed1 --name demo-ensemble --force
+	$(BIN)/kit report runs/demo/demo
 
 tune-demo: demo-data  ## a 4-trial KerasTuner search of the demo recipe, then CV of the recipe it writes
 	$(BIN)/kit tune demo --data data/demo --max-trials 4

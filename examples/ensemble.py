@@ -58,7 +58,9 @@ def main() -> None:
     runs = [
         kit.cv("demo", data, folds=2, epochs=2, out=out / "runs" / "demo", force=True),
         # turbo trains in batches of 150: batches of 32 give its one-cycle schedule enough steps in 2 epochs
-        kit.cv("turbo", data, folds=2, epochs=2, out=out / "runs" / "turbo", force=True, train={"batch_size": 32}),
+        kit.cv(
+            "turbo", data, folds=2, epochs=2, out=out / "runs" / "turbo", force=True, overrides={"train.batch_size": 32}
+        ),
     ]
     for run in runs:
         print(

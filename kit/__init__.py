@@ -24,6 +24,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "cv": ("kit.api", "cv"),
+    "auto": ("kit.autopilot", "auto"),
+    "AutoResult": ("kit.autopilot", "AutoResult"),
     "load_run": ("kit.crossval", "load_run"),
     "runs": ("kit.crossval", "list_runs"),
     "CVResult": ("kit.crossval", "CVResult"),
@@ -47,11 +49,11 @@ _LAZY = {
     "fetch": ("kit.kaggle", "fetch"),
     "submit": ("kit.kaggle", "submit"),
     "submissions": ("kit.kaggle", "submissions"),
-    "distill": ("kit.ensemble", "distill"),
+    "distill": ("kit.api", "distill"),
     "pseudo_rows": ("kit.ensemble", "pseudo_rows"),
     "score": ("kit.submission", "score_submission"),
     "leaderboard": ("kit.submission", "leaderboard"),
-    "init": ("kit.data", "infer_competition"),
+    "init": ("kit.api", "init"),
     "demo_data": ("kit.data", "write_demo_data"),
     "Callback": ("kit.utils", "Callback"),
     "CallbackList": ("kit.utils", "CallbackList"),

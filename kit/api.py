@@ -4,13 +4,14 @@ and recipe overrides as keyword arguments (dotted keys or nested tables)."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kit.crossval import CVResult
 from kit.errors import KitError
-from kit.utils import Callback
+from kit.utils import Callback, renamed
 
 MAX_HOLDOUT = 0.5  # the largest share of the training rows kit cv keeps out of every fold (as kit.crossval.run_cv)
 
@@ -71,13 +72,16 @@ def cv(
     pseudo: Any = None,
     threshold: float = 0.99,
     track: bool | str | None = None,
-    **overrides: Any,
+    overrides: Mapping[str, Any] | None = None,
+    **deprecated: Any,
 ) -> CVResult:
     """Cross-validate ``recipe`` on the competition folder ``data`` and return the finished run.
 
     ``recipe`` is a name (``"demo"``), a path to a ``.toml`` file or a :class:`kit.Recipe`; ``folds``/``epochs`` and
-    ``**overrides`` (dotted keys, ``**{"train.learning_rate": 3e-3}``, or tables, ``train={"learning_rate": 3e-3}``)
-    change it and are recorded in the run. Finished folds in ``out`` (default ``runs/<recipe>``) are resumed;
+    ``overrides`` (dotted keys, ``{"train.learning_rate": 3e-3}``, or tables, ``{"train": {"learning_rate": 3e-3}}``,
+    as :func:`tune` and :func:`kit.bench` take them; overrides as extra keywords are deprecated) change it and are
+    recorded in the run. Finished folds in ``out`` (default ``runs/<competition>/<recipe>``, ``runs/demo/<recipe>``
+    on the demo digits) are resumed;
     ``force=True`` retrains. ``callbacks`` receive progress (see :class:`kit.Callback`). ``holdout`` keeps that share
     of the training rows out of every fold and scores the fold models on it. ``pseudo`` (a submission written by
     ``kit.predict``, run folders, or :class:`kit.ensemble._pseudo.PseudoLabels`) adds the test rows predicted with at
@@ -97,7 +101,13 @@ def cv(
 
         pseudo = pseudo_rows(pseudo, threshold, data)
 
-    changes = dict(overrides)
+    if deprecated:
+        warnings.warn(
+            "kit.cv(..., KEY=VALUE) overrides are deprecated and go in the next release; use overrides={...}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    changes = {**deprecated, **(overrides or {})}
     if folds is not None:
         changes["cv.folds"] = folds
     if epochs is not None:
@@ -161,3 +171,40 @@ def tune(
     return run_tracked(
         track, lambda listeners: run_tune(recipe, data, callbacks=listeners, **arguments), callbacks, **described
     )
+
+
+@renamed(data_dir="data", pseudo_threshold="threshold")
+def distill(
+    runs: Any,
+    recipe: Any,
+    alpha: float = 0.5,
+    holdout: float = 0.1,
+    threshold: float | None = None,
+    epochs: int | None = None,
+    out: str | Path | None = None,
+    data: str | Path | None = None,
+    name: str | None = None,
+    submissions: str | Path | None = None,
+    force: bool = False,
+    callbacks: Iterable[Callback] = (),
+) -> Any:
+    """Distil the runs' equal soft vote into one ``recipe`` model (:func:`kit.ensemble.distill`): ``data`` the data
+    folder, ``threshold`` the probability a test row needs to join as a pseudo-label (None: none join)."""
+    from kit.ensemble import distill as run_distill
+
+    return run_distill(runs, recipe, alpha, holdout, threshold, epochs, out, data, name, submissions, force, callbacks)
+
+
+@renamed(data_dir="data")
+def init(
+    data: str | Path,
+    name: str | None = None,
+    write: bool = True,
+    force: bool = False,
+    settings: Mapping[str, Any] | None = None,
+) -> Any:
+    """Infer the competition spec of the data folder ``data`` (:func:`kit.data.infer_competition`) and, with
+    ``write``, write it there as ``competition.toml``; ``settings`` are the dotted keys given for it."""
+    from kit.data import infer_competition
+
+    return infer_competition(data, name, write, force, None if settings is None else dict(settings))

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / "kit"
 PACKAGES = sorted(p.name for p in KIT.iterdir() if (p / "__init__.py").is_file())
-MAX_TOP_ENTRIES = 16
+MAX_TOP_ENTRIES = 17  # the steps' packages (auto is the last), api, errors, __init__, __main__
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 80
 

@@ -120,7 +120,7 @@ def auto(
         folder, spec, chosen, metric, out_dir, Path(submissions), name, clock, state, as_callback_list(callbacks)
     )
     session.number = len(state.sessions)
-    session.planned = list(portfolio if portfolio is not None else portfolio_for(spec))
+    session.planned = list(portfolio if portfolio is not None else portfolio_for(spec, clock.total))
     session.listeners.on_run_begin("auto", len(session.planned))
     session.decide("budget", f"session {session.number}: {format_duration(clock.total)} budget, {chosen} to optimise")
     _reuse(session)
@@ -227,14 +227,14 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
             member.status, member.note = "failed", str(error)
             session.decide("skip", f"{candidate.name} failed: {error}")
             return "failed"
-        return _stopped(session, candidate, member, watchdog)
+        return _stopped(session, candidate, member, watchdog, guard)
     except KeyboardInterrupt:
         member.seconds += time.monotonic() - started
         if watchdog.reason is None:
             member.status = "stopped"
             write_state(session.out, session.state)
             raise
-        return _stopped(session, candidate, member, watchdog)
+        return _stopped(session, candidate, member, watchdog, guard)
     member.seconds += time.monotonic() - started
     member.status, member.score = "done", float(result.oof_score)
     session.decide(
@@ -245,8 +245,14 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
     return "done"
 
 
-def _stopped(session: Session, candidate: Candidate, member: MemberState, watchdog: Watchdog) -> str:
+def _stopped(
+    session: Session, candidate: Candidate, member: MemberState, watchdog: Watchdog, guard: MemberGuard
+) -> str:
+    import time
+
     member.status, member.note = "stopped", watchdog.reason or ""
+    if guard.projected is not None:  # what the whole member would have cost: the machine's rate until one finishes
+        member.estimate = member.seconds + max(0.0, guard.projected - time.monotonic())
     session.decide("stop", f"{candidate.name} stopped: {watchdog.reason}; its finished folds are kept for a rerun")
     return "out of time" if watchdog.reason == "the budget ran out" else "stopped"
 
@@ -288,4 +294,4 @@ def _try_tta(session: Session) -> None:
 
     if session.choice is None:
         return
-    tta_decision(session, TTA_VIEWS)
+    tta_decision(session, TTA_VIEWS, _rechoose)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -79,29 +80,41 @@ def paired_margin(
     return float(gain), Z * spread
 
 
-def honest_oofs(
-    runs: Sequence[str], metric: str, seed: int = 0, selection_metric: str | None = None
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The OOF labels and, per way of combining ``runs``, its honest combined OOF probabilities (as
-    :func:`kit.predict` combines them: fitted weights optimise ``metric``, selection ``selection_metric``, default
-    a smooth stand-in for a metric of labels)."""
-    members = [load_member(run) for run in runs]
+def fitted_ways(
+    members: Sequence[Any], metric: str, seed: int = 0, selection_metric: str | None = None
+) -> dict[str, Any]:
+    """Per way of combining the ``members`` (:class:`kit.ensemble._members.Member`), its combiner fitted on their
+    OOF rows as :func:`kit.predict` fits it: fitted weights optimise ``metric``, selection ``selection_metric``
+    (default a smooth stand-in for a metric of labels)."""
     labels, oofs = members[0].labels, [member.oof for member in members]
     ways = {EQUAL: EqualWeights().fit(oofs, labels)}
     if len(members) > 1:
         ways[WEIGHTS] = FittedWeights(seed, metric).fit(oofs, labels)
         ways[SELECT] = GreedySelection(selection_metric or default_metric(metric), seed).fit(oofs, labels)
         ways[STACK] = Stacked([member.run for member in members]).fit(oofs, labels)
-    honest = {}
-    for way, combiner in ways.items():
-        honest[way] = combiner.honest_oof if combiner.honest_oof is not None else combiner.oof
-    return labels, honest
+    return ways
+
+
+def honest_oofs(
+    runs: Sequence[str], metric: str, seed: int = 0, selection_metric: str | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The OOF labels and, per way of combining ``runs`` (:func:`fitted_ways`), its honest combined OOF
+    probabilities."""
+    members = [load_member(run) for run in runs]
+    ways = fitted_ways(members, metric, seed, selection_metric)
+    honest = {way: c.honest_oof if c.honest_oof is not None else c.oof for way, c in ways.items()}
+    return members[0].labels, honest
 
 
 def choose_way(runs: Sequence[str], metric: str, seed: int = 0, selection_metric: str | None = None) -> Choice:
     """The way to combine ``runs``: the equal vote unless another way's honest score beats it by the margin (the
     best such way by its gain then)."""
     labels, honest = honest_oofs(runs, metric, seed, selection_metric)
+    return choose_from(labels, honest, metric, seed)
+
+
+def choose_from(labels: np.ndarray, honest: dict[str, np.ndarray], metric: str, seed: int = 0) -> Choice:
+    """:func:`choose_way` given each way's honest OOF probabilities."""
     scorer = get_metric(metric)
     equal = honest[EQUAL]
     scores = [WayScore(EQUAL, scorer.score(labels, equal))]

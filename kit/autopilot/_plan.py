@@ -77,9 +77,11 @@ class AutoState(BaseModel):
         return state
 
     def seconds_per_prior(self) -> float | None:
-        """The machine's measured seconds per unit of prior cost: the median over finished members (None before
-        the first), so one slow member does not scale every estimate."""
+        """The machine's measured seconds per unit of prior cost: the median over finished members, so one slow
+        member does not scale every estimate (before the first, from the projections of stopped ones; else None)."""
         rates = [state.seconds / state.prior for state in self.members if state.status == "done" and state.seconds > 0]
+        if not rates:  # before the first finished member: the full cost projected for a stopped one
+            rates = [m.estimate / m.prior for m in self.members if m.status == "stopped" and m.estimate]
         return statistics.median(rates) if rates else None
 
     def done(self) -> list[MemberState]:

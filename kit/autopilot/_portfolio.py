@@ -1,7 +1,7 @@
 """What ``kit auto`` may train, in the order it tries: shipped recipes, fast ones first, then stronger and more
 diverse ones (other architectures, other weight seeds on the same folds), each with a prior cost relative to
 ``turbo`` (measured on the demo digits on a 2-core CPU; the machine's own rate replaces the scale once a member has
-trained, see :func:`kit.autopilot._plan.estimate`)."""
+trained, see :meth:`kit.autopilot._plan.AutoState.seconds_per_prior`)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,16 @@ def _seeded(name: str, recipe: str, seed: int, prior: float, **overrides: Any) -
     return Candidate(f"{name}{suffix}", recipe, {**overrides, **extra}, prior, why=why)
 
 
-def pixel_portfolio() -> tuple[Candidate, ...]:
+SHORT_BUDGET = 150.0  # seconds: below this the first member is a short one
+
+
+def pixel_portfolio(budget: float | None = None) -> tuple[Candidate, ...]:
     """Small greyscale images (Digit Recognizer-like): kit's time-to-accuracy CNNs first, Deotte's and An et al.'s
-    networks at epochs a CPU can pay, then more seeds; a pseudo-label round once three members vote."""
-    members = [
+    networks at epochs a CPU can pay, then more seeds; a pseudo-label round once three members vote. A short
+    ``budget`` starts with ``turbo`` at 5 epochs; it is also the fallback when a full one cannot finish."""
+    short = Candidate("turbo-e5", "turbo", {"train.epochs": 5}, 0.4, why="turbo at 5 of its 15 epochs")
+    members = [short] if budget is not None and budget < SHORT_BUDGET else []
+    members += [
         Candidate("turbo", "turbo", {}, 1.0, why="the fastest strong CNN"),
         Candidate("fast", "fast", {}, 2.8, why="a wider CNN: a second architecture"),
         _seeded("turbo", "turbo", 1, 1.0),
@@ -49,7 +55,8 @@ def pixel_portfolio() -> tuple[Candidate, ...]:
     ]
     for seed in range(2, 5):
         members += [_seeded("fast", "fast", seed, 2.8), _seeded("turbo", "turbo", seed + 1, 1.0)]
-    return tuple(members[:MAX_MEMBERS])
+    members = members[:MAX_MEMBERS]
+    return tuple(members if short in members else [*members, short])
 
 
 def photo_portfolio() -> tuple[Candidate, ...]:
@@ -67,7 +74,9 @@ def photo_portfolio() -> tuple[Candidate, ...]:
     return tuple(members[:MAX_MEMBERS])
 
 
-def portfolio_for(competition: Any) -> tuple[Candidate, ...]:
-    """The portfolio for ``competition`` (a :class:`kit.competitions.Competition`): photos for image files, the
-    pixel CNNs otherwise."""
-    return photo_portfolio() if getattr(competition, "images", None) is not None else pixel_portfolio()
+def portfolio_for(competition: Any, budget: float | None = None) -> tuple[Candidate, ...]:
+    """The portfolio for ``competition`` (a :class:`kit.competitions.Competition`) and a ``budget`` in seconds:
+    photos for image files, the pixel CNNs otherwise."""
+    if getattr(competition, "images", None) is not None:
+        return photo_portfolio()
+    return pixel_portfolio(budget)

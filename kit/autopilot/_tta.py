@@ -3,6 +3,7 @@ vote, both scored on the OOF rows (each fold model on its own validation rows), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kit.autopilot._budget import Watchdog, format_duration
@@ -20,9 +21,9 @@ def tta_cost(session: Any, views: int) -> float:
     return 2 * sum(SHARE_OF_TRAINING * views * member.seconds + SECONDS_PER_MEMBER for member in done)
 
 
-def tta_decision(session: Any, views: int) -> None:
-    """Score ``views`` TTA views of the equal vote; keep them (rewriting the submission) when they pay."""
-    from kit.autopilot._auto import _rechoose
+def tta_decision(session: Any, views: int, rewrite: Callable[[Any], None]) -> None:
+    """Score ``views`` TTA views of the equal vote; keep them when they pay (``rewrite(session)`` writes the
+    submission again with ``session.tta`` views)."""
     from kit.autopilot._choose import honest_oofs
     from kit.ensemble import build_ensemble
 
@@ -51,12 +52,12 @@ def tta_decision(session: Any, views: int) -> None:
     session.tta = views
     try:
         with Watchdog(clock.deadline()) as second:
-            _rechoose(session)
+            rewrite(session)
     except KeyboardInterrupt:
         if second.reason is None:
             raise
         session.tta = 0
         session.decide("tta", "TTA gained but the budget ran out writing it; the plain submission stands")
-        _rechoose(session)
+        rewrite(session)
         return
     session.decide("tta", f"TTA ×{views} taken: {gain:+.4f} {session.metric} (OOF), beyond the margin {margin:.4f}")

@@ -1,7 +1,7 @@
 """Everything `make bench` needs, out of the library's way: the race of a recipe against the seed notebook's
 pipeline (``_race``, ``_notebook``, ``_measure``), full-size runs (``_fullsize``), the image-file phase
 (``_images``), the backbone phase (``_backbones``), the result and its targets (``_result``), the plot (``_plot``)
-and ``kit.bench`` itself (``_bench``)."""
+and ``kit.bench`` itself (``_bench``); the figures of ``kit auto`` (``_autobench``)."""
 
 import lazy_loader
 
@@ -9,6 +9,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "_autobench": ["AUTO_BENCH_FILE", "Figure", "RankAgreement", "auto_bench", "rank_agreement"],
         "_backbones": ["BackboneBench", "run_backbone_bench", "save_backbone_bench"],
         "_bench": ["run_bench", "verdict"],
         "_fullsize": ["FULL_TRAIN_ROWS", "process_tree", "tree_memory_mib", "write_full_size_data"],

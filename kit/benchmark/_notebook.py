@@ -42,18 +42,16 @@ def _notebook_cnn(tf_keras: Any, input_shape: tuple[int, ...], classes: int) -> 
     )
 
 
-def notebook_pipeline(
+def train_notebook_cnn(
     data: BenchData,
     classes: int,
     epochs: int = NOTEBOOK_EPOCHS,
     callbacks: CallbackList | None = None,
     seed: int = 0,
-    infer: bool = True,
     phase: str = NAME,
-) -> Contender:
-    """Train the notebook's final CNN on one split of the bench (random state ``seed``); report each epoch as
-    ``on_phase(phase, epoch, epochs)``; ``infer``: also time its inference on ``data.inference_images``."""
-
+) -> tuple[Any, list[tuple[float, float]]]:
+    """The notebook's final CNN trained on one split of the bench (random state ``seed``) as the notebook trains it,
+    each epoch reported as ``on_phase(phase, epoch, epochs)``: the model and its (seconds, val accuracy) curve."""
     import_tensorflow()
     try:
         import tf_keras
@@ -89,11 +87,26 @@ def notebook_pipeline(
         validation_data=(val_x, val_y),
         verbose=0,
     )
+    return model, curve
+
+
+def notebook_pipeline(
+    data: BenchData,
+    classes: int,
+    epochs: int = NOTEBOOK_EPOCHS,
+    callbacks: CallbackList | None = None,
+    seed: int = 0,
+    infer: bool = True,
+    phase: str = NAME,
+) -> Contender:
+    """Train the notebook's final CNN on one split of the bench (:func:`train_notebook_cnn`); ``infer``: also time
+    its inference on ``data.inference_images``."""
+    model, curve = train_notebook_cnn(data, classes, epochs, callbacks, seed, phase)
     return Contender(
         name=NAME,
         val_accuracy=curve[-1][1],
         wall_seconds=curve[-1][0],
-        train_images_per_s=steady_throughput(len(fit_x), curve),
+        train_images_per_s=steady_throughput(len(data.fit_images), curve),
         inference_images_per_s=inference_rate(
             lambda images: model.predict(images.astype(np.float32) / 255.0, verbose=0), data.inference_images
         )

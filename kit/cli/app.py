@@ -14,7 +14,8 @@ from typing import Optional
 import typer
 
 from kit import __version__
-from kit.cli import competition, cv, ensemble, kaggle, leaderboard, recipe, tune
+from kit.cli import auto, competition, cv, ensemble, kaggle, leaderboard, recipe, tune
+from kit.cli._examples import HELP_NAMES, KitGroup, apply
 from kit.cli.render import console, print_error
 from kit.competitions import DEFAULT_COMPETITION
 from kit.errors import KitError
@@ -24,6 +25,8 @@ app = typer.Typer(
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings=HELP_NAMES,
+    cls=KitGroup,
     help="Fold-based CV, tuning, ensembling and submission for Kaggle pixel-CSV image competitions.",
 )
 
@@ -45,22 +48,26 @@ def root(
 
 @app.command("demo-data")
 def demo_data(
-    dest: Path = typer.Option(
-        Path("data/demo"), help="Folder to write train.csv, test.csv, sample_submission.csv, solution.csv."
+    out: Path = typer.Option(
+        Path("data/demo"),
+        "--out",
+        help="Folder written into: train.csv, test.csv, sample_submission.csv and solution.csv.",
     ),
+    dest: Optional[Path] = typer.Option(None, "--dest", hidden=True, help="Deprecated: --out."),
     competition: str = typer.Option(DEFAULT_COMPETITION, help="Competition whose file format to write."),
     layout: Optional[str] = typer.Option(
         None,
         help="Write image FILES instead, as Kaggle ships this layout: seedlings, cactus, dogs-vs-cats, dog-breed, "
-        "pathology, aptos or whale (no spec: run `kit init --data DEST`).",
+        "pathology, aptos or whale (no spec: run `kit init --data OUT`).",
     ),
 ) -> None:
     """Write competition-format CSVs (or, with --layout, image files) built from scikit-learn's real handwritten
     digits (no network needed)."""
-    from kit.cli.options import as_flags, flags
+    from kit.cli.options import as_flags, deprecated_flag, flags
     from kit.competitions import get_competition
     from kit.data import demo_images, write_demo_data
 
+    dest = deprecated_flag("--dest", "--out", dest, out)
     try:
         if layout is not None:
             written = demo_images(dest, layout)
@@ -68,12 +75,13 @@ def demo_data(
             return
         folder = write_demo_data(dest, get_competition(competition))
     except KitError as error:
-        raise as_flags(error, flags("dest", "competition", "layout", train="--layout")) from None
+        raise as_flags(error, flags("competition", "layout", train="--layout", dest="--out", out="--out")) from None
     console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")
 
 
-for module in (cv, ensemble, tune, competition, leaderboard, recipe, kaggle):
+for module in (cv, ensemble, tune, auto, competition, leaderboard, recipe, kaggle):
     module.register(app)
+apply(app)  # after every command is registered: examples, -h, flags without <bool>, completion
 
 
 def interrupted_during(error: BaseException) -> bool:
@@ -89,9 +97,7 @@ def interrupted_during(error: BaseException) -> bool:
 
 def exit_interrupted() -> None:
     """Say what a Ctrl-C kept and how to go on, and exit 130."""
-    print_error(
-        "interrupted — finished folds and trials are kept; rerun the same command to resume", word="interrupted"
-    )
+    print_error("interrupted — finished folds and trials kept; rerun the same command to resume", word="interrupted")
     sys.exit(INTERRUPTED)
 
 

@@ -54,7 +54,8 @@ def init(
         raise as_flags(error, flags("name", "force", data_dir="--data", settings="--set")) from None
     for note in inferred.notes:
         console.print(f"• {note}", highlight=False)
-    console.print(f"wrote [bold]{inferred.path}[/] (competition {inferred.competition.name})", highlight=False)
+    if inferred.wrote:  # else the last note says the file already says this
+        console.print(f"wrote [bold]{inferred.path}[/] (competition {inferred.competition.name})", highlight=False)
 
 
 def score(
@@ -75,15 +76,13 @@ def score(
     from kit.errors import KitError
     from kit.submission import score_submission
 
-    names = flags("solution", "competition", "metric", data_dir="--data")
+    names = flags("solution", "competition", "metric", data="--data")
     if len(submissions) > 1:
-        options = {"solution": solution, "data_dir": data, "competition": competition, "metric": metric}
+        options = {"solution": solution, "data": data, "competition": competition, "metric": metric}
         score_several(submissions, options, names)
         return
     try:
-        result = score_submission(
-            submissions[0], solution=solution, data_dir=data, competition=competition, metric=metric
-        )
+        result = score_submission(submissions[0], solution=solution, data=data, competition=competition, metric=metric)
     except KitError as error:
         raise as_flags(error, names) from None
     print_score(result, submissions[0])

@@ -10,7 +10,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from kit.cli.options import SET_HELP, as_flags, flags, parse_sets
+from kit.cli.options import SET_HELP, as_flags, flags, notes_to, parse_sets
 from kit.cli.render import console, duration
 
 CV_FLAGS = flags(  # library argument → flag, for errors of kit.cv
@@ -70,7 +70,9 @@ def cv(
     folds: Optional[int] = typer.Option(None, help="Override the recipe's number of folds."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's number of epochs."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
-    out: Optional[Path] = typer.Option(None, help="Run folder; default runs/<recipe>."),
+    out: Optional[Path] = typer.Option(
+        None, help="Run folder; default runs/<competition>/<recipe> (runs/demo/<recipe> on the demo data)."
+    ),
     jobs: str = typer.Option(
         "auto",
         callback=lambda value: jobs_value(value),
@@ -97,7 +99,7 @@ def cv(
 
     overrides = parse_sets(set_)
     try:
-        with tracking_warnings_to(warning_line), RichProgress() as progress:
+        with tracking_warnings_to(warning_line), notes_to(warning_line), RichProgress() as progress:
             result = run(
                 recipe,
                 data,
@@ -113,7 +115,7 @@ def cv(
                 pseudo=pseudo or None,
                 threshold=threshold,
                 track=track,
-                **overrides,
+                overrides=overrides,
             )
     except KitError as error:
         raise as_flags(error, CV_FLAGS) from None
@@ -137,10 +139,16 @@ def cv(
 def runs_list(
     folder: Path = typer.Argument(Path("runs"), help="Folder holding run folders (searched recursively)."),
 ) -> None:
-    """List runs with recipe, overrides, epochs, recipe hash, OOF accuracy and training time, best first."""
+    """List runs with recipe, overrides, epochs, recipe hash, OOF accuracy and training time: one table per
+    competition (demo for kit's embedded demo data), best first."""
     from kit.crossval import list_runs
 
-    console.print(runs_table(list_runs(folder), folder))
+    runs = list_runs(folder)
+    competitions = list(dict.fromkeys(info.competition for info in runs))
+    if not competitions:
+        console.print(f"no runs under {folder}/ (kit cv writes them there)", highlight=False)
+    for competition in competitions:
+        console.print(runs_table([info for info in runs if info.competition == competition], folder, competition))
 
 
 def report(
@@ -181,13 +189,13 @@ def overrides_text(overrides: dict) -> str:
     return " ".join(f"{key.split('.')[-1]}={value}" for key, value in overrides.items())
 
 
-def runs_table(runs: list, root: Path) -> Table:
-    """The run listing: run folder, recipe and overrides, epochs, recipe hash, OOF score in the competition's metric
-    (where one is not accuracy), OOF accuracy/loss, time."""
+def runs_table(runs: list, root: Path, competition: str = "") -> Table:
+    """The runs of one competition: run folder, recipe and overrides, epochs, recipe hash, OOF score in the
+    competition's metric (where one is not accuracy), OOF accuracy/loss, time."""
     competitions = sorted({info.result.competition for info in runs if info.result})
     scored = any(info.result.metric != "accuracy" for info in runs if info.result)
     best = "best OOF score first" if scored else "best OOF accuracy first"
-    title = f"runs under {root}/ ({', '.join(competitions) or 'none finished'}), {best}"
+    title = f"{competition or 'other'} — runs under {root}/, {best}"
     table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("run", overflow="fold")
     table.add_column("recipe", overflow="fold")

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from kit.cli.cv import TRACK_HELP, warning_line
 from kit.cli.options import as_flags, flags
 from kit.cli.render import RichProgress, console
+from kit.utils import read_json, tracking_warnings_to
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from kit.ensemble import Distillation, Prediction
 
 PREDICT_FLAGS = flags(  # library argument → flag, for errors of kit.ensemble.predict
-    *("weights", "auto_weights", "select", "stack", "metric", "tta", "name", "force", "thresholds"),
+    *("weights", "auto_weights", "select", "stack", "metric", "tta", "name", "force", "thresholds", "track"),
     **{"tta_precision": "--precision", "precision": "--precision", "out_dir": "--out", "data_dir": "--data"},
 )
 DISTILL_FLAGS = flags(  # and of kit.ensemble.distill (its pseudo-labels' threshold is --pseudo-threshold)
@@ -62,6 +64,7 @@ def predict(
         None, help="Competition folder (TTA images, sample_submission.csv); default the runs' own."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing submission of that name."),
+    track: bool | None = typer.Option(None, "--track/--no-track", help=TRACK_HELP, show_default=False),
 ) -> None:
     """Combine fold runs into submissions/<name>.csv; print each run's OOF score beside the ensemble's."""
     from kit.errors import KitError
@@ -81,22 +84,23 @@ def predict(
     from kit.ensemble import predict as run_predict
 
     try:
-        with PhaseProgress() as progress:
+        with tracking_warnings_to(warning_line), PhaseProgress() as progress:
             prediction = run_predict(
                 runs,
                 name=name,
-                out_dir=out,
+                out=out,
                 weights=parsed,
                 auto_weights=auto_weights,
                 tta=tta,
                 tta_precision=precision,
-                data_dir=data,
+                data=data,
                 force=force,
                 callbacks=[progress],
                 select=select,
                 stack=stack,
                 metric=metric,
                 thresholds=thresholds,
+                track=track,
             )
     except KitError as error:
         raise as_flags(error, PREDICT_FLAGS) from None
@@ -133,12 +137,14 @@ def local_score(path: Path, folder: Path) -> None:
     """Print the submission's local score where the answers are known (the demo data, a dataset's test labels)."""
     from kit.submission import has_answers, score_submission
 
-    if has_answers(folder):
-        scored = score_submission(path, data_dir=folder)
-        console.print(
-            f"local {scored.metric} [bold green]{scored.score:.4f}[/] on {scored.rows} rows of {scored.solution}",
-            highlight=False,
-        )
+    if not has_answers(folder):
+        console.print(f"[dim]no local score: no answers in {folder} (kit score --solution FILE)[/]", highlight=False)
+        return
+    scored = score_submission(path, data=folder)
+    console.print(
+        f"local {scored.metric} [bold green]{scored.score:.4f}[/] on {scored.rows} rows of {scored.solution}",
+        highlight=False,
+    )
 
 
 def distill(
@@ -187,6 +193,9 @@ def distill(
         f"wrote [bold]{distilled.model_path}[/], {distilled.path / 'distill.json'} and [bold]{distilled.submission}[/]",
         highlight=False,
     )
+    if distilled.submission is not None:  # scored as kit predict's, where the data folder holds the answers
+        sidecar = read_json(distilled.submission.with_suffix(".json"))
+        local_score(distilled.submission, Path(sidecar["data_dir"]))
 
 
 class PhaseProgress(RichProgress):

@@ -85,14 +85,18 @@ def fetch(
     competition: str = typer.Option(
         DEFAULT_COMPETITION, help="Competition slug (the name in its address), or a dataset as OWNER/NAME."
     ),
-    dest: Path = typer.Option(Path("data"), help="Parent folder: the files go to DEST/<name>/."),
+    out: Path = typer.Option(Path("data"), "--out", help="Folder written into: the files go to OUT/<name>/."),
+    dest: Optional[Path] = typer.Option(None, "--dest", hidden=True, help="Deprecated: --out."),
     force: bool = typer.Option(False, "--force", help="Download every file again, even those present and valid."),
     timeout: Optional[float] = typer.Option(
         None, help="Seconds the whole fetch may take (default: no limit; a request still gives up after 15 s silent)."
     ),
 ) -> None:
-    """Download a competition's (or dataset's) files from Kaggle into DEST/<name>/; check them, or infer their spec."""
+    """Download a competition's (or dataset's) files from Kaggle into OUT/<name>/; check them, or infer their spec."""
+    from kit.cli.options import deprecated_flag
     from kit.kaggle import fetch as fetch_files
+
+    dest = deprecated_flag("--dest", "--out", dest, out)
 
     with RichProgress() as progress, flagged():
         fetched = fetch_files(competition, dest, force=force, timeout=timeout, callbacks=[progress])
@@ -172,6 +176,7 @@ kernel_app = typer.Typer(
 )
 BUILD_FLAGS = {
     **{name: f"--{name.replace('_', '-')}" for name in ("weights", "auto_weights", "select", "stack", "metric")},
+    "tta": "--tta",
     **{"title": "--name", "out": "--out", "owner": "--owner", "force": "--force", "data_dir": "--data"},
     **{"python_version": "--python", "platform": "--platform", "wheels_from": "--wheels-from"},
 }
@@ -206,6 +211,7 @@ def kernel_build(
     select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana), with replacement."),
     stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
     metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
+    tta: int = typer.Option(0, help="Also average over N augmented copies of the images, as kit predict --tta N."),
     data: Optional[Path] = typer.Option(None, help="The runs' competition folder (its spec); default their own."),
     python: str = typer.Option("3.11", help="The kernel's Python version, for the wheels."),
     platform: str = typer.Option(
@@ -235,6 +241,7 @@ def kernel_build(
                 select=select,
                 stack=stack,
                 metric=metric,
+                tta=tta,
                 data_dir=data,
                 python_version=python,
                 platform=platform,
@@ -254,7 +261,8 @@ def build_table(built: KernelBuild) -> Table:
     table.add_column("Kaggle id", overflow="fold")
     table.add_column("holds")
     weights = "" if built.weights is None else " × ".join(f"{weight:.3g}" for weight in built.weights)
-    runs = f"{len(built.runs)} runs ({built.weighting}{': ' + weights if weights else ''}), OOF accuracy "
+    tta = f", TTA ×{built.tta}" if built.tta else ""
+    runs = f"{len(built.runs)} runs ({built.weighting}{': ' + weights if weights else ''}{tta}), OOF accuracy "
     table.add_row("kernel/", built.kernel, f"{built.notebook.name}, GPU {'on' if built.gpu else 'off'}, no internet")
     table.add_row("models/", built.models_dataset, runs + f"{built.oof_accuracy:.4f}")
     count = f"{len(built.wheels)} wheel{'s' if len(built.wheels) != 1 else ''}"

@@ -3,7 +3,9 @@ name an argument (``force``) worded with the command's flags (``--force``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from kit.errors import KitError
@@ -37,3 +39,28 @@ def as_flags(error: KitError, arguments: Mapping[str, str] | Iterable[str]) -> K
     error naming none of the command's arguments keeps its words."""
     mapping = arguments if isinstance(arguments, Mapping) else flags(*arguments)
     return KitError(error.render(mapping))
+
+
+@contextmanager
+def notes_to(show: Callable[[str], None]) -> Iterator[None]:
+    """While open, each of kit's notes (the demo-data fallback, :class:`kit.data.DemoDataWarning`) goes to ``show`` as
+    its one line; other warnings as before."""
+    from kit.data import DemoDataWarning
+
+    shown = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DemoDataWarning)
+        warnings.showwarning = lambda message, category, *rest, **more: (
+            show(str(message)) if issubclass(category, DemoDataWarning) else shown(message, category, *rest, **more)
+        )
+        yield
+
+
+def deprecated_flag(old: str, new: str, given: Any, value: Any) -> Any:
+    """The value of ``new``, or of its deprecated alias ``old`` where that was given (with one warning line)."""
+    if given is None:
+        return value
+    from kit.cli.render import errors
+
+    errors.print(f"[yellow]warning:[/] {old} is deprecated and goes in the next release; use {new}", highlight=False)
+    return given

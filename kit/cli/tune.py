@@ -20,6 +20,7 @@ from kit.cli.cv import TRACK_HELP, warning_line
 from kit.cli.options import SET_HELP, as_flags, flags, parse_sets
 from kit.cli.render import RichProgress, console
 from kit.errors import KitError
+from kit.utils._display import trial_number
 
 if TYPE_CHECKING:
     from kit.tuning import TrialScore, TuneResult, TuneRole
@@ -95,9 +96,10 @@ class TrialDisplay(RichProgress):
         return "" if self.best is None else f"best val_acc {self.best:.4f}"
 
     def on_trial_begin(self, trial: TrialScore) -> None:
-        self.units[trial.trial_id] = self.progress.add_task(f"trial {trial.trial_id}", total=trial.epochs, status="")
+        self.units[trial.trial_id] = self.progress.add_task(f"trial {trial.number}", total=trial.epochs, status="")
 
     def on_trial_end(self, trial: TrialScore) -> None:
+        self._started()
         task = self.units.pop(trial.trial_id, None)
         if task is not None:
             self.progress.remove_task(task)
@@ -107,7 +109,7 @@ class TrialDisplay(RichProgress):
             self.progress.update(self.overall, advance=1, status=self._status())
         outcome = f"val_acc {trial.score:.4f}" if trial.score is not None else trial.status.lower()
         took = f" in {trial.seconds:.0f} s" if trial.seconds is not None else ""
-        line = f"trial {trial.trial_id}: {outcome}{took}  {values_text(trial.values)}"
+        line = f"trial {trial.number}: {outcome}{took}  {values_text(trial.values)}"
         self.progress.console.print(line, highlight=False, soft_wrap=False)
 
 
@@ -146,7 +148,7 @@ def trials_table(result: TuneResult, top: int = 10) -> Table:
     table.add_column("values", overflow="fold", ratio=1)
     for trial in shown:
         table.add_row(
-            trial.trial_id,
+            trial.number,
             f"{trial.score:.4f}" if trial.score is not None else trial.status.lower(),
             f"{trial.val_loss:.3f}" if trial.val_loss is not None else "—",
             f"{trial.best_epoch}/{trial.epochs}" if trial.best_epoch and trial.epochs else "—",
@@ -161,7 +163,7 @@ def best_values_table(result: TuneResult) -> Table:
     """Each searched key with what was searched and the best trial's value."""
     from kit.tuning import brief
 
-    table = Table(title=f"best values (trial {result.best.trial_id})", box=box.SIMPLE_HEAD)
+    table = Table(title=f"best values (trial {result.best.number})", box=box.SIMPLE_HEAD)
     table.add_column("key", overflow="fold")
     table.add_column("searched", overflow="fold")
     table.add_column("best", justify="right", style="bold green")
@@ -238,7 +240,7 @@ def print_tune_result(result: TuneResult) -> None:
     from kit.tuning import recipe_reference
 
     if result.tuned_path is None:
-        ran = ", ".join(result.ran) or "none"
+        ran = ", ".join(map(trial_number, result.ran)) or "none"
         console.print(
             f"worker {result.role} ran {len(result.ran)} trials ({ran}); the chief prints the results and writes the "
             "recipe",

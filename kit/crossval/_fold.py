@@ -72,7 +72,8 @@ class FoldJob:
         checkpoint: tuple[Path, Any] | None = None,
     ) -> FoldJob:
         """Fold ``fold`` (1-based) of ``recipe`` on ``rows`` = (train rows, validation rows); ``pseudo`` = (test
-        rows, their labels); ``checkpoint`` = (folder, identity). Its seed is ``recipe.cv.seed * 1000 + fold``."""
+        rows, their labels); ``checkpoint`` = (folder, identity). Its seed is ``train.seed * 1000 + fold``
+        (``train.seed`` defaults to ``cv.seed``, which also places the folds)."""
         folder, identity = checkpoint or (None, None)
         return cls(
             recipe=recipe,
@@ -80,7 +81,7 @@ class FoldJob:
             train_rows=rows[0],
             val_rows=rows[1],
             classes=classes,
-            seed=recipe.cv.seed * 1000 + fold,
+            seed=(recipe.cv.seed if recipe.train.seed is None else recipe.train.seed) * 1000 + fold,
             holdout_rows=holdout,
             pseudo_rows=None if pseudo is None else pseudo[0],
             pseudo_labels=None if pseudo is None else pseudo[1],
@@ -116,13 +117,14 @@ def FiniteLoss(fold: int) -> Any:
     return FiniteLossGuard()
 
 
-def FoldProgress(fold: int, report: EpochReport) -> Any:
-    """A callback that tells ``report`` the fold began (epoch 0, when the fit begins) and every epoch it finished."""
+def FoldProgress(fold: int, report: EpochReport, resumed_at: int = 0, epochs: int = 0) -> Any:
+    """A callback that tells ``report`` the fold began (epoch 0, when the fit begins; a fit resumed from its
+    checkpoint after ``resumed_at`` of ``epochs`` epochs says so in that report's logs) and every epoch it finished."""
     import keras
 
     class FoldProgressReport(keras.callbacks.Callback):
         def on_train_begin(self, logs: dict | None = None) -> None:
-            report(fold, 0, {})
+            report(fold, 0, {"resumed_at": resumed_at, "epochs": epochs} if resumed_at else {})
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             report(fold, epoch + 1, dict(logs))
@@ -259,7 +261,8 @@ def _fold_callbacks(
     append to ``snapshots``) and the epoch checkpoint, last, so that it saves the state the others reached."""
     added = []
     if report is not None:
-        added.append(FoldProgress(job.fold, report))
+        resumed_at = resumed.initial_epoch if resumed else 0
+        added.append(FoldProgress(job.fold, report, resumed_at, job.recipe.train.epochs))
     if job.recipe.train.snapshots is not None:
         from kit.engine import SnapshotKeeper
 

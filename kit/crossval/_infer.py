@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from kit.crossval._rundir import resolve_run
+from kit.crossval._runnames import resolve_run
 from kit.crossval._summary import REWRITE
 from kit.engine import PROBE_ROWS, compile_predictor
 from kit.errors import KitError
-from kit.utils import import_tensorflow, load_array
+from kit.utils import import_tensorflow, load_array, renamed
 from kit.utils._display import card, facts, short_repr
 
 
@@ -220,10 +220,11 @@ def _ending_problem(last: Any, multilabel: bool) -> str | None:
     return None
 
 
+@renamed(data_dir="data")
 def infer(
     run: str | Path,
     images: np.ndarray | None = None,
-    data_dir: str | Path | None = None,
+    data: str | Path | None = None,
     folds: Sequence[int] | None = None,
     engine: str = "auto",
     batch: int | None = None,
@@ -231,12 +232,12 @@ def infer(
     precision: str = "float32",
 ) -> Inference:
     """The mean softmax of a finished run's fold models on ``images`` (default: the run's test images, read from
-    ``data_dir`` or the run's own data folder), computed as one graph (see :func:`compile_predictor`)."""
+    ``data`` or the run's own data folder), computed as one graph (see :func:`compile_predictor`)."""
     folder = resolve_run(run)
     if images is None:
-        images = folder.images("test", data_dir).images
-    elif data_dir is not None:
-        raise KitError("images and data_dir exclude each other; pass the images, or the folder to read them from")
+        images = folder.images("test", data).images
+    elif data is not None:
+        raise KitError("images and data exclude each other; pass the images, or the folder to read them from")
     images = np.asarray(images)
     models = load_fold_models(folder, folds)
     expected = tuple(models[0].input_shape[1:])

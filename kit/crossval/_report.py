@@ -30,7 +30,8 @@ from kit.crossval._figures import (
     png_bytes,
     samples_figure,
 )
-from kit.crossval._rundir import RunFolder, resolve_run
+from kit.crossval._rundir import RunFolder
+from kit.crossval._runnames import resolve_run
 from kit.crossval._summary import Summary
 from kit.errors import KitError
 from kit.utils import load_array, write_bytes_atomic

@@ -17,14 +17,16 @@ from kit.crossval._rundir import (
     RunFolder,
     load_array,
     read_json,
-    resolve_run,
 )
+from kit.crossval._runnames import resolve_run
 from kit.crossval._summary import Summary
 from kit.errors import KitError
 from kit.utils._display import card, facts, in_notebook, number, short_repr, show_images, table
 
 if TYPE_CHECKING:
     from kit.recipes import Recipe
+
+DISTILLED = "distill.json"  # the record of a kit distill folder (kit.ensemble._distill writes it)
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ class RunInfo:
     folds_done: int = 0
     folds_total: int | None = None
     status: str = "finished"
+    competition: str = ""  # the runs it ranks with: its competition, or "demo" (kit's embedded demo digits)
 
 
 def _unfinished_run(path: Path) -> RunInfo:
@@ -273,35 +276,61 @@ def _unfinished_run(path: Path) -> RunInfo:
         or None
     )
     return RunInfo(
-        path=path, folds_done=len(records), folds_total=total, status=f"unfinished: {len(records)}/{total or '?'} folds"
+        path=path,
+        folds_done=len(records),
+        folds_total=total,
+        status=f"unfinished: {len(records)}/{total or '?'} folds",
+        competition=_folder_label(path),
     )
 
 
+def _folder_label(path: Path) -> str:
+    """The competition an unreadable run's folder names (``runs/<competition>/<run>``), else none."""
+    return path.parent.name if path.parent.parent.name == RUNS_DIR.name else ""
+
+
+def _distilled(path: Path) -> RunInfo:
+    """A ``kit distill`` folder (``distill.json``: one student model, no folds) as a line of the listing."""
+    try:
+        record = read_json(path / DISTILLED, dict)
+        student = record.get("student") or {}
+        accuracy = student.get("holdout_accuracy")
+        scored = f", held-out accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
+        return RunInfo(path=path, status=f"distilled student{scored}", competition=str(record.get("competition") or ""))
+    except (KitError, AttributeError) as error:
+        return RunInfo(path=path, status=f"unreadable: {error}", competition=_folder_label(path))
+
+
 def list_runs(root: Path | str = RUNS_DIR) -> list[RunInfo]:
-    """Every run folder under ``root``, best OOF score in its competition's metric first (runs of one competition
-    together), then unfinished and unreadable ones."""
+    """Every run folder under ``root`` (``kit distill``'s too), grouped by :attr:`RunInfo.competition` (``demo`` for
+    kit's embedded demo digits), best OOF score in the competition's metric first, then distilled, unfinished and
+    unreadable ones."""
     root = Path(root)
     if not root.is_dir():
         raise KitError(f"{root}: no such folder; run `kit cv` first or give the folder that holds your runs")
     finished = {path.parent for path in root.rglob(SUMMARY) if path.is_file()}
     started = {path.parent.parent for path in root.rglob(f"fold-*/{FOLD_RECORD}")} - finished
+    distilled = {path.parent for path in root.rglob(DISTILLED) if path.is_file()} - finished
     runs = []
     for path in finished:
         try:
-            runs.append(RunInfo(path=path, result=load_run(path)))
+            result = load_run(path)
+            label = result.summary.label if result.summary is not None else result.competition
+            runs.append(RunInfo(path=path, result=result, competition=label))
         except KitError as error:
-            runs.append(RunInfo(path=path, status=f"unreadable: {error}"))
+            runs.append(RunInfo(path=path, status=f"unreadable: {error}", competition=_folder_label(path)))
     runs += [_unfinished_run(path) for path in started]
+    runs += [_distilled(path) for path in distilled]
     return sorted(runs, key=_rank)
 
 
 def _rank(info: RunInfo) -> tuple[Any, ...]:
-    """Finished runs first, by competition, then best score in the competition's metric, then lower log loss."""
+    """By competition; in one, finished runs first, then best score in the competition's metric, then lower log loss."""
     result = info.result
     if result is None:
-        return (True, "", 0.0, 0.0, str(info.path))
+        return (not info.competition, info.competition, True, 0.0, 0.0, str(info.path))
     from kit.competitions import get_metric
 
     score = result.oof_score if result.oof_score is not None else result.oof_accuracy
     signed = -score if get_metric(result.metric).greater_is_better else score
-    return (False, result.competition, signed, result.oof_loss, str(info.path))
+    return (not info.competition, info.competition, False, signed, result.oof_loss, str(info.path))

@@ -15,7 +15,6 @@ from kit.crossval._fold import fold_score
 from kit.crossval._results import CVResult, load_run
 from kit.crossval._rundir import (
     IDENTITY_KEYS,
-    RUNS_DIR,
     FoldResult,
     RunFolder,
     RunLock,
@@ -23,12 +22,14 @@ from kit.crossval._rundir import (
     remove_leftovers,
     save_array,
 )
+from kit.crossval._runnames import default_run_dir, run_label
 from kit.crossval._runners import train_pending
 from kit.crossval._summary import DataShape, FoldSummary, Summary, file_checksums
 from kit.data import ImageSet, has_test, holdout_split, load_test, load_train, resolve_data_dir
 from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe
 from kit.utils import Callback, as_callback_list, software_versions
+from kit.utils._callbacks import LOADING_DATA
 
 MAX_JOBS = 64
 
@@ -209,6 +210,7 @@ def run_cv(
         raise KitError.invalid("jobs", f'"auto" or a whole number from 1 to {MAX_JOBS}', jobs)
     if not isinstance(holdout, (int, float)) or not math.isfinite(holdout) or not 0 <= holdout <= 0.5:
         raise KitError.invalid("holdout", "a share from 0 to 0.5 of the training rows", holdout)
+    listeners.on_phase(LOADING_DATA)  # a start-up step until the first epoch (kit.utils._callbacks.STARTUP_PHASES)
     data_dir = resolve_data_dir(data_dir, as_competition(competition, None))
     competition = as_competition(competition, data_dir)
     train = load_train(data_dir, competition, decoding(listeners, "decode train images"))
@@ -225,7 +227,8 @@ def run_cv(
     groups = None if train.groups is None else train.groups[kept]
     splits = [(kept[a], kept[b]) for a, b in fold_splits(train.labels[kept], recipe.cv.folds, recipe.cv.seed, groups)]
     identity = run_identity(recipe, train, test, overrides, float(holdout), pseudo)
-    run = RunFolder(prepare_out(Path(out) if out else RUNS_DIR / recipe.name))
+    out = Path(out) if out else default_run_dir(run_label(competition.name, data_dir), recipe.name)
+    run = RunFolder(prepare_out(out))
     run.refuse_links(range(1, recipe.cv.folds + 1))  # kit never writes or deletes through a link out of the run
     pseudo_rows = None if pseudo is None else (pseudo.rows, np.asarray(pseudo.labels, dtype=np.int64))  # test rows
     with RunLock(run.root):
@@ -302,6 +305,7 @@ def _write_summary(
         **identity,
         competition=competition.name,
         data_dir=str(data_dir),
+        group=run_label(competition.name, data_dir),
         data=DataShape(
             train_rows=len(train),
             test_rows=0 if test is None else len(test),

@@ -31,7 +31,7 @@ from kit.utils._io import TEMP_PREFIX, os_error, remove_temporary
 if TYPE_CHECKING:
     from kit.data import ImageSet
 
-RUNS_DIR = Path("runs")
+RUNS_DIR = Path("runs")  # runs/<competition>/<recipe>: see kit.crossval._runnames
 FOLD_RECORD = "fold.json"
 SUMMARY = "summary.json"
 LOCK = ".kit.lock"
@@ -316,7 +316,7 @@ class RunFolder:
         from kit.data import load_test, load_train
 
         summary = self.summary()
-        folder = Path(data_dir if data_dir is not None else summary.data_dir)
+        folder = summary.data_folder(data_dir)
         competition = as_competition(summary.competition, folder)
         path = folder / competition.source_of(part)
         if not path.exists():
@@ -329,22 +329,3 @@ class RunFolder:
                 f"{expected}); use the run's data folder"
             )
         return images
-
-
-def resolve_run(reference: str | Path) -> RunFolder:
-    """A run folder by path, or by name under ``runs/``; it must hold a summary.json."""
-    path = Path(reference)
-    try:
-        for candidate in (path, RUNS_DIR / path):
-            if (candidate / SUMMARY).is_file():
-                return RunFolder(candidate)
-        unfinished = next(
-            (c for c in (path, RUNS_DIR / path) if c.is_dir() and any(c.glob(f"fold-*/{FOLD_RECORD}"))), None
-        )
-    except OSError as error:
-        raise os_error(Path(error.filename or path), error, "cannot read it") from None
-    if unfinished is not None:
-        raise KitError(
-            f"run {reference}: unfinished (no summary.json in {unfinished}); rerun its `kit cv` to finish it"
-        )
-    raise KitError(f"run {reference}: no summary.json there or under {RUNS_DIR}/; run `kit cv` first")

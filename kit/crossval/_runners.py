@@ -19,6 +19,7 @@ from kit.data import ImageSet
 from kit.errors import KitError
 from kit.recipes import Recipe
 from kit.utils import Callback, CallbackList, available_memory_mib, usable_cores
+from kit.utils._callbacks import BUILDING_MODEL
 
 CHECKPOINT = "checkpoint"  # fold-K/checkpoint/: the training state of an unfinished fold, per epoch
 AUTO = "auto"
@@ -44,11 +45,13 @@ def auto_jobs(pending: int, fold_rows: int, epochs: int, gpus: int = 0) -> int:
 
 
 def _deliverer(callbacks: Callback) -> EpochReport:
-    """An epoch reporter that hands a fold's events to ``callbacks`` (epoch 0: the fold begins)."""
+    """An epoch reporter that hands a fold's events to ``callbacks`` (epoch 0: the fold begins, and maybe resumes)."""
 
     def deliver(fold: int, epoch: int, logs: dict[str, float]) -> None:
         if epoch == 0:
             callbacks.on_fold_begin(fold)
+            if logs.get("resumed_at"):
+                callbacks.on_fold_resume(fold, int(logs["resumed_at"]), int(logs["epochs"]))
         else:
             callbacks.on_epoch_end(fold, epoch, logs)
 
@@ -237,6 +240,8 @@ def train_pending(
 
     placement = place_folds(recipe, pending, splits, jobs, cluster)
     train, test = data
+    if pending:
+        listeners.on_phase(BUILDING_MODEL)  # TensorFlow's import and the model's build, before the first epoch
     if placement.on_dask:
         workers = min(placement.jobs, len(pending))
         strategy = dask_folds(cluster, listeners, train, test, gpus=placement.gpus, workers=workers)

@@ -75,7 +75,8 @@ class Summary(RunIdentity):
 
     recipe: str
     competition: str
-    data_dir: str
+    data_dir: str  # absolute: the run finds its data from any folder
+    group: str | None = None  # the runs it ranks with: the competition, or "demo" (kit's embedded demo digits)
     data: DataShape
     folds: tuple[FoldSummary, ...]
     oof_accuracy: float
@@ -107,6 +108,22 @@ class Summary(RunIdentity):
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+    @property
+    def label(self) -> str:
+        """The runs this one ranks with (its folder under ``runs/``): the competition, or ``demo``."""
+        return self.group or self.competition
+
+    def data_folder(self, given: Path | str | None = None) -> Path:
+        """The run's data folder: ``given``, else the recorded one, else (the data moved) ``data/<label>`` or
+        ``data/<competition>`` below the working folder where it exists; readers check its fingerprints."""
+        if given is not None:
+            return Path(given)
+        recorded = Path(self.data_dir)
+        if recorded.is_dir():
+            return recorded
+        moved = (Path("data") / name for name in dict.fromkeys((self.label, self.competition)))
+        return next((folder.resolve() for folder in moved if folder.is_dir()), recorded)
 
     @property
     def identity(self) -> dict[str, Any]:

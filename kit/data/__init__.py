@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_filelists": ["FileList", "is_image"],
         "_imageset": ["load_image_set", "test_files", "train_files"],
         "_load": [
+            "DemoDataWarning",
             "ImageSet",
             "id_values",
             "label_indices",

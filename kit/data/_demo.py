@@ -18,7 +18,7 @@ import numpy as np
 
 from kit.competitions import DEFAULT_COMPETITION, Competition, class_values_of, get_competition
 from kit.errors import ANOTHER, KitError
-from kit.utils import read_json, write_bytes_atomic, write_json
+from kit.utils import read_json, renamed, write_bytes_atomic, write_json
 from kit.utils._io import is_temporary, os_error, remove_temporary
 
 DEMO_DIR = Path("data/demo")
@@ -58,15 +58,17 @@ def _pixel_frame(images: np.ndarray, competition: Competition):
     return pd.DataFrame(rows, columns=names)
 
 
+@renamed(dest="out")
 def write_demo_data(
-    dest: Path | str = DEMO_DIR,
+    out: Path | str = DEMO_DIR,
     competition: Competition | None = None,
     test_size: int = 297,
     seed: int = 0,
     rows: int | None = None,
     test_ids: Sequence | None = None,
 ) -> Path:
-    """Write a competition-format folder of real handwritten digits, with test answers in ``solution.csv``.
+    """Write a competition-format folder of real handwritten digits into ``out``, with test answers in
+    ``solution.csv``.
 
     ``rows`` caps the images used (train + test); ``test_ids`` replaces the test ids (any type, in that order).
     """
@@ -74,7 +76,7 @@ def write_demo_data(
     from sklearn.model_selection import train_test_split
 
     competition = competition or get_competition(DEFAULT_COMPETITION)
-    dest = Path(dest)
+    dest = Path(out)
     images, labels = digit_images(competition.image_shape)
     keep = labels < competition.classes
     images, labels = images[keep], labels[keep]
@@ -121,7 +123,7 @@ def _own_files(dest: Path, contents: dict[str, bytes]) -> dict[str, str]:
     """The demo files kit recorded in ``dest`` (name -> digest); fails with one line if ``dest`` cannot hold demo data
     (a file, unreadable) or holds anything else: kit never writes over other data."""
     if dest.exists() and not dest.is_dir():
-        raise KitError(f"{dest} exists and is not a folder; give a folder for the demo data", fix=("dest", ANOTHER))
+        raise KitError(f"{dest} exists and is not a folder; give a folder for the demo data", fix=("out", ANOTHER))
     if not dest.exists():
         return {}
     recorded = read_json(dest / MARKER, dict) if (dest / MARKER).is_file() else {}
@@ -138,7 +140,7 @@ def _own_files(dest: Path, contents: dict[str, bytes]) -> dict[str, str]:
         raise KitError(
             f"{dest}: holds other files than kit's demo data ({shown}); demo data is written only into an empty "
             "folder or one of kit's demo folders, nothing was changed",
-            fix=("dest", ANOTHER),
+            fix=("out", ANOTHER),
         )
     return {name: digest for name, digest in recorded.items() if isinstance(digest, str)}
 

@@ -24,9 +24,15 @@ from kit.errors import KitError
 
 Progress = Callable[[int, int], None]  # (done, total), e.g. images decoded
 
+
+class DemoDataWarning(UserWarning):
+    """No data folder was given and the competition's is missing: kit trains on its embedded demo digits."""
+
+
 __all__ = [
     "DEMO_DIR",
     "MAX_PIXEL",
+    "DemoDataWarning",
     "ImageSet",
     "load_extra",
     "read_images",
@@ -241,4 +247,10 @@ def resolve_data_dir(data_dir: Path | str | None, competition: Competition) -> P
         return fetched
     if not (DEMO_DIR / competition.train_file).is_file():
         write_demo_data(DEMO_DIR, competition)
+    warnings.warn(
+        f"no data folder given and no {fetched}/: using kit's embedded demo digits in {DEMO_DIR}/ (runs labelled "
+        "demo); give the competition folder with --data, or run `kit fetch`",
+        DemoDataWarning,
+        stacklevel=2,
+    )
     return DEMO_DIR

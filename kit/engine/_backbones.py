@@ -2,7 +2,8 @@
 names (one registry, :data:`kit.recipes.BACKBONES`), its weights from the ImageNet cache (downloaded only for
 ``"imagenet"``), a weights file, a Kaggle dataset folder or another kit model, and the layers before it: greyscale
 widened to RGB, resizing, the backbone's own preprocessing. The layers are registered (``kit>ToRGB``,
-``kit>ImageNetPreprocessing``), so a saved model loads in Keras' safe mode once this module is imported.
+``kit>ImageNetPreprocessing``, and :mod:`kit.engine._hub`'s ``kit>ScaleOffset`` for KerasHub backbones), so a saved
+model loads in Keras' safe mode once this module is imported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from kit.engine._hub import build_hub_backbone, hub_layers
 from kit.errors import KitError
 from kit.recipes import BackboneSpec, Recipe, weights_source
 
@@ -71,9 +73,12 @@ def backbone_stack(
         stack.append(ToRGB(dtype=SIDE_LAYERS))
     if (height, width) != tuple(input_shape[:2]):
         stack.append(layers.Resizing(height, width, dtype=SIDE_LAYERS))
-    if spec.info.preprocessing != "builtin":
-        stack.append(ImageNetPreprocessing(spec.info.preprocessing, dtype=SIDE_LAYERS))
-    stack.append(build_backbone(spec, (height, width), dtype))
+    if spec.hub is not None:  # a KerasHub backbone: its preset's scale and offset, the backbone, pooling
+        stack += hub_layers(spec, (height, width), dtype)
+    else:
+        if spec.info.preprocessing != "builtin":
+            stack.append(ImageNetPreprocessing(spec.info.preprocessing, dtype=SIDE_LAYERS))
+        stack.append(build_backbone(spec, (height, width), dtype))
     if spec.dropout:
         stack.append(dropout(spec.dropout))
     return stack
@@ -97,7 +102,10 @@ def _policy(dtype: str) -> Iterator[None]:
 
 def build_backbone(spec: BackboneSpec, size: tuple[int, int], dtype: str = "float32") -> keras.Model:
     """The application ``spec.name`` without its top, for RGB images of ``size`` (height, width), pooled as
-    ``spec.pooling``, with its weights as ``spec.weights`` says (one line naming the file and the fix otherwise)."""
+    ``spec.pooling``, with its weights as ``spec.weights`` says (one line naming the file and the fix otherwise). A
+    KerasHub backbone (``hub:``) is :func:`kit.engine._hub.build_hub_backbone`'s, unpooled."""
+    if spec.hub is not None:
+        return build_hub_backbone(spec, size, dtype)
     source = weights_source(spec)
     if source.problem:
         raise KitError(f"key model.backbone.weights: {source.problem}")

@@ -34,14 +34,18 @@ def phase_at(spec: BackboneSpec, epoch: int) -> str:
 
 def first_unfrozen(backbone: keras.Model, spec: BackboneSpec) -> int:
     """The index of the backbone's first layer that trains once unfrozen: the first named after the block
-    ``unfreeze_from``, or the share ``unfreeze_from`` of its layers counted from the top."""
+    ``unfreeze_from`` (for a KerasHub backbone: the first whose name starts with it, e.g. ``stack3`` of a ResNet), or
+    the share ``unfreeze_from`` of its layers counted from the top."""
     count = len(backbone.layers)
     if not isinstance(spec.unfreeze_from, str):
         return count - round(spec.unfreeze_from * count)
     prefix = spec.info.layer_prefix + spec.unfreeze_from
     found = next((index for index, layer in enumerate(backbone.layers) if layer.name.startswith(prefix)), None)
     if found is None:
-        raise KitError(f"key model.backbone.unfreeze_from: {spec.name} has no layer named {prefix}…")
+        names = [layer.name for layer in backbone.layers[1:]]  # a KerasHub backbone: its layer names are the blocks
+        listed = ", ".join(names) if len(names) <= 8 else f"{', '.join(names[:6])}, …, {names[-1]}"
+        shown = f" (its layers: {listed})" if spec.hub is not None and names else ""
+        raise KitError(f"key model.backbone.unfreeze_from: {spec.name} has no layer named {prefix}…{shown}")
     return found
 
 

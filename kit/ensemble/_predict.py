@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from kit.crossval import Summary, resolve_run
 from kit.ensemble._combine import Ensemble, build_ensemble
 from kit.errors import KitError
 from kit.submission import class_counts, expected_ids, refuse_overwrite, spec_ids, write_predictions
-from kit.utils import Callback, save_array, write_json
+from kit.utils import Callback, renamed, save_array, tracking_uri, write_json
 from kit.utils._display import card, facts, number, short_repr, table
 
 SUBMISSIONS_DIR = Path("submissions")
@@ -89,18 +90,26 @@ def default_name(
     select: bool = False,
     stack: bool = False,
     tta_precision: str = "float32",
+    weights: Sequence[float] | None = None,
+    metric: str | None = None,
+    thresholds: bool = False,
 ) -> str:
-    """The runs' folder names joined by ``+`` (shortened for many runs), with ``-tta<N>`` (``-tta<N>-int8``),
-    ``-auto``, ``-select`` or ``-stack`` suffixes."""
+    """The runs' folder names joined by ``+`` (shortened for many runs), with a suffix for each option that changes
+    the submission: ``-tta<N>`` (``-tta<N>-int8``), ``-w<W1>-<W2>…`` (given weights, the largest 1), ``-auto``,
+    ``-select``, ``-stack``, ``-<metric>`` (the metric optimised by ``-auto`` or ``-select``, where one is given) and
+    ``-thresholds``; so two calls that write different submissions never get the same default name."""
     names = [resolve_run(reference).root.name for reference in references]
     name = "+".join(names)
     if len(name) > MAX_NAME:
         name = f"{names[0]}+{len(names) - 1}-more"
     suffixes = (
         f"-tta{tta}" + ("-int8" if tta_precision == "int8" else "") if tta else "",
+        "" if weights is None else "-w" + "-".join(f"{weight / max(weights):.3g}" for weight in weights),  # 2,1: 1-0.5
         "-auto" if auto_weights else "",
         "-select" if select else "",
         "-stack" if stack else "",
+        f"-{metric}" if metric is not None and (auto_weights or select) else "",
+        "-thresholds" if thresholds else "",
     )
     return name + "".join(suffixes)
 
@@ -131,7 +140,7 @@ def write_softmax_submission(
 
     ``summary`` is a member run's summary (competition, data folder, test fingerprint).
     """
-    folder = Path(data_dir if data_dir is not None else summary.data_dir)
+    folder = summary.data_folder(data_dir).resolve()  # absolute: kit score and kit submit find it from anywhere
     competition = as_competition(summary.competition, folder)
     expected = expected_ids(folder, competition)
     if expected is not None:
@@ -160,14 +169,15 @@ def write_softmax_submission(
     return full
 
 
+@renamed(out_dir="out", data_dir="data")
 def predict(
     references: Sequence[str | Path],
     name: str | None = None,
-    out_dir: Path | str = SUBMISSIONS_DIR,
+    out: Path | str = SUBMISSIONS_DIR,
     weights: Sequence[float] | None = None,
     auto_weights: bool = False,
     tta: int = 0,
-    data_dir: Path | str | None = None,
+    data: Path | str | None = None,
     force: bool = False,
     callbacks: Iterable[Callback] = (),
     select: bool = False,
@@ -175,22 +185,31 @@ def predict(
     metric: str | None = None,
     tta_precision: str = "float32",
     thresholds: bool = False,
+    track: bool | str | None = None,
 ) -> Prediction:
-    """Combine the runs (see :func:`kit.ensemble._combine.build_ensemble`); write ``out_dir/<name>.csv``, checked
+    """Combine the runs (see :func:`kit.ensemble._combine.build_ensemble`); write ``out/<name>.csv``, checked
     against the competition, with ``<name>.npy`` (the combined test softmax) and ``<name>.json`` (provenance and
     scores, each method's in the competition's metric too). ``thresholds`` (an ordinal task scored by QWK): grades
     from cut points on the expected grade fitted on the OOF rows (:func:`kit.competitions.fit_qwk_thresholds`),
-    their honest score cross-fitted, instead of the most probable grade."""
-    path = submission_path(name or default_name(references, tta, auto_weights, select, stack, tta_precision), out_dir)
+    their honest score cross-fitted, instead of the most probable grade. ``track`` logs the ensemble to MLflow as
+    :func:`kit.cv`'s ``track`` does (:mod:`kit.ensemble._tracked`); tracking never fails the prediction."""
+    options = {"tta": tta, "auto_weights": auto_weights, "select": select, "stack": stack, "weights": weights}
+    options |= {"tta_precision": tta_precision, "metric": metric, "thresholds": thresholds}
+    path = submission_path(name or default_name(references, **options), out)
     refuse_overwrite(path, force)  # before any long work
     if metric is not None:
         get_metric(metric)
+    if track is not False and tracking_uri(track) is not None:  # the same call, logged by a tracker
+        from kit.ensemble._tracked import tracked_prediction
+
+        call = partial(predict, references, path.stem, out, data=data, force=force, track=False, **options)
+        return tracked_prediction(track, path.stem, call, callbacks)
     ensemble = build_ensemble(
         references,
         weights,
         auto_weights,
         tta,
-        data_dir,
+        data,
         callbacks,
         select=select,
         stack=stack,
@@ -228,7 +247,7 @@ def predict(
         }
     sidecar["runs"] = ensemble.member_scores()
     written = write_softmax_submission(
-        path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data_dir, sidecar, force, grades
+        path, ensemble.test, ensemble.test_ids, ensemble.members[0].summary, data, sidecar, force, grades
     )
     return Prediction(ensemble, path, written)
 

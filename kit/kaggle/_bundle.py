@@ -5,8 +5,10 @@ recipe (``recipe.toml``) — a run folder of its own, so kit's checked readers l
 the competition spec (``competition.toml``), the combiner's parameters (the weights in ``kit-models.json``, a
 stack's meta-model in ``stack.npz``) and ``kit-models.json``, which ties them together. Inside the kernel,
 :func:`predict_kernel` reads the competition's test files through kit's own loaders and the spec (whatever their
-number of rows and their ids), predicts them with every run's fold models as ``kit.infer`` does, combines the runs
-as ``kit predict`` did, and writes the submission, checked against ``sample_submission.csv``.
+number of rows and their ids), predicts them with every run's fold models as ``kit.infer`` does — or, when the
+manifest's ``tta`` asks for it, averaged over the images and their augmented copies as ``kit predict --tta N`` does
+(:func:`kit.ensemble._tta.augmented_softmax`, fold model by fold model) — combines the runs as ``kit predict`` did,
+and writes the submission, checked against ``sample_submission.csv``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ class BundledRun:
 @dataclass(frozen=True)
 class KernelPrediction:
     """What :func:`predict_kernel` wrote: the submission, its rows, what it was checked against, the runs and how
-    they were combined, and the engines that computed each run's softmax."""
+    they were combined, the engines that computed each run's softmax, and the augmented copies averaged in (0: none)."""
 
     path: Path
     rows: int
@@ -57,6 +59,8 @@ class KernelPrediction:
     weighting: str
     engines: tuple[str, ...]
     seconds: float
+    tta: int = 0
+    softmax: np.ndarray | None = field(default=None, repr=False)  # the combined test softmax the submission is of
 
 
 def copy_run(run: Any, folds: Sequence[int], into: Path) -> None:
@@ -90,10 +94,12 @@ def write_models(
     competition: Competition,
     stack: dict[str, np.ndarray] | None = None,
     details: dict[str, Any] | None = None,
+    tta: int = 0,
 ) -> list[BundledRun]:
     """Write the models dataset of ``runs`` (run folders, all their folds) into the new folder ``folder``: each run's
     files, the spec, the weights (one per run; None for a ``stack``, whose meta-model's arrays go to ``stack.npz``)
-    and the manifest, with ``details`` (scores, provenance) added to it."""
+    and the manifest, with ``tta`` (the augmented copies the kernel averages in, as ``kit predict --tta``) and
+    ``details`` (scores, provenance) added to it."""
     folder.mkdir(parents=True)
     bundled, names = [], set()
     for index, run in enumerate(runs):
@@ -112,6 +118,7 @@ def write_models(
         "spec": SPEC,
         "weighting": weighting,
         "stack": STACK if stack is not None else None,
+        "tta": int(tta),
         "runs": [
             {"name": run.name, "folder": run.folder, "folds": list(run.folds), "weight": run.weight} for run in bundled
         ],
@@ -130,6 +137,11 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any], list[BundledRun]]:
             f"{path}: not a models dataset this kit reads (format {manifest.get('kit_models')!r}, this kit reads "
             f"{FORMAT}); build the kernel again with this kit"
         )
+    from kit.ensemble._combine import MAX_TTA
+
+    tta = manifest.get("tta", 0)  # absent in a manifest written before kernels had TTA
+    if type(tta) is not int or not 0 <= tta <= MAX_TTA:
+        raise KitError(f"{path}: key tta: must be 0 (off) or a number of augmented copies up to {MAX_TTA}, not {tta!r}")
     listed = manifest.get("runs")
     if not isinstance(listed, list) or not listed:
         raise KitError(f"{path}: key runs: must list at least one run")
@@ -163,13 +175,43 @@ def unpacked_runs(folder: Path, scratch: Path) -> Path:
     return scratch / RUNS if nested.is_dir() else scratch
 
 
-def run_softmax(folder: Path, run: BundledRun, images: np.ndarray) -> tuple[np.ndarray, str]:
-    """The mean softmax of one bundled run's fold models on ``images`` (as ``kit.infer`` computes it) and the
-    engine that computed it."""
+def run_softmax(folder: Path, run: BundledRun, images: np.ndarray, tta: int = 0) -> tuple[np.ndarray, str]:
+    """The mean softmax of one bundled run's fold models on ``images`` (as ``kit.infer`` computes it; with ``tta``
+    augmented copies averaged in as ``kit predict --tta`` does, see :func:`augmented_run_softmax`) and the engine that
+    computed it."""
     from kit.crossval import infer
 
+    augmented = augmented_run_softmax(folder / run.folder, run.folds, images, tta) if tta else None
+    if augmented is not None:
+        return augmented
     inferred = infer(folder / run.folder, images=images, folds=run.folds)
     return inferred.softmax, inferred.engine
+
+
+def augmented_run_softmax(
+    root: Path, folds: Sequence[int], images: np.ndarray, copies: int
+) -> tuple[np.ndarray, str] | None:
+    """The test softmax :func:`kit.ensemble._tta.with_tta` gives the run folder ``root``: each fold model's mean
+    softmax over ``images`` and ``copies`` augmented copies of them (the recipe's exact symmetries first, then copies
+    drawn as training draws them, the same bits on every call), averaged over the folds in float32 as it averages them;
+    and the engines that computed it. None for a recipe without augmentation, whose softmax ``kit predict`` keeps."""
+    from kit.crossval import load_fold_models, resolve_run
+    from kit.engine import PROBE_ROWS, compile_predictor
+    from kit.ensemble._tta import augmented_softmax
+    from kit.recipes import parse_recipe
+
+    run, images = resolve_run(root), np.asarray(images)
+    summary = run.summary()
+    spec = parse_recipe(summary.recipe_content, summary.recipe).augment
+    if not spec.enabled:
+        return None
+    total: np.ndarray | float = 0.0
+    engines = []
+    for fold in folds:
+        predictor = compile_predictor(load_fold_models(run, [fold]), probe=images[:PROBE_ROWS])
+        engines.append(predictor.description)
+        total = total + augmented_softmax(predictor, images, spec, copies) / len(folds)
+    return np.asarray(total, dtype=np.float32), "; ".join(dict.fromkeys(engines))
 
 
 def combine(folder: Path, manifest: dict[str, Any], runs: Sequence[BundledRun], probas: list[np.ndarray]) -> Any:
@@ -189,7 +231,8 @@ def predict_kernel(
 ) -> KernelPrediction:
     """Predict the test files of the competition folder ``data`` with the models dataset ``models`` and write the
     submission ``out``, checked against ``sample_submission.csv`` when ``data`` has one (else against the spec's
-    ids); the rows and ids are those of the test files found, whatever they are. ``scratch``: where to unpack the
+    ids); the rows and ids are those of the test files found, whatever they are, and the manifest's ``tta``
+    augmented copies are averaged in as ``kit predict --tta`` averages them. ``scratch``: where to unpack the
     runs if Kaggle kept them zipped (default a temporary folder)."""
     from kit.data import load_test
     from kit.submission import expected_ids, write_predictions
@@ -201,7 +244,8 @@ def predict_kernel(
     test = load_test(data, competition)
     with tempfile.TemporaryDirectory(dir=scratch) as unpacked:
         root = unpacked_runs(models, Path(unpacked))
-        computed = [run_softmax(root, run, test.images) for run in runs]
+        tta = int(manifest.get("tta", 0))
+        computed = [run_softmax(root, run, test.images, tta) for run in runs]
     probas = [proba for proba, _ in computed]
     proba = combine(models, manifest, runs, probas)
     expected = expected_ids(data, competition)
@@ -216,4 +260,6 @@ def predict_kernel(
         str(manifest.get("weighting", "")),
         tuple(engine for _, engine in computed),
         time.perf_counter() - started,
+        tta,
+        np.asarray(proba),
     )

@@ -41,8 +41,9 @@ PARTS = ("kernel", "models", "wheels")
 
 @dataclass(frozen=True)
 class KernelBuild:
-    """A built kernel folder: the kernel's and datasets' ids, what it combines and how (the ensemble's OOF scores),
-    the wheels it carries; ``owner_known`` is False when the ids hold a placeholder that ``push`` fills in."""
+    """A built kernel folder: the kernel's and datasets' ids, what it combines and how (the ensemble's OOF scores;
+    ``tta``: the augmented copies averaged in, 0 for none), the wheels it carries; ``owner_known`` is False when the
+    ids hold a placeholder that ``push`` fills in."""
 
     folder: Path
     title: str
@@ -59,6 +60,7 @@ class KernelBuild:
     wheels: tuple[str, ...]
     gpu: bool
     owner_known: bool = True
+    tta: int = 0
 
     @property
     def kernel_dir(self) -> Path:
@@ -94,10 +96,11 @@ def combined(
     callbacks: Iterable[Callback],
 ) -> tuple[Any, dict | None]:
     """The ensemble of ``runs`` as ``kit predict`` combines them (``combining``: weights, auto_weights, select,
-    stack, metric; no TTA), and a stack's meta-model as arrays."""
+    stack, metric, tta: fitted on the OOF softmaxes with the augmented copies averaged in), and a stack's meta-model
+    as arrays."""
     from kit.ensemble import Stacked, build_ensemble
 
-    ensemble = build_ensemble(runs, tta=0, data_dir=data_dir, callbacks=callbacks, **combining)
+    ensemble = build_ensemble(runs, data_dir=data_dir, callbacks=callbacks, **combining)
     for member in ensemble.members:
         train = (member.summary.recipe_content or {}).get("train") or {}
         if train.get("snapshots") not in (None, False):
@@ -165,7 +168,7 @@ def write_datasets(
     details = {"kit": kit.__version__, "oof_accuracy": ensemble.oof_accuracy, "oof_loss": ensemble.oof_loss}
     weights = None if stack is not None else [float(weight) for weight in ensemble.weights]
     runs = [member.run for member in members]
-    write_models(scratch / "models", runs, weights, ensemble.weighting, competition, stack, details)
+    write_models(scratch / "models", runs, weights, ensemble.weighting, competition, stack, details, ensemble.tta)
     about = f"The fold models of {len(members)} kit runs for {competition.name}, made by kit kernel build."
     write_json_file(scratch / "models" / DATASET_METADATA, dataset_metadata(names, "models", about))
     write_marker(scratch / "models", "models", names.kernel)
@@ -178,8 +181,9 @@ def write_kernel(scratch: Path, names: KernelNames, ensemble: Any, competition: 
 
     (scratch / "kernel").mkdir()
     runs = ", ".join(member.name for member in ensemble.members)
+    how = ensemble.weighting + (f", test-time augmentation ×{ensemble.tta}" if ensemble.tta else "")
     about = (
-        f"Predicts the test files of `{competition.name}` with the fold models of {runs} ({ensemble.weighting}) "
+        f"Predicts the test files of `{competition.name}` with the fold models of {runs} ({how}) "
         "and writes `submission.csv`, checked against `sample_submission.csv`. It needs no internet: kit comes "
         "from the wheels dataset. Built by `kit kernel build`."
     )
@@ -202,6 +206,7 @@ def build_kernel(
     select: bool = False,
     stack: bool = False,
     metric: str = "log_loss",
+    tta: int = 0,
     data_dir: Path | str | None = None,
     python_version: str = PYTHON,
     platform: str = PLATFORM,
@@ -212,7 +217,9 @@ def build_kernel(
     """Build the kernel folder ``out`` (default ``kernels/<slug of the title>``) for the ensemble of ``runs``.
 
     The runs are combined as ``kit predict`` combines them (equal vote; ``weights``, ``auto_weights``, ``select`` or
-    ``stack``), and the combiner's parameters saved as data. The title (default ``kit <competition>``, so each build
+    ``stack``; with ``tta`` augmented copies of the images averaged in, as ``kit predict --tta`` averages them, the
+    OOF ones read from ``data_dir`` or the runs' own data folder), and the combiner's parameters saved as data; the
+    kernel averages the same copies of its test images in. The title (default ``kit <competition>``, so each build
     for a competition is a new version of one kernel) gives the kernel's slug; ``owner`` (default the username the
     kaggle client's configuration names) owns it and its datasets. The wheels are resolved for Python
     ``python_version`` on ``platform`` from the package registry, or taken from the folder ``wheels_from``.
@@ -220,6 +227,7 @@ def build_kernel(
     """
     progress = as_callback_list(callbacks)
     combining = {"weights": weights, "auto_weights": auto_weights, "select": select, "stack": stack, "metric": metric}
+    combining["tta"] = tta
     progress.on_phase("combining the runs", 0, 1)
     ensemble, arrays = combined(runs, combining, data_dir, progress)
     competition = competition_of(ensemble, data_dir)
@@ -253,4 +261,5 @@ def build_kernel(
         wheels=wheel_names,
         gpu=gpu,
         owner_known=found is not None,
+        tta=ensemble.tta,
     )

@@ -55,7 +55,8 @@ PREDICT = """from kit.kaggle import predict_kernel
 models, data = find_input({models}, "{manifest}"), find_input(COMPETITION)
 result = predict_kernel(models, data, WORKING / "submission.csv")
 print(f"wrote {{result.path}}: {{result.rows}} rows, checked against {{result.checked_against}}; "
-      f"{{len(result.runs)}} runs ({{result.weighting}}) in {{result.seconds:.0f}} s")
+      f"{{len(result.runs)}} runs ({{result.weighting}}{{f', TTA ×{{result.tta}}' if result.tta else ''}}) "
+      f"in {{result.seconds:.0f}} s")
 """
 
 TRAIN = """import tempfile

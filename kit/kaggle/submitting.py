@@ -186,9 +186,10 @@ def submit(
     """Check ``path`` as prediction does, submit it with ``message`` and (with ``wait``) wait for its score.
 
     The competition defaults to the one in the file's prediction sidecar, else digit-recognizer; the ids must match
-    the sample submission in ``data_dir`` (default ``data/<competition>``). An invalid file is refused before Kaggle
-    is contacted. The submission is noted in the sidecar. Every request times out (``retry``), and with ``timeout``
-    the whole call, waiting for the score included, ends within that many seconds.
+    the sample submission in ``data_dir`` (default the sidecar's data folder, else ``data/<competition>``). An
+    invalid file is refused before Kaggle is contacted. The submission is noted in the sidecar. Every request times
+    out (``retry``), and with ``timeout`` the whole call, waiting for the score included, ends within that many
+    seconds.
     """
     from kit.submission import read_checked_submission
 
@@ -198,6 +199,9 @@ def submit(
     notes = [note] if note else []
     chosen = competition or (sidecar.competition if sidecar else None)
     named = chosen.name if isinstance(chosen, Competition) else chosen
+    recorded = Path(sidecar.data_dir) if sidecar is not None and sidecar.data_dir else None
+    if data_dir is None and recorded is not None and recorded.is_dir():
+        data_dir = recorded  # the folder kit predict wrote the submission from
     folder = Path(data_dir) if data_dir is not None else DATA_DIR / (named or DEFAULT_COMPETITION)
     competition = as_competition(chosen, folder)
     if data_dir is None:

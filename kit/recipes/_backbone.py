@@ -8,12 +8,23 @@ The engine (:mod:`kit.engine._backbones`) builds ``keras.applications.<name>`` f
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
+from kit.recipes._hubpreset import (
+    DOWNLOAD,
+    HUB_PATTERN,
+    HUB_WEIGHTS,
+    check_preset,
+    hub_target,
+    is_handle,
+    preset_parameters,
+)
+from kit.recipes._hubpreset import weights_problem as hub_weights_problem
 from kit.recipes._types import Bool, Float, Int, Spec, Str, either, field_problem, spec
 
 IMAGENET = "imagenet"
@@ -32,7 +43,7 @@ class Backbone:
     file Keras downloads into ``~/.keras/models/``, and the block names ``unfreeze_from`` takes (the first layer whose
     name starts with ``layer_prefix`` + the block name begins the unfrozen part)."""
 
-    preprocessing: Literal["builtin", "caffe", "tf", "torch"]
+    preprocessing: Literal["builtin", "caffe", "tf", "torch", "preset"]
     min_size: int
     features: int
     parameters: int
@@ -116,6 +127,16 @@ BackboneName = Literal[
     "EfficientNetV2S", "ConvNeXtTiny", "ConvNeXtSmall", "MobileNetV3Small", "MobileNetV3Large", "Xception",
     "DenseNet121",
 ]  # fmt: skip
+HubName = Annotated[Str, StringConstraints(pattern=HUB_PATTERN)]  # hub:<KerasHub preset or backbone class>
+
+
+def _name_kind(value: Any) -> str:
+    return "hub" if isinstance(value, str) and value.startswith("hub:") else "application"
+
+
+AnyBackboneName = Annotated[
+    Union[Annotated[BackboneName, Tag("application")], Annotated[HubName, Tag("hub")]], Discriminator(_name_kind)
+]
 
 
 @spec
@@ -139,7 +160,7 @@ class BackboneSpec(Spec):
         "name": f"give the backbone, e.g. name = 'EfficientNetV2B0' (one of {', '.join(BACKBONES)})"
     }
 
-    name: BackboneName
+    name: AnyBackboneName
     weights: Str | None = None
     input_size: Int | None = Field(None, ge=32, le=2048)
     pooling: Literal["avg", "max"] = "avg"
@@ -149,10 +170,25 @@ class BackboneSpec(Spec):
     lr_factor: Float = Field(1.0, gt=0.0, le=10.0)
     train_batch_norm: Bool | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_name(cls, data: Any) -> Any:
+        given = (data.kwargs or {}) if hasattr(data, "kwargs") else data  # Python's arguments (ArgsKwargs), or a table
+        name = given.get("name") if isinstance(given, dict) else None
+        if isinstance(name, str) and name not in BACKBONES and not re.fullmatch(HUB_PATTERN, name):
+            known = ", ".join(map(repr, BACKBONES))
+            raise field_problem("name", f"{name!r} is not one of {known}, nor hub:<a KerasHub preset or class>")
+        return data
+
     @model_validator(mode="after")
     def _known_block(self) -> BackboneSpec:
         if self.weights is not None and not self.weights.strip():
             raise field_problem("weights", "empty; give 'imagenet', a weights file, 'run:PATH' or false")
+        if self.hub is not None:  # a KerasHub backbone: its layer names are checked when it is built
+            problem = hub_weights_problem(self.hub, self.weights)
+            if problem:
+                raise field_problem("weights", problem)
+            return self
         blocks = BACKBONES[self.name].blocks
         if isinstance(self.unfreeze_from, str) and self.unfreeze_from not in blocks:
             shown = ", ".join(blocks) if len(blocks) <= 12 else f"{', '.join(blocks[:8])}, …, {blocks[-1]}"
@@ -161,8 +197,20 @@ class BackboneSpec(Spec):
         return self
 
     @property
+    def hub(self) -> str | None:
+        """The KerasHub preset or backbone class of a ``hub:`` name, else None (a Keras application)."""
+        return hub_target(self.name)
+
+    @property
     def info(self) -> Backbone:
-        return BACKBONES[self.name]
+        """The application's registry entry; for a KerasHub backbone, one with its preset's parameter count (0 where
+        the preset is not on this machine), its own preprocessing and no block names (``unfreeze_from`` takes its
+        layer names)."""
+        if self.hub is None:
+            return BACKBONES[self.name]
+        source = weights_source(self)
+        parameters = preset_parameters(str(source.path)) if source.kind == "preset" and not source.problem else 0
+        return Backbone("preset", 32, 0, parameters, "", ())
 
     @property
     def trains_batch_norm(self) -> bool:
@@ -189,11 +237,14 @@ class BackboneSpec(Spec):
 @dataclass(frozen=True)
 class WeightsSource:
     """Where a backbone's weights come from: ``kind`` none, imagenet (``path``: the Keras cache file), file (a
-    weights file), model (a kit ``.keras`` model whose backbone is taken); ``problem``: why they cannot be read."""
+    weights file), model (a kit ``.keras`` model whose backbone is taken), preset (a KerasHub preset folder), download
+    (``handle``: a KerasHub preset name or kaggle:// / hf:// handle KerasHub downloads); ``problem``: why they cannot
+    be read."""
 
-    kind: Literal["none", "imagenet", "file", "model"]
+    kind: Literal["none", "imagenet", "file", "model", "preset", "download"]
     path: Path | None = None
     problem: str | None = None
+    handle: str | None = None
 
     def describe(self) -> str:
         if self.problem:
@@ -205,6 +256,10 @@ class WeightsSource:
             return f"imagenet, from the Keras cache {self.path} ({there})"
         if self.kind == "model":
             return f"the backbone of the kit model {self.path} (a new head)"
+        if self.kind == "preset":
+            return f"the KerasHub preset {self.path}"
+        if self.kind == "download":
+            return f"the KerasHub preset {self.handle}, downloaded by KerasHub on first use (then from its cache)"
         return f"the weights file {self.path}"
 
 
@@ -227,6 +282,8 @@ def weights_source(backbone: BackboneSpec) -> WeightsSource:
     weights = backbone.weights
     if weights is None:
         return WeightsSource("none")
+    if backbone.hub is not None and not weights.startswith(RUN_PREFIX) and not weights.endswith(KERAS_SUFFIX):
+        return _hub_source(backbone.hub, weights)
     if weights == IMAGENET:
         return WeightsSource("imagenet", keras_cache(backbone.info.imagenet_file))
     if weights.startswith(RUN_PREFIX):
@@ -272,3 +329,20 @@ def _weights_in_folder(folder: Path, backbone: BackboneSpec) -> WeightsSource:
         return WeightsSource("file", folder, f"{folder} holds no weights file (.weights.h5 or .h5, e.g. {expected})")
     shown = ", ".join(path.name for path in found[:4]) + (", …" if len(found) > 4 else "")
     return WeightsSource("file", folder, f"{folder} holds {len(found)} weights files ({shown}); give the file's path")
+
+
+def _hub_source(target: str, weights: str) -> WeightsSource:
+    """A KerasHub backbone's preset: downloaded as the recipe asks (``"download"``, a handle), else a local folder."""
+    if weights == DOWNLOAD:
+        return WeightsSource("download", handle=target)
+    if is_handle(weights):
+        return WeightsSource("download", handle=weights)
+    problem = hub_weights_problem(target, weights)
+    folder = Path(weights).expanduser()
+    if problem is None and not folder.is_dir():
+        what = "a file, not a preset folder" if folder.is_file() else "not found"
+        problem = f"{folder} {what}; give {HUB_WEIGHTS}"
+    if problem:
+        return WeightsSource("preset", folder, problem)
+    preset, problem = check_preset(target, folder)
+    return WeightsSource("preset", preset, problem)

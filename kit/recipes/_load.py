@@ -52,7 +52,7 @@ RECIPE_TABLE = TypeAdapter(RecipeTable)
 # Keys added after recipes' content hashes were first recorded, with the default that leaves training as before.
 LATER_KEYS: dict[str, dict[str, Any]] = {
     "model": {"backbone": None},
-    "train": {"deterministic": True, "snapshots": None},
+    "train": {"deterministic": True, "snapshots": None, "seed": None},
     "augment": {
         "flip_horizontal": False,
         "flip_vertical": False,

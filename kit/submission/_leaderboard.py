@@ -17,6 +17,7 @@ from kit.competitions import get_metric
 from kit.crossval import RunFolder
 from kit.errors import KitError
 from kit.submission._sidecar import read_sidecar
+from kit.utils._display import card, note, number, table
 
 # The sidecar's keys of each method's OOF score, as kit.ensemble writes them (a test checks they match).
 EQUAL, GIVEN, AUTO, CROSS_FITTED = "equal", "given", "auto, in-sample", "auto, cross-fitted"
@@ -151,6 +152,34 @@ class Leaderboard:
     def __repr__(self) -> str:
         chosen = ", ".join(row.name for row in self.marked) or "none"
         return f"Leaderboard({self.out_dir}: {len(self.rows)} submissions, upload {chosen})"
+
+    def _repr_html_(self) -> str:
+        """Per competition a table best first (the row to upload marked ▶), why it is marked; then the rule."""
+        parts = []
+        for board in self.boards:
+            heading = ("", "submission", "method", "runs", f"OOF {board.metric}", "vs equal", "local", "public")
+            rows = [
+                (
+                    "▶" if row.marked else "",
+                    row.name.removesuffix(".csv"),
+                    row.method,
+                    ", ".join(row.members),
+                    number(row.honest),
+                    f"{row.verdict.difference:+.4f}" if row.verdict is not None and row.chosen else "",
+                    number(row.local) + ("" if row.local_metric in (None, row.metric) else f" {row.local_metric}"),
+                    number(row.public),
+                )
+                for row in board.rows
+            ]
+            parts += [note(f"{board.competition}: best first by honest OOF {board.metric}"), table(heading, rows)]
+            parts += [
+                note(f"upload {board.reason}"),
+                *(note(f"{row.name}: {row.note}") for row in board.rows if row.note),
+            ]
+        if not self.boards:
+            parts.append(note(f"no submissions in {self.out_dir} (kit predict writes them there)"))
+        parts += [note(f"not ranked: {line}") for line in self.unknown]
+        return card(f"Leaderboard · {self.out_dir}", *parts, note(f"rule: {self.rule}") if self.boards else "")
 
 
 def leaderboard(out_dir: Path | str = "submissions", competition: str | None = None) -> Leaderboard:

@@ -23,6 +23,7 @@ from kit.errors import KitError
 from kit.submission._answers import Holds, held, read_csv, row_order, truth_of
 from kit.submission._cells import id_key
 from kit.submission._sidecar import Sidecar, note_sidecar, read_sidecar
+from kit.utils import renamed
 from kit.utils._display import card, facts, note, number, short_repr, table
 
 
@@ -82,10 +83,23 @@ def _data_dir(sidecar: Sidecar | None) -> Path | None:
     for run in getattr(sidecar, "runs", None) or []:
         folder = RunFolder(Path(str(run.get("run", "")))) if isinstance(run, dict) else None
         if folder is not None and folder.summary_path.is_file():
-            data_dir = folder.summary().data_dir
-            if data_dir:
-                return Path(data_dir)
+            return folder.summary().data_folder()
     return None
+
+
+def _probabilities_beside(path: Path, holds: Holds, predicted: np.ndarray, notes: list[str]) -> tuple[Holds, Any]:
+    """A label submission's probabilities from ``<name>.npy`` beside it (``kit predict`` writes them), for a metric
+    that needs them; unchanged where there is none. Refused where its rows do not give the file's labels."""
+    beside = path.with_suffix(".npy")
+    if holds != "labels" or predicted.ndim != 1 or not beside.is_file():
+        return holds, predicted
+    from kit.utils import load_array
+
+    proba = load_array(beside, "f", (len(predicted), None))
+    if not np.array_equal(proba.argmax(axis=1), predicted):
+        raise KitError(f"{beside}: its rows do not give the labels of {path.name}; rewrite both with kit predict")
+    notes.append(f"scored on the probabilities in {beside.name}")
+    return "probabilities", proba
 
 
 def answers(
@@ -127,10 +141,11 @@ def has_answers(data_dir: Path | str | None, competition: Competition | str | No
     return (folder / spec.solution_file).is_file() or (spec.test_labels and (folder / spec.test_file).is_file())
 
 
+@renamed(data_dir="data")
 def score_submission(
     path: Path | str,
     solution: Path | str | None = None,
-    data_dir: Path | str | None = None,
+    data: Path | str | None = None,
     competition: Competition | str | None = None,
     metric: str | None = None,
     record: bool = True,
@@ -149,12 +164,14 @@ def score_submission(
     except KitError as error:
         sidecar, record = None, False
         notes.append(str(error))
-    folder = Path(data_dir) if data_dir is not None else _data_dir(sidecar)
+    folder = Path(data) if data is not None else _data_dir(sidecar)
     spec = as_competition(competition if competition is not None else sidecar and sidecar.competition, folder)
     if metric is not None:
         get_metric(metric)
     ids, truth, source = answers(spec, solution, folder)
     holds, predicted = held(path, frame, spec)
+    if metric is not None and METRICS[metric].needs == "probabilities":
+        holds, predicted = _probabilities_beside(path, holds, predicted, notes)
     predicted = predicted[row_order(path, frame, spec.submission_columns[0], ids, source)]
     chosen, score, accuracy = _scored(path, spec, metric, truth, holds, predicted, notes)
     per_class = _per_class(spec, truth, holds, predicted)
@@ -180,7 +197,11 @@ def _scored(
                 else "one probability column per " + ("label" if spec.multilabel else "class")
             )
             held_text = "ranked labels" if holds == "ranking" else "labels"
-            raise KitError(f"{path}: {chosen} needs {need}; this file holds {held_text} only")
+            raise KitError(
+                f"{path}: {chosen} needs {need}; this file holds {held_text} only, and no {path.stem}.npy lies "
+                "beside it",
+                argument="metric",
+            )
         notes.append(f"the competition's metric is {chosen}, which needs class probabilities; scored accuracy instead")
         chosen = "accuracy"
     scorer, accuracy = METRICS[chosen], METRICS["accuracy"]

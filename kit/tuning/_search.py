@@ -21,6 +21,7 @@ from kit.errors import ANOTHER, KitError
 from kit.tuning._role import CHIEF, TuneRole, kerastuner_environment
 from kit.tuning._trials import FAILED, OBJECTIVE, TrialScore, ranked
 from kit.utils import Callback, CallbackList, as_callback_list
+from kit.utils._callbacks import BUILDING_MODEL, LOADING_DATA
 
 if TYPE_CHECKING:
     from kit.data import ImageSet
@@ -106,15 +107,17 @@ def run_tune(
     ``KERASTUNER_*`` environment variables decide, else the search is local. A tuned recipe edited by hand is only
     overwritten with ``force=True``.
     """
+    listeners = as_callback_list(callbacks)
+    listeners.on_phase(LOADING_DATA)  # the start-up steps until the first epoch (no total: a passing status)
     plan = _plan(recipe, data, competition, tuner, max_trials, epochs, overrides, out, recipes_dir, role)
     if plan.writes:
         from kit.tuning._tunedfile import check_overwritable
 
         check_overwritable(plan.target, force)
         _check_folder(plan.folder, plan.identity, restart)
-    listeners = as_callback_list(callbacks)
     from kit.utils import import_tensorflow
 
+    listeners.on_phase(BUILDING_MODEL)
     import_tensorflow()  # quietly, and only once the arguments, recipe and data are known to be good
     search, before = _search(plan, restart, listeners)
     result = _result(plan, search, before)
@@ -285,7 +288,7 @@ def _write_tuned(
     comments = [
         f"Written by `kit tune {result.recipe}` on {date}: the best of {len(result.trials)} {result.tuner} trials",
         (
-            f"(trial {best.trial_id}, {OBJECTIVE} {best.score:.4f} on a stratified {result.space.holdout:.0%} "
+            f"(trial {best.number}, {OBJECTIVE} {best.score:.4f} on a stratified {result.space.holdout:.0%} "
             f"hold-out of {images:,} images, {epochs})."
         ),
     ]

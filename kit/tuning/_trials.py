@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kit.utils._display import trial_number
+
 OBJECTIVE = "val_accuracy"
 COMPLETED = "COMPLETED"  # KerasTuner's TrialStatus values are these strings
 FAILED = "FAILED"
@@ -26,6 +28,11 @@ class TrialScore:
     best_epoch: int | None = None
     seconds: float | None = None
     tuner_id: str | None = None
+
+    @property
+    def number(self) -> str:
+        """The trial as shown, 1-based as folds are (KerasTuner's ``trial_id`` ``"00"`` is trial ``1``)."""
+        return trial_number(self.trial_id)
 
     @property
     def completed(self) -> bool:

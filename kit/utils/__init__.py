@@ -10,6 +10,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "_callbacks": ["Callback", "CallbackList", "ProgressBar", "as_callback_list"],
         "_io": ["load_array", "read_json", "save_array", "sha256_of", "write_bytes_atomic", "write_json"],
+        "_renamed": ["renamed"],
         "_keys": [
             "MISSING",
             "dotted_key",

@@ -33,6 +33,18 @@ def in_notebook() -> bool:
     return shell is not None and any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
 
 
+def trial_number(trial_id: Any) -> str:
+    """A tune trial as shown, 1-based as folds are: KerasTuner's id ``"00"`` is trial ``1`` (other ids as they are);
+    the id itself stays KerasTuner's everywhere it is stored (``trial_00/``, the oracle, ``TrialScore.trial_id``)."""
+    text = str(trial_id)
+    return str(int(text) + 1) if text.isdigit() else text
+
+
+def unit_label(unit: int | str) -> str:
+    """What a progress display calls a unit: ``fold 3`` (an int, 1-based), ``trial 1`` (a trial id, ``"00"``)."""
+    return f"fold {unit}" if isinstance(unit, int) else f"trial {trial_number(unit)}"
+
+
 def number(value: Any, digits: int = 4) -> str:
     """A score as text: ``digits`` decimals for a float, thousands separators for an int, ``—`` for None."""
     if value is None:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kit.utils._callbacks import Callback, CallbackList, as_callback_list
+from kit.utils._display import trial_number
 
 ENV_URIS = ("KIT_TRACKING_URI", "MLFLOW_TRACKING_URI")  # the first set one turns tracking on with its URI
 DEFAULT_STORE = Path("runs") / "mlflow.db"  # sqlite:///runs/mlflow.db, made absolute
@@ -164,6 +165,7 @@ class MlflowTracker(Callback):
         self.client = self.experiment_id = self.parent = self.off = None  # self.off: why tracking is off
         self.children: dict[Any, str] = {}  # fold or trial id → its child run
         self.open: set[str] = set()  # runs not yet ended
+        self.outcome: Callable[[Any], tuple] | None = None  # result → (metrics, tags, files, params) for finish
 
     @property
     def active(self) -> bool:
@@ -237,9 +239,9 @@ class MlflowTracker(Callback):
     def _child(self, key: Any, params: Mapping[str, Any] | None = None) -> str:
         """The child run of fold (or trial) ``key``, made on first use (with ``params``)."""
         if key not in self.children:
-            kind = "fold" if isinstance(key, int) else "trial"
-            tags = {**self.tags, "mlflow.parentRunId": self.parent, "kind": kind}
-            self.children[key] = self._run(f"{kind}-{key}", tags)
+            kind, shown = ("fold", key) if isinstance(key, int) else ("trial", trial_number(key))  # trials 1-based
+            tags = {**self.tags, "mlflow.parentRunId": self.parent, "kind": kind, f"{kind}_id": str(key)}
+            self.children[key] = self._run(f"{kind}-{shown}", tags)
             self._log(self.children[key], params=params)
         return self.children[key]
 
@@ -283,9 +285,12 @@ class MlflowTracker(Callback):
 
     @_tracked
     def finish(self, result: Any) -> None:
-        """Log the finished run's scores, tags and files to the parent run (a CVResult or a TuneResult)."""
-        metrics, tags, files = (_tune_outcome if hasattr(result, "trials") else _cv_outcome)(result)
-        self._log(self.parent, metrics=metrics, tags=tags)
+        """Log the finished run's scores, tags, params and files to the parent run: a CVResult's or a TuneResult's
+        (:mod:`kit.utils._outcomes`), else what ``self.outcome`` (a function of the result) says."""
+        from kit.utils._outcomes import outcome_of
+
+        metrics, tags, files, params = (self.outcome or outcome_of)(result)
+        self._log(self.parent, metrics=metrics, tags=tags, params=params)
         for path in files:
             self.client.log_artifact(self.parent, str(path))
         self._end(self.parent)
@@ -298,35 +303,22 @@ class MlflowTracker(Callback):
         self.on_run_end("FAILED" if isinstance(error, Exception) else "KILLED")
 
 
-def _cv_outcome(result: Any) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
-    """A CVResult's OOF scores (``oof_score`` in its metric, also as ``oof_<metric>``), tags, summary and report."""
-    names = ("oof_score", "oof_accuracy", "oof_loss", "fold_accuracy_mean", "fold_accuracy_std", "train_seconds")
-    metrics = {name: getattr(result, name, None) for name in (*names, "holdout_accuracy")}
-    if result.metric != "accuracy":
-        metrics[f"oof_{result.metric}"] = result.oof_score
-    tags = {"competition": result.competition, "metric": result.metric, "run_folder": Path(result.path).resolve()}
-    root = Path(result.path)
-    files = [result.run.summary_path, *sorted(root.glob("*.png")), root / "report.html"]
-    return metrics, tags, [path for path in files if path.is_file()]
-
-
-def _tune_outcome(result: Any) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
-    """A TuneResult's best score and trial counts, the best trial and its values as tags, the tuned recipe file."""
-    best = result.best
-    metrics = {"best_score": best and best.score, "trials": len(result.trials), "resumed_trials": result.resumed}
-    tags = {"tuner": result.tuner, "role": result.role, "project_folder": Path(result.folder).resolve()}
-    if best is not None:
-        tags |= {"best_trial": best.trial_id, **{f"best.{key}": value for key, value in best.values.items()}}
-    tuned = result.tuned_path
-    return metrics, tags, [tuned] if tuned is not None and Path(tuned).is_file() else []
-
-
-def run_tracked(track: bool | str | None, call: Callable[[CallbackList], Any], callbacks: Any, **described: Any) -> Any:
+def run_tracked(
+    track: bool | str | None,
+    call: Callable[[CallbackList], Any],
+    callbacks: Any,
+    outcome: Callable[[Any], tuple] | None = None,
+    **described: Any,
+) -> Any:
     """``call(callbacks)``, tracked in MLflow as ``track`` says (:func:`tracking_uri`) by an :class:`MlflowTracker`
-    made with ``described`` (name, recipe, overrides, tags), which joins the callbacks and gets the result or error."""
+    made with ``described`` (name, recipe, overrides, tags), which joins the callbacks and gets the result or error;
+    ``outcome`` (result → metrics, tags, files, params) describes a result that is neither a CVResult nor a
+    TuneResult."""
     listeners = as_callback_list(callbacks)
     uri = tracking_uri(track)
     tracker = MlflowTracker(uri, **described) if uri else None
+    if tracker is not None:
+        tracker.outcome = outcome
     if tracker is None or not tracker.start():
         return call(listeners)
     try:

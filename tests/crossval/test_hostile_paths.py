@@ -13,7 +13,8 @@ import pytest
 import kit
 from conftest import tiny_recipe_toml
 from kit.crossval import RunFolder, RunLock
-from kit.crossval._rundir import remove_leftovers, resolve_run
+from kit.crossval._rundir import remove_leftovers
+from kit.crossval._runnames import resolve_run
 from kit.errors import KitError
 from kit.utils import load_array, save_array
 

@@ -54,7 +54,9 @@ def test_python_api_returns_a_typed_frozen_result(finished):
 
 
 def test_overrides_are_recorded_and_listed(tmp_path, recipe_path, tiny_dir, finished):
-    result = kit.cv(str(recipe_path), tiny_dir, out=tmp_path / "runs" / "lr", train={"learning_rate": 0.02})
+    result = kit.cv(
+        str(recipe_path), tiny_dir, out=tmp_path / "runs" / "lr", overrides={"train": {"learning_rate": 0.02}}
+    )
     assert result.overrides == {"train.learning_rate": 0.02}
     assert result.recipe.train.learning_rate == 0.02
     shutil.copytree(finished.path, tmp_path / "runs" / "plain")

@@ -151,7 +151,7 @@ def test_kit_infer_predicts_a_runs_test_rows_as_kit_cv_did(tmp_path, tiny_dir):
     assert (first.models, first.precision, first.softmax.shape) == (1, "int8", (3, 10))
     with pytest.raises(KitError, match=r"^folds: run .* has folds \[1, 2\], not \[3\]$"):
         kit.infer(tmp_path / "run", folds=[3])
-    with pytest.raises(KitError, match=r"^images and data_dir exclude each other"):
+    with pytest.raises(KitError, match=r"^images and data exclude each other"):
         kit.infer(tmp_path / "run", images=np.zeros((3, 28, 28, 1)), data_dir=tiny_dir)
     with pytest.raises(KitError, match=r"^images: shape \(3, 28, 28\), run .*'s models take \(rows, \(28, 28, 1\)\)$"):
         kit.infer(tmp_path / "run", images=np.zeros((3, 28, 28)))

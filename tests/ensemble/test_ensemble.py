@@ -192,23 +192,23 @@ def test_tta_keeps_runs_without_augmentation_as_they_are(two_runs):
 
 def test_predict_writes_a_checked_submission_and_its_sidecar(two_runs, tmp_path, competition):
     out = tmp_path / "subs"
-    prediction = predict(two_runs, out_dir=out, weights=[1, 3])
-    assert prediction.path == out / "a+b.csv"
+    prediction = predict(two_runs, out=out, weights=[1, 3])
+    assert prediction.path == out / "a+b-w0.333-1.csv"  # the weights are in the default name: no collision
     expected_labels = (0.25 * TEST_A + 0.75 * TEST_B).argmax(axis=1)
     assert prediction.path.read_text() == "ImageId,Label\n" + "".join(
         f"{i},{k}\n" for i, k in enumerate(expected_labels, 1)
     )
-    sidecar = json.loads((out / "a+b.json").read_text())
+    sidecar = json.loads((out / "a+b-w0.333-1.json").read_text())
     assert sidecar["weights"] == pytest.approx([0.25, 0.75])
     assert [run["recipe_hash"] for run in sidecar["runs"]] == ["hash-a", "hash-b"]
     assert [run["oof_accuracy"] for run in sidecar["runs"]] == pytest.approx([2 / 4, 3 / 4])
     assert sidecar["oof_accuracy"] == pytest.approx(np.mean((0.25 * OOF_A + 0.75 * OOF_B).argmax(axis=1) == LABELS))
     assert sidecar["checked_against"] == "digit-recognizer format (ids 1…3)"
     assert sidecar["created_at"] and sidecar["rows"] == 3 and sidecar["competition"] == "digit-recognizer"
-    with pytest.raises(KitError, match=r"a\+b.csv exists; pass force=True or name=\.\.\.$"):
-        predict(two_runs, out_dir=out)
-    assert json.loads((out / "a+b.json").read_text()) == sidecar
-    again = predict(two_runs, out_dir=out, force=True)
+    with pytest.raises(KitError, match=r"a\+b-w0.333-1.csv exists; pass force=True or name=\.\.\.$"):
+        predict(two_runs, out=out, weights=[1, 3])
+    assert json.loads((out / "a+b-w0.333-1.json").read_text()) == sidecar
+    again = predict(two_runs, out=out, name="a+b-w0.333-1", force=True)
     assert again.sidecar["weights"] == pytest.approx([0.5, 0.5])
     with pytest.raises(KitError, match=r"name: must be a plain file name .*, got '../x'"):
         predict(two_runs, name="../x", out_dir=out)

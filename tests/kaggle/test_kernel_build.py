@@ -3,7 +3,8 @@ namespace), in a fresh virtual environment holding only the scientific stack of 
 kit, nor any of its other dependencies: the notebook installs them from the wheels dataset, which holds kit's wheel and
 wheels of its other dependencies rebuilt from the distributions installed here), over a ``/kaggle`` tree laid out as
 Kaggle lays it out — on the original test set and on one of other ids and another number of rows; each time its
-submission.csv must be what ``kit predict`` writes."""
+submission.csv must be what ``kit predict`` writes (with ``--tta`` too: the kernel averages the same augmented copies
+of its test images in)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ OWNER = "kit-tester"
 IMAGE = (*KAGGLE_STACK, "ipykernel", "pip")  # what the kernel's environment holds, with all they pull in
 ABSENT = ("kit", "typer", "kaggle", "pydantic", "tenacity", "lazy_loader", "nbformat", "dask", "slugify")
 WEIGHTS = (2.0, 1.0)
+TTA = 2
 RUNNER = """
 import sys, nbformat
 from nbclient import NotebookClient
@@ -119,6 +121,16 @@ def built(tmp_path_factory, trained, dependency_wheels):
 
 
 @pytest.fixture(scope="session")
+def built_tta(tmp_path_factory, trained, dependency_wheels):
+    """The kernel of the "a" runs stacked over their softmaxes with 2 augmented copies of the images averaged in:
+    the stack is fitted on the augmented OOF softmaxes, so it differs from one fitted without TTA."""
+    root = tmp_path_factory.mktemp("kernel-build-tta")
+    return build_kernel(
+        trained["a"], root / "kernel", owner=OWNER, stack=True, tta=TTA, wheels_from=dependency_wheels, title="kit tta"
+    )
+
+
+@pytest.fixture(scope="session")
 def image_farm(tmp_path_factory) -> tuple[Path, set[str]]:
     """A folder of symbolic links to the files of the scientific stack, Jupyter's kernel and pip, with all they pull
     in, and nothing else installed here (no kit, none of kit's other dependencies): a Kaggle image's packages, as
@@ -183,6 +195,12 @@ def kaggle_tree(root: Path, data: Path, built) -> Path:
     return root
 
 
+def printed_by(tree: Path) -> str:
+    """What the notebook executed over ``tree`` printed."""
+    cells = json.loads((tree / "executed.ipynb").read_text())["cells"]
+    return "".join("".join(out.get("text", "")) for cell in cells for out in cell.get("outputs", []))
+
+
 def execute(notebook: Path, tree: Path, env: dict[str, str]) -> Path:
     """Run the ``notebook`` offline over the Kaggle tree; the submission it wrote (if it writes one)."""
     runner = tree / "runner.py"
@@ -201,9 +219,7 @@ def execute(notebook: Path, tree: Path, env: dict[str, str]) -> Path:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    cells = json.loads((tree / "executed.ipynb").read_text())["cells"]
-    printed = "".join("".join(out.get("text", "")) for cell in cells for out in cell.get("outputs", []))
-    assert "kit's pins do not match" not in printed  # pip resolved kit's requirements from the wheels dataset
+    assert "kit's pins do not match" not in printed_by(tree)  # pip resolved kit's requirements from the wheels dataset
     return tree / "working" / "submission.csv"
 
 
@@ -231,6 +247,29 @@ def test_the_notebook_runs_offline_without_kit_and_writes_what_kit_predict_write
         assert (Path(env["site"]) / "kit").is_dir() and (Path(env["site"]) / "typer").is_dir()
     assert len(pd.read_csv(tmp_path / "b" / "working" / "submission.csv")) == 23
     assert time.perf_counter() - started < 300
+
+
+@pytest.mark.slow
+def test_a_kernel_with_tta_writes_what_kit_predict_tta_writes_on_any_test_set(
+    built_tta, trained, test_sets, fresh_env, tmp_path
+):
+    manifest = json.loads((built_tta.models_dir / "kit-models.json").read_text())
+    assert manifest["tta"] == built_tta.tta == TTA and built_tta.weighting.startswith("stack")
+    expected = {
+        key: predict(trained[key], name=f"tta-{key}", out_dir=tmp_path, stack=True, tta=TTA, data_dir=test_sets[key])
+        for key in ("a", "b")
+    }
+    assert all(run["tta"] == TTA for prediction in expected.values() for run in prediction.sidecar["runs"])
+    # in this process, on the test set of the build: the same combined softmax (the runs' own, without the copies,
+    # differ from it far more), not only the same labels
+    written = predict_kernel(built_tta.models_dir, test_sets["a"], tmp_path / "a.csv")
+    assert written.tta == TTA and written.path.read_text() == expected["a"].path.read_text()
+    assert np.allclose(written.softmax, np.load(expected["a"].path.with_suffix(".npy")), atol=1e-6)
+    # the notebook, offline, on the unseen test set: other ids, another number of rows, the sample in another order
+    tree = kaggle_tree(tmp_path / "b", test_sets["b"], built_tta)
+    written_b = execute(built_tta.notebook, tree, fresh_env())
+    assert written_b.read_text() == expected["b"].path.read_text()
+    assert len(pd.read_csv(written_b)) == 23 and f"TTA ×{TTA}" in printed_by(tree)
 
 
 @pytest.mark.slow
@@ -436,3 +475,15 @@ def test_an_image_file_kernel_predicts_other_test_files_as_kit_predict_does(tmp_
     shutil.rmtree(runs_folder)
     again = predict_kernel(built.models_dir, data_b, tmp_path / "zipped.csv")
     assert again.path.read_text() == (tmp_path / "b.csv").read_text()
+
+
+def test_a_manifest_reads_its_tta_and_refuses_an_impossible_one(tmp_path):
+    from kit.kaggle._bundle import MANIFEST, read_manifest
+
+    run = {"name": "r", "folder": "runs/r", "folds": [1], "weight": 1.0}
+    for tta in (-1, 65, "2", 2.0, True):
+        (tmp_path / MANIFEST).write_text(json.dumps({"kit_models": 1, "stack": None, "tta": tta, "runs": [run]}))
+        with pytest.raises(KitError, match=f"{MANIFEST}: key tta: must be 0 \\(off\\) or a number"):
+            read_manifest(tmp_path)
+    (tmp_path / MANIFEST).write_text(json.dumps({"kit_models": 1, "stack": None, "runs": [run]}))  # before TTA
+    assert read_manifest(tmp_path)[1][0].folds == (1,)

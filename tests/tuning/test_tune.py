@@ -241,7 +241,7 @@ def test_the_tuned_recipe_extends_the_source_with_the_best_values(search):
     assert result.tuned_path == path and written_by_kit(path)
     text = path.read_text()
     best = result.best
-    assert f"trial {best.trial_id}, val_accuracy {best.score:.4f} on a stratified 20% hold-out of 200 images" in text
+    assert f"trial {best.number}, val_accuracy {best.score:.4f} on a stratified 20% hold-out of 200 images" in text
     content = tomllib.loads(text)
     assert content["extends"] == str(source.resolve())  # not found by name from recipes/, so by path
     assert content["model"]["blocks"]["0"] == {"dropout": best.values["model.blocks.0.dropout"]}

@@ -123,8 +123,9 @@ def test_the_tracker_logs_folds_trials_and_the_result(store, tmp_path):
     assert [artifact.path for artifact in artifacts] == ["summary.json"]
 
     trials = {run.info.run_name: run for run in runs_of(uri) if run.data.tags["kind"] == "trial"}
-    assert trials["trial-00"].data.params == {"train.lr": "0.01"} and trials["trial-01"].info.status == "FAILED"
-    assert trials["trial-00"].data.metrics["trial_score"] == 0.6
+    assert trials["trial-1"].data.params == {"train.lr": "0.01"} and trials["trial-2"].info.status == "FAILED"
+    assert trials["trial-1"].data.metrics["trial_score"] == 0.6  # trials 1-based as folds; KerasTuner's id kept:
+    assert trials["trial-1"].data.tags["trial_id"] == "00"
 
 
 # ------------------------------------------------------------------------------------------- never in the way
