@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_ARGS ?=
 
-.PHONY: install demo demo-data test test-fast lint format fetch ensemble tune-demo bench clean
+.PHONY: install demo demo-data test test-fast lint format fetch ensemble tune-demo bench auto-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ tune-demo: demo-data  ## a 4-trial KerasTuner search of the demo recipe, then CV
 
 bench: install  ## turbo against the notebook pipeline (3 seeds × 5 folds) and, on 42,000 rows, against fast; bench.json + bench.png
 	$(BIN)/kit bench --full-size $(BENCH_ARGS)
+
+auto-bench: demo-data  ## kit auto in 1, 5 and 15 minutes (and 5 → 15) against single runs and the notebook's 5-fold vote (~55 min)
+	$(BIN)/python -c "from kit.benchmark import auto_bench; auto_bench('data/demo', out='auto-bench')"
 
 clean:
 	rm -rf runs data/demo .pytest_cache

@@ -44,6 +44,7 @@ class Session:
     written: Any = None
     number: int = 0
     planned: list[Candidate] = field(default_factory=list)
+    too_long: list[str] = field(default_factory=list)  # candidates skipped for time, not yet reported
 
     def decide(self, kind: str, text: str) -> None:
         self.state.decisions.append(
@@ -64,7 +65,7 @@ class Session:
 def _open(data: Any, competition: Any, metric: str | None, out: Any, budget: float) -> tuple[Any, Path, str, Path]:
     """The competition, data folder, metric and auto folder, checked before any work."""
     from kit.competitions import as_competition, get_metric
-    from kit.crossval import RUNS_DIR
+    from kit.crossval import default_run_dir, run_label
     from kit.data import has_test, resolve_data_dir
 
     spec = as_competition(competition, data)
@@ -76,7 +77,7 @@ def _open(data: Any, competition: Any, metric: str | None, out: Any, budget: flo
         )
     chosen = metric or spec.metric
     get_metric(chosen, argument="metric").check(spec.task)
-    return spec, folder, chosen, Path(out) if out is not None else RUNS_DIR / spec.name / "auto"
+    return spec, folder, chosen, Path(out) if out is not None else default_run_dir(run_label(spec.name, folder), "auto")
 
 
 def _state(out: Path, spec: Any, folder: Path, metric: str) -> AutoState:
@@ -109,7 +110,8 @@ def auto(
 ) -> Any:
     """Train, choose and write the best submission that fits ``time`` (``"30m"``, ``"1h30m"``, seconds) on the
     competition folder ``data``; return a :class:`kit.autopilot.AutoResult`. ``metric`` (default the competition's) is
-    what every choice optimises; ``out`` (default ``runs/<competition>/auto``) keeps the members and ``auto.json``
+    what every choice optimises; ``out`` (default ``runs/<competition>/auto``, ``runs/demo/auto`` on kit's demo
+    digits) keeps the members and ``auto.json``
     (rerun with a larger budget to go on); the submission is ``submissions/<name>.csv`` with its sidecar.
     ``portfolio`` replaces the shipped candidates; ``tta``/``pseudo`` allow those rounds."""
     clock = Clock(parse_duration(time))
@@ -131,6 +133,7 @@ def auto(
             continue
         if _train(session, candidate) == "out of time":
             break
+    _report_too_long(session)
     if tta:
         _try_tta(session)
     from kit.autopilot._result import finish
@@ -181,12 +184,19 @@ def _train(session: Session, candidate: Candidate) -> str:
     member.estimate = estimate
     if estimate is not None and estimate > clock.left():
         member.status, member.note = "skipped", f"needs ~{format_duration(estimate)}"
-        session.decide(
-            "skip",
-            f"{candidate.name} skipped: needs ~{format_duration(estimate)}, {format_duration(clock.left())} left",
-        )
+        session.too_long.append(f"{candidate.name} ~{format_duration(estimate)}")
+        write_state(session.out, session.state)
         return "skipped"
+    _report_too_long(session)
     return _run_member(session, candidate, member)
+
+
+def _report_too_long(session: Session) -> None:
+    """One decision for the candidates skipped since the last one: each needed more than the time left."""
+    if session.too_long:
+        left = format_duration(session.clock.left())
+        session.decide("skip", f"skipped, each needing more than the {left} left: {', '.join(session.too_long)}")
+        session.too_long.clear()
 
 
 def _pseudo_blocker(session: Session) -> str | None:
@@ -241,7 +251,8 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
         "member",
         f"{candidate.name} done in {format_duration(member.seconds)}: OOF {result.metric} {result.oof_score:.4f}",
     )
-    _rechoose(session)
+    member.gain = _rechoose(session)
+    write_state(session.out, session.state)
     return "done"
 
 
@@ -257,13 +268,16 @@ def _stopped(
     return "out of time" if watchdog.reason == "the budget ran out" else "stopped"
 
 
-def _rechoose(session: Session) -> None:
+def _rechoose(session: Session) -> float | None:
     """Re-choose the combination of the finished members and rewrite the submission with it (when the budget runs
-    out while choosing, the last submission stands)."""
+    out while choosing, the last submission stands); the change of its honest score, better positive (None: the
+    first)."""
+    from kit.competitions import get_metric
     from kit.ensemble import predict
 
     runs = session.runs()
     before = None if session.choice is None else session.choice.way
+    old = None if session.choice is None else session.choice.score
     watchdog = Watchdog(session.clock.deadline() + session.clock.reserve / 2)
     try:
         with watchdog:
@@ -272,9 +286,12 @@ def _rechoose(session: Session) -> None:
         if watchdog.reason is None or session.choice is None:
             raise
         session.decide("combiner", f"no time left to re-choose with {len(runs)} members; the last submission stands")
-        return
-    if session.choice.way != before or len(runs) == 1:
-        session.decide("combiner", f"{session.choice.way} of {len(runs)} members: {session.choice.reason}")
+        return None
+    new, sign = session.choice.score, 1.0 if get_metric(session.metric).greater_is_better else -1.0
+    gain = None if old is None else sign * (new - old)
+    change = "" if old is None else f"honest {session.metric} {old:.4f} → {new:.4f}; "
+    way = session.choice.way if session.choice.way == before else f"now {session.choice.way}"
+    session.decide("combiner", f"{way} of {len(runs)} members: {change}{session.choice.reason}")
     session.written = predict(
         runs,
         name=session.name,
@@ -286,6 +303,7 @@ def _rechoose(session: Session) -> None:
         **session.choice.flags,
     )
     session.show()
+    return gain
 
 
 def _try_tta(session: Session) -> None:

@@ -36,6 +36,7 @@ class MemberState(BaseModel):
     estimate: float | None = None
     prior: float = 1.0
     score: float | None = None
+    gain: float | None = None  # how much the submission's honest score rose when it joined (None: the first)
     note: str = ""
     pseudo_sources: list[str] = []  # the run folders whose equal vote pseudo-labelled the test rows
 
@@ -118,6 +119,7 @@ class MemberRow:
     estimate: float | None
     score: float | None
     note: str
+    gain: float | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class AutoPlan:
 def snapshot(state: AutoState, clock: Any, way: str | None, score: float | None, planned: list[Candidate]) -> AutoPlan:
     """The :class:`AutoPlan` of ``state`` now, with the ``planned`` candidates not yet in it."""
     rows = [
-        MemberRow(m.name, m.recipe, m.status, m.seconds, m.estimate, m.score, m.note)
+        MemberRow(m.name, m.recipe, m.status, m.seconds, m.estimate, m.score, m.note, m.gain)
         for m in state.members
         if m.status != "planned"
     ]

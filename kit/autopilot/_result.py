@@ -54,10 +54,19 @@ class AutoResult:
             ]
         )
         rows = [
-            (row.name, row.recipe, row.status, format_duration(row.seconds), number(row.score), row.note)
+            (
+                row.name,
+                row.recipe,
+                row.status,
+                format_duration(row.seconds),
+                number(row.score),
+                number(row.gain),
+                row.note,
+            )
             for row in self.members
         ]
-        members = table(("member", "recipe", "status", "time", f"OOF {self.metric}", "note"), rows)
+        headers = ("member", "recipe", "status", "time", f"OOF {self.metric}", "gain of the submission", "note")
+        members = table(headers, rows)
         return card(f"kit auto · {self.path}", about, members)
 
 

@@ -46,7 +46,7 @@ def tta_decision(session: Any, views: int, rewrite: Callable[[Any], None]) -> No
     if gain <= margin:
         session.decide(
             "tta",
-            f"TTA ×{views} not taken: {gain:+.4f} {session.metric} on the OOF rows, within the margin {margin:.4f}",
+            f"TTA ×{views} not taken: {gain:+.4f} {session.metric} on the OOF rows, needs more than +{margin:.4f}",
         )
         return
     session.tta = views

@@ -58,17 +58,19 @@ def _kit(args: list[str], cwd: Path) -> float:
     return time.monotonic() - started
 
 
-def auto_figure(data: Path, budget: str, work: Path) -> Figure:
-    """``kit auto --time BUDGET`` in a fresh folder: its wall and the local score its sidecar records."""
+def auto_figure(data: Path, budget: str, work: Path, again: bool = False) -> Figure:
+    """``kit auto --time BUDGET`` in a fresh folder (``again``: in ``work`` as an earlier run left it): its wall and
+    the local score its sidecar records."""
     from kit.autopilot import parse_duration
 
-    work.mkdir(parents=True, exist_ok=False)
+    work.mkdir(parents=True, exist_ok=again)
     wall = _kit(["auto", "--data", str(data), "--time", budget, "--out", "auto"], work)
     sidecar = json.loads((work / "submissions" / "auto.json").read_text())
     chosen = sidecar["auto"]["chosen"]
     members = [m["name"] for m in sidecar["auto"]["members"] if m["status"] == "done"]
     detail = f"{chosen['way']}" + (f", TTA ×{chosen['tta']}" if chosen["tta"] else "") + f" of {', '.join(members)}"
-    return Figure(f"kit auto --time {budget}", parse_duration(budget), wall, sidecar["local_score"]["score"], detail)
+    what = f"kit auto --time {budget}" + (" (rerun)" if again else "")
+    return Figure(what, parse_duration(budget), wall, sidecar["local_score"]["score"], detail)
 
 
 def single_figure(data: Path, recipe: str, work: Path) -> Figure:
@@ -167,9 +169,11 @@ def auto_bench(
     singles: tuple[str, ...] = ("turbo", "fast", "deotte"),
     notebook_epochs: tuple[int, ...] = (1, 3, 10, 30),
     out: str | Path = "auto-bench",
+    rerun: tuple[str, str] | None = ("5m", "15m"),
 ) -> dict[str, Any]:
-    """Every figure above into ``out`` (``auto-bench.json``, rewritten after each figure), the rank check on the
-    members of the longest budget's run. Returns what it wrote."""
+    """Every figure above into ``out`` (``auto-bench.json``, rewritten after each figure), ``rerun`` = (a budget
+    run above, a larger one) reruns the first's folder with the second, and the rank check on the members of the
+    longest budget's run. Returns what it wrote."""
     from kit.benchmark._measure import machine
     from kit.crossval._rundir import SUMMARY
 
@@ -183,6 +187,8 @@ def auto_bench(
 
     for budget in budgets:
         add(auto_figure(data, budget, folder / f"auto-{budget}"))
+    if rerun is not None:
+        add(auto_figure(data, rerun[1], folder / f"auto-{rerun[0]}", again=True))
     for recipe in singles:
         add(single_figure(data, recipe, folder / "singles"))
     for epochs in notebook_epochs:

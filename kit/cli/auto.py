@@ -25,16 +25,19 @@ def plan_table(members: Any, metric: str, title: str | None = None) -> Table:
     from kit.autopilot import format_duration
 
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column in ("member", "recipe", "status", "time", f"OOF {metric}", "note"):
-        table.add_column(column, justify="right" if column in ("time", f"OOF {metric}") else "left")
+    for column in ("member", "recipe", "status", "time", f"OOF {metric}", "gain", "note"):
+        table.add_column(column, justify="right" if column in ("time", f"OOF {metric}", "gain") else "left")
     for row in members:
         if row.status == "planned":
             spent = "" if row.estimate is None else f"~{format_duration(row.estimate)}"
         else:
             spent = format_duration(row.seconds)
         score = "" if row.score is None else f"{row.score:.4f}"
+        gain = "" if row.gain is None else f"{row.gain:+.4f}"
         status = Text(row.status, style=STATUS_STYLE.get(row.status, ""))
-        table.add_row(row.name, row.recipe, status, spent, score, Text(row.note, overflow="ellipsis", no_wrap=True))
+        table.add_row(
+            row.name, row.recipe, status, spent, score, gain, Text(row.note, overflow="ellipsis", no_wrap=True)
+        )
     return table
 
 
@@ -102,7 +105,8 @@ def auto(
     time: str = typer.Option("30m", "--time", help='Budget for everything, prediction included: "5m", "1h30m", "90s".'),
     metric: Optional[str] = typer.Option(None, help="Metric every choice optimises; default the competition's."),
     out: Optional[Path] = typer.Option(
-        None, help="Folder of the members and auto.json; default runs/<competition>/auto."
+        None,
+        help="Folder of the members and auto.json; default runs/<competition>/auto (runs/demo/auto on the demo data).",
     ),
     name: str = typer.Option("auto", help="Submission name: submissions/NAME.csv with its sidecar."),
     competition: Optional[str] = typer.Option(None, help="Competition whose format the data has; default the data's."),
@@ -112,11 +116,12 @@ def auto(
     """Train, choose and write the best submission that fits --time; rerun with a larger --time to go on."""
     from kit.autopilot import auto as run
     from kit.autopilot import format_duration
-    from kit.cli.options import as_flags
+    from kit.cli.cv import warning_line
+    from kit.cli.options import as_flags, notes_to
     from kit.errors import KitError
 
     try:
-        with AutoView() as view:
+        with notes_to(warning_line), AutoView() as view:
             result = run(
                 data,
                 time,

@@ -210,7 +210,9 @@ def kernel_build(
     auto_weights: bool = typer.Option(False, "--auto-weights", help="The weights that maximise OOF accuracy."),
     select: bool = typer.Option(False, "--select", help="Greedy ensemble selection (Caruana), with replacement."),
     stack: bool = typer.Option(False, "--stack", help="Stack: logistic regression on the runs' OOF softmaxes."),
-    metric: str = typer.Option("log_loss", help="What --select optimises on the OOF rows: log_loss or accuracy."),
+    metric: Optional[str] = typer.Option(
+        None, help="What --select/--auto-weights optimise on the OOF rows (as kit predict: default the competition's)."
+    ),
     tta: int = typer.Option(0, help="Also average over N augmented copies of the images, as kit predict --tta N."),
     data: Optional[Path] = typer.Option(None, help="The runs' competition folder (its spec); default their own."),
     python: str = typer.Option("3.11", help="The kernel's Python version, for the wheels."),
@@ -242,7 +244,7 @@ def kernel_build(
                 stack=stack,
                 metric=metric,
                 tta=tta,
-                data_dir=data,
+                data=data,
                 python_version=python,
                 platform=platform,
                 wheels_from=wheels_from,
@@ -285,7 +287,7 @@ def kernel_push(
     with RichProgress() as progress, kernel_flags(PUSH_FLAGS):
         pushed = push_kernel(
             folder, submit=submit, message=message, timeout=timeout, poll=poll, score_poll=poll, force=force,
-            data_dir=data, callbacks=[progress],
+            data=data, callbacks=[progress],
         )  # fmt: skip
     for sync in pushed.datasets:
         console.print(escape(f"dataset {sync.ref}: {sync.action}"), highlight=False)
@@ -326,7 +328,7 @@ def kernel_train(
     poll = Poll(KERNEL_POLL.interval, KERNEL_POLL.most, timeout)
     with RichProgress() as progress, kernel_flags(TRAIN_FLAGS):
         trained = train_kernel(
-            recipe, competition, data_dir=data, out=out, folder=kernel_folder, title=name, owner=owner, gpu=not cpu,
+            recipe, competition, data=data, out=out, folder=kernel_folder, title=name, owner=owner, gpu=not cpu,
             folds=folds, epochs=epochs, timeout=timeout, poll=poll, python_version=python, platform=platform,
             wheels_from=wheels_from, force=force, callbacks=[progress],
         )  # fmt: skip

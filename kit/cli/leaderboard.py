@@ -33,7 +33,7 @@ def leaderboard(
     try:
         board = read_leaderboard(out, competition)
     except KitError as error:
-        raise as_flags(error, flags("competition", out_dir="--out")) from None
+        raise as_flags(error, flags("competition", out="--out")) from None
     print_leaderboard(board)
 
 

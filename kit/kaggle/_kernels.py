@@ -32,7 +32,7 @@ from kit.kaggle._notebook import (
     write_notebook,
 )
 from kit.kaggle._wheels import PLATFORM, PYTHON, collect_wheels
-from kit.utils import Callback, as_callback_list
+from kit.utils import Callback, as_callback_list, renamed
 from kit.utils._io import TEMP_PREFIX
 
 KERNELS_DIR = Path("kernels")
@@ -194,6 +194,7 @@ def write_kernel(scratch: Path, names: KernelNames, ensemble: Any, competition: 
     return notebook_path
 
 
+@renamed(data_dir="data")
 def build_kernel(
     runs: Sequence[str | Path],
     out: Path | str | None = None,
@@ -205,9 +206,9 @@ def build_kernel(
     auto_weights: bool = False,
     select: bool = False,
     stack: bool = False,
-    metric: str = "log_loss",
+    metric: str | None = None,
     tta: int = 0,
-    data_dir: Path | str | None = None,
+    data: Path | str | None = None,
     python_version: str = PYTHON,
     platform: str = PLATFORM,
     wheels_from: Path | str | None = None,
@@ -217,14 +218,16 @@ def build_kernel(
     """Build the kernel folder ``out`` (default ``kernels/<slug of the title>``) for the ensemble of ``runs``.
 
     The runs are combined as ``kit predict`` combines them (equal vote; ``weights``, ``auto_weights``, ``select`` or
-    ``stack``; with ``tta`` augmented copies of the images averaged in, as ``kit predict --tta`` averages them, the
-    OOF ones read from ``data_dir`` or the runs' own data folder), and the combiner's parameters saved as data; the
+    ``stack``, optimising ``metric`` as there: by default the competition's for fitted weights and a smooth stand-in
+    for selection; with ``tta`` augmented copies of the images averaged in, as ``kit predict --tta`` averages them, the
+    OOF ones read from ``data`` or the runs' own data folder), and the combiner's parameters saved as data; the
     kernel averages the same copies of its test images in. The title (default ``kit <competition>``, so each build
     for a competition is a new version of one kernel) gives the kernel's slug; ``owner`` (default the username the
     kaggle client's configuration names) owns it and its datasets. The wheels are resolved for Python
     ``python_version`` on ``platform`` from the package registry, or taken from the folder ``wheels_from``.
     ``gpu`` asks Kaggle for a GPU. An existing build in ``out`` is replaced only with ``force``.
     """
+    data_dir = data  # the name inside (``data_dir`` is the deprecated keyword)
     progress = as_callback_list(callbacks)
     combining = {"weights": weights, "auto_weights": auto_weights, "select": select, "stack": stack, "metric": metric}
     combining["tta"] = tta

@@ -23,7 +23,7 @@ from kit.kaggle._follow import KERNEL_POLL, fetch_output, run_kernel, wait_ready
 from kit.kaggle._notebook import DATASET_METADATA, KERNEL_METADATA, OWNER_PLACEHOLDER
 from kit.kaggle.submitting import POLL, Poll, Submission
 from kit.kaggle.transport import RETRY, Retry
-from kit.utils import Callback, as_callback_list, read_json, write_json
+from kit.utils import Callback, as_callback_list, read_json, renamed, write_json
 
 STATE = ".kit-push.json"
 SUBMISSION = "submission.csv"
@@ -201,6 +201,7 @@ def deadline_of(timeout: float | None) -> Callable[[], float | None]:
     return lambda: None if deadline is None else max(0.001, deadline - time.monotonic())
 
 
+@renamed(data_dir="data")
 def push_kernel(
     folder: Path | str,
     *,
@@ -211,7 +212,7 @@ def push_kernel(
     score_poll: Poll = POLL,
     retry: Retry = RETRY,
     force: bool = False,
-    data_dir: Path | str | None = None,
+    data: Path | str | None = None,
     callbacks: Iterable[Callback] | Callback = (),
 ) -> KernelPush:
     """Push the kernel folder built by :func:`kit.kaggle.build_kernel` and bring back its submission.
@@ -219,11 +220,12 @@ def push_kernel(
     Creates or versions the models and wheels datasets (only when their content changed) and waits until Kaggle has
     processed them; pushes the kernel (unless this version was pushed before: ``force`` pushes again), follows it
     until it completes or fails (the log's last line), downloads its output into ``FOLDER/output`` and checks
-    ``submission.csv`` (ids against ``data_dir``'s sample submission, default ``data/<competition>``, when there).
+    ``submission.csv`` (ids against ``data``'s sample submission, default ``data/<competition>``, when there).
     With ``submit`` the kernel's output is submitted to the competition (``message``; default names the kernel
     version) and its score waited for (``score_poll``). With ``timeout`` the whole push ends within that many seconds;
     a rerun picks up where it stopped.
     """
+    data_dir = data  # the name inside (``data_dir`` is the deprecated keyword)
     folder, progress, left = Path(folder), as_callback_list(callbacks), deadline_of(timeout)
     if not folder.is_dir():
         raise KitError(f"{folder}: no such folder; build the kernel there first with kit kernel build")

@@ -33,7 +33,7 @@ from kit.kaggle._push import deadline_of, read_state, run_on_kaggle
 from kit.kaggle._wheels import PLATFORM, PYTHON
 from kit.kaggle.submitting import Poll
 from kit.kaggle.transport import RETRY, Retry
-from kit.utils import Callback, as_callback_list
+from kit.utils import Callback, as_callback_list, renamed
 
 RUNS_DIR = Path("runs")
 
@@ -101,11 +101,12 @@ def bring_back(output: Path, name: str, dest: Path, force: bool) -> Path:
     return dest
 
 
+@renamed(data_dir="data")
 def train_kernel(
     recipe: Any,
     competition: str | None = None,
     *,
-    data_dir: Path | str | None = None,
+    data: Path | str | None = None,
     out: Path | str | None = None,
     folder: Path | str | None = None,
     title: str | None = None,
@@ -125,13 +126,14 @@ def train_kernel(
     """Run ``kit cv`` of ``recipe`` (a name or a ``.toml`` path; ``folds``, ``epochs`` as for ``kit cv``) on Kaggle
     and bring the run folder back to ``out`` (default ``runs/<recipe>``).
 
-    The competition's spec comes from ``data_dir``'s ``competition.toml`` or kit's spec of ``competition``; Kaggle
+    The competition's spec comes from ``data``'s ``competition.toml`` or kit's spec of ``competition``; Kaggle
     gives the kernel that competition's files. The kernel (``title``, default ``kit <recipe> <competition>``; owned
     by ``owner``; a GPU unless ``gpu`` is False) lives in ``folder`` (default ``kernels/<slug>``) with its wheels
     dataset (resolved for ``python_version`` on ``platform``, or taken from ``wheels_from``). With ``timeout`` the
     call ends within that many seconds, and a rerun follows the same kernel version. ``force`` pushes the kernel
     again and replaces a run already in ``out``.
     """
+    data_dir = data  # the name inside (``data_dir`` is the deprecated keyword)
     from kit.competitions import as_competition
     from kit.crossval import load_run
     from kit.recipes import load_recipe, recipe_toml

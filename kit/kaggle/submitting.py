@@ -19,7 +19,7 @@ from kit.kaggle.services import Submissions, connect
 from kit.kaggle.transport import RETRY, Retry, UploadError
 from kit.submission import Sidecar, note_sidecar
 from kit.submission import read_sidecar as submission_sidecar
-from kit.utils import Callback, as_callback_list
+from kit.utils import Callback, as_callback_list, renamed
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,12 @@ def await_score(service: Submissions, ref: int, poll: Poll, progress: Callback) 
     return retrying(look)
 
 
+@renamed(data_dir="data")
 def submit(
     path: Path | str,
     message: str,
     competition: Competition | str | None = None,
-    data_dir: Path | str | None = None,
+    data: Path | str | None = None,
     *,
     wait: bool = True,
     retry: Retry = RETRY,
@@ -186,11 +187,12 @@ def submit(
     """Check ``path`` as prediction does, submit it with ``message`` and (with ``wait``) wait for its score.
 
     The competition defaults to the one in the file's prediction sidecar, else digit-recognizer; the ids must match
-    the sample submission in ``data_dir`` (default the sidecar's data folder, else ``data/<competition>``). An
+    the sample submission in ``data`` (default the sidecar's data folder, else ``data/<competition>``). An
     invalid file is refused before Kaggle is contacted. The submission is noted in the sidecar. Every request times
     out (``retry``), and with ``timeout`` the whole call, waiting for the score included, ends within that many
     seconds.
     """
+    data_dir = data  # the name inside (``data_dir`` is the deprecated keyword)
     from kit.submission import read_checked_submission
 
     progress = as_callback_list(callbacks)

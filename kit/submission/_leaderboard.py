@@ -17,6 +17,7 @@ from kit.competitions import get_metric
 from kit.crossval import RunFolder
 from kit.errors import KitError
 from kit.submission._sidecar import read_sidecar
+from kit.utils import renamed
 from kit.utils._display import card, note, number, table
 
 # The sidecar's keys of each method's OOF score, as kit.ensemble writes them (a test checks they match).
@@ -182,12 +183,13 @@ class Leaderboard:
         return card(f"Leaderboard · {self.out_dir}", *parts, note(f"rule: {self.rule}") if self.boards else "")
 
 
-def leaderboard(out_dir: Path | str = "submissions", competition: str | None = None) -> Leaderboard:
-    """Read every ``out_dir/*.csv`` and its sidecar into a :class:`Leaderboard` (only ``competition``'s rows when
-    given); mark one row per competition by :data:`UPLOAD_RULE`."""
-    folder = Path(out_dir)
+@renamed(out_dir="out")
+def leaderboard(out: Path | str = "submissions", competition: str | None = None) -> Leaderboard:
+    """Read every ``out/*.csv`` (the folder ``kit predict`` wrote into) and its sidecar into a :class:`Leaderboard`
+    (only ``competition``'s rows when given); mark one row per competition by :data:`UPLOAD_RULE`."""
+    folder = Path(out)
     if not folder.is_dir():
-        raise KitError(f"{folder}: no such folder (kit predict writes submissions there)", argument="out_dir")
+        raise KitError(f"{folder}: no such folder (kit predict writes submissions there)", argument="out")
     rows, unknown, noises = [], [], {}
     for path in sorted(folder.glob("*.csv")):
         try:

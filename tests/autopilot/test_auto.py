@@ -100,6 +100,11 @@ def test_budget_kept_when_a_member_would_overrun_and_rerun_reuses(tmp_path, tiny
     assert result.local_score is not None and sidecar["local_score"]["score"] == pytest.approx(result.local_score)
     assert any(row.status == "running" for plan in plans.plans for row in plan.members)  # the live plan saw it
     assert "members" in plans.plans[-1].line() and "left" in plans.plans[-1].line()
+    assert (
+        "AutoResult(path=" in repr(result) and "kit auto" in result._repr_html_() and "stopped" in result._repr_html_()
+    )
+    gains = {row.name: row.gain for row in result.members}
+    assert gains["small"] is None and gains["small-s1"] is not None  # what joining the submission changed
 
     model = next((out / "small").glob("fold-1/*.keras"))
     stamp = model.stat().st_mtime_ns
@@ -140,3 +145,22 @@ def test_cli_bad_arguments_are_one_line(tiny_dir, tmp_path, args, expected):
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert done.returncode != 0 and len(lines) == 1 and lines[0].lower().startswith(expected.lower()), lines
     assert not (tmp_path / "runs").exists() and not (tmp_path / "submissions").exists()
+
+
+def test_the_plan_table_shows_every_member_and_what_it_cost():
+    from rich.console import Console
+
+    from kit.autopilot import MemberRow
+    from kit.cli.auto import plan_table
+
+    rows = [
+        MemberRow("turbo", "turbo", "done", 33.0, None, 0.9907, "the fastest strong CNN", None),
+        MemberRow("fast", "fast", "running", 12.0, 70.0, None, "a second architecture"),
+        MemberRow("deotte-e20", "deotte", "planned", 0.0, 120.0, None, ""),
+        MemberRow("turbo-s1", "turbo", "done", 30.0, None, 0.9900, "", 0.0013),
+    ]
+    console = Console(record=True, width=120)
+    console.print(plan_table(rows, "accuracy"))
+    text = console.export_text()
+    for expected in ("turbo", "running", "planned", "~2m00s", "33s", "0.9907", "+0.0013", "OOF accuracy", "gain"):
+        assert expected in text, expected

@@ -78,5 +78,5 @@ def test_a_folder_kaggle_ships_goes_from_init_to_a_scored_submission(tmp_path, m
 
     output = _run("score", f"submissions/{layout}.csv", "--data", built.folder)
     assert spec.metric in output
-    score = kit.score(f"submissions/{layout}.csv", data_dir=built.folder)
+    score = kit.score(f"submissions/{layout}.csv", data=built.folder)
     assert score.metric == spec.metric and np.isfinite(score.score)

@@ -163,13 +163,13 @@ def test_no_patient_is_split_between_a_folds_training_and_validation_rows(pathol
 def test_predict_combines_the_runs_label_by_label(pathology, tmp_path):
     runs = [pathology / "runs" / "a", pathology / "runs" / "b"]
     a, b = (kit.load_run(path) for path in runs)
-    voted = kit.predict(runs, name="vote", out_dir=tmp_path, data_dir=pathology / "data").ensemble
+    voted = kit.predict(runs, name="vote", out=tmp_path, data=pathology / "data").ensemble
     assert voted.test.shape == (30, 4) and np.allclose(voted.test, (a.test + b.test) / 2)
     assert np.allclose(voted.oof, (a.oof + b.oof) / 2)
-    weighted = kit.predict(runs, name="weighted", out_dir=tmp_path, weights=[3, 1], data_dir=pathology / "data")
+    weighted = kit.predict(runs, name="weighted", out=tmp_path, weights=[3, 1], data=pathology / "data")
     assert np.allclose(weighted.ensemble.test, 0.75 * a.test + 0.25 * b.test)
     for way in ("select", "auto_weights", "stack"):
-        ensemble = kit.predict(runs, name=way, out_dir=tmp_path, data_dir=pathology / "data", **{way: True}).ensemble
+        ensemble = kit.predict(runs, name=way, out=tmp_path, data=pathology / "data", **{way: True}).ensemble
         assert ensemble.oof.shape == (120, 4) and ensemble.test.shape == (30, 4)
         assert ((ensemble.test >= 0) & (ensemble.test <= 1)).all()
         assert not np.allclose(ensemble.test.sum(axis=1), 1, atol=1e-2)  # independent labels, not a softmax

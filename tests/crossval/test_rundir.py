@@ -255,5 +255,5 @@ def test_probabilities_that_do_not_sum_to_one_are_refused(finished, tmp_path):
     np.save(copy / "test.npy", np.full((40, 10), 0.5, np.float32))
     rerecord(copy)  # past the checksums: the reader still checks the softmax itself
     with pytest.raises(KitError, match=r"test.npy: not probabilities \(row 0 sums to 5.0000\)"):
-        kit.predict([str(copy)], name="x", out_dir=tmp_path / "subs")
+        kit.predict([str(copy)], name="x", out=tmp_path / "subs")
     assert not (tmp_path / "subs" / "x.csv").exists()

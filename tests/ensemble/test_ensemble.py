@@ -175,7 +175,7 @@ def test_auto_weights_report_the_in_sample_and_cross_fitted_scores(two_runs):
 
 
 def test_notes_state_the_gain_and_the_cross_fitted_score(two_runs, tmp_path):
-    prediction = predict(two_runs, out_dir=tmp_path, auto_weights=True)
+    prediction = predict(two_runs, out=tmp_path, auto_weights=True)
     assert prediction.path.name == "a+b-auto.csv"
     assert set(prediction.sidecar["oof_scores"]) == {"equal", "auto, in-sample", "auto, cross-fitted"}
     [line] = notes(prediction)
@@ -211,18 +211,18 @@ def test_predict_writes_a_checked_submission_and_its_sidecar(two_runs, tmp_path,
     again = predict(two_runs, out=out, name="a+b-w0.333-1", force=True)
     assert again.sidecar["weights"] == pytest.approx([0.5, 0.5])
     with pytest.raises(KitError, match=r"name: must be a plain file name .*, got '../x'"):
-        predict(two_runs, name="../x", out_dir=out)
+        predict(two_runs, name="../x", out=out)
 
 
 def test_predict_checks_against_sample_submission(two_runs, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "sample_submission.csv").write_text("ImageId,Label\n1,0\n2,0\n3,0\n")
-    prediction = predict(two_runs, name="ok", out_dir=tmp_path, data_dir=data)
+    prediction = predict(two_runs, name="ok", out=tmp_path, data=data)
     assert prediction.sidecar["checked_against"] == str(data / "sample_submission.csv")
     (data / "sample_submission.csv").write_text("ImageId,Label\n1,0\n2,0\n3,0\n4,0\n")
     with pytest.raises(KitError, match=r"bad.csv: 3 rows; the test set has 4 images"):
-        predict(two_runs, name="bad", out_dir=tmp_path, data_dir=data)
+        predict(two_runs, name="bad", out=tmp_path, data=data)
     assert not (tmp_path / "bad.csv").exists()
 
 

@@ -38,7 +38,7 @@ def _runs(tmp_path, layout: str, seeds: tuple[int, ...]) -> tuple[object, list]:
 
 def test_fitted_weights_optimise_the_competitions_metric(tmp_path):
     _built, runs = _runs(tmp_path, "cactus", (1, 2))
-    prediction = kit.predict(runs, name="auc", out_dir=tmp_path / "subs", auto_weights=True)
+    prediction = kit.predict(runs, name="auc", out=tmp_path / "subs", auto_weights=True)
     ensemble = prediction.ensemble
     auc = get_metric("roc_auc")
     assert ensemble.metric == "roc_auc"
@@ -55,7 +55,7 @@ def test_fitted_weights_optimise_the_competitions_metric(tmp_path):
 
 def test_qwk_thresholds_write_grades_from_cut_points_scored_cross_fitted(tmp_path):
     _built, runs = _runs(tmp_path, "aptos", (1,))
-    prediction = kit.predict(runs, name="graded", out_dir=tmp_path / "subs", thresholds=True)
+    prediction = kit.predict(runs, name="graded", out=tmp_path / "subs", thresholds=True)
     record = prediction.sidecar["qwk_thresholds"]
     cuts = np.array(record["cuts"])
     assert len(cuts) == 4 and np.all(np.diff(cuts) >= 0)
@@ -73,5 +73,5 @@ def test_thresholds_are_refused_for_another_metric(tmp_path):
     with pytest.raises(
         KitError, match="^thresholds: cut points on the expected grade are for an ordinal task scored by qwk"
     ):
-        kit.predict(runs, name="nope", out_dir=tmp_path / "subs", thresholds=True)
+        kit.predict(runs, name="nope", out=tmp_path / "subs", thresholds=True)
     assert not (tmp_path / "subs" / "nope.csv").exists()

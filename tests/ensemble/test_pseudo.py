@@ -60,7 +60,7 @@ def test_a_single_run_folder(runs):
 
 
 def test_a_submission_sidecar_or_its_csv(runs, tmp_path):
-    prediction = predict(list(runs), out_dir=tmp_path / "subs", name="vote")
+    prediction = predict(list(runs), out=tmp_path / "subs", name="vote")
     sidecar = json.loads((tmp_path / "subs" / "vote.json").read_text())
     assert sidecar["test_softmax"] == "vote.npy" and sidecar["test_fingerprint"] == "test-rows"
     from_json = pseudo_rows(tmp_path / "subs" / "vote.json", 0.97)
@@ -72,7 +72,7 @@ def test_a_submission_sidecar_or_its_csv(runs, tmp_path):
 
 
 def test_bad_sources_fail_with_one_line(runs, tmp_path):
-    predict(list(runs), out_dir=tmp_path, name="vote")
+    predict(list(runs), out=tmp_path, name="vote")
     sidecar = json.loads((tmp_path / "vote.json").read_text())
     cases = {
         tmp_path / "nowhere.json": r"source .*nowhere.json: .*nowhere.json not found; give a submission's .json",

@@ -82,7 +82,7 @@ def test_build_ensemble_with_selection(tmp_path):
 
 def test_predict_select_writes_the_counts(tmp_path):
     runs = [make_run(tmp_path / "a", OOF_A, TEST_A), make_run(tmp_path / "b", OOF_B, TEST_B)]
-    prediction = predict(runs, out_dir=tmp_path / "subs", select=True, metric="accuracy")
+    prediction = predict(runs, out=tmp_path / "subs", select=True, metric="accuracy")
     assert prediction.path.name == "a+b-select-accuracy.csv"  # the metric chosen is in the default name
     sidecar = json.loads(prediction.path.with_suffix(".json").read_text())
     assert sidecar["weighting"] == SELECTED and sidecar["selection"]["metric"] == "accuracy"

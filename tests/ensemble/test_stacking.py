@@ -131,7 +131,7 @@ def test_predict_stack_on_run_folders(tmp_path):
     assert ensemble.weighting == STACKED and set(ensemble.scores) == {"equal", STACKED}
     assert ensemble.oof is ensemble.stack.oof and ensemble.stack.folds == 3
     assert all(row["weight"] is None for row in ensemble.member_scores())
-    prediction = predict(runs, out_dir=tmp_path / "subs", stack=True)
+    prediction = predict(runs, out=tmp_path / "subs", stack=True)
     assert prediction.path.name == "a+b-stack.csv"
     sidecar = json.loads(prediction.path.with_suffix(".json").read_text())
     assert sidecar["weighting"] == STACKED and sidecar["weights"] is None and sidecar["stack"]["folds"] == 3

@@ -502,7 +502,7 @@ def test_an_invalid_file_is_refused_before_any_request(kaggle, tmp_path, solutio
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(KitError, match=expected):
-        submit(path, "bad", data_dir=tiny_dir, retry=FAST, poll=QUICK)
+        submit(path, "bad", data=tiny_dir, retry=FAST, poll=QUICK)
     assert kaggle.requests == []
 
 

@@ -224,7 +224,7 @@ def execute(notebook: Path, tree: Path, env: dict[str, str]) -> Path:
 
 
 def kit_predict(runs: list[Path], data: Path, out: Path) -> Path:
-    return predict(runs, name="reference", out_dir=out, weights=WEIGHTS, data_dir=data).path
+    return predict(runs, name="reference", out=out, weights=WEIGHTS, data=data).path
 
 
 @pytest.mark.slow
@@ -256,7 +256,7 @@ def test_a_kernel_with_tta_writes_what_kit_predict_tta_writes_on_any_test_set(
     manifest = json.loads((built_tta.models_dir / "kit-models.json").read_text())
     assert manifest["tta"] == built_tta.tta == TTA and built_tta.weighting.startswith("stack")
     expected = {
-        key: predict(trained[key], name=f"tta-{key}", out_dir=tmp_path, stack=True, tta=TTA, data_dir=test_sets[key])
+        key: predict(trained[key], name=f"tta-{key}", out=tmp_path, stack=True, tta=TTA, data=test_sets[key])
         for key in ("a", "b")
     }
     assert all(run["tta"] == TTA for prediction in expected.values() for run in prediction.sidecar["runs"])
@@ -376,7 +376,7 @@ def test_a_stacked_kernel_predicts_what_kit_predict_stack_writes(trained, test_s
     assert (built.models_dir / "stack.npz").is_file()
     for key in ("a", "b"):
         written = predict_kernel(built.models_dir, test_sets[key], tmp_path / f"{key}.csv")
-        expected = predict(trained[key], name=f"stack-{key}", out_dir=tmp_path, stack=True, data_dir=test_sets[key])
+        expected = predict(trained[key], name=f"stack-{key}", out=tmp_path, stack=True, data=test_sets[key])
         assert written.path.read_text() == expected.path.read_text()
 
 
@@ -435,7 +435,7 @@ def test_the_training_notebook_runs_kit_cv_offline_and_leaves_a_run_like_a_local
     assert files(run) == files(local)
     assert np.array_equal(np.load(run / "oof.npy"), np.load(local / "oof.npy"))
     assert np.array_equal(np.load(run / "test.npy"), np.load(local / "test.npy"))
-    combined = predict([run, trained["a"][1]], name="mixed", out_dir=tmp_path, data_dir=test_sets["a"])
+    combined = predict([run, trained["a"][1]], name="mixed", out=tmp_path, data=test_sets["a"])
     assert len(pd.read_csv(combined.path)) == 40
 
 
@@ -467,7 +467,7 @@ def test_an_image_file_kernel_predicts_other_test_files_as_kit_predict_does(tmp_
     built = build_kernel([runs["a"]], tmp_path / "kernel", owner=OWNER, wheels_from=tmp_path / "b")
     for key, data in (("a", data_a), ("b", data_b)):
         written = predict_kernel(built.models_dir, data, tmp_path / f"{key}.csv")
-        expected = predict([runs[key]], name=f"expected-{key}", out_dir=tmp_path, data_dir=data)
+        expected = predict([runs[key]], name=f"expected-{key}", out=tmp_path, data=data)
         assert written.path.read_text() == expected.path.read_text()
     assert len(pd.read_csv(tmp_path / "b.csv")) == 17
     runs_folder = built.models_dir / "runs"  # Kaggle may keep a folder uploaded as a zip (the client's dir_mode) packed

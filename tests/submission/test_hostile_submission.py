@@ -23,5 +23,5 @@ def test_predict_keeps_a_sidecar_whose_csv_is_missing(tmp_path):
     sidecar = tmp_path / "p.json"
     sidecar.write_text('{"submission": "p.csv", "note": "mine"}')
     with pytest.raises(KitError, match=r"p\.json exists"):
-        predict(["no-such-run"], name="p", out_dir=tmp_path)  # refused before any run is read
+        predict(["no-such-run"], name="p", out=tmp_path)  # refused before any run is read
     assert sidecar.read_text() == '{"submission": "p.csv", "note": "mine"}'

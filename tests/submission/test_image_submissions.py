@@ -108,7 +108,7 @@ def test_a_label_submission_of_class_values_scored_by_micro_f1(built, tmp_path):
     proba = fabricate(truth, spec.classes)
     written = read_back(made, write(made, spec, proba, tmp_path / "sub.csv"))
     assert written["species"].tolist() == [spec.class_values[k] for k in proba.argmax(axis=1)]
-    result = kit.score(tmp_path / "sub.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "sub.csv", data=made.folder)
     assert result.metric == "micro_f1" and result.holds == "labels" and result.rows == len(truth)
     assert result.score == pytest.approx(f1_score(truth, proba.argmax(axis=1), average="micro"), abs=1e-12)
     assert sum(row.count for row in result.per_class) == len(truth)  # a per-class table for a single-label task
@@ -125,7 +125,7 @@ def test_the_probability_of_class_1_in_full_precision(built, tmp_path, layout, m
     written = read_back(made, write(made, spec, proba, tmp_path / "sub.csv"))
     column = spec.submission_columns[1]
     assert written[column].astype(float).tolist() == proba[:, 1].tolist()  # every digit, not rounded
-    result = kit.score(tmp_path / "sub.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "sub.csv", data=made.folder)
     assert result.metric == spec.metric and result.holds == "probabilities"
     assert result.score == pytest.approx(metric(truth, proba[:, 1]), abs=1e-12)
     frame = read_submission(tmp_path / "sub.csv", spec, expected_ids(made.folder, spec))
@@ -140,7 +140,7 @@ def test_per_class_probabilities_in_class_order(built, tmp_path):
     written = read_back(made, write(made, spec, proba, tmp_path / "sub.csv"))
     values = written[list(spec.submission_columns[1:])].astype(np.float32).to_numpy()
     assert np.array_equal(values, proba)
-    result = kit.score(tmp_path / "sub.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "sub.csv", data=made.folder)
     read = written[list(spec.submission_columns[1:])].astype(float).to_numpy()
     assert result.metric == "log_loss"
     assert result.score == pytest.approx(log_loss(truth, read / read.sum(axis=1, keepdims=True)), abs=1e-12)
@@ -154,7 +154,7 @@ def test_multilabel_probabilities_scored_by_mean_roc_auc(built, tmp_path):
     proba = fabricate(truth, spec.classes, multilabel=True)
     written = read_back(made, write(made, spec, proba, tmp_path / "sub.csv"))
     assert np.array_equal(written[list(spec.class_values)].astype(float).to_numpy(), proba)
-    result = kit.score(tmp_path / "sub.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "sub.csv", data=made.folder)
     defined = [j for j in range(spec.classes) if 0 < truth[:, j].sum() < len(truth)]
     expected = np.mean([roc_auc_score(truth[:, j], proba[:, j]) for j in defined])
     assert result.metric == "mean_roc_auc" and result.score == pytest.approx(expected, abs=1e-12)
@@ -169,13 +169,13 @@ def test_ordinal_grades_from_the_argmax_or_from_given_labels(built, tmp_path):
     proba = fabricate(truth, spec.classes, seed=4)
     written = read_back(made, write(made, spec, proba, tmp_path / "argmax.csv"))
     assert written["diagnosis"].astype(int).tolist() == proba.argmax(axis=1).tolist()
-    result = kit.score(tmp_path / "argmax.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "argmax.csv", data=made.folder)
     kappa = cohen_kappa_score(truth, proba.argmax(axis=1), weights="quadratic", labels=np.arange(5))
     assert result.metric == "qwk" and result.score == pytest.approx(kappa, abs=1e-12)
     grades = np.clip(np.round(proba @ np.arange(5)), 0, 4).astype(int)  # e.g. fitted thresholds' grades
     written = read_back(made, write(made, spec, proba, tmp_path / "thresholds.csv", labels=grades))
     assert written["diagnosis"].astype(int).tolist() == grades.tolist()
-    result = kit.score(tmp_path / "thresholds.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "thresholds.csv", data=made.folder)
     assert result.score == pytest.approx(cohen_kappa_score(truth, grades, weights="quadratic", labels=np.arange(5)))
 
 
@@ -187,7 +187,7 @@ def test_the_top_k_labels_best_first_scored_by_map_at_5(built, tmp_path):
     written = read_back(made, write(made, spec, proba, tmp_path / "sub.csv"))
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :5]
     assert written["Id"].tolist() == [" ".join(spec.class_values[k] for k in row) for row in ranked]
-    result = kit.score(tmp_path / "sub.csv", data_dir=made.folder)
+    result = kit.score(tmp_path / "sub.csv", data=made.folder)
     assert result.metric == "map_at_5" and result.holds == "ranking"
     assert result.score == pytest.approx(map_at_k(truth, proba, 5), abs=1e-12)
     in_top_5 = (ranked == truth[:, None]).any(axis=1)
@@ -197,7 +197,7 @@ def test_the_top_k_labels_best_first_scored_by_map_at_5(built, tmp_path):
     ranking = label_ranking_average_precision_score(np.eye(10)[truth], proba, sample_weight=in_top_5)
     assert result.score == pytest.approx(ranking * in_top_5.mean(), abs=1e-12)
     assert result.accuracy == pytest.approx(np.mean(ranked[:, 0] == truth))
-    top1 = kit.score(tmp_path / "sub.csv", data_dir=made.folder, metric="accuracy", record=False)
+    top1 = kit.score(tmp_path / "sub.csv", data=made.folder, metric="accuracy", record=False)
     assert top1.score == pytest.approx(np.mean(ranked[:, 0] == truth))
 
 
@@ -236,12 +236,12 @@ def test_multilabel_labels_at_one_half_and_the_best_where_none(pathology_labels,
     assert written["diseases"].iloc[0] == "scab"  # none reaches 0.5: the most probable
     assert written["diseases"].tolist() == [" ".join(np.array(image_data.DISEASES)[row == 1]) for row in chosen]
     expected = f1_score(truth, chosen, average="micro")
-    result = kit.score(tmp_path / "sub.csv", data_dir=made.folder)  # answers: solution.csv's 0/1 columns
+    result = kit.score(tmp_path / "sub.csv", data=made.folder)  # answers: solution.csv's 0/1 columns
     assert result.metric == "micro_f1" and result.score == pytest.approx(expected, abs=1e-12) and not result.per_class
     answers = tmp_path / "answers.csv"
     cells = [" ".join(np.array(image_data.DISEASES)[row == 1]) for row in truth]
     pd.DataFrame({"image_id": solution["image_id"], "diseases": cells}).to_csv(answers, index=False)
-    again = kit.score(tmp_path / "sub.csv", solution=answers, data_dir=made.folder, record=False)
+    again = kit.score(tmp_path / "sub.csv", solution=answers, data=made.folder, record=False)
     assert again.score == result.score  # answers as a column of labels separated by spaces
     given = np.eye(4, dtype=int)[np.arange(len(truth)) % 4]  # labels from fitted per-label thresholds
     written = read_back(made, write(made, spec, proba, tmp_path / "given.csv", labels=given))
@@ -303,7 +303,7 @@ def test_a_bad_cell_is_one_line_naming_file_line_and_column(built, tmp_path, lay
         read_submission(path, spec, expected_ids(made.folder, spec))
     one_line(error)
     with pytest.raises(KitError, match=rf"sub.csv: {message}") as error:
-        kit.score(path, data_dir=made.folder)
+        kit.score(path, data=made.folder)
     one_line(error)
 
 
@@ -332,18 +332,18 @@ def test_metrics_that_a_file_cannot_give_are_refused_in_one_line(built, tmp_path
     truth = truth_of(made, spec)
     path = write(made, spec, fabricate(truth, spec.classes), tmp_path / "sub.csv")
     with pytest.raises(KitError, match=r"sub.csv: log_loss needs one probability column per class; this file holds la"):
-        kit.score(path, data_dir=made.folder, metric="log_loss")
+        kit.score(path, data=made.folder, metric="log_loss")
     whale = built["whale"]
     spec = spec_of(whale)
     path = write(whale, spec, fabricate(truth_of(whale, spec), 10), tmp_path / "w.csv")
     with pytest.raises(
         KitError, match=r"w.csv: roc_auc needs one probability column per class; this file holds ranked"
     ):
-        kit.score(path, data_dir=whale.folder, metric="roc_auc")
+        kit.score(path, data=whale.folder, metric="roc_auc")
     cactus = built["cactus"]
     spec = spec_of(cactus)
     (tmp_path / "c.csv").write_text("id,has_cactus\n" + "".join(f"{i},1\n" for i in cactus.test_ids))
-    result = kit.score(tmp_path / "c.csv", data_dir=cactus.folder, metric="accuracy", record=False)
+    result = kit.score(tmp_path / "c.csv", data=cactus.folder, metric="accuracy", record=False)
     assert result.score == pytest.approx(np.mean(truth_of(cactus, spec) == 1))  # a column of 1s: P = 1, labels 1
 
 
@@ -377,7 +377,7 @@ def test_the_score_report_skips_the_table_of_a_multilabel_task(built, tmp_path):
     spec = spec_of(made)
     proba = fabricate(truth_of(made, spec), 4, multilabel=True)
     path = write(made, spec, proba, tmp_path / "sub.csv")
-    result = score_submission(path, data_dir=made.folder)
+    result = score_submission(path, data=made.folder)
     with render.console.capture() as captured:
         render.print_score(result, path)
     text = captured.get()

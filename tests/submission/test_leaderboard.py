@@ -121,8 +121,8 @@ def test_a_verdict_needs_a_gain_above_the_noise():
 
 
 def test_a_selection_within_the_noise_is_passed_over_for_the_equal_vote(runs, out):
-    predict(runs, name="vote", out_dir=out)
-    predict(runs, name="select", out_dir=out, select=True)
+    predict(runs, name="vote", out=out)
+    predict(runs, name="select", out=out, select=True)
     with_honest(out / "select.csv", "selected, cross-fitted", 0.001)
     board = kit.leaderboard(out)
     assert [row.name for row in board.rows] == ["select.csv", "vote.csv"]  # best first by the honest score
@@ -139,8 +139,8 @@ def test_a_selection_within_the_noise_is_passed_over_for_the_equal_vote(runs, ou
 
 
 def test_a_clearly_better_selection_is_marked(runs, out):
-    predict(runs, name="vote", out_dir=out)
-    predict(runs, name="select", out_dir=out, select=True)
+    predict(runs, name="vote", out=out)
+    predict(runs, name="select", out=out, select=True)
     with_honest(out / "select.csv", "selected, cross-fitted", 0.05)
     [marked] = leaderboard(out).marked
     assert marked.name == "select.csv"
@@ -150,9 +150,9 @@ def test_a_clearly_better_selection_is_marked(runs, out):
 
 def test_rows_of_other_runs_are_compared_by_their_honest_scores(runs, out, tmp_path):
     strong = make_run(tmp_path / "runs" / "c", 3, 3.0)
-    predict(runs, name="vote", out_dir=out)
-    predict([runs[0], strong], name="stack", out_dir=out, stack=True)
-    predict([strong], name="c", out_dir=out)
+    predict(runs, name="vote", out=out)
+    predict([runs[0], strong], name="stack", out=out, stack=True)
+    predict([strong], name="c", out=out)
     rows = leaderboard(out).rows
     assert rows[-1].name == "vote.csv"  # the weak pair's equal vote, whatever the stack of the strong one scores
     honest = [row.honest for row in rows]
@@ -162,8 +162,8 @@ def test_rows_of_other_runs_are_compared_by_their_honest_scores(runs, out, tmp_p
 
 
 def test_a_lower_is_better_metric_sorts_up(runs, out):
-    predict(runs, name="vote", out_dir=out)
-    predict(runs, name="auto", out_dir=out, auto_weights=True)
+    predict(runs, name="vote", out=out)
+    predict(runs, name="auto", out=out, auto_weights=True)
     for path, loss in ((out / "vote.csv", 0.50), (out / "auto.csv", 0.40)):
         scores = {"equal": 0.50, "auto, in-sample": 0.30, "auto, cross-fitted": loss}
         note_sidecar(path, metric="log_loss", oof_metric_scores=scores)
@@ -173,8 +173,8 @@ def test_a_lower_is_better_metric_sorts_up(runs, out):
 
 
 def test_an_old_sidecar_falls_back_to_the_accuracy_of_oof_scores(runs, out):
-    predict(runs, name="vote", out_dir=out)
-    prediction = predict(runs, name="auto", out_dir=out, auto_weights=True)
+    predict(runs, name="vote", out=out)
+    prediction = predict(runs, name="auto", out=out, auto_weights=True)
     old = {key: value for key, value in read_sidecar(prediction.path).to_json().items()}
     del old["metric"], old["oof_metric_scores"]
     old["oof_scores"]["auto, cross-fitted"]["accuracy"] = 0.25
@@ -186,11 +186,11 @@ def test_an_old_sidecar_falls_back_to_the_accuracy_of_oof_scores(runs, out):
 
 
 def test_local_and_public_scores_other_competitions_and_unknown_files(runs, out):
-    predict(runs, name="vote", out_dir=out)
+    predict(runs, name="vote", out=out)
     local = {"metric": "accuracy", "score": 0.97, "accuracy": 0.97, "rows": 5, "solution": "s.csv", "scored_at": "t"}
     entry = {"competition": "digit-recognizer", "ref": 1, "message": "m", "submitted_at": "2026-01-01T00:00:00"}
     note_sidecar(out / "vote.csv", local_score=local, kaggle=[{**entry, "status": "complete", "public_score": "0.96"}])
-    other = predict(runs, name="other", out_dir=out).path
+    other = predict(runs, name="other", out=out).path
     note_sidecar(other, competition="fashion-mnist")
     (out / "hand.csv").write_text("ImageId,Label\n1,0\n")
     (out / "foreign.csv").write_text("ImageId,Label\n1,0\n")
@@ -209,8 +209,8 @@ def test_local_and_public_scores_other_competitions_and_unknown_files(runs, out)
 
 
 def test_the_cli_marks_one_and_says_why_in_80_columns(runs, out):
-    predict(runs, name="vote", out_dir=out)
-    predict(runs, name="select", out_dir=out, select=True)
+    predict(runs, name="vote", out=out)
+    predict(runs, name="select", out=out, select=True)
     with_honest(out / "select.csv", "selected, cross-fitted", 0.001)
     (out / "hand.csv").write_text("ImageId,Label\n1,0\n")
     app = typer.Typer()
@@ -229,7 +229,7 @@ def test_the_cli_marks_one_and_says_why_in_80_columns(runs, out):
 
 
 def test_predict_notes_say_whether_each_method_beats_the_equal_vote(runs, tmp_path):
-    selected = predict(runs, out_dir=tmp_path, select=True)
+    selected = predict(runs, out=tmp_path, select=True)
     said = [line for line in notes(selected) if line.startswith("--select")]
     assert len(said) == 1 and "the equal vote on rows it was not chosen on" in said[0]
     if not selected.sidecar["oof_metric_scores"]["selected, cross-fitted"] > selected.sidecar["oof_metric_scores"][
@@ -237,9 +237,9 @@ def test_predict_notes_say_whether_each_method_beats_the_equal_vote(runs, tmp_pa
     ] + equal_vote_noise(runs):
         assert said[0].startswith("--select did not beat")
         assert said[0].endswith(f"upload the equal vote instead (kit predict {runs[0]} {runs[1]})")
-    stacked = predict(runs, out_dir=tmp_path, stack=True)
+    stacked = predict(runs, out=tmp_path, stack=True)
     assert any(line.startswith("--stack ") and "the equal vote out of fold" in line for line in notes(stacked))
-    weighted = predict(runs, out_dir=tmp_path, auto_weights=True)
+    weighted = predict(runs, out=tmp_path, auto_weights=True)
     [line] = notes(weighted)
     assert "; --auto-weights " in line and "on rows they were not fit on" in line
 
@@ -249,7 +249,7 @@ def test_predict_notes_for_tta_and_thresholds(runs, tmp_path):
 
     from kit.ensemble import Prediction
 
-    plain = predict(runs, out_dir=tmp_path)
+    plain = predict(runs, out=tmp_path)
     ensemble = plain.ensemble
     worse = [replace(member, tta=2, plain_oof=np.eye(CLASSES)[LABELS]) for member in ensemble.members]  # perfect
     cuts = {"cuts": [0.5, 1.5], "oof_qwk_argmax": 0.70, "oof_qwk_cross_fitted": 0.69}

@@ -39,7 +39,7 @@ def test_accuracy_per_class_and_the_sidecar(tmp_path, digits):
     wrong = guess["Label"] == 3
     guess.loc[wrong, "Label"] = 4
     path = _submission(tmp_path, guess, {"submission": "sub.csv", "runs": [{"run": "x"}], "oof_accuracy": 0.5})
-    result = score_submission(path, data_dir=digits)
+    result = score_submission(path, data=digits)
     assert result.metric == "accuracy" and result.rows == 30
     assert result.score == pytest.approx(1 - wrong.sum() / 30) and result.accuracy == result.score
     by_class = {row.value: row for row in result.per_class}
@@ -58,7 +58,7 @@ def test_macro_f1_and_log_loss(tmp_path, digits):
     truth = solution["Label"].to_numpy()
     predicted = np.where(truth == 1, 2, truth)
     path = _submission(tmp_path, solution.assign(Label=predicted))
-    result = score_submission(path, data_dir=digits, metric="macro_f1", record=False)
+    result = score_submission(path, data=digits, metric="macro_f1", record=False)
     f1 = []
     for k in range(10):
         tp, support, guessed = np.sum((truth == k) & (predicted == k)), np.sum(truth == k), np.sum(predicted == k)
@@ -71,18 +71,18 @@ def test_macro_f1_and_log_loss(tmp_path, digits):
     frame = pd.DataFrame(probabilities, columns=[str(k) for k in range(10)])
     frame.insert(0, "ImageId", solution["ImageId"])
     path = _submission(tmp_path, frame, name="proba")
-    result = score_submission(path, data_dir=digits, metric="log_loss")
+    result = score_submission(path, data=digits, metric="log_loss")
     assert result.score == pytest.approx(-math.log(0.55)) and result.accuracy == 1.0
     with pytest.raises(
         KitError, match=r"sub.csv: log_loss needs one probability column per class; this file holds labels"
     ):
-        score_submission(tmp_path / "sub.csv", data_dir=digits, metric="log_loss")
+        score_submission(tmp_path / "sub.csv", data=digits, metric="log_loss")
 
 
 def test_a_log_loss_competition_scores_labels_by_accuracy_and_says_so(tmp_path, digits):
     (digits / "competition.toml").write_text('metric = "log_loss"\n')
     path = _submission(tmp_path, pd.read_csv(digits / "solution.csv"))
-    result = score_submission(path, data_dir=digits)
+    result = score_submission(path, data=digits)
     assert result.metric == "accuracy" and result.score == 1.0
     assert result.notes == (
         "the competition's metric is log_loss, which needs class probabilities; scored accuracy instead",
@@ -104,7 +104,7 @@ def test_a_log_loss_competition_scores_labels_by_accuracy_and_says_so(tmp_path, 
 def test_bad_submissions_fail_with_one_line(tmp_path, digits, edit, message):
     path = _submission(tmp_path, edit(pd.read_csv(digits / "solution.csv")))
     with pytest.raises(KitError, match=message):
-        score_submission(path, data_dir=digits)
+        score_submission(path, data=digits)
     assert not path.with_suffix(".json").exists()
 
 
@@ -112,7 +112,7 @@ def test_no_answers_says_what_to_give(tmp_path, digits):
     path = _submission(tmp_path, pd.read_csv(digits / "solution.csv"))
     (digits / "solution.csv").rename(tmp_path / "answers.csv")
     with pytest.raises(KitError, match=r"no answers to score against: no solution.csv in .*; give the solution file"):
-        score_submission(path, data_dir=digits)
+        score_submission(path, data=digits)
     assert score_submission(path, solution=tmp_path / "answers.csv").score == 1.0
 
 
@@ -123,7 +123,7 @@ def test_text_labels_and_ids_in_the_sample_order(tmp_path):
     solution = pd.read_csv(folder / "solution.csv", dtype=str)
     shuffled = solution.sample(frac=1.0, random_state=0)
     shuffled.loc[shuffled.index[0], "category"] = "Bag" if shuffled["category"].iloc[0] != "Bag" else "Coat"
-    result = score_submission(_submission(tmp_path, shuffled, {"competition": "data"}), data_dir=folder)
+    result = score_submission(_submission(tmp_path, shuffled, {"competition": "data"}), data=folder)
     assert result.score == pytest.approx(29 / 30) and result.competition == "data"
     assert {row.value for row in result.per_class} <= {
         "T-shirt",
@@ -145,7 +145,7 @@ def test_a_test_file_with_labels_is_the_answer(tmp_path):
     spec = infer_competition(folder).competition
     answers = pd.read_csv(folder / spec.test_file, usecols=["label"])["label"]
     frame = pd.DataFrame({"ImageId": np.arange(1, 31), "label": answers})
-    result = score_submission(_submission(tmp_path, frame), data_dir=folder)
+    result = score_submission(_submission(tmp_path, frame), data=folder)
     assert result.score == 1.0 and result.solution.endswith("fashion-mnist_test.csv (its labels)")
 
 
@@ -174,7 +174,7 @@ def test_a_json_beside_the_csv_that_kit_did_not_write_is_left_as_it_is(tmp_path,
     solution = pd.read_csv(digits / "solution.csv")
     path = _submission(tmp_path, solution, {"submission": "other.csv", "note": "a user's file"})
     before = path.with_suffix(".json").read_bytes()
-    result = score_submission(path, data_dir=digits)
+    result = score_submission(path, data=digits)
     assert result.score == 1.0
     assert path.with_suffix(".json").read_bytes() == before
     assert any("not the sidecar kit wrote for sub.csv; kit leaves it as it is" in note for note in result.notes)
@@ -182,6 +182,6 @@ def test_a_json_beside_the_csv_that_kit_did_not_write_is_left_as_it_is(tmp_path,
 
 def test_a_submission_without_a_sidecar_gets_one_naming_it(tmp_path, digits):
     path = _submission(tmp_path, pd.read_csv(digits / "solution.csv"))
-    score_submission(path, data_dir=digits)
+    score_submission(path, data=digits)
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["submission"] == "sub.csv" and sidecar["local_score"]["score"] == 1.0

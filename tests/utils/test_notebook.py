@@ -91,7 +91,7 @@ def test_a_prediction_shows_members_weights_and_its_honest_score(tmp_path):
     from kit.ensemble import predict
 
     runs = [array_run(tmp_path / name) for name in ("a", "b")]
-    prediction = predict(runs, out_dir=tmp_path / "subs", auto_weights=True)
+    prediction = predict(runs, out=tmp_path / "subs", auto_weights=True)
     text = one_line(repr(prediction))
     assert text.startswith(f"Prediction(path='{tmp_path / 'subs' / 'a+b-auto.csv'}', weighting='auto, in-sample'")
     assert f"honest_oof_score={round(prediction.ensemble.metric_scores['auto, cross-fitted'], 4)}" in text
@@ -197,8 +197,8 @@ NOTEBOOK_CELLS = [
     "import kit\ndata = kit.demo_data('data/demo')",
     "run = kit.cv('tiny', data, epochs=2, folds=2, out='runs/tiny', jobs=1)",
     "run",
-    "prediction = kit.predict(['runs/tiny'], name='tiny', out_dir='subs')\nprediction",
-    "kit.score('subs/tiny.csv', data_dir=data)",
+    "prediction = kit.predict(['runs/tiny'], name='tiny', out='subs')\nprediction",
+    "kit.score('subs/tiny.csv', data=data)",
     "kit.cv('tiny', data, folds='two')",
     "run.report()",
     "kit.ProgressBar().notebook",
