@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.autopilot._budget import Clock, Watchdog, format_duration, parse_duration
-from kit.autopilot._choose import Choice, choose_way
+from kit.autopilot._choose import Choice, choose_way, joins_vote
 from kit.autopilot._guard import MemberGuard
 from kit.autopilot._plan import AutoState, Decision, MemberState, read_state, snapshot, write_state
 from kit.autopilot._portfolio import Candidate, portfolio_for
@@ -59,7 +59,8 @@ class Session:
         self.listeners.on_plan(snapshot(self.state, self.clock, way, score, self.planned))
 
     def runs(self) -> list[str]:
-        return [str(self.out / member.name) for member in self.state.done()]
+        """The run folders of the members in the vote."""
+        return [str(self.out / member.name) for member in self.state.done() if member.voting]
 
 
 def _open(data: Any, competition: Any, metric: str | None, out: Any, budget: float) -> tuple[Any, Path, str, Path]:
@@ -173,6 +174,9 @@ def _train(session: Session, candidate: Candidate) -> str:
     member = state.member(candidate)
     if member.status == "done":
         return "done"
+    if candidate.fallback and state.done():
+        member.status, member.note = "skipped", "a fallback: other members finished"
+        return "skipped"
     if candidate.pseudo:
         reason = _pseudo_blocker(session)
         if reason:
@@ -251,6 +255,16 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
         "member",
         f"{candidate.name} done in {format_duration(member.seconds)}: OOF {result.metric} {result.oof_score:.4f}",
     )
+    pool = [run for run in session.runs() if Path(run).name != candidate.name]
+    if pool:
+        joins, without, with_it = joins_vote(pool, str(session.out / candidate.name), session.metric)
+        if not joins:
+            member.voting, member.gain = False, 0.0
+            change = f"{without:.4f} → {with_it:.4f}"
+            session.decide(
+                "member", f"{candidate.name} left out of the vote: it takes its OOF {session.metric} {change}"
+            )
+            return "done"
     member.gain = _rechoose(session)
     write_state(session.out, session.state)
     return "done"

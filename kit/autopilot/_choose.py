@@ -138,3 +138,19 @@ def choose_from(labels: np.ndarray, honest: dict[str, np.ndarray], metric: str, 
         f"{best_other.margin:.4f} ({Z:g} sd of {BOOTSTRAP} paired bootstrap resamples of the OOF rows)"
     )
     return Choice(EQUAL, tuple(scores), metric, reason)
+
+
+def joins_vote(pool: Sequence[str], run: str, metric: str) -> tuple[bool, float, float]:
+    """Whether ``run`` joins the vote of the runs in ``pool``: the equal vote's OOF score in ``metric`` without and
+    with it, and whether it is no worse with it — ties broken by the log loss, so a member that changes no decision
+    but blurs the probabilities stays out (a member that drags the plain vote down is left out of every way of
+    combining; weaker members that still add to the vote stay)."""
+    from kit.ensemble import soft_vote
+    from kit.ensemble._crossfit import objective
+
+    scorer, lower = get_metric(metric), objective(metric, load_member(run).labels)
+    members = [load_member(path) for path in [*pool, run]]
+    labels = members[0].labels
+    before, after = soft_vote([member.oof for member in members[:-1]]), soft_vote([member.oof for member in members])
+    without, with_it = scorer.score(labels, before), scorer.score(labels, after)
+    return lower(after) <= lower(before), float(without), float(with_it)

@@ -37,6 +37,7 @@ class MemberState(BaseModel):
     prior: float = 1.0
     score: float | None = None
     gain: float | None = None  # how much the submission's honest score rose when it joined (None: the first)
+    voting: bool = True  # False: it would have dragged the equal vote down, so no way of combining uses it
     note: str = ""
     pseudo_sources: list[str] = []  # the run folders whose equal vote pseudo-labelled the test rows
 
@@ -147,7 +148,9 @@ class AutoPlan:
 def snapshot(state: AutoState, clock: Any, way: str | None, score: float | None, planned: list[Candidate]) -> AutoPlan:
     """The :class:`AutoPlan` of ``state`` now, with the ``planned`` candidates not yet in it."""
     rows = [
-        MemberRow(m.name, m.recipe, m.status, m.seconds, m.estimate, m.score, m.note, m.gain)
+        MemberRow(
+            m.name, m.recipe, m.status if m.voting else "left out", m.seconds, m.estimate, m.score, m.note, m.gain
+        )
         for m in state.members
         if m.status != "planned"
     ]

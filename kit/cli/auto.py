@@ -16,7 +16,14 @@ from rich.text import Text
 from kit.cli.render import console
 from kit.utils import Callback
 
-STATUS_STYLE = {"done": "green", "running": "bold yellow", "stopped": "red", "skipped": "dim", "failed": "red"}
+STATUS_STYLE = {
+    "left out": "dim",
+    "done": "green",
+    "running": "bold yellow",
+    "stopped": "red",
+    "skipped": "dim",
+    "failed": "red",
+}
 AUTO_FLAGS = {"data": "--data", "time": "--time", "metric": "--metric", "out": "--out", "name": "--name"}
 
 

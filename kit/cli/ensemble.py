@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kit.cli.cv import TRACK_HELP, warning_line
-from kit.cli.options import as_flags, flags
+from kit.cli.options import as_flags, deprecated_flag, flags
 from kit.cli.render import RichProgress, console
 from kit.utils import read_json, tracking_warnings_to
 
@@ -26,9 +26,9 @@ PREDICT_FLAGS = flags(  # library argument → flag, for errors of kit.ensemble.
     *("weights", "auto_weights", "select", "stack", "metric", "tta", "name", "force", "thresholds", "track"),
     **{"tta_precision": "--precision", "precision": "--precision", "out_dir": "--out", "data_dir": "--data"},
 )
-DISTILL_FLAGS = flags(  # and of kit.ensemble.distill (its pseudo-labels' threshold is --pseudo-threshold)
+DISTILL_FLAGS = flags(  # and of kit.ensemble.distill (its pseudo-labels' threshold is --threshold)
     *("recipe", "alpha", "holdout", "epochs", "out", "name", "force"),
-    **{"pseudo_threshold": "--pseudo-threshold", "threshold": "--pseudo-threshold", "data_dir": "--data"},
+    **{"pseudo_threshold": "--threshold", "threshold": "--threshold", "data_dir": "--data"},
 )
 
 
@@ -152,12 +152,13 @@ def distill(
     recipe: str = typer.Option(..., help="Recipe of the one model to train (name or path to a .toml file)."),
     alpha: float = typer.Option(0.5, help="Weight of the true label in the targets; the rest: the ensemble's softmax."),
     holdout: float = typer.Option(0.1, help="Stratified fraction of the training rows kept out, to score the model."),
-    pseudo_threshold: float | None = typer.Option(
+    threshold: float | None = typer.Option(
         None, help="Also train on test rows the ensemble gives at least this probability (its softmax as targets)."
     ),
+    pseudo_threshold: float | None = typer.Option(None, "--pseudo-threshold", hidden=True, help="Deprecated."),
     epochs: int | None = typer.Option(None, help="Override the recipe's number of epochs."),
     out: Path | None = typer.Option(
-        None, help="Folder for model.keras, distill.json, test.npy; default runs/<recipe>-distill."
+        None, help="Folder for model.keras, distill.json, test.npy; default runs/<competition>/<recipe>-distill."
     ),
     name: str | None = typer.Option(None, help="Submission name; default the --out folder's name."),
     data: Path | None = typer.Option(
@@ -178,7 +179,7 @@ def distill(
                 loaded,
                 alpha=alpha,
                 holdout=holdout,
-                pseudo_threshold=pseudo_threshold,
+                pseudo_threshold=deprecated_flag("--pseudo-threshold", "--threshold", pseudo_threshold, threshold),
                 epochs=epochs,
                 out=out,
                 data_dir=data,

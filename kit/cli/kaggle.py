@@ -85,21 +85,23 @@ def fetch(
     competition: str = typer.Option(
         DEFAULT_COMPETITION, help="Competition slug (the name in its address), or a dataset as OWNER/NAME."
     ),
-    out: Path = typer.Option(Path("data"), "--out", help="Folder written into: the files go to OUT/<name>/."),
-    dest: Optional[Path] = typer.Option(None, "--dest", hidden=True, help="Deprecated: --out."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder written into; default data/<name>."),
+    dest: Optional[Path] = typer.Option(None, "--dest", hidden=True, help="Deprecated: its parent (DEST/<name>/)."),
     force: bool = typer.Option(False, "--force", help="Download every file again, even those present and valid."),
     timeout: Optional[float] = typer.Option(
         None, help="Seconds the whole fetch may take (default: no limit; a request still gives up after 15 s silent)."
     ),
 ) -> None:
-    """Download a competition's (or dataset's) files from Kaggle into OUT/<name>/; check them, or infer their spec."""
+    """Download a competition's (or dataset's) files from Kaggle into OUT (default data/<name>); check them, or infer
+    their spec."""
     from kit.cli.options import deprecated_flag
     from kit.kaggle import fetch as fetch_files
 
-    dest = deprecated_flag("--dest", "--out", dest, out)
+    parent = deprecated_flag("--dest", "--out", dest, None)
+    where = {"out": out} if parent is None else {"out": Path(parent) / competition.rsplit("/", 1)[-1]}
 
     with RichProgress() as progress, flagged():
-        fetched = fetch_files(competition, dest, force=force, timeout=timeout, callbacks=[progress])
+        fetched = fetch_files(competition, force=force, timeout=timeout, callbacks=[progress], **where)
     console.print(fetched_table(fetched))
     notes(fetched.notes)
     new = fetched.downloaded

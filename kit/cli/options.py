@@ -3,9 +3,7 @@ name an argument (``force``) worded with the command's flags (``--force``)."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kit.errors import KitError
@@ -41,19 +39,13 @@ def as_flags(error: KitError, arguments: Mapping[str, str] | Iterable[str]) -> K
     return KitError(error.render(mapping))
 
 
-@contextmanager
-def notes_to(show: Callable[[str], None]) -> Iterator[None]:
+def notes_to(show: Callable[[str], None]) -> Any:
     """While open, each of kit's notes (the demo-data fallback, :class:`kit.data.DemoDataWarning`) goes to ``show`` as
     its one line; other warnings as before."""
     from kit.data import DemoDataWarning
+    from kit.utils import warnings_to
 
-    shown = warnings.showwarning
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", DemoDataWarning)
-        warnings.showwarning = lambda message, category, *rest, **more: (
-            show(str(message)) if issubclass(category, DemoDataWarning) else shown(message, category, *rest, **more)
-        )
-        yield
+    return warnings_to(show, DemoDataWarning)
 
 
 def deprecated_flag(old: str, new: str, given: Any, value: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kit.competitions import softmax_scores
-from kit.crossval import RUNS_DIR
+from kit.crossval import RUNS_DIR, default_run_dir, resolve_run
 from kit.data import holdout_split
 from kit.errors import ANOTHER, KitError
 from kit.recipes import Recipe, load_recipe
@@ -126,11 +126,13 @@ def distill(
 ) -> Distillation:
     """Train one model of ``recipe`` on the soft targets of the runs' equal soft vote (see the module docstring).
 
-    Writes ``out`` (default ``runs/<recipe>-distill``): ``model.keras``, ``distill.json``, ``test.npy``,
-    ``holdout_rows.npy``; and the submission ``<submissions>/<name>.csv`` (default ``submissions/<out name>.csv``).
+    Writes ``out`` (default ``runs/<competition>/<recipe>-distill``, beside the first run): ``model.keras``,
+    ``distill.json``, ``test.npy``, ``holdout_rows.npy``; and the submission ``<submissions>/<name>.csv`` (default
+    ``submissions/<out name>.csv``).
     """
     _check(alpha, holdout, epochs, pseudo_threshold)
-    loaded, folder, csv = _destinations(recipe, epochs, out, name, submissions, force)
+    label = resolve_run(runs[0]).summary().label if runs and out is None else None  # the teachers' runs/<label>/
+    loaded, folder, csv = _destinations(recipe, epochs, out, name, submissions, force, label)
     from kit.crossval._run import stratification_key
     from kit.ensemble._combine import build_ensemble
 
@@ -184,15 +186,18 @@ def _destinations(
     name: str | None,
     submissions: Path | str | None,
     force: bool,
+    label: str | None = None,
 ) -> tuple[Recipe, Path, Path]:
-    """The student's recipe (with ``epochs``), its folder and its submission path, refused if they exist already."""
+    """The student's recipe (with ``epochs``), its folder (default ``runs/<label>/<recipe>-distill``, beside its
+    teachers) and its submission path, refused if they exist already."""
     from kit.ensemble._predict import SUBMISSIONS_DIR, submission_path
     from kit.submission import refuse_overwrite
 
     loaded = load_recipe(recipe) if isinstance(recipe, str) else recipe
     if epochs is not None:
         loaded = loaded.with_overrides({"train.epochs": epochs})
-    folder = Path(out) if out is not None else RUNS_DIR / f"{loaded.name}-distill"
+    student = f"{loaded.name}-distill"
+    folder = Path(out) if out is not None else default_run_dir(label, student) if label else RUNS_DIR / student
     if (folder / RECORD).is_file() and not force:
         raise KitError(f"{folder}: already holds a distilled model", fix=(("force", True), ("out", ANOTHER)))
     csv = submission_path(name or folder.name, submissions if submissions is not None else SUBMISSIONS_DIR)

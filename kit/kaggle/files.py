@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -252,14 +253,16 @@ def prepare_dest(dest: Path, folder: Path) -> None:
 
 def fetch(
     competition: Competition | str = DEFAULT_COMPETITION,
-    dest: Path | str = DATA_DIR,
+    out: Path | str | None = None,
     *,
+    dest: Path | str | None = None,
     force: bool = False,
     retry: Retry = RETRY,
     timeout: float | None = None,
     callbacks: Iterable[Callback] | Callback = (),
 ) -> FetchResult:
-    """Download a competition's (or an ``owner/dataset``'s) files with the kaggle client into ``dest/<name>/``.
+    """Download a competition's (or an ``owner/dataset``'s) files with the kaggle client into the folder ``out``
+    (default ``data/<name>``; ``dest``, deprecated, names its parent instead: ``dest/<name>/``).
 
     With a spec (given; ``competition.toml`` in the folder; or kit's spec of that name), the files are checked against
     it, and without ``force`` nothing is downloaded (nor Kaggle contacted) when they are there and valid. Without one,
@@ -276,8 +279,11 @@ def fetch(
     """
     progress = as_callback_list(callbacks)
     target = Target(competition.name) if isinstance(competition, Competition) else Target(competition)
-    dest = Path(dest)
-    folder = dest / target.name
+    if dest is not None:
+        warnings.warn("fetch(dest=...) is deprecated and goes in the next release; use out=<the folder itself>",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+    folder = Path(out) if out is not None else Path(DATA_DIR if dest is None else dest) / target.name
+    dest = folder.parent
     sweep(dest, target.name)
     known = competition if isinstance(competition, Competition) else find_competition_for(folder)
     notes: list[str] = []

@@ -36,6 +36,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "usable_cores",
         ],
         "_toml": ["read_toml", "toml_comments", "toml_dumps", "toml_tidy", "toml_value"],
-        "_tracking": ["MlflowTracker", "TrackingWarning", "run_tracked", "tracking_uri", "tracking_warnings_to"],
+        "_tracking": [
+            "MlflowTracker",
+            "TrackingWarning",
+            "run_tracked",
+            "tracking_uri",
+            "tracking_warnings_to",
+            "warnings_to",
+        ],
     },
 )

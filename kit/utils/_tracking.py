@@ -331,12 +331,19 @@ def run_tracked(
 
 
 @contextmanager
-def tracking_warnings_to(show: Callable[[str], None]) -> Iterator[None]:
-    """While open, each :class:`TrackingWarning` goes to ``show`` as its one line; other warnings as before."""
+def warnings_to(show: Callable[[str], None], *categories: type[Warning]) -> Iterator[None]:
+    """While open, each warning of ``categories`` goes to ``show`` as its one line (every time); other warnings as
+    before. The command line's way of printing kit's notes (tracking is off, the demo data are used)."""
     shown = warnings.showwarning
     with warnings.catch_warnings():
-        warnings.simplefilter("always", TrackingWarning)
+        for category in categories:
+            warnings.simplefilter("always", category)
         warnings.showwarning = lambda message, category, *rest, **more: (
-            show(str(message)) if issubclass(category, TrackingWarning) else shown(message, category, *rest, **more)
+            show(str(message)) if issubclass(category, categories) else shown(message, category, *rest, **more)
         )
         yield
+
+
+def tracking_warnings_to(show: Callable[[str], None]) -> Any:
+    """:func:`warnings_to` for :class:`TrackingWarning`."""
+    return warnings_to(show, TrackingWarning)

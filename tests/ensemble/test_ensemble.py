@@ -69,6 +69,32 @@ def make_run(folder: Path, oof, test, data_dir: Path | None = None, **changes) -
     return folder
 
 
+def leaning_runs(folder: Path, data_dir: Path, competition, seed: int, names=("a", "b")) -> list[Path]:
+    """Finished runs on the competition folder ``data_dir`` (real fingerprints, arrays instead of training): OOF
+    softmaxes leaning to the truth (half one-hot, half random), random test softmaxes."""
+    from kit.data import load_test, load_train
+
+    train, test = load_train(data_dir, competition), load_test(data_dir, competition)
+    rng = np.random.default_rng(seed)
+    made = []
+    for name in names:
+        oof = 0.5 * np.eye(10)[train.labels] + 0.5 * rng.dirichlet(np.ones(10), len(train))
+        made.append(
+            make_run(
+                folder / name,
+                oof,
+                rng.dirichlet(np.ones(10) * 0.1, len(test)),
+                data_dir=data_dir,
+                labels=train.labels,
+                test_ids=test.ids,
+                train_fingerprint=train.fingerprint(),
+                test_fingerprint=test.fingerprint(),
+                data={"train_rows": len(train), "test_rows": len(test), "image_shape": [28, 28, 1], "classes": 10},
+            )
+        )
+    return made
+
+
 @pytest.fixture
 def two_runs(tmp_path):
     return make_run(tmp_path / "a", OOF_A, TEST_A), make_run(tmp_path / "b", OOF_B, TEST_B)

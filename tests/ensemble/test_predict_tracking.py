@@ -6,14 +6,12 @@ from __future__ import annotations
 import re
 import socket
 
-import numpy as np
 import pytest
-from test_ensemble import make_run
+from test_ensemble import leaning_runs
 from typer.testing import CliRunner
 
 from conftest import tiny_recipe_toml
 from kit.cli.app import app
-from kit.data import load_test, load_train
 
 UNSET = dict.fromkeys(("KIT_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"))
 
@@ -21,26 +19,7 @@ UNSET = dict.fromkeys(("KIT_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERI
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_dir, competition):
     """Two finished runs on the tiny data (real fingerprints, arrays instead of training), leaning to the truth."""
-    folder = tmp_path_factory.mktemp("members")
-    train, test = load_train(tiny_dir, competition), load_test(tiny_dir, competition)
-    rng = np.random.default_rng(1)
-    made = []
-    for name in ("a", "b"):
-        oof = 0.5 * np.eye(10)[train.labels] + 0.5 * rng.dirichlet(np.ones(10), len(train))
-        made.append(
-            make_run(
-                folder / name,
-                oof,
-                rng.dirichlet(np.ones(10) * 0.1, len(test)),
-                data_dir=tiny_dir,
-                labels=train.labels,
-                test_ids=test.ids,
-                train_fingerprint=train.fingerprint(),
-                test_fingerprint=test.fingerprint(),
-                data={"train_rows": len(train), "test_rows": len(test), "image_shape": [28, 28, 1], "classes": 10},
-            )
-        )
-    return made
+    return leaning_runs(tmp_path_factory.mktemp("members"), tiny_dir, competition, seed=1)
 
 
 def kit(*arguments: str, env: dict | None = None):

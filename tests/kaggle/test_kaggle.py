@@ -591,6 +591,10 @@ def test_cli_fetch_submit_and_submissions_print_tables(kaggle, tmp_path, solutio
     assert "train.csv" in fetched.output and "200" in fetched.output and "downloaded 3 files" in fetched.output
     again = runner.invoke(app, ["fetch"])
     assert "already present" in again.output and "nothing to download" in again.output
+    elsewhere = runner.invoke(app, ["fetch", "--out", str(tmp_path / "mine")])  # --out: the folder itself
+    assert elsewhere.exit_code == 0 and (tmp_path / "mine" / "train.csv").is_file(), elsewhere.output
+    parent = runner.invoke(app, ["fetch", "--dest", str(tmp_path / "old")])  # the deprecated parent, with a warning
+    assert (tmp_path / "old" / "digit-recognizer" / "train.csv").is_file() and "--dest is deprecated" in parent.output
     submitted = runner.invoke(app, ["submit", str(_submission(tmp_path, solution)), "-m", "from the cli"])
     assert submitted.exit_code == 0, submitted.output
     assert "public score 1.00000" in submitted.output and "4 submissions left today" in submitted.output
