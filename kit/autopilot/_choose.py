@@ -142,15 +142,14 @@ def choose_from(labels: np.ndarray, honest: dict[str, np.ndarray], metric: str, 
 
 def joins_vote(pool: Sequence[str], run: str, metric: str) -> tuple[bool, float, float]:
     """Whether ``run`` joins the vote of the runs in ``pool``: the equal vote's OOF score in ``metric`` without and
-    with it, and whether it is no worse with it — ties broken by the log loss, so a member that changes no decision
-    but blurs the probabilities stays out (a member that drags the plain vote down is left out of every way of
-    combining; weaker members that still add to the vote stay)."""
+    with it, and whether it is no worse with it. A member that drags the plain vote down is left out of every way of
+    combining; one that ties stays, as averaging more members of like quality steadies the vote on unseen rows even
+    where the OOF decisions do not move (a log-loss tie-break would leave out every label-smoothed member)."""
     from kit.ensemble import soft_vote
-    from kit.ensemble._crossfit import objective
 
-    scorer, lower = get_metric(metric), objective(metric, load_member(run).labels)
+    scorer = get_metric(metric)
     members = [load_member(path) for path in [*pool, run]]
     labels = members[0].labels
-    before, after = soft_vote([member.oof for member in members[:-1]]), soft_vote([member.oof for member in members])
-    without, with_it = scorer.score(labels, before), scorer.score(labels, after)
-    return lower(after) <= lower(before), float(without), float(with_it)
+    without = scorer.score(labels, soft_vote([member.oof for member in members[:-1]]))
+    with_it = scorer.score(labels, soft_vote([member.oof for member in members]))
+    return not scorer.better(without, with_it), float(without), float(with_it)

@@ -127,6 +127,7 @@ def _section(session: Any, plan: Any) -> dict[str, Any]:
                 "status": row.status,
                 "seconds": round(row.seconds, 1),
                 "oof_score": row.score,
+                "gain": row.gain,
                 "note": row.note,
             }
             for row in plan.members

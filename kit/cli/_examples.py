@@ -29,7 +29,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # command path (below `kit`) → examp
     "recipe list": ("kit recipe list",),
     "recipe show": ("kit recipe show demo --set train.epochs=3",),
     "recipe schema": ("kit recipe schema --out recipe.schema.json",),
-    "fetch": ("kit fetch", "kit fetch --competition Kannada-MNIST --out data"),
+    "fetch": ("kit fetch", "kit fetch --competition Kannada-MNIST --out data/kannada"),
     "submit": ('kit submit submissions/demo.csv -m "demo recipe"',),
     "submissions": ("kit submissions --competition digit-recognizer",),
     "kernel": ("kit kernel build demo --out kernels/demo", "kit kernel push kernels/demo --submit"),

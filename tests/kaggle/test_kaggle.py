@@ -767,3 +767,20 @@ def test_cli_html_instead_of_json_is_one_line(kaggle):
     done = subprocess.run([sys.executable, "-m", "kit", "fetch"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: Kaggle's reply to competition_list_files was an HTML page instead of JSON")
+
+
+def test_submit_and_score_take_the_data_folder_the_sidecar_records(kaggle, tmp_path, solution, tiny_dir):
+    from kit.submission import score_submission
+
+    def recorded(path: Path) -> Path:
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        path.with_suffix(".json").write_text(json.dumps({**sidecar, "data_dir": str(tiny_dir)}))
+        return path
+
+    short = recorded(_submission(tmp_path, solution, rows=10))  # 10 of the 40 test rows of the recorded folder
+    with pytest.raises(KitError, match=r"10 rows|40"):
+        submit(short, "checked against the recorded folder", retry=FAST)
+    assert kaggle.requests == []  # refused before Kaggle was asked
+    full = recorded(_submission(tmp_path, solution, wrong=4))
+    scored = score_submission(full)  # no data folder given, none under the working folder: the recorded one
+    assert scored.score == pytest.approx(36 / 40) and scored.solution == str(tiny_dir / "solution.csv")
