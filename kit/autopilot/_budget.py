@@ -1,11 +1,12 @@
 """Time: the budget as a duration (``"30m"``, ``"1h30m"``, ``"90s"``, a number of seconds), the clock it runs on, and
-the watchdog that stops a member at the deadline (a KeyboardInterrupt in the main thread, which ``kit cv`` already
-survives: finished folds and epoch checkpoints are kept and a rerun resumes them)."""
+the watchdog that stops a member at the deadline (a SIGINT to the main thread — a real signal, so that a main thread
+blocked waiting on parallel folds wakes up too — which ``kit cv`` already survives as a Ctrl-C: finished folds and
+epoch checkpoints are kept and a rerun resumes them)."""
 
 from __future__ import annotations
 
-import _thread
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Watchdog:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._armed = threading.current_thread() is threading.main_thread()
+        self._main = threading.main_thread().ident
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
@@ -101,11 +103,12 @@ class Watchdog:
             if self.reason is not None or self._done.is_set():
                 return
             self.reason = reason
-            if self._armed:
-                _thread.interrupt_main()
+            if self._armed and self._main is not None:
+                signal.pthread_kill(self._main, signal.SIGINT)
 
     def __enter__(self) -> Watchdog:
         if self._armed:
+            self._handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # a SIGINT is a KeyboardInterrupt
             self._thread.start()
         return self
 
@@ -114,3 +117,5 @@ class Watchdog:
             self._done.set()
         if self._thread.is_alive():
             self._thread.join(timeout=1)
+        if self._armed:
+            signal.signal(signal.SIGINT, self._handler)

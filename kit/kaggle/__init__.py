@@ -18,11 +18,12 @@ and fails with one :class:`kit.errors.KitError` line.
 
 from kit.kaggle._bundle import KernelPrediction, predict_kernel
 from kit.kaggle._datasets import DatasetSync
+from kit.kaggle._fetchdir import DATA_DIR
 from kit.kaggle._follow import KERNEL_POLL
 from kit.kaggle._kernels import KernelBuild, build_kernel
 from kit.kaggle._push import KernelPush, KernelRun, push_kernel
 from kit.kaggle._train import KernelTraining, train_kernel
-from kit.kaggle.files import DATA_DIR, DataFile, FetchResult, check_data, fetch
+from kit.kaggle.files import DataFile, FetchResult, check_data, fetch
 from kit.kaggle.submitting import POLL, Poll, Submission, SubmissionList, SubmitResult, submissions, submit
 from kit.kaggle.transport import RETRY, Retry
 

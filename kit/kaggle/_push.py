@@ -183,7 +183,7 @@ def run_on_kaggle(
 def check_output(run: KernelRun, data_dir: Path | str | None) -> int:
     """The rows of the kernel's submission, once checked as kit checks a submission; one line otherwise."""
     from kit.competitions import load_spec
-    from kit.kaggle.files import DATA_DIR
+    from kit.kaggle._fetchdir import DATA_DIR
     from kit.submission import read_checked_submission
 
     path = run.output / SUBMISSION

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -14,13 +13,11 @@ from pathlib import Path, PurePosixPath
 from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition, find_competition_for
 from kit.errors import KitError
 from kit.kaggle._archives import UNCHANGED, Step, expand, extract, inside, read_manifest, unpacked, write_manifest
+from kit.kaggle._fetchdir import DOWNLOADING, fetch_folder, prepare_dest, sweep
 from kit.kaggle.services import Files, connect
 from kit.kaggle.transport import RETRY, Retry, Target
 from kit.utils import Callback, CallbackList, as_callback_list
-from kit.utils._io import TEMP_PREFIX
 
-DATA_DIR = Path("data")
-DOWNLOADING = "-download-"  # dest/.<name>-download-<pid>-<random>/: the temporary folder of a fetch under way
 BUNDLE_ABOVE = 50  # more files wanted than this (images listed one by one): one download of the whole archive
 
 
@@ -206,26 +203,6 @@ def receive(
     return arrived, gave, notes
 
 
-def alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's
-        return True
-    return True
-
-
-def sweep(dest: Path, name: str) -> None:
-    """Remove the temporary folders that fetches of ``name`` into ``dest`` left behind when killed mid-download (those
-    of a fetch still running, named by its process id, stay)."""
-    for path in dest.glob(f".{name}{DOWNLOADING}*") if dest.is_dir() else ():
-        owner = path.name.removeprefix(f".{name}{DOWNLOADING}").split("-", 1)[0]
-        if path.is_dir() and not (owner.isdigit() and int(owner) != os.getpid() and alive(int(owner))):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, list[str]]:
     """The spec of a competition kit does not know, inferred from the files and written beside them as
     ``competition.toml``. A spec that cannot be inferred is a note, not a failure: the files stay."""
@@ -236,19 +213,6 @@ def infer(folder: Path, name: str) -> tuple[Competition | None, Path | None, lis
     except KitError as error:
         return None, None, [f"no competition spec could be inferred: {error}"]
     return inferred.competition, inferred.path, [str(note) for note in inferred.notes]
-
-
-def prepare_dest(dest: Path, folder: Path) -> None:
-    """Create ``dest`` and prove it can take the files (``folder`` inside it must be a folder if it is there);
-    one line naming the cause otherwise."""
-    for path in (dest, folder):
-        if path.exists() and not path.is_dir():
-            raise KitError(f"{path} exists and is not a folder; give a folder for the data as the destination")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        Path(tempfile.mkdtemp(dir=dest, prefix=f"{TEMP_PREFIX}write-test-")).rmdir()
-    except OSError as error:
-        raise KitError(f"{dest}: cannot write there ({error.strerror or error}); nothing was downloaded") from None
 
 
 def fetch(
@@ -269,20 +233,15 @@ def fetch(
     every listed file is downloaded unless present with its size, and a spec is inferred from the files and written
     beside them as ``competition.toml``. Downloads land in a temporary folder and are unzipped and checked there
     before being moved into place, so a failure leaves the folder as it was; those a killed fetch left behind are
-    removed by the next. Zips inside the download (image competitions ship ``train.zip`` holding ``train/…``) are
-    unpacked too, each beside itself (into ``<name>/`` when its files are not all under one folder), and then
-    removed to spare the disk; a listed zip unpacked by an earlier fetch counts as present (``.kit-unpacked.json``).
-    More than ``BUNDLE_ABOVE`` wanted files (images listed one by one) come as one archive of them all. Every request
-    times out (``retry``: ``connect_timeout``, ``read_timeout``; a stalled download is aborted and retried), and with
-    ``timeout`` the whole fetch ends within that many seconds. Progress goes to ``callbacks`` (``on_phase``:
-    ``downloading`` files, ``unpacking <archive>`` members).
+    removed by the next. Zips inside the download (``train.zip`` holding ``train/…``) are unpacked beside themselves
+    (into ``<name>/`` when not all under one folder), then removed; a listed zip unpacked by an earlier fetch counts as
+    present (``.kit-unpacked.json``). Over ``BUNDLE_ABOVE`` wanted files come as one archive. Every request times out
+    (``retry``; a stalled download is aborted and retried), and with ``timeout`` the whole fetch ends within that many
+    seconds. Progress goes to ``callbacks`` (``on_phase``: ``downloading`` files, ``unpacking <archive>`` members).
     """
     progress = as_callback_list(callbacks)
     target = Target(competition.name) if isinstance(competition, Competition) else Target(competition)
-    if dest is not None:
-        warnings.warn("fetch(dest=...) is deprecated and goes in the next release; use out=<the folder itself>",
-                      DeprecationWarning, stacklevel=2)  # fmt: skip
-    folder = Path(out) if out is not None else Path(DATA_DIR if dest is None else dest) / target.name
+    folder = fetch_folder(target, out, dest)
     dest = folder.parent
     sweep(dest, target.name)
     known = competition if isinstance(competition, Competition) else find_competition_for(folder)

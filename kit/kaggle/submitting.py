@@ -14,7 +14,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_dela
 
 from kit.competitions import DEFAULT_COMPETITION, Competition, as_competition
 from kit.errors import KitError
-from kit.kaggle.files import DATA_DIR
+from kit.kaggle._fetchdir import DATA_DIR
 from kit.kaggle.services import Submissions, connect
 from kit.kaggle.transport import RETRY, Retry, UploadError
 from kit.submission import Sidecar, note_sidecar

@@ -164,3 +164,19 @@ def test_the_plan_table_shows_every_member_and_what_it_cost():
     text = console.export_text()
     for expected in ("turbo", "running", "planned", "~2m00s", "33s", "0.9907", "+0.0013", "OOF accuracy", "gain"):
         assert expected in text, expected
+
+
+def test_the_watchdog_wakes_a_main_thread_blocked_in_a_wait():
+    """A main thread waiting on parallel folds sits in a lock wait: the deadline must interrupt it there too."""
+    import threading
+
+    from kit.autopilot._budget import Watchdog
+
+    lock = threading.Lock()
+    lock.acquire()
+    started = time.monotonic()
+    watchdog = Watchdog(started + 0.5)
+    with pytest.raises(KeyboardInterrupt):
+        with watchdog:
+            lock.acquire(timeout=20)
+    assert time.monotonic() - started < 5 and watchdog.reason == "the budget ran out"

@@ -159,7 +159,7 @@ def test_wheel_ships_the_recipes_and_runs_from_an_empty_folder(tmp_path, demo_di
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "OOF accuracy" in done.stdout and (empty / "runs" / "fast" / "summary.json").is_file()
+    assert "OOF accuracy" in done.stdout and (empty / "runs" / "demo" / "fast" / "summary.json").is_file()
 
 
 def test_tensorflow_start_up_lines_stay_out_of_a_notebook():

@@ -97,13 +97,13 @@ def test_demo_data_that_cannot_be_written_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_kit_demo_data_dest_errors_are_one_line(tmp_path, tiny_dir):
+def test_kit_demo_data_out_errors_are_one_line(tmp_path, tiny_dir):
     afile = tmp_path / "a-file"
     afile.write_text("x")
     shutil.copytree(tiny_dir, tmp_path / "comp")
     for dest, message in ((afile, "exists and is not a folder"), ("/proc/x", "cannot write there"), ("comp", "other")):
         done = subprocess.run(
-            [sys.executable, "-m", "kit", "demo-data", "--dest", str(dest)],
+            [sys.executable, "-m", "kit", "demo-data", "--out", str(dest)],
             capture_output=True,
             text=True,
             cwd=tmp_path,

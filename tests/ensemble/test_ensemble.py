@@ -323,8 +323,8 @@ def test_kit_predict_prints_members_beside_the_ensemble(real_run, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "tiny-copy" in done.stdout and "ensemble" in done.stdout and "given" in done.stdout
-    assert "wrote" in done.stdout and (tmp_path / "subs" / "tiny+tiny-copy.csv").is_file()
-    refused = subprocess.run(command, capture_output=True, text=True, env=_env())
+    assert "wrote" in done.stdout and (tmp_path / "subs" / "tiny+tiny-copy-w1-0.5.csv").is_file()
+    refused = subprocess.run([*command, "--weights", "2,1"], capture_output=True, text=True, env=_env())
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("error: ") and "exists; rerun with --force or --name ..." in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

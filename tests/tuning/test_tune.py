@@ -538,7 +538,10 @@ def test_cli_tunes_then_cv_runs_the_tuned_recipe(tmp_path, tiny_dir, monkeypatch
     )
     cv = runner.invoke(app, ["cv", "tiny-tuned", "--data", str(tiny_dir), "--folds", "2"])
     assert cv.exit_code == 0, cv.output
-    assert "OOF accuracy" in cv.output and (tmp_path / "runs" / "tiny-tuned" / "summary.json").is_file()
+    assert (
+        "OOF accuracy" in cv.output
+        and (tmp_path / "runs" / "digit-recognizer" / "tiny-tuned" / "summary.json").is_file()
+    )
 
 
 @pytest.mark.slow
