@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_ARGS ?=
 
-.PHONY: install demo demo-data test test-fast lint format fetch ensemble tune-demo bench auto-bench clean
+.PHONY: install demo demo-data test test-fast lint format fetch ensemble tune-demo bench auto-bench portfolio-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: install  ## turbo against the notebook pipeline (3 seeds × 5 folds) and,
 
 auto-bench: demo-data  ## kit auto in 1, 5 and 15 minutes (and 5 → 15) against single runs and the notebook's 5-fold vote (~55 min)
 	$(BIN)/python -c "from kit.benchmark import auto_bench; auto_bench('data/demo', out='auto-bench')"
+
+portfolio-bench: demo-data  ## what each kit auto candidate adds to the vote of turbo + fast, per minute, on the demo digits and the shapes (~35 min)
+	$(BIN)/kit demo-data --dataset shapes --out data/shapes
+	$(BIN)/python -c "from kit.benchmark import member_gains; member_gains('data/demo', 'portfolio-bench/digits')"
+	$(BIN)/python -c "from kit.benchmark import member_gains; member_gains('data/shapes', 'portfolio-bench/shapes')"
 
 clean:
 	rm -rf runs data/demo .pytest_cache

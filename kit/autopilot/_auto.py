@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.autopilot._budget import Clock, Watchdog, format_duration, parse_duration
-from kit.autopilot._choose import Choice, choose_way, joins_vote
+from kit.autopilot._choose import Choice, as_members, choose_way, joins_vote
 from kit.autopilot._guard import MemberGuard
 from kit.autopilot._plan import AutoState, Decision, MemberState, read_state, snapshot, write_state
 from kit.autopilot._portfolio import Candidate, portfolio_for
@@ -40,6 +40,7 @@ class Session:
     state: AutoState
     listeners: CallbackList
     choice: Choice | None = None
+    chosen_for: tuple[str, ...] = ()  # the runs ``choice`` was chosen for: the same runs need no new choice
     tta: int = 0
     written: Any = None
     number: int = 0
@@ -145,19 +146,21 @@ def auto(
 
 
 def _reuse(session: Session) -> None:
-    """Members finished by earlier sessions: checked, kept, and voted before anything trains."""
-    from kit.crossval import load_run
+    """Members finished by earlier sessions: checked (loaded once, for the first choice too), kept, and voted before
+    anything trains."""
+    from kit.ensemble import load_member
 
+    loaded = {}
     for member in session.state.members:
         if member.status == "done":
             try:
-                load_run(session.out / member.name)
+                loaded[str(session.out / member.name)] = load_member(session.out / member.name)
             except KitError as error:
                 member.status, member.note = "failed", str(error)
                 session.decide("member", f"{member.name} no longer loads ({error}); dropped")
     if session.state.done():
         session.decide("member", f"reusing {len(session.state.done())} members of earlier sessions")
-        _rechoose(session)
+        _rechoose(session, loaded)
 
 
 def _estimate(session: Session, candidate: Candidate, member: MemberState) -> float | None:
@@ -256,8 +259,11 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
         f"{candidate.name} done in {format_duration(member.seconds)}: OOF {result.metric} {result.oof_score:.4f}",
     )
     pool = [run for run in session.runs() if Path(run).name != candidate.name]
-    if pool:
-        joins, without, with_it = joins_vote(pool, str(session.out / candidate.name), session.metric)
+    loaded = None
+    if pool:  # the step's members, loaded once for the vote's check and the choice
+        new = str(session.out / candidate.name)
+        loaded = dict(zip([*pool, new], as_members([*pool, new])))
+        joins, without, with_it = joins_vote([loaded[run] for run in pool], loaded[new], session.metric)
         if not joins:
             member.voting, member.gain = False, 0.0
             change = f"{without:.4f} → {with_it:.4f}"
@@ -265,7 +271,7 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
                 "member", f"{candidate.name} left out of the vote: it takes its OOF {session.metric} {change}"
             )
             return "done"
-    member.gain = _rechoose(session)
+    member.gain = _rechoose(session, loaded)
     write_state(session.out, session.state)
     return "done"
 
@@ -282,10 +288,10 @@ def _stopped(
     return "out of time" if watchdog.reason == "the budget ran out" else "stopped"
 
 
-def _rechoose(session: Session) -> float | None:
+def _rechoose(session: Session, loaded: dict[str, Any] | None = None) -> float | None:
     """Re-choose the combination of the finished members and rewrite the submission with it (when the budget runs
     out while choosing, the last submission stands); the change of its honest score, better positive (None: the
-    first)."""
+    first). ``loaded``: members already loaded, by run folder; the runs of the last choice keep it (TTA's rewrite)."""
     from kit.competitions import get_metric
     from kit.ensemble import predict
 
@@ -295,7 +301,10 @@ def _rechoose(session: Session) -> float | None:
     watchdog = Watchdog(session.clock.deadline() + session.clock.reserve / 2)
     try:
         with watchdog:
-            session.choice = choose_way(runs, session.metric, selection_metric=session.selection_metric)
+            if tuple(runs) != session.chosen_for:  # the same runs choose the same way: nothing to load or fit
+                members = [loaded.get(run, run) for run in runs] if loaded else runs
+                session.choice = choose_way(members, session.metric, selection_metric=session.selection_metric)
+                session.chosen_for = tuple(runs)
     except KeyboardInterrupt:
         if watchdog.reason is None or session.choice is None:
             raise

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kit.competitions import get_metric
 from kit.ensemble import EqualWeights, FittedWeights, GreedySelection, Stacked, load_member
 from kit.ensemble._crossfit import default_metric
+
+if TYPE_CHECKING:
+    from kit.ensemble._members import Member
 
 BOOTSTRAP = 200
 Z = 2.0
@@ -95,20 +99,26 @@ def fitted_ways(
     return ways
 
 
+def as_members(runs: Sequence[str | Path | Member]) -> list[Member]:
+    """The members of ``runs``: each a run folder, loaded here, or a member its caller loaded already (so a step of
+    ``kit auto`` reads each run's arrays once for all its choices)."""
+    return [load_member(run) if isinstance(run, str | Path) else run for run in runs]
+
+
 def honest_oofs(
-    runs: Sequence[str], metric: str, seed: int = 0, selection_metric: str | None = None
+    runs: Sequence[str | Member], metric: str, seed: int = 0, selection_metric: str | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The OOF labels and, per way of combining ``runs`` (:func:`fitted_ways`), its honest combined OOF
-    probabilities."""
-    members = [load_member(run) for run in runs]
+    """The OOF labels and, per way of combining ``runs`` (run folders or loaded members, :func:`fitted_ways`), its
+    honest combined OOF probabilities."""
+    members = as_members(runs)
     ways = fitted_ways(members, metric, seed, selection_metric)
     honest = {way: c.honest_oof if c.honest_oof is not None else c.oof for way, c in ways.items()}
     return members[0].labels, honest
 
 
-def choose_way(runs: Sequence[str], metric: str, seed: int = 0, selection_metric: str | None = None) -> Choice:
-    """The way to combine ``runs``: the equal vote unless another way's honest score beats it by the margin (the
-    best such way by its gain then)."""
+def choose_way(runs: Sequence[str | Member], metric: str, seed: int = 0, selection_metric: str | None = None) -> Choice:
+    """The way to combine ``runs`` (run folders or loaded members): the equal vote unless another way's honest score
+    beats it by the margin (the best such way by its gain then)."""
     labels, honest = honest_oofs(runs, metric, seed, selection_metric)
     return choose_from(labels, honest, metric, seed)
 
@@ -140,15 +150,16 @@ def choose_from(labels: np.ndarray, honest: dict[str, np.ndarray], metric: str, 
     return Choice(EQUAL, tuple(scores), metric, reason)
 
 
-def joins_vote(pool: Sequence[str], run: str, metric: str) -> tuple[bool, float, float]:
-    """Whether ``run`` joins the vote of the runs in ``pool``: the equal vote's OOF score in ``metric`` without and
-    with it, and whether it is no worse with it. A member that drags the plain vote down is left out of every way of
-    combining; one that ties stays, as averaging more members of like quality steadies the vote on unseen rows even
-    where the OOF decisions do not move (a log-loss tie-break would leave out every label-smoothed member)."""
+def joins_vote(pool: Sequence[str | Member], run: str | Member, metric: str) -> tuple[bool, float, float]:
+    """Whether ``run`` joins the vote of the runs in ``pool`` (run folders or loaded members): the equal vote's OOF
+    score in ``metric`` without and with it, and whether it is no worse with it. A member that drags the plain vote
+    down is left out of every way of combining; one that ties stays, as averaging more members of like quality
+    steadies the vote on unseen rows even where the OOF decisions do not move (a log-loss tie-break would leave out
+    every label-smoothed member)."""
     from kit.ensemble import soft_vote
 
     scorer = get_metric(metric)
-    members = [load_member(path) for path in [*pool, run]]
+    members = as_members([*pool, run])
     labels = members[0].labels
     without = scorer.score(labels, soft_vote([member.oof for member in members[:-1]]))
     with_it = scorer.score(labels, soft_vote([member.oof for member in members]))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kit.autopilot._budget import Watchdog, format_duration
-from kit.autopilot._choose import EQUAL, paired_margin
+from kit.autopilot._choose import paired_margin
 from kit.errors import KitError
 
 SHARE_OF_TRAINING = 0.03  # one TTA view costs about this share of the members' training seconds
@@ -22,10 +22,10 @@ def tta_cost(session: Any, views: int) -> float:
 
 
 def tta_decision(session: Any, views: int, rewrite: Callable[[Any], None]) -> None:
-    """Score ``views`` TTA views of the equal vote; keep them when they pay (``rewrite(session)`` writes the
-    submission again with ``session.tta`` views)."""
-    from kit.autopilot._choose import honest_oofs
-    from kit.ensemble import build_ensemble
+    """Score ``views`` TTA views of the equal vote against the plain one (the same members' own OOF softmaxes, so
+    nothing is loaded or fitted again); keep them when they pay (``rewrite(session)`` writes the submission again
+    with ``session.tta`` views, keeping the choice of the same runs)."""
+    from kit.ensemble import EqualWeights, build_ensemble
 
     clock, runs = session.clock, session.runs()
     cost = tta_cost(session, views)
@@ -36,13 +36,14 @@ def tta_decision(session: Any, views: int, rewrite: Callable[[Any], None]) -> No
     try:
         with watchdog:
             augmented = build_ensemble(runs, tta=views, data_dir=session.data)
-            labels, honest = honest_oofs(runs, session.metric, selection_metric=session.selection_metric)
     except (KeyboardInterrupt, KitError) as error:
         if isinstance(error, KeyboardInterrupt) and watchdog.reason is None:
             raise
         session.decide("tta", f"TTA skipped: {watchdog.reason or error}")
         return
-    gain, margin = paired_margin(session.metric, labels, honest[EQUAL], augmented.oof)
+    plain = [member.oof if member.plain_oof is None else member.plain_oof for member in augmented.members]
+    labels = augmented.labels  # the equal vote is honest as it is: nothing chosen on the OOF rows
+    gain, margin = paired_margin(session.metric, labels, EqualWeights().fit(plain, labels).oof, augmented.oof)
     if gain <= margin:
         session.decide(
             "tta",

@@ -1,7 +1,8 @@
 """Everything `make bench` needs, out of the library's way: the race of a recipe against the seed notebook's
 pipeline (``_race``, ``_notebook``, ``_measure``), full-size runs (``_fullsize``), the image-file phase
 (``_images``), the backbone phase (``_backbones``), the result and its targets (``_result``), the plot (``_plot``)
-and ``kit.bench`` itself (``_bench``); the figures of ``kit auto`` (``_autobench``)."""
+and ``kit.bench`` itself (``_bench``); the figures of ``kit auto`` (``_autobench``) and what each of its candidate
+members pays (``_portfoliobench``)."""
 
 import lazy_loader
 
@@ -26,6 +27,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "pooled",
             "steady_throughput",
         ],
+        "_portfoliobench": ["MemberGain", "PORTFOLIO_BENCH_FILE", "member_gains"],
         "_result": ["BENCH_FILE", "BenchResult"],
     },
 )

@@ -111,8 +111,7 @@ def notebook_figure(data: Path, epochs: int, folds: int = 5, seed: int = 0) -> F
 
 def _test_truth(data: Path, spec: Any, ids: Any) -> np.ndarray:
     """The answers of the test rows, in the order of ``ids``."""
-    from kit.submission._cells import id_key
-    from kit.submission._scoring import answers
+    from kit.submission import answers, id_key
 
     keys, truth, _ = answers(spec, None, Path(data))
     where = {key: row for row, key in enumerate(keys)}
@@ -175,7 +174,7 @@ def auto_bench(
     run above, a larger one) reruns the first's folder with the second, and the rank check on the members of the
     longest budget's run. Returns what it wrote."""
     from kit.benchmark._measure import machine
-    from kit.crossval._rundir import SUMMARY
+    from kit.crossval import SUMMARY
 
     folder, data = Path(out).resolve(), Path(data).resolve()
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,11 @@ from kit.cli._complete import BY_PARAMETER
 
 HELP_NAMES = {"help_option_names": ["-h", "--help"]}
 EXAMPLES: dict[str, tuple[str, ...]] = {  # command path (below `kit`) → example lines
-    "demo-data": ("kit demo-data --out data/demo", "kit demo-data --layout seedlings --out data/seedlings"),
+    "demo-data": (
+        "kit demo-data --out data/demo",
+        "kit demo-data --dataset shapes --out data/shapes",
+        "kit demo-data --layout seedlings --out data/seedlings",
+    ),
     "cv": ("kit cv demo --data data/demo", "kit cv deotte --jobs 2 --set train.epochs=30"),
     "runs": ("kit runs", "kit runs runs/digit-recognizer"),
     "report": ("kit report demo", "kit report runs/demo/demo --data data/demo"),

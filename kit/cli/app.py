@@ -60,9 +60,14 @@ def demo_data(
         help="Write image FILES instead, as Kaggle ships this layout: seedlings, cactus, dogs-vs-cats, dog-breed, "
         "pathology, aptos or whale (no spec: run `kit init --data OUT`).",
     ),
+    dataset: str = typer.Option(
+        "digits",
+        help="digits: scikit-learn's 1,797 real handwritten digits (297 test rows); shapes: 5,000 generated images "
+        "of ten drawn shapes with noise (1,000 test rows; runs labelled shapes), a second, harder data set.",
+    ),
 ) -> None:
     """Write competition-format CSVs (or, with --layout, image files) built from scikit-learn's real handwritten
-    digits (no network needed)."""
+    digits or kit's generated shapes (no network needed)."""
     from kit.cli.options import as_flags, deprecated_flag, flags
     from kit.competitions import get_competition
     from kit.data import demo_images, write_demo_data
@@ -73,10 +78,12 @@ def demo_data(
             written = demo_images(dest, layout)
             console.print(f"wrote the {layout} demo images to [bold]{written.folder}[/] (answers in solution.csv)")
             return
-        folder = write_demo_data(dest, get_competition(competition))
+        folder = write_demo_data(dest, get_competition(competition), dataset=dataset)
     except KitError as error:
-        raise as_flags(error, flags("competition", "layout", train="--layout", dest="--out", out="--out")) from None
-    console.print(f"wrote demo data to [bold]{folder}[/] (answers for the test rows in solution.csv)")
+        raise as_flags(
+            error, flags("competition", "layout", "dataset", train="--layout", dest="--out", out="--out")
+        ) from None
+    console.print(f"wrote the demo {dataset} to [bold]{folder}[/] (answers for the test rows in solution.csv)")
 
 
 for module in (cv, ensemble, tune, auto, competition, leaderboard, recipe, kaggle):

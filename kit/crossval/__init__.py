@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_report": ["confident_errors", "confident_errors_figure", "png_bytes", "write_report"],
         "_results": ["CVResult", "FoldScore", "RunInfo", "list_runs", "load_run"],
         "_run": ["fold_splits", "run_cv"],
-        "_rundir": ["FoldResult", "RUNS_DIR", "RunFolder", "RunLock", "prepare_out"],
+        "_rundir": ["FoldResult", "RUNS_DIR", "SUMMARY", "RunFolder", "RunLock", "prepare_out"],
         "_runnames": ["DEMO_LABEL", "default_run_dir", "resolve_run", "run_label"],
         "_runners": ["AUTO_MIN_IMAGE_EPOCHS", "auto_jobs"],
     },

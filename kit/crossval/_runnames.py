@@ -15,12 +15,20 @@ DEMO_MARKER = ".kit-demo.json"  # as kit.data._demo writes it beside the demo fi
 
 def run_label(competition: str, data_dir: Path | str) -> str:
     """The runs a run on ``data_dir`` ranks with: ``demo`` for kit's embedded demo digits of the default
-    competition (``<competition>-demo`` for another's format), else the competition."""
+    competition (``<competition>-demo`` for another's format), ``shapes`` for its generated shapes (``kit demo-data
+    --dataset shapes``; ``<competition>-shapes``), else the competition."""
     from kit.competitions import DEFAULT_COMPETITION
+    from kit.utils import read_json
 
-    if not (Path(data_dir) / DEMO_MARKER).is_file():
+    marker = Path(data_dir) / DEMO_MARKER
+    if not marker.is_file():
         return competition
-    return DEMO_LABEL if competition == DEFAULT_COMPETITION else f"{competition}-{DEMO_LABEL}"
+    try:
+        dataset = read_json(marker, dict).get("@dataset", "digits")
+    except (KitError, OSError):
+        dataset = "digits"
+    label = {"shapes": "shapes"}.get(dataset, DEMO_LABEL)  # a hand-edited marker never names a folder
+    return label if competition == DEFAULT_COMPETITION else f"{competition}-{label}"
 
 
 def default_run_dir(label: str, recipe: str) -> Path:

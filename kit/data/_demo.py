@@ -24,6 +24,7 @@ from kit.utils._io import is_temporary, os_error, remove_temporary
 DEMO_DIR = Path("data/demo")
 MAX_PIXEL = 255
 MARKER = ".kit-demo.json"  # the demo files kit wrote in a folder (name -> sha256): those it may write again
+DATASET_KEY = "@dataset"  # the marker's entry naming the data set (not a file: no file name starts with @ here)
 
 
 def digit_images(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +45,16 @@ def digit_images(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
+def _shapes(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    from kit.data._demoshapes import shape_images
+
+    return shape_images(shape)
+
+
+DATASETS = {"digits": digit_images, "shapes": _shapes}  # kit demo-data --dataset: name -> (images, labels) of a shape
+TEST_ROWS = {"digits": 297, "shapes": 1000}
+
+
 def _pixel_frame(images: np.ndarray, competition: Competition):
     """The pixel columns of ``images`` in the competition's layout, as a DataFrame."""
     import pandas as pd
@@ -62,22 +73,27 @@ def _pixel_frame(images: np.ndarray, competition: Competition):
 def write_demo_data(
     out: Path | str = DEMO_DIR,
     competition: Competition | None = None,
-    test_size: int = 297,
+    test_size: int | None = None,
     seed: int = 0,
     rows: int | None = None,
     test_ids: Sequence | None = None,
+    dataset: str = "digits",
 ) -> Path:
-    """Write a competition-format folder of real handwritten digits into ``out``, with test answers in
-    ``solution.csv``.
+    """Write a competition-format folder of real handwritten digits (or, with ``dataset="shapes"``, kit's generated
+    shapes: :mod:`kit.data._demoshapes`) into ``out``, with test answers in ``solution.csv``.
 
-    ``rows`` caps the images used (train + test); ``test_ids`` replaces the test ids (any type, in that order).
+    ``test_size`` rows are held out (297 digits, 1,000 of the 5,000 shapes); ``rows`` caps the images used (train +
+    test); ``test_ids`` replaces the test ids (any type, in that order).
     """
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
     competition = competition or get_competition(DEFAULT_COMPETITION)
     dest = Path(out)
-    images, labels = digit_images(competition.image_shape)
+    if dataset not in DATASETS:
+        raise KitError.invalid("dataset", f"one of {', '.join(DATASETS)}", dataset)
+    images, labels = DATASETS[dataset](competition.image_shape)
+    test_size = test_size or TEST_ROWS[dataset]
     keep = labels < competition.classes
     images, labels = images[keep], labels[keep]
     if rows is not None and rows < len(labels):
@@ -111,7 +127,7 @@ def write_demo_data(
         labelled = _pixel_frame(test_x, competition)
         labelled.insert(0, label_column, answers)
         files[extra] = labelled
-    _write_files(dest, {name: frame.to_csv(index=False).encode() for name, frame in files.items()})
+    _write_files(dest, {name: frame.to_csv(index=False).encode() for name, frame in files.items()}, dataset)
     return dest
 
 
@@ -145,8 +161,9 @@ def _own_files(dest: Path, contents: dict[str, bytes]) -> dict[str, str]:
     return {name: digest for name, digest in recorded.items() if isinstance(digest, str)}
 
 
-def _write_files(dest: Path, contents: dict[str, bytes]) -> None:
-    """Write the demo files atomically, recording them in the marker (before: what may be there; after: what is)."""
+def _write_files(dest: Path, contents: dict[str, bytes], dataset: str = "digits") -> None:
+    """Write the demo files atomically, recording them in the marker (before: what may be there; after: what is)
+    with the data set's name under :data:`DATASET_KEY` (its runs' label: :func:`kit.crossval.run_label`)."""
     try:
         recorded = _own_files(dest, contents)
         dest.mkdir(parents=True, exist_ok=True)
@@ -157,4 +174,4 @@ def _write_files(dest: Path, contents: dict[str, bytes]) -> None:
     write_json(dest / MARKER, {**recorded, **digests})  # a write killed midway leaves files kit may write again
     for name, data in contents.items():
         write_bytes_atomic(dest / name, data)
-    write_json(dest / MARKER, digests)
+    write_json(dest / MARKER, {**digests, DATASET_KEY: dataset})

@@ -1,7 +1,7 @@
 """The only package that imports Keras and TensorFlow at module level: models, optimisers and callbacks (``_models``),
-the epoch-addressable ``tf.data`` pipeline (``_pipeline``) and its photo augmentations (``_photo``), per-epoch
-checkpoints (``_checkpoint``), snapshot ensembles (``_snapshots``), the traced-model cache (``_modelcache``) and
-compiled inference (``_inference``)."""
+the epoch-addressable ``tf.data`` pipeline (``_pipeline``), its photo augmentations (``_photo``) and elastic
+distortions (``_elastic``), per-epoch checkpoints (``_checkpoint``), snapshot ensembles (``_snapshots``), the
+traced-model cache (``_modelcache``) and compiled inference (``_inference``)."""
 
 import lazy_loader
 

@@ -4,10 +4,11 @@ distillation uses.
 
 Training batches are a pure function of (seed, epoch, batch index): epoch ``e`` visits the rows in a permutation drawn
 from (seed, e), and each batch is augmented by one affine transform per image whose parameters are stateless random
-draws from (seed, e, batch index), then by the photo set (:mod:`kit.engine._photo`), drawn from a stream of its own.
-So the batches of epoch ``e`` are the same bits whether training started at epoch 0 or resumed at ``e``, and
-parallel map calls cannot reorder any random draw. All epochs come from ONE dataset, so Keras keeps one iterator for
-the whole fit instead of tearing one down and building another every epoch.
+draws from (seed, e, batch index), then by the elastic distortion (:mod:`kit.engine._elastic`) and the photo set
+(:mod:`kit.engine._photo`), each drawn from a stream of its own. So the batches of epoch ``e`` are the same bits
+whether training started at epoch 0 or resumed at ``e``, and parallel map calls cannot reorder any random draw. All
+epochs come from ONE dataset, so Keras keeps one iterator for the whole fit instead of tearing one down and building
+another every epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kit.engine._elastic import ElasticAugment, deform
 from kit.engine._photo import (
     RNG,
     check_images,
@@ -33,7 +35,7 @@ from kit.recipes import AugmentSpec
 from kit.utils import usable_cores
 
 plain = tf.autograph.experimental.do_not_convert  # the map functions are plain TensorFlow: skip AutoGraph's ~3.7 s
-ORDER_STREAM, AUGMENT_STREAM, PHOTO_STREAM = 0, 1, 2  # independent random streams under one seed
+ORDER_STREAM, AUGMENT_STREAM, PHOTO_STREAM, ELASTIC_STREAM = 0, 1, 2, 3  # independent random streams under one seed
 
 
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -48,8 +50,9 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def make_augmenter(spec: AugmentSpec, seed: int) -> keras.Sequential | None:
-    """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, then the photo set
-    (:class:`PhotoAugment`), or None if off (distillation)."""
+    """Random rotation, zoom and shift layers matching ImageDataGenerator's ranges, then the elastic distortion
+    (:class:`~kit.engine._elastic.ElasticAugment`) and the photo set (:class:`PhotoAugment`), or None if off
+    (distillation)."""
     if not spec.enabled:
         return None
     stack: list[keras.layers.Layer] = []
@@ -61,6 +64,8 @@ def make_augmenter(spec: AugmentSpec, seed: int) -> keras.Sequential | None:
         stack.append(
             keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=spec.fill_mode, seed=seed + 2)
         )
+    if spec.elastic:
+        stack.append(ElasticAugment(spec.elastic, spec.elastic_sigma, seed + 4))
     if spec.photo:
         stack.append(PhotoAugment(spec, seed + 3))
     return keras.Sequential(stack, name="augment")
@@ -137,29 +142,41 @@ def apply_transforms(images: tf.Tensor, transforms: tf.Tensor, fill_mode: str) -
 
 def augment_batch(images: tf.Tensor, spec: AugmentSpec, seed: int, epoch: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
     """Float ``images`` augmented with parameters drawn from (seed, epoch, batch index) alone: the affine set from
-    one stream, the photo set from another (so a recipe without photo keys augments exactly as before they existed)."""
+    one stream, the photo set from another, the elastic distortion from a third (so a recipe without photo or elastic
+    keys augments exactly as before they existed). The affine set and crop resample once, then the elastic distortion
+    resamples that, then come the flips, turns and colours."""
     height, width = images.shape[1], images.shape[2]
     transforms = None
     if spec.affine:
         parameters = draw_parameters(spec, tf.shape(images)[0], stream_seed(seed, AUGMENT_STREAM, epoch, batch))
         transforms = affine_transforms(parameters, height, width)
-    if not spec.photo:
-        return images if transforms is None else apply_transforms(images, transforms, spec.fill_mode)
-    return photo_batch(images, spec, stream_seed(seed, PHOTO_STREAM, epoch, batch), transforms)
+    elastic = stream_seed(seed, ELASTIC_STREAM, epoch, batch) if spec.elastic else None
+    if spec.photo:
+        return photo_batch(images, spec, stream_seed(seed, PHOTO_STREAM, epoch, batch), transforms, elastic)
+    images = images if transforms is None else apply_transforms(images, transforms, spec.fill_mode)
+    return images if elastic is None else deform(images, spec.elastic, spec.elastic_sigma, elastic, (height, width))
 
 
 def photo_batch(
-    images: tf.Tensor, spec: AugmentSpec, seed: tf.Tensor, transforms: tf.Tensor | None = None
+    images: tf.Tensor,
+    spec: AugmentSpec,
+    seed: tf.Tensor,
+    transforms: tf.Tensor | None = None,
+    elastic: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Float ``images`` through the photo set drawn from the stateless ``seed``: the crop (composed after the affine
-    ``transforms``, if any, into one resample), flips and quarter turns, then colour jitter."""
+    ``transforms``, if any, into one resample), the elastic distortion drawn from the stateless seed ``elastic`` if
+    given, flips and quarter turns, then colour jitter."""
     check_images(spec, tuple(images.shape))
+    size = images.shape[1], images.shape[2]  # the resample below loses the static shape in a graph
     parameters = draw_photo_parameters(spec, tf.shape(images)[0], seed)
     if spec.crop is not None:
-        crop = crop_transforms(parameters, images.shape[1], images.shape[2])
+        crop = crop_transforms(parameters, *size)
         transforms = crop if transforms is None else compose_transforms(crop, transforms)
     if transforms is not None:
         images = apply_transforms(images, transforms, spec.fill_mode)
+    if elastic is not None:
+        images = deform(images, spec.elastic, spec.elastic_sigma, elastic, size)
     images = flip_and_turn(images, parameters, spec)
     return jitter_colours(images, parameters, spec) if any(spec.colour) else images
 

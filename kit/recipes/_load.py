@@ -62,6 +62,8 @@ LATER_KEYS: dict[str, dict[str, Any]] = {
         "contrast": 0.0,
         "saturation": 0.0,
         "hue": 0.0,
+        "elastic": 0.0,
+        "elastic_sigma": 4.0,
     },
 }
 

@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "write_predictions",
             "write_submission",
         ],
+        "_cells": ["id_key"],
         "_kinds": ["chosen_labels", "class_counts"],
         "_leaderboard": [
             "UPLOAD_RULE",
@@ -32,7 +33,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "score_noise",
             "verdict",
         ],
-        "_scoring": ["has_answers", "score_submission"],
+        "_scoring": ["answers", "has_answers", "score_submission"],
         "_sidecar": [
             "KaggleEntry",
             "LocalScore",
