@@ -38,8 +38,8 @@ RECIPE_FILES = {"turbo-wide": WIDE}  # candidates measured before (or instead of
 CANDIDATES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("turbo-e30", "turbo", {"train.epochs": 30}),
     ("turbo-s1", "turbo", {"train.seed": 1}),
-    ("turbo-elastic", "turbo-elastic", {}),
-    ("turbo-elastic-e30", "turbo-elastic", {"train.epochs": 30}),
+    ("turbo-elastic", "turbo", {"augment.elastic": 34.0}),  # Simard's α = 34, σ = 4, on top of turbo's affine set
+    ("turbo-elastic-e30", "turbo", {"augment.elastic": 34.0, "train.epochs": 30}),
     ("turbo-wide", "turbo-wide", {}),
     ("fast-s1", "fast", {"train.seed": 1}),
     ("fast-e16", "fast", {"train.epochs": 16}),
