@@ -21,7 +21,6 @@ from kit.utils import Callback, CallbackList, as_callback_list
 
 MIN_MEMBER_SECONDS = 15.0  # below this no member starts
 PSEUDO_AFTER = 3  # members voting before a pseudo-label round
-PSEUDO_THRESHOLD = 0.99
 TTA_VIEWS = 4
 
 
@@ -180,13 +179,12 @@ def _train(session: Session, candidate: Candidate) -> str:
     if candidate.fallback and state.done():
         member.status, member.note = "skipped", "a fallback: other members finished"
         return "skipped"
-    if candidate.pseudo:
-        reason = _pseudo_blocker(session)
+    if candidate.pseudo and member.pseudo_threshold is None:  # a resumed round keeps its sources and threshold
+        reason = _plan_pseudo(session, candidate, member)
         if reason:
             member.status, member.note = "skipped", reason
             session.decide("pseudo", f"pseudo-label round skipped: {reason}")
             return "skipped"
-        member.pseudo_sources = member.pseudo_sources or session.runs()
     estimate = _estimate(session, candidate, member)
     member.estimate = estimate
     if estimate is not None and estimate > clock.left():
@@ -206,10 +204,22 @@ def _report_too_long(session: Session) -> None:
         session.too_long.clear()
 
 
-def _pseudo_blocker(session: Session) -> str | None:
+def _plan_pseudo(session: Session, candidate: Candidate, member: MemberState) -> str | None:
+    """Why the pseudo-label round cannot be taken now, or None with its sources and threshold set on ``member``
+    (calibrated on the vote's OOF rows: :func:`kit.autopilot._pseudo.plan_pseudo`)."""
+    from kit.autopilot._pseudo import plan_pseudo
+    from kit.recipes import load_recipe
+
     done = len(session.state.done())
     if done < PSEUDO_AFTER:
         return f"needs {PSEUDO_AFTER} members voting, {done} so far"
+    recipe = load_recipe(candidate.recipe).with_overrides(dict(candidate.overrides))
+    sources = session.runs()
+    plan = plan_pseudo(as_members(sources), recipe.train.batch_size, recipe.cv.folds)
+    if plan.threshold is None:
+        return plan.why
+    member.pseudo_sources, member.pseudo_threshold = sources, plan.threshold
+    session.decide("pseudo", f"pseudo-label round: {plan.why}")
     return None
 
 
@@ -226,7 +236,7 @@ def _run_member(session: Session, candidate: Candidate, member: MemberState) -> 
     guard = MemberGuard(watchdog)
     extra: dict[str, Any] = {}
     if candidate.pseudo:
-        extra = {"pseudo": member.pseudo_sources, "threshold": PSEUDO_THRESHOLD}
+        extra = {"pseudo": member.pseudo_sources, "threshold": member.pseudo_threshold}
     try:
         with watchdog:
             result = cv(

@@ -40,6 +40,7 @@ class MemberState(BaseModel):
     voting: bool = True  # False: it would have dragged the equal vote down, so no way of combining uses it
     note: str = ""
     pseudo_sources: list[str] = []  # the run folders whose equal vote pseudo-labelled the test rows
+    pseudo_threshold: float | None = None  # the vote confidence from which a test row was pseudo-labelled
 
 
 class Decision(BaseModel):
