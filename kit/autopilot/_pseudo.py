@@ -45,12 +45,14 @@ def _fits_batches(count: int, sizes: set[int], batch_size: int) -> bool:
 def plan_pseudo(members: Sequence[Any], batch_size: int, folds: int) -> PseudoPlan:
     """The pseudo-label plan for the equal vote of ``members`` (loaded, :func:`kit.ensemble.load_member`) feeding
     a member trained with ``batch_size`` on ``folds`` folds."""
+    from kit.ensemble import confident_rows, soft_vote
+
     labels = members[0].labels
-    test = np.mean([member.test for member in members], axis=0)
+    test = soft_vote([member.test for member in members])  # the vote kit cv's own pseudo_rows selects from
     if labels.ndim == 2:
-        sure = np.all((test >= MULTILABEL_THRESHOLD) | (test <= 1 - MULTILABEL_THRESHOLD), axis=1)
-        return PseudoPlan(MULTILABEL_THRESHOLD, int(sure.sum()), f"multi-label: every label ≥ {MULTILABEL_THRESHOLD}")
-    oof = np.mean([member.oof for member in members], axis=0)
+        sure, _, _ = confident_rows(test, MULTILABEL_THRESHOLD, multilabel=True)
+        return PseudoPlan(MULTILABEL_THRESHOLD, len(sure), f"multi-label: every label ≥ {MULTILABEL_THRESHOLD}")
+    oof = soft_vote([member.oof for member in members])
     confidence = oof.max(axis=1)
     order = np.argsort(-confidence, kind="stable")
     right = np.cumsum(oof.argmax(axis=1)[order] == labels[order])

@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kit.benchmark._autobench import _kit, _test_truth
 
 PORTFOLIO_BENCH_FILE = "portfolio-bench.json"
@@ -92,6 +90,7 @@ def member_gains(
     from kit.benchmark._measure import machine
     from kit.competitions import as_competition, get_metric
     from kit.crossval import load_run
+    from kit.ensemble import soft_vote
 
     work, data = Path(out).resolve(), Path(data).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -103,8 +102,7 @@ def member_gains(
     truth = _test_truth(data, spec, first.test_ids)
 
     def scores(names: list[str]) -> tuple[float, float]:
-        oof = np.mean([runs[name].oof for name in names], axis=0)
-        test = np.mean([runs[name].test for name in names], axis=0)
+        oof, test = soft_vote([runs[name].oof for name in names]), soft_vote([runs[name].test for name in names])
         return float(scorer.score(first.labels, oof)), float(scorer.score(truth, test))
 
     base_names = [name for name, _, _ in base]
@@ -123,7 +121,7 @@ def member_gains(
         "metric": spec.metric,
         "base": {"members": base_names, "oof": base_oof, "test": base_test},
         "singles": {
-            name: {"seconds": seconds[name], "oof": scores([name])[0], "test": scores([name])[1]} for name in base_names
+            name: dict(zip(("seconds", "oof", "test"), (seconds[name], *scores([name])))) for name in base_names
         },
         "candidates": [asdict(row) for row in rows],
     }
